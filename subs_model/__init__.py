@@ -1,0 +1,42 @@
+"""subs_model — analytics and pricing toolkit for the «Кассир 5» subscriptions.
+
+>>> import subs_model as sm
+>>> cat = sm.Catalog.default()
+>>> cat.versions[0].term_days
+365
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
+from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
+from .ledger import Ledger, read_ledger
+from .replay import CodeStatus, Reason, Replay, Source, replay
+
+try:
+    __version__ = version("subs_model")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "CatalogVersion",
+    "CodeStatus",
+    "Edition",
+    "Ledger",
+    "LedgerError",
+    "LedgerFileError",
+    "Reason",
+    "RenewalBasis",
+    "Replay",
+    "Sku",
+    "Source",
+    "SubsModelError",
+    "SubscriptionBasis",
+    "__version__",
+    "read_ledger",
+    "replay",
+]

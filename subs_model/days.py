@@ -1,0 +1,149 @@
+"""Timestamps and calendar days (the rules' §2).
+
+Internally a day is an ``int64`` count of days since 1970-01-01 in the catalog's time
+zone (Europe/Moscow by default) and an instant is ``int64`` nanoseconds since the
+Unix epoch in UTC. Timestamps with an offset or ``Z`` are converted; naive ones are
+taken as local (Moscow) time; historic offsets come from the tz database. Parsing is
+explicit ISO 8601 only: day/month order is never guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import LedgerError
+
+__all__ = ["NO_DAY", "NO_TIME", "as_day", "days_to_datetime", "parse_dates", "parse_instants", "to_local_days"]
+
+NO_TIME = np.iinfo(np.int64).min  # missing instant (NaT)
+NO_DAY = np.iinfo(np.int64).min  # missing day
+NS_PER_DAY = 86_400 * 1_000_000_000
+_OFFSET_RE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _bad_value(series: pd.Series, mask: np.ndarray, *, where: str, column: str, expected: str) -> LedgerError:
+    pos = int(np.flatnonzero(mask)[0])
+    n_bad = int(mask.sum())
+    value = series.iloc[pos]
+    msg = (
+        f"{where}: row {pos + 1}, column {column!r}: {value!r} is not {expected}"
+        f"{f' ({n_bad} such rows)' if n_bad > 1 else ''}; fix the export or read it with on_bad_rows='quarantine'"
+    )
+    return LedgerError(msg)
+
+
+def parse_instants(series: pd.Series, tz: str, *, where: str = "table", column: str = "timestamp") -> np.ndarray:
+    """UTC nanoseconds of each value; missing → ``NO_TIME``.
+
+    Accepts datetime64 columns (naive = local ``tz``, aware = converted) and ISO 8601
+    text (``2026-03-15T22:30:00Z``, ``…+03:00``, naive ``2026-03-15 10:00``).
+
+    >>> s = pd.Series(["2026-03-15T22:30:00Z", "2026-03-16T01:30:00"])
+    >>> (parse_instants(s, "Europe/Moscow") == parse_instants(s, "Europe/Moscow")[0]).all()
+    np.True_
+    """
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        naive_utc = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return naive_utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if pd.api.types.is_datetime64_dtype(dtype):
+        local = series.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        return parse_instants(local, tz, where=where, column=column)
+    text = series.astype("string")
+    missing = text.isna().to_numpy() | (text.str.strip() == "").fillna(True).to_numpy()
+    out = np.full(len(series), NO_TIME, dtype=np.int64)
+    if missing.all():
+        return out
+    text = text.str.strip()
+    has_offset = text.str.contains(_OFFSET_RE, regex=True).fillna(False).to_numpy() & ~missing
+    naive = ~missing & ~has_offset
+    for mask, aware in ((has_offset, True), (naive, False)):
+        if not mask.any():
+            continue
+        parsed = pd.to_datetime(text[mask], format="ISO8601", errors="coerce", utc=aware)
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            full = np.zeros(len(series), dtype=bool)
+            full[np.flatnonzero(mask)[bad]] = True
+            raise _bad_value(series, full, where=where, column=column, expected="an ISO 8601 timestamp")
+        if not aware:
+            parsed = parsed.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        out[mask] = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return out
+
+
+def to_local_days(instants: np.ndarray, tz: str) -> np.ndarray:
+    """Local calendar day (days since 1970-01-01 in ``tz``) of UTC-ns instants."""
+    out = np.full(len(instants), NO_DAY, dtype=np.int64)
+    ok = instants != NO_TIME
+    if ok.any():
+        idx = pd.DatetimeIndex(instants[ok].view("datetime64[ns]"), tz="UTC").tz_convert(tz).tz_localize(None)
+        out[ok] = np.floor_divide(idx.asi8 if idx.unit == "ns" else idx.as_unit("ns").asi8, NS_PER_DAY)
+    return out
+
+
+def parse_dates(series: pd.Series, *, where: str = "table", column: str = "date") -> np.ndarray:
+    """Days since 1970-01-01 of ``YYYY-MM-DD`` values (or date/datetime64); missing → ``NO_DAY``."""
+    out = np.full(len(series), NO_DAY, dtype=np.int64)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            series = series.dt.tz_localize(None)
+        vals = series.to_numpy(dtype="datetime64[D]")
+        ok = ~np.isnat(vals)
+        out[ok] = vals[ok].astype(np.int64)
+        return out
+    if series.dtype == object and len(series) and all(
+        isinstance(v, dt.date) or v is None or (isinstance(v, float) and np.isnan(v)) for v in series.head(5)
+    ):
+        series = series.map(lambda v: v.isoformat()[:10] if isinstance(v, dt.date) else v)
+    text = series.astype("string").str.strip()
+    missing = (text.isna() | (text == "")).fillna(True).to_numpy()
+    if missing.all():
+        return out
+    parsed = pd.to_datetime(text[~missing], format="%Y-%m-%d", errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        full = np.zeros(len(series), dtype=bool)
+        full[np.flatnonzero(~missing)[bad]] = True
+        raise _bad_value(series, full, where=where, column=column, expected="a date YYYY-MM-DD")
+    out[~missing] = parsed.to_numpy(dtype="datetime64[D]").astype(np.int64)
+    return out
+
+
+def as_day(value: Any, tz: str = "Europe/Moscow") -> int:
+    """One day (date, ``YYYY-MM-DD``, datetime or Timestamp) as days since 1970-01-01.
+
+    An aware timestamp is converted to ``tz`` first; a naive one is already local.
+
+    >>> as_day("1970-01-02")
+    1
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            ts = pd.Timestamp(dt.date.fromisoformat(value)) if len(value) == 10 else pd.Timestamp(value)
+        except ValueError:
+            msg = f"day {value!r} is not an ISO date; write it as YYYY-MM-DD"
+            raise LedgerError(msg) from None
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        ts = pd.Timestamp(value)
+    else:
+        ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        msg = f"day {value!r} is missing; give a date YYYY-MM-DD"
+        raise LedgerError(msg)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(tz).tz_localize(None)
+    return int(np.datetime64(ts.date(), "D").astype(np.int64))
+
+
+def days_to_datetime(days: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 → ``datetime64[ns]`` at midnight (``NO_DAY`` → NaT)."""
+    days = np.asarray(days, dtype=np.int64)
+    out = (days * NS_PER_DAY).view("datetime64[ns]")
+    return np.where(days == NO_DAY, np.datetime64("NaT", "ns"), out)

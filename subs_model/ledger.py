@@ -1,0 +1,241 @@
+"""The ledger: the four tables of the data contract (plus optional features).
+
+A :class:`Ledger` holds the tables exactly as given; the replay reads them. Simulated
+and real data share this one schema. :func:`read_ledger` reads a folder of CSV or
+Parquet files named after the tables and is strict: a malformed file raises an error
+naming the file, the row and the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import LedgerError, LedgerFileError
+
+__all__ = ["COLUMNS", "OPTIONAL_TABLES", "TABLES", "Ledger", "read_ledger"]
+
+LicenseId = str
+OrderId = str
+Code = str
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "licenses": ("license_id", "customer_id", "edition"),
+    "orders": (
+        "order_id",
+        "license_id",
+        "sku",
+        "requested_at",
+        "invoiced_at",
+        "paid_at",
+        "ticket_at",
+        "code_issued_at",
+        "act_number",
+        "amount_rub",
+        "code",
+        "upgrade_of_act",
+    ),
+    "activations": ("code", "license_id", "activated_at"),
+    "legacy_periods": ("license_id", "start", "valid_until"),
+    "features": ("feature_id", "name", "released_on", "requires_subscription"),
+}
+#: Columns that must be present; the others may be absent (read as empty).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "licenses": ("license_id", "edition"),
+    "orders": ("order_id", "license_id", "sku", "code", "code_issued_at"),
+    "activations": ("code", "license_id", "activated_at"),
+    "legacy_periods": ("license_id", "start", "valid_until"),
+    "features": ("feature_id", "released_on", "requires_subscription"),
+}
+TABLES = ("licenses", "orders", "activations")
+OPTIONAL_TABLES = ("legacy_periods", "features")
+TIMESTAMP_COLUMNS = ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at", "activated_at")
+DATE_COLUMNS = ("start", "valid_until", "released_on")
+ID_COLUMNS = ("license_id", "customer_id", "order_id", "act_number", "code", "upgrade_of_act", "feature_id")
+
+
+def _check_columns(name: str, df: Any, *, source: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        msg = f"{source}: table {name!r} must be a pandas DataFrame, got {type(df).__name__}"
+        raise LedgerError(msg)
+    missing = [c for c in REQUIRED[name] if c not in df.columns]
+    if missing:
+        msg = (
+            f"{source}: table {name!r} lacks required column(s) {missing}; "
+            f"its columns are {list(COLUMNS[name])}"
+        )
+        raise LedgerError(msg)
+    return df
+
+
+@dataclass(frozen=True, eq=False)
+class Ledger:
+    """The ledger tables of the data contract, as given.
+
+    Parameters
+    ----------
+    licenses, orders, activations : DataFrame
+        The required tables (see ``docs/rules.md`` for their columns).
+    legacy_periods, features : DataFrame, optional
+        Periods imported from the old rules; features for entitlement checks (R1).
+    source : str
+        Where the tables came from, used in error messages.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> led = Ledger(
+    ...     licenses=pd.DataFrame({"license_id": ["L1"], "customer_id": ["C1"], "edition": ["full"]}),
+    ...     orders=pd.DataFrame(columns=["order_id", "license_id", "sku", "code", "code_issued_at"]),
+    ...     activations=pd.DataFrame(columns=["code", "license_id", "activated_at"]),
+    ... )
+    >>> len(led.licenses)
+    1
+    """
+
+    licenses: pd.DataFrame
+    orders: pd.DataFrame
+    activations: pd.DataFrame
+    legacy_periods: pd.DataFrame | None = None
+    features: pd.DataFrame | None = None
+    source: str = "ledger"
+    quarantine: pd.DataFrame | None = None
+    load_summary: pd.DataFrame | None = None
+    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in TABLES:
+            _check_columns(name, getattr(self, name), source=self.source)
+        for name in OPTIONAL_TABLES:
+            df = getattr(self, name)
+            if df is not None:
+                _check_columns(name, df, source=self.source)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables present, by name."""
+        out = {name: getattr(self, name) for name in TABLES}
+        out.update({n: getattr(self, n) for n in OPTIONAL_TABLES if getattr(self, n) is not None})
+        return out
+
+    def with_features(self, features: pd.DataFrame) -> Ledger:
+        """The same ledger with a features table (R1)."""
+        return Ledger(
+            self.licenses, self.orders, self.activations, self.legacy_periods, features, source=self.source,
+            quarantine=self.quarantine, load_summary=self.load_summary,
+        )
+
+    def write(self, folder: str | Path, *, format: str = "parquet") -> Path:
+        """Write the tables as ``<table>.parquet`` (or ``.csv``) into ``folder``."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, df in self.tables().items():
+            if format == "parquet":
+                df.to_parquet(out / f"{name}.parquet", index=False)
+            elif format == "csv":
+                df.to_csv(out / f"{name}.csv", index=False)
+            else:
+                msg = f"format {format!r} is not supported; use 'parquet' or 'csv'"
+                raise ValueError(msg)
+        return out
+
+
+def _read_table(path: Path, name: str) -> pd.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+        else:
+            # Every column as text: ids stay strings ("00777" is not 777), values are parsed
+            # explicitly later (ISO 8601 only, no guessing).
+            with path.open("rb") as fh:
+                first = fh.readline().decode("utf-8-sig").strip()
+            names = [c.strip() for c in first.split(",")] if first else []
+            table = pacsv.read_csv(
+                path,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in names},
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+    except (OSError, pa.ArrowInvalid) as exc:
+        msg = f"{path}: cannot read table {name!r} ({exc}); check that it is a valid UTF-8 CSV or Parquet file"
+        raise LedgerFileError(msg) from exc
+    unknown = [c for c in table.column_names if c not in COLUMNS[name]]
+    if unknown:
+        msg = f"{path}: unknown column(s) {unknown} in table {name!r}; its columns are {list(COLUMNS[name])}"
+        raise LedgerError(msg)
+    df = table.to_pandas()
+    for c in COLUMNS[name]:
+        if c not in df.columns and c not in REQUIRED[name]:
+            df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
+    return df
+
+
+def _find_files(path: Path) -> dict[str, Path]:
+    if not path.exists():
+        msg = f"{path}: no such folder; give the folder that holds licenses, orders, activations (.csv or .parquet)"
+        raise LedgerFileError(msg)
+    files: dict[str, Path] = {}
+    for p in sorted(path.iterdir()):
+        if p.suffix not in (".csv", ".parquet") or p.name.startswith("."):
+            continue
+        name = p.stem
+        if name not in COLUMNS:
+            msg = (
+                f"{p}: unknown table {name!r}; ledger files are named "
+                f"{', '.join(COLUMNS)} (.csv or .parquet)"
+            )
+            raise LedgerError(msg)
+        if name in files:
+            msg = f"{path}: table {name!r} is given twice ({files[name].name} and {p.name}); keep one"
+            raise LedgerError(msg)
+        files[name] = p
+    return files
+
+
+def read_ledger(path: str | Path | Mapping[str, str | Path]) -> Ledger:
+    """Read the ledger tables from a folder (or a mapping table name → file).
+
+    Files are ``licenses``, ``orders``, ``activations`` and optionally
+    ``legacy_periods`` and ``features``, each ``.csv`` or ``.parquet``. CSV columns are
+    read as text so ids keep their leading zeros; timestamps are parsed (ISO 8601) by the
+    replay.
+
+    >>> led = read_ledger("data/sample")  # doctest: +SKIP
+    """
+    if isinstance(path, Mapping):
+        files = {str(k): Path(v) for k, v in path.items()}
+        for name in files:
+            if name not in COLUMNS:
+                msg = f"{files[name]}: unknown table {name!r}; tables are {', '.join(COLUMNS)}"
+                raise LedgerError(msg)
+        source = ", ".join(str(p) for p in files.values())
+    else:
+        folder = Path(path)
+        files = _find_files(folder)
+        source = str(folder)
+    missing = [t for t in TABLES if t not in files]
+    if missing:
+        msg = f"{source}: missing table(s) {missing}; add {', '.join(m + '.csv' for m in missing)} (or .parquet)"
+        raise LedgerFileError(msg)
+    tables = {name: _read_table(p, name) for name, p in files.items()}
+    for name, df in tables.items():
+        missing_cols = [c for c in REQUIRED[name] if c not in df.columns]
+        if missing_cols:
+            msg = f"{files[name]}: missing required column(s) {missing_cols}; its columns are {list(COLUMNS[name])}"
+            raise LedgerError(msg)
+    return Ledger(
+        licenses=tables["licenses"],
+        orders=tables["orders"],
+        activations=tables["activations"],
+        legacy_periods=tables.get("legacy_periods"),
+        features=tables.get("features"),
+        source=source,
+    )

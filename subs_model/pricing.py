@@ -1,0 +1,88 @@
+"""Order prices (R10, R12): the catalog price at the invoice date, the amount paid, the variance.
+
+A paid amount that differs from the catalog price is kept and reported, never rejected.
+Money is integer kopecks; amounts are parsed from their decimal text, never through floats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .catalog import EDITIONS, SKUS, Catalog
+from .days import NO_DAY
+from .errors import LedgerError
+from .ledger import Ledger
+
+__all__ = ["order_prices", "parse_kopecks"]
+
+_AMOUNT_RE = r"^(?P<sign>-?)(?P<rub>\d+)(?:[.,](?P<kop>\d{1,2}))?$"
+
+
+def parse_kopecks(amounts: pd.Series, *, where: str = "orders", column: str = "amount_rub") -> np.ndarray:
+    """Decimal ruble text (``"3200"``, ``"3200.5"``, ``"3 200,50"``) → int64 kopecks; missing → -1.
+
+    Raises :class:`LedgerError` naming the first malformed row (more than 2 decimals,
+    not a number).
+
+    >>> parse_kopecks(pd.Series(["3200.50", "800", None])).tolist()
+    [320050, 80000, -1]
+    """
+    if pd.api.types.is_integer_dtype(amounts.dtype):
+        return np.where(amounts.isna(), -1, amounts.fillna(0).to_numpy(dtype=np.int64) * 100)
+    text = amounts.astype("string").str.replace(r"[\s\u00a0]", "", regex=True)
+    missing = (text.isna() | (text == "")).fillna(True).to_numpy()
+    parts = text.str.extract(_AMOUNT_RE)
+    bad = parts["rub"].isna().to_numpy() & ~missing
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"{where}: row {row + 1}, column {column!r}: {amounts.iloc[row]!r} is not an amount in rubles "
+            "with at most 2 decimals; write e.g. 3200.00"
+        )
+        raise LedgerError(msg)
+    out = np.full(len(amounts), -1, dtype=np.int64)
+    ok = ~missing
+    rub = parts["rub"][ok].astype("int64").to_numpy()
+    kop = parts["kop"][ok].fillna("0").str.ljust(2, "0").astype("int64").to_numpy()
+    sign = np.where(parts["sign"][ok].to_numpy() == "-", -1, 1)
+    out[ok] = sign * (rub * 100 + kop)
+    return out
+
+
+def order_prices(ledger: Ledger, catalog: Catalog) -> pd.DataFrame:
+    """Per order: catalog price at its invoice date (R10), amount paid, and the variance.
+
+    Columns: ``order_id, license_id, sku, edition, catalog_version, list_kopecks,
+    paid_kopecks, variance_kopecks`` (paid − list; ``<NA>`` where unpaid or not invoiced).
+
+    >>> import subs_model as sm
+    >>> order_prices(sm.read_ledger("data/sample"), sm.Catalog.default()).columns[-1]  # doctest: +SKIP
+    'variance_kopecks'
+    """
+    from .replay import _prepare  # the prepared columns are shared with the replay
+
+    p = _prepare(ledger, catalog.timezone)
+    inv = p.o_invoice_day if p.o_invoice_day is not None else np.full(len(p.o_sku), NO_DAY, np.int64)
+    has_inv = inv != NO_DAY
+    ver = catalog.version_index(np.where(has_inv, inv, 0))
+    table = catalog.price_table()
+    ed = p.o_edition
+    list_k = np.where(has_inv & (ed >= 0), table[ver, np.maximum(ed, 0), p.o_sku], -1)
+    amounts = ledger.orders["amount_rub"] if "amount_rub" in ledger.orders.columns else pd.Series([None] * len(inv))
+    paid = parse_kopecks(amounts, where=f"{ledger.source}: orders")
+    labels = np.array([v.label for v in catalog.versions], dtype=object)
+    list_s = pd.Series(list_k, dtype="Int64").mask(list_k < 0)
+    paid_s = pd.Series(paid, dtype="Int64").mask(paid < 0)
+    return pd.DataFrame(
+        {
+            "order_id": ledger.orders["order_id"].astype("str").to_numpy(),
+            "license_id": ledger.orders["license_id"].astype("str").to_numpy(),
+            "sku": np.array([s.value for s in SKUS], dtype=object)[p.o_sku],
+            "edition": np.array([e.value for e in EDITIONS] + [None], dtype=object)[np.where(ed >= 0, ed, len(EDITIONS))],
+            "catalog_version": np.where(has_inv, labels[ver], None),
+            "list_kopecks": list_s.array,
+            "paid_kopecks": paid_s.array,
+            "variance_kopecks": (paid_s - list_s).array,
+        }
+    )

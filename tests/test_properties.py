@@ -1,0 +1,187 @@
+"""Invariants of the replay over generated ledgers (Hypothesis), and the differential test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import subs_model as sm
+from reference import engine_as_reference, reference_replay
+
+settings.register_profile("ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+BASE = dt.date(2025, 1, 1)
+AS_OF = "2027-12-31"
+SKUS = ["subscription", "renewal", "upgrade"]
+
+
+@st.composite
+def ledgers(draw):
+    """Small ledgers that hit every rule: stacked, early/late renewals, upgrades, bad codes."""
+    n_lic = draw(st.integers(1, 3))
+    lics = [f"L{i}" for i in range(n_lic)]
+    n_orders = draw(st.integers(0, 9))
+    orders, acts = [], []
+    for k in range(n_orders):
+        lic = draw(st.sampled_from(lics))
+        sku = draw(st.sampled_from(SKUS))
+        day = BASE + dt.timedelta(days=draw(st.integers(0, 900)))
+        issued = None if draw(st.integers(0, 9)) == 0 else day + dt.timedelta(days=draw(st.integers(-3, 40)))
+        hour = draw(st.integers(0, 23))
+        utc = draw(st.booleans())
+        issued_at = None
+        if issued is not None:
+            issued_at = f"{issued.isoformat()}T{hour:02d}:15:00" + ("Z" if utc else "")
+        target = None
+        if sku == "upgrade":
+            target = f"A{draw(st.integers(0, max(n_orders - 1, 0)))}"
+        orders.append(
+            {
+                "order_id": f"O{k}",
+                "license_id": lic,
+                "sku": sku,
+                "code_issued_at": issued_at,
+                "act_number": f"A{k}",
+                "amount_rub": "0",
+                "code": f"C{k}",
+                "upgrade_of_act": target,
+            }
+        )
+        for _ in range(draw(st.integers(0, 2))):
+            a_day = (issued or day) + dt.timedelta(days=draw(st.integers(-2, 420)))
+            a_lic = lic if draw(st.integers(0, 7)) else draw(st.sampled_from(lics))
+            code = f"C{k}" if draw(st.integers(0, 9)) else f"X{k}"
+            ah = draw(st.integers(0, 23))
+            suffix = draw(st.sampled_from(["", "Z", "+03:00", "-05:00"]))
+            acts.append({"code": code, "license_id": a_lic, "activated_at": f"{a_day.isoformat()}T{ah:02d}:{k:02d}:00{suffix}"})
+    legacy = []
+    for lic in lics:
+        if draw(st.integers(0, 3)) == 0:
+            start = BASE - dt.timedelta(days=draw(st.integers(0, 400)))
+            until = start + dt.timedelta(days=draw(st.integers(0, 500)))
+            legacy.append({"license_id": lic, "start": start.isoformat(), "valid_until": until.isoformat()})
+    led = sm.Ledger(
+        licenses=pd.DataFrame({"license_id": lics, "customer_id": lics, "edition": ["full"] * n_lic}),
+        orders=pd.DataFrame(orders, columns=["order_id", "license_id", "sku", "code_issued_at", "act_number", "amount_rub", "code", "upgrade_of_act"]),
+        activations=pd.DataFrame(acts, columns=["code", "license_id", "activated_at"]),
+        legacy_periods=pd.DataFrame(legacy, columns=["license_id", "start", "valid_until"]) if legacy else None,
+    )
+    return led
+
+
+@st.composite
+def catalogs(draw):
+    """The default catalog with random knobs, sometimes a second version (R10)."""
+    knobs = {
+        "grace_days": draw(st.sampled_from([0, 1, 15, 30])),
+        "term_days": draw(st.sampled_from([30, 365])),
+        "subscription_basis": draw(st.sampled_from(["stack", "from_activation"])),
+        "renewal_basis": draw(st.sampled_from(["max_end_or_activation", "from_expiry", "from_activation"])),
+        "legacy_counts_as_prior": draw(st.booleans()),
+    }
+    cat = sm.Catalog.default(**knobs)
+    if draw(st.booleans()):
+        v2 = sm.CatalogVersion.from_dict(
+            {
+                "effective_from": (BASE + dt.timedelta(days=draw(st.integers(100, 700)))).isoformat(),
+                "grace_days": draw(st.sampled_from([0, 5, 30])),
+                "term_days": draw(st.sampled_from([60, 365])),
+                "prices": {"full": {"subscription": 5000, "renewal": 3500}, "basic": {"subscription": 5000, "renewal": 3500}},
+            }
+        )
+        cat = cat.with_version(v2)
+    return cat
+
+
+def _canonical(rep: sm.Replay) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    p = rep.periods.sort_values(["license_id", "start", "source"]).reset_index(drop=True)
+    c = rep.codes.sort_values("order_id").reset_index(drop=True)
+    r = rep.rejections.sort_values(["license_id", "day", "code", "reason"]).reset_index(drop=True)
+    return p, c, r
+
+
+@given(ledgers(), catalogs())
+def test_engine_matches_reference_and_invariants(led: sm.Ledger, cat: sm.Catalog) -> None:
+    """The engine equals the plain reference replay, and its result keeps every invariant."""
+    rep = sm.replay(led, cat, as_of=AS_OF)
+    assert engine_as_reference(rep) == reference_replay(led, cat, AS_OF)
+
+    p = rep.periods
+    for _, g in p.groupby("license_id"):
+        g = g.sort_values("start")
+        # periods of a license never overlap
+        assert (g["start"].to_numpy()[1:] >= g["end"].to_numpy()[:-1]).all()
+        # the end never decreases along the replay order
+        acts = g[g["source"] != "legacy"].sort_values(["activated_on", "start"])
+        assert (np.diff(acts["end"].to_numpy().astype("int64")) >= 0).all()
+    # each code accepted at most once
+    coded = p["code"].dropna()
+    assert coded.is_unique
+    # an accepted renewal had a prior period and came no later than its deadline
+    codes = rep.codes.set_index("code")
+    for _, row in p[p["source"] == "renewal"].iterrows():
+        lic_p = p[(p["license_id"] == row["license_id"]) & (p["start"] < row["start"])]
+        assert len(lic_p) > 0
+        assert row["activated_on"] <= codes.loc[row["code"], "deadline"]
+    # statuses agree with periods: a code is activated iff it made a period (or added no day)
+    activated = set(rep.codes.loc[rep.codes["status"] == "activated", "code"])
+    assert set(coded) <= activated
+    # every rejection reason is one of the fixed enum
+    assert set(rep.rejections["reason"]) <= {r.value for r in sm.Reason}
+
+
+@given(ledgers(), catalogs(), st.randoms(use_true_random=False))
+def test_result_independent_of_row_order_and_process_tz(led: sm.Ledger, cat: sm.Catalog, rnd) -> None:
+    """Shuffling input rows or changing the process TZ does not change the result."""
+    base = _canonical(sm.replay(led, cat, as_of=AS_OF))
+
+    def shuffled(df):
+        if df is None:
+            return None
+        idx = list(range(len(df)))
+        rnd.shuffle(idx)
+        return df.iloc[idx].reset_index(drop=True)
+
+    led2 = sm.Ledger(
+        licenses=shuffled(led.licenses),
+        orders=shuffled(led.orders),
+        activations=shuffled(led.activations),
+        legacy_periods=shuffled(led.legacy_periods),
+    )
+    for a, b in zip(base, _canonical(sm.replay(led2, cat, as_of=AS_OF)), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    old = os.environ.get("TZ")
+    try:
+        for tzname in ("UTC", "Europe/Moscow", "America/Los_Angeles"):
+            os.environ["TZ"] = tzname
+            time.tzset()
+            fresh = sm.Ledger(led.licenses, led.orders, led.activations, led.legacy_periods)
+            for a, b in zip(base, _canonical(sm.replay(fresh, cat, as_of=AS_OF)), strict=True):
+                pd.testing.assert_frame_equal(a, b)
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+@given(ledgers())
+def test_renewal_plus_upgrade_cost_one_subscription(led: sm.Ledger) -> None:
+    """Under the default catalog, every upgraded renewal plus its upgrade costs exactly one subscription."""
+    cat = sm.Catalog.default()
+    rep = sm.replay(led, cat, as_of=AS_OF)
+    upgraded = rep.codes[rep.codes["status"] == "upgraded"]
+    v = cat.versions[0]
+    for _, row in upgraded.iterrows():
+        edition = "full"
+        assert v.price("renewal", edition) + v.price("upgrade", edition) == v.price("subscription", edition)
+    assert len(upgraded) == (rep.periods["source"] == "upgrade").sum()
