@@ -227,8 +227,24 @@ def group_by_license(lic: np.ndarray, nlic: int):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
-def is_sorted(x: np.ndarray) -> bool:  # pragma: no cover - compiled
-    for k in range(1, x.shape[0]):
-        if x[k] < x[k - 1]:
-            return False
-    return True
+def sort_within_groups(perm: np.ndarray, ptr: np.ndarray, key: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Sort each license's slice of ``perm`` by ``key`` in place, stably.
+
+    License groups are short, so insertion sort; a long group falls back to a merge sort.
+    """
+    for g in range(ptr.shape[0] - 1):
+        lo = ptr[g]
+        hi = ptr[g + 1]
+        if hi - lo > 64:
+            sub = perm[lo:hi].copy()
+            order = np.argsort(key[sub], kind="mergesort")
+            perm[lo:hi] = sub[order]
+            continue
+        for i in range(lo + 1, hi):
+            v = perm[i]
+            kv = key[v]
+            j = i - 1
+            while j >= lo and key[perm[j]] > kv:
+                perm[j + 1] = perm[j]
+                j -= 1
+            perm[j + 1] = v

@@ -48,8 +48,7 @@ def parse_instants(series: pd.Series, tz: str, *, where: str = "table", column: 
     """
     dtype = series.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
-        naive_utc = series.dt.tz_convert("UTC").dt.tz_localize(None)
-        return naive_utc.to_numpy(dtype="datetime64[ns]").view(np.int64)
+        return series.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
     if pd.api.types.is_datetime64_dtype(dtype):
         local = series.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
         return parse_instants(local, tz, where=where, column=column)
@@ -76,13 +75,42 @@ def parse_instants(series: pd.Series, tz: str, *, where: str = "table", column: 
     return out
 
 
+def _exact_local_ns(utc_ns: np.ndarray, tz: str) -> np.ndarray:
+    idx = pd.DatetimeIndex(utc_ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz).tz_localize(None)
+    return idx.as_unit("ns").asi8
+
+
 def to_local_days(instants: np.ndarray, tz: str) -> np.ndarray:
-    """Local calendar day (days since 1970-01-01 in ``tz``) of UTC-ns instants."""
+    """Local calendar day (days since 1970-01-01 in ``tz``) of UTC-ns instants.
+
+    The UTC offset is looked up once per UTC day from the tz database; only instants on
+    a day whose offset changes (a DST or zone-rule transition) are converted one by one.
+
+    >>> import numpy as np
+    >>> int(to_local_days(np.array([1773613800 * 10**9]), "Europe/Moscow")[0])  # 2026-03-15T22:30Z
+    20528
+    """
     out = np.full(len(instants), NO_DAY, dtype=np.int64)
     ok = instants != NO_TIME
-    if ok.any():
-        idx = pd.DatetimeIndex(instants[ok].view("datetime64[ns]"), tz="UTC").tz_convert(tz).tz_localize(None)
-        out[ok] = np.floor_divide(idx.asi8 if idx.unit == "ns" else idx.as_unit("ns").asi8, NS_PER_DAY)
+    if not ok.any():
+        return out
+    v = instants[ok]
+    day = np.floor_divide(v, NS_PER_DAY)
+    d0 = int(day.min())
+    n_days = int(day.max()) - d0 + 2
+    if n_days > 1_000_000:  # absurd span: convert directly
+        out[ok] = np.floor_divide(_exact_local_ns(v, tz), NS_PER_DAY)
+        return out
+    grid = (d0 + np.arange(n_days, dtype=np.int64)) * NS_PER_DAY
+    offset = _exact_local_ns(grid, tz) - grid
+    pos = day - d0
+    local = v + offset[pos]
+    changes = np.zeros(n_days, dtype=bool)
+    changes[:-1] = offset[:-1] != offset[1:]
+    on_change = changes[pos]
+    if on_change.any():
+        local[on_change] = _exact_local_ns(v[on_change], tz)
+    out[ok] = np.floor_divide(local, NS_PER_DAY)
     return out
 
 
@@ -145,5 +173,6 @@ def as_day(value: Any, tz: str = "Europe/Moscow") -> int:
 def days_to_datetime(days: np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 → ``datetime64[ns]`` at midnight (``NO_DAY`` → NaT)."""
     days = np.asarray(days, dtype=np.int64)
-    out = (days * NS_PER_DAY).view("datetime64[ns]")
-    return np.where(days == NO_DAY, np.datetime64("NaT", "ns"), out)
+    ns = days * NS_PER_DAY
+    ns[days == NO_DAY] = NO_TIME  # NaT
+    return ns.view("datetime64[ns]")

@@ -18,11 +18,14 @@ Replaying the same ledger under another catalog or ``as_of`` reuses step 1.
 from __future__ import annotations
 
 import enum
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _kernel as K
 from .catalog import EDITIONS, SKUS, Catalog
@@ -66,7 +69,6 @@ class Source(enum.StrEnum):
 
 
 REASONS: tuple[Reason, ...] = tuple(Reason)  # engine code k+1 ↔ REASONS[k]
-_STATUS_NAMES = np.array([s.value for s in CodeStatus], dtype=object)
 
 
 def _ids(series: pd.Series) -> pd.Series:
@@ -76,21 +78,48 @@ def _ids(series: pd.Series) -> pd.Series:
     return series.astype("str")
 
 
-def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def _arrow(series: pd.Series) -> pa.Array:
+    """The Arrow array behind a string column (zero-copy for Arrow-backed strings)."""
+    arr = pa.array(_ids(series).array)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _take_str(arr: pa.Array, idx: np.ndarray) -> pd.Series:
+    """``arr[idx]`` as a pandas string column; ``idx < 0`` gives NA."""
+    neg = idx < 0
+    taken = arr.take(pa.array(idx, mask=neg if neg.any() else None))
+    return pd.Series(pd.array(taken, dtype="str"))
+
+
+def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
+    """Position of each value in ``names`` (-1 when not one of them); low-cardinality fast path."""
+    codes, uniques = pd.factorize(_ids(series))
+    lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int64)
+    return lut[codes]
+
+
+def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """A string-valued categorical column from engine codes (-1 = missing)."""
+    return pd.Categorical.from_codes(codes, categories=names)
+
+
+def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """Codes and uniques with uniques in sorted order (so results do not depend on row order)."""
     codes, uniques = pd.factorize(values)
-    order = np.argsort(np.asarray(uniques, dtype=object), kind="stable") if len(uniques) else np.empty(0, np.int64)
+    u = pa.array(pd.Series(uniques).array) if len(uniques) else pa.array([], pa.large_string())
+    if isinstance(u, pa.ChunkedArray):
+        u = u.combine_chunks()
+    order = pc.sort_indices(u).to_numpy()
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[order] = np.arange(len(uniques))
     out = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
-    return out, uniques.take(order)
+    return out, u.take(pa.array(order))
 
 
 def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
     """Permutation into (license, instant[, tiebreak]) order and CSR pointers per license."""
-    perm_ts = np.arange(len(ts)) if K.is_sorted(ts) else np.argsort(ts, kind="stable")
-    perm_lic, ptr = K.group_by_license(lic[perm_ts], nlic)
-    perm = perm_ts[perm_lic]
+    perm, ptr = K.group_by_license(lic, nlic)
+    K.sort_within_groups(perm, ptr, ts)
     if tiebreak is not None and len(perm) > 1:
         ls, tss = lic[perm], ts[perm]
         tie = (ls[1:] == ls[:-1]) & (tss[1:] == tss[:-1])
@@ -104,7 +133,7 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
 class _Prepared:
     """Catalog-independent arrays of one ledger (in one time zone)."""
 
-    license_ids: pd.Index  # sorted unique license ids
+    license_ids: pa.Array  # sorted unique license ids
     license_edition: np.ndarray  # edition position per license, -1 unknown
     o_lic: np.ndarray
     o_sku: np.ndarray
@@ -144,7 +173,20 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     lic_ids = [_ids(lic_df["license_id"]), _ids(ord_df["license_id"]), _ids(act_df["license_id"])]
     if leg_df is not None:
         lic_ids.append(_ids(leg_df["license_id"]))
-    all_lic, uniques = _factorize_sorted(pd.concat(lic_ids, ignore_index=True))
+    o_code = _ids(ord_df["code"])
+    a_code = _ids(act_df["code"])
+    o_issue_ts = parse_instants(ord_df["code_issued_at"], tz, where=f"{src}: orders", column="code_issued_at")
+    issued = o_issue_ts != NO_TIME
+    issued_idx = np.flatnonzero(issued)
+    # The three string hash passes (license ids, codes, order ids) dominate; Arrow releases
+    # the GIL, so they run side by side on two cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        f_lic = pool.submit(_factorize_sorted, pd.concat(lic_ids, ignore_index=True))
+        f_code = pool.submit(pd.factorize, pd.concat([o_code.iloc[issued_idx], a_code], ignore_index=True))
+        f_oid = pool.submit(lambda: ord_df["order_id"].is_unique)
+        all_lic, uniques = f_lic.result()
+        codes, _ = f_code.result()
+        orders_unique = f_oid.result()
     l_lic = all_lic[:n_l]
     o_lic = all_lic[n_l : n_l + n_o]
     act_lic = all_lic[n_l + n_o : n_l + n_o + n_a]
@@ -157,7 +199,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     nlic = len(uniques)
     counts = np.bincount(l_lic, minlength=nlic)
     if (counts > 1).any():
-        dup = uniques[int(np.flatnonzero(counts > 1)[0])]
+        dup = uniques[int(np.flatnonzero(counts > 1)[0])].as_py()
         msg = f"{src}: licenses has license_id {dup!r} more than once; license ids must be unique"
         raise LedgerError(msg)
     unknown = counts[o_lic] == 0
@@ -169,7 +211,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         )
         raise LedgerError(msg)
     edition = np.full(nlic, -1, dtype=np.int64)
-    ed_codes = pd.Categorical(_ids(lic_df["edition"]), categories=[e.value for e in EDITIONS]).codes
+    ed_codes = _enum_codes(lic_df["edition"], [e.value for e in EDITIONS])
     if (ed_codes < 0).any():
         row = int(np.flatnonzero(ed_codes < 0)[0])
         msg = f"{src}: licenses row {row + 1}, column 'edition': {lic_df['edition'].iloc[row]!r} is not full or basic"
@@ -177,11 +219,11 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     edition[l_lic] = ed_codes
 
     # -- orders --------------------------------------------------------------------------------
-    if not ord_df["order_id"].is_unique:
+    if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
         msg = f"{src}: orders has order_id {dup!r} more than once; order ids must be unique"
         raise LedgerError(msg)
-    o_sku = pd.Categorical(_ids(ord_df["sku"]), categories=[s.value for s in SKUS]).codes.astype(np.int64)
+    o_sku = _enum_codes(ord_df["sku"], [s.value for s in SKUS])
     if (o_sku < 0).any():
         row = int(np.flatnonzero(o_sku < 0)[0])
         msg = (
@@ -189,10 +231,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
             f"{[s.value for s in SKUS]}"
         )
         raise LedgerError(msg)
-    o_issue_ts = parse_instants(ord_df["code_issued_at"], tz, where=f"{src}: orders", column="code_issued_at")
     o_issue_day = to_local_days(o_issue_ts, tz)
-    o_code = _ids(ord_df["code"])
-    issued = o_issue_ts != NO_TIME
     no_code = issued & o_code.isna().to_numpy()
     if no_code.any():
         row = int(np.flatnonzero(no_code)[0])
@@ -200,9 +239,6 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         raise LedgerError(msg)
 
     # -- activations joined to orders by code ------------------------------------------------------
-    a_code = _ids(act_df["code"])
-    issued_idx = np.flatnonzero(issued)
-    codes, _ = pd.factorize(pd.concat([o_code.iloc[issued_idx], a_code], ignore_index=True))
     oc, ac = codes[: len(issued_idx)], codes[len(issued_idx) :]
     n_codes = int(codes.max()) + 1 if len(codes) else 0
     per_code = np.bincount(oc, minlength=n_codes) if len(oc) else np.zeros(n_codes, np.int64)
@@ -456,35 +492,36 @@ def _periods(led, p, cat, as_of_day, ap, reason, pstart, pend, ver, a_order, a_d
     rows = ap[acc]
     orders = a_order[acc]
     leg_keep = p.leg_perm[p.leg_start[p.leg_perm] <= as_of_day]
+    n_leg, n_acc = len(leg_keep), len(acc)
     lic = np.concatenate([p.leg_lic[leg_keep], p.act_lic[rows]])
     start = np.concatenate([p.leg_start[leg_keep], pstart[acc]])
     end = np.concatenate([p.leg_end[leg_keep], pend[acc]])
-    n_leg = len(leg_keep)
-    source_names = np.array([s.value for s in Source], dtype=object)
     src = np.concatenate([np.full(n_leg, 3, np.int64), p.o_sku[orders]])
-    labels = np.array([v.label for v in cat.versions] + [None], dtype=object)
-    version = np.concatenate([np.full(n_leg, len(cat.versions), np.int64), ver[acc]])
+    version = np.concatenate([np.full(n_leg, -1, np.int64), ver[acc]])
     activated = np.concatenate([np.full(n_leg, NO_DAY, np.int64), a_day[acc]])
-    order = np.lexsort((np.concatenate([np.zeros(n_leg, np.int64), np.ones(len(acc), np.int64)]), start, lic))
-    code = pd.concat(
-        [pd.Series(pd.NA, index=range(n_leg), dtype="str"), _ids(led.activations["code"]).iloc[rows]], ignore_index=True
-    )
-    order_id = pd.concat(
-        [pd.Series(pd.NA, index=range(n_leg), dtype="str"), _ids(led.orders["order_id"]).iloc[orders]],
-        ignore_index=True,
-    )
+    act_row = np.concatenate([np.full(n_leg, -1, np.int64), rows])
+    order_row = np.concatenate([np.full(n_leg, -1, np.int64), orders])
+    if n_leg:
+        order = np.lexsort((np.concatenate([np.zeros(n_leg, np.int64), np.ones(n_acc, np.int64)]), start, lic))
+    else:
+        # The scan emits each license's periods in start order; licenses come in sorted-id order.
+        order = np.argsort(lic, kind="stable") if not _nondecreasing(lic) else np.arange(n_acc)
     return pd.DataFrame(
         {
-            "license_id": pd.Series(p.license_ids.take(lic[order]), dtype="str"),
+            "license_id": _take_str(p.license_ids, lic[order]),
             "start": days_to_datetime(start[order]),
             "end": days_to_datetime(end[order]),
-            "source": pd.Series(source_names[src[order]], dtype="str"),
-            "code": code.iloc[order].reset_index(drop=True),
-            "order_id": order_id.iloc[order].reset_index(drop=True),
+            "source": _categorical(src[order], [s.value for s in Source]),
+            "code": _take_str(_arrow(led.activations["code"]), act_row[order]),
+            "order_id": _take_str(_arrow(led.orders["order_id"]), order_row[order]),
             "activated_on": days_to_datetime(activated[order]),
-            "catalog_version": pd.Series(labels[version[order]], dtype="str"),
+            "catalog_version": _categorical(version[order], [v.label for v in cat.versions]),
         }
     )
+
+
+def _nondecreasing(x: np.ndarray) -> bool:
+    return bool(len(x) < 2 or (x[1:] >= x[:-1]).all())
 
 
 def _codes(led, p, as_of_day, accepted, actday, upgraded, lapsed, deadline) -> pd.DataFrame:
@@ -502,8 +539,8 @@ def _codes(led, p, as_of_day, accepted, actday, upgraded, lapsed, deadline) -> p
             "code": _ids(o["code"]).reset_index(drop=True),
             "order_id": _ids(o["order_id"]).reset_index(drop=True),
             "license_id": _ids(o["license_id"]).reset_index(drop=True),
-            "sku": _ids(o["sku"]).reset_index(drop=True),
-            "status": pd.Series(_STATUS_NAMES[status], dtype="str"),
+            "sku": _categorical(p.o_sku, [s.value for s in SKUS]),
+            "status": _categorical(status, [s.value for s in CodeStatus]),
             "activated_on": days_to_datetime(actday),
             "deadline": days_to_datetime(dl),
         }
@@ -513,12 +550,11 @@ def _codes(led, p, as_of_day, accepted, actday, upgraded, lapsed, deadline) -> p
 def _rejections(led, p, ap, reason, a_day) -> pd.DataFrame:
     rej = np.flatnonzero(reason > 0)
     rows = ap[rej]
-    names = np.array([None] + [r.value for r in REASONS], dtype=object)
     return pd.DataFrame(
         {
-            "code": _ids(led.activations["code"]).iloc[rows].reset_index(drop=True),
-            "license_id": _ids(led.activations["license_id"]).iloc[rows].reset_index(drop=True),
+            "code": _take_str(_arrow(led.activations["code"]), rows),
+            "license_id": _take_str(_arrow(led.activations["license_id"]), rows),
             "day": days_to_datetime(a_day[rej]),
-            "reason": pd.Series(names[reason[rej]], dtype="str"),
+            "reason": _categorical(reason[rej] - 1, [r.value for r in REASONS]),
         }
     )

@@ -1,0 +1,37 @@
+# Quick start: `make report` then `make test`. Everything runs in .venv (created if missing).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+AS_OF  ?= 2026-06-30
+DATA   ?= data/sample
+
+.PHONY: install report test bench lab clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on the embedded sample data; prints where the output is.
+report: $(STAMP)
+	$(VENV)/bin/subs-model replay $(DATA) --as-of $(AS_OF) --out reports/replay
+
+## The test suite (the command CI runs).
+test: $(STAMP)
+	$(PY) -m pytest
+
+## Speed against peers (not part of the tests).
+bench: $(STAMP)
+	$(PY) benchmarks/bench_replay.py
+
+## JupyterLab for people (kept out of the test and report environment).
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[lab]"
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,181 @@
+"""Replay speed: the engine against a plain Python loop and a DuckDB SQL formulation.
+
+Generates ledgers of 100 k, 1 M and 10 M activations (subscriptions, early / in-grace /
+late renewals, default catalog), runs in this one process the engine (cold: a new
+Ledger, ids factorised and events sorted; warm: the same Ledger replayed again, as a
+what-if sweep does), a plain per-license Python loop and a DuckDB recursive CTE that
+computes the same periods, checks that all agree, and prints events/s and ratios.
+
+    python benchmarks/bench_replay.py [--sizes 100000 1000000 10000000] [--peers-max 1000000]
+
+Not a test: run it by hand (``make bench``) on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import subs_model as sm
+
+T0 = np.datetime64("2021-01-01", "D").astype(np.int64)
+NS_DAY = 86_400 * 10**9
+MSK = 3 * 3600 * 10**9
+
+
+def _ids(prefix: str, ints: np.ndarray) -> pd.Series:
+    arr = pc.binary_join_element_wise(prefix, pc.cast(pa.array(ints), pa.string()), "")
+    return pd.Series(pd.array(arr, dtype="str"))
+
+
+def _stamps(ns_utc: np.ndarray) -> pd.Series:
+    return pd.Series(pd.DatetimeIndex(ns_utc.view("datetime64[ns]"), tz="UTC").tz_convert("Europe/Moscow"))
+
+
+def make_ledger(n_act: int, seed: int = 1) -> tuple[sm.Ledger, pd.DataFrame]:
+    """A ledger of ``n_act`` activations; also the plain event table the peers replay."""
+    rng = np.random.default_rng(seed)
+    per = 5
+    n_lic = max(n_act // per, 1)
+    lic = np.repeat(np.arange(n_lic), per)[:n_act]
+    k = np.tile(np.arange(per), n_lic)[:n_act]
+    first = T0 + rng.integers(0, 365, n_lic)
+    # offset of each activation from the previous term end: early (-60…-1), grace (0…14), late (15…60)
+    offset = rng.choice(np.array([-30, -5, 0, 3, 9, 14, 15, 40]), size=n_act)
+    day = first[lic] + k * 365 + np.where(k == 0, 0, offset)
+    sku = np.where(k == 0, 0, rng.choice(np.array([0, 1, 1, 1]), size=n_act))  # 0 subscription, 1 renewal
+    seconds = rng.integers(0, 86_400, n_act) * 10**9
+    act_ns = day.astype(np.int64) * NS_DAY - MSK + seconds
+    issue_ns = act_ns - rng.integers(60, 3600, n_act) * 10**9
+    order = np.argsort(act_ns, kind="stable")  # exports come in time order
+    codes = _ids("KS5-", np.arange(n_act))
+    lic_ids = _ids("L", lic)
+    skus = np.array(["subscription", "renewal"], dtype=object)[sku]
+    led = sm.Ledger(
+        licenses=pd.DataFrame({"license_id": _ids("L", np.arange(n_lic)), "customer_id": _ids("K", np.arange(n_lic)), "edition": "full"}),
+        orders=pd.DataFrame(
+            {"order_id": _ids("O", np.arange(n_act)), "license_id": lic_ids, "sku": pd.Series(skus, dtype="str"),
+             "code_issued_at": _stamps(issue_ns), "code": codes}
+        ),
+        activations=pd.DataFrame(
+            {"code": codes.iloc[order].reset_index(drop=True), "license_id": lic_ids.iloc[order].reset_index(drop=True),
+             "activated_at": _stamps(act_ns[order])}
+        ),
+    )
+    events = pd.DataFrame({"lic": lic, "day": (act_ns + MSK) // NS_DAY, "ns": act_ns, "sku": sku, "code": np.arange(n_act)})
+    return led, events
+
+
+def python_replay(events: pd.DataFrame, term: int = 365, grace: int = 15) -> set[tuple[int, int, int]]:
+    """Plain per-license Python loop over the same rules (subscriptions and renewals)."""
+    out = set()
+    rows = events.sort_values(["lic", "ns", "code"]).itertuples(index=False)
+    cur, end = -1, None
+    for lic, day, _ns, sku, _code in rows:
+        if lic != cur:
+            cur, end = lic, None
+        if sku == 1 and (end is None or day >= end + grace):
+            continue  # no prior / after the deadline
+        start = day if end is None else max(end, day)
+        end = start + term
+        out.add((lic, start, end))
+    return out
+
+
+def duckdb_replay(events: pd.DataFrame, term: int = 365, grace: int = 15) -> set[tuple[int, int, int]]:
+    """The same replay as a DuckDB recursive CTE, one step per event position."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("ev", events)
+    sql = f"""
+    WITH RECURSIVE e AS (
+        SELECT lic, day, sku, row_number() OVER (PARTITION BY lic ORDER BY ns, code) AS rn FROM ev
+    ), r AS (
+        SELECT lic, rn,
+               CASE WHEN sku = 0 THEN day END AS pstart,
+               CASE WHEN sku = 0 THEN day + {term} END AS pend,
+               CASE WHEN sku = 0 THEN day + {term} END AS cur_end
+        FROM e WHERE rn = 1
+        UNION ALL
+        SELECT e.lic, e.rn,
+               CASE WHEN e.sku = 1 AND (r.cur_end IS NULL OR e.day >= r.cur_end + {grace}) THEN NULL
+                    ELSE greatest(coalesce(r.cur_end, e.day), e.day) END,
+               CASE WHEN e.sku = 1 AND (r.cur_end IS NULL OR e.day >= r.cur_end + {grace}) THEN NULL
+                    ELSE greatest(coalesce(r.cur_end, e.day), e.day) + {term} END,
+               CASE WHEN e.sku = 1 AND (r.cur_end IS NULL OR e.day >= r.cur_end + {grace}) THEN r.cur_end
+                    ELSE greatest(coalesce(r.cur_end, e.day), e.day) + {term} END
+        FROM r JOIN e ON e.lic = r.lic AND e.rn = r.rn + 1
+    )
+    SELECT lic, pstart, pend FROM r WHERE pstart IS NOT NULL
+    """
+    res = con.execute(sql).fetchnumpy()
+    return set(zip(res["lic"].tolist(), res["pstart"].tolist(), res["pend"].tolist(), strict=True))
+
+
+def engine_set(rep: sm.Replay) -> set[tuple[int, int, int]]:
+    p = rep.periods
+    lic = p["license_id"].str.slice(1).astype("int64").to_numpy()
+    start = p["start"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    end = p["end"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    return set(zip(lic.tolist(), start.tolist(), end.tolist(), strict=True))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    ap.add_argument("--peers-max", type=int, default=1_000_000, help="largest size the slow peers run at")
+    args = ap.parse_args()
+    cat = sm.Catalog.default()
+    # Compile (or load the cached kernel) once, outside the timings.
+    warm_led, _ = make_ledger(1000)
+    sm.replay(warm_led, cat)
+    print(f"{'events':>11} {'engine cold':>12} {'engine warm':>12} {'python':>10} {'duckdb':>10}   ratios (cold engine vs peer)")
+    for n in args.sizes:
+        led, events = make_ledger(n)
+        gc.collect()
+        base_rss = rss_mb()
+        rep, t_cold = timed(sm.replay, led, cat, "2031-12-31")
+        peak_delta = rss_mb() - base_rss
+        _, t_warm = timed(sm.replay, led, sm.Catalog.default(grace_days=30), "2031-12-31")
+        eng = engine_set(rep)
+        n_rej = len(rep.rejections)
+        line = f"{n:>11,} {n / t_cold / 1e6:>9.1f} M/s {n / t_warm / 1e6:>9.1f} M/s"
+        ratios = []
+        if n <= args.peers_max:
+            py, t_py = timed(python_replay, events)
+            db, t_db = timed(duckdb_replay, events)
+            assert py == eng, f"python and engine disagree at {n}"
+            assert db == eng, f"duckdb and engine disagree at {n}"
+            line += f" {n / t_py / 1e6:>6.2f} M/s {n / t_db / 1e6:>6.2f} M/s"
+            ratios = [f"{t_py / t_cold:.0f}x python", f"{t_db / t_cold:.1f}x duckdb"]
+        else:
+            line += f" {'-':>10} {'-':>10}"
+        print(f"{line}   {', '.join(ratios)}  [{len(eng):,} periods, {n_rej:,} rejections, "
+              f"cold {t_cold:.2f}s, warm {t_warm:.2f}s, RSS now {rss_mb():,.0f} MB, +{peak_delta:,.0f} MB after replay]")
+        del led, events, rep, eng
+        gc.collect()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the whole run (ledger generation included): {peak:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
