@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-AS_OF  ?= 2026-06-30
+AS_OF  ?= 2026-10-31
 DATA   ?= data/sample
 
 .PHONY: install report test bench lab clean
@@ -27,6 +27,7 @@ test: $(STAMP)
 ## Speed against peers (not part of the tests).
 bench: $(STAMP)
 	$(PY) benchmarks/bench_replay.py
+	$(PY) benchmarks/bench_simulate.py
 
 ## JupyterLab for people (kept out of the test and report environment).
 lab: $(STAMP)

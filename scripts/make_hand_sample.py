@@ -1,7 +1,7 @@
 """Write the small hand-made sample ledger of data/sample/ (one story per license).
 
 Every rule has a license that exercises it; the story is in the comment beside it.
-Run: python scripts/make_hand_sample.py data/sample
+Run: python scripts/make_hand_sample.py tests/data/handmade
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def build() -> dict[str, pd.DataFrame]:
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "data/sample")
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/data/handmade")
     out.mkdir(parents=True, exist_ok=True)
     for name, df in build().items():
         df.to_csv(out / f"{name}.csv", index=False)

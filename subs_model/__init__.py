@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .behaviour import Behaviour, BehaviourError, LeadTime
+from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
 from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
 from .ledger import Ledger, read_ledger
 from .replay import CodeStatus, Reason, Replay, Source, replay
+from .simulate import simulate
 
 try:
     __version__ = version("subs_model")
@@ -21,6 +24,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Behaviour",
+    "BehaviourError",
+    "LeadTime",
+    "calibrate",
+    "simulate",
     "Catalog",
     "CatalogError",
     "CatalogVersion",

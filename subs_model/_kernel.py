@@ -72,6 +72,35 @@ def _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadli
             o_deadline[c] = closing - 1
 
 
+@nb.njit(cache=True, inline="always")
+def _extend_one(sku, end, has_end, day, v, term, sub_basis, ren_basis):
+    """Start and end of the period an accepted activation on ``day`` adds (R3, R6, R13)."""
+    T = term[v]
+    if sku == REN:
+        rb = ren_basis[v]
+        if rb == FROM_EXPIRY:
+            start = end
+            new_end = end + T
+        elif rb == REN_FROM_ACTIVATION:
+            start = max(end, day)
+            new_end = day + T
+        else:
+            start = max(end, day)
+            new_end = start + T
+    elif not has_end:
+        start = day
+        new_end = day + T
+    elif sub_basis[v] == SUB_FROM_ACTIVATION:
+        start = max(end, day)
+        new_end = day + T
+    else:
+        start = max(end, day)
+        new_end = start + T
+    if new_end < start:
+        new_end = start  # nothing added: the forfeited days are simply not covered
+    return start, new_end
+
+
 @nb.njit(cache=True)
 def scan(
     as_of,
@@ -161,30 +190,9 @@ def scan(
             if r != ACCEPTED:
                 act_reason[e] = r
                 continue
-            T = term[v]
             if sku == REN:
                 o_deadline[c] = _closing_day(end, from_day, grace) - 1
-                rb = ren_basis[v]
-                if rb == FROM_EXPIRY:
-                    start = end
-                    new_end = end + T
-                elif rb == REN_FROM_ACTIVATION:
-                    start = max(end, day)
-                    new_end = day + T
-                else:
-                    start = max(end, day)
-                    new_end = start + T
-            elif not has_end:
-                start = day
-                new_end = day + T
-            elif sub_basis[v] == SUB_FROM_ACTIVATION:
-                start = max(end, day)
-                new_end = day + T
-            else:
-                start = max(end, day)
-                new_end = start + T
-            if new_end < start:
-                new_end = start  # nothing added: the forfeited days are simply not covered
+            start, new_end = _extend_one(sku, end, has_end, day, v, term, sub_basis, ren_basis)
             act_reason[e] = ACCEPTED
             act_pstart[e] = start
             act_pend[e] = new_end
@@ -248,3 +256,32 @@ def sort_within_groups(perm: np.ndarray, ptr: np.ndarray, key: np.ndarray) -> No
                 perm[j + 1] = perm[j]
                 j -= 1
             perm[j + 1] = v
+
+
+@nb.njit(cache=True)
+def closing_days(end: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Vectorised :func:`_closing_day`: first closed day of the grace window after each end."""
+    out = np.empty(end.shape[0], np.int64)
+    for k in range(end.shape[0]):
+        out[k] = _closing_day(end[k], from_day, grace)
+    return out
+
+
+@nb.njit(cache=True)
+def extend(sku, end, has_end, day, from_day, term, sub_basis, ren_basis):  # pragma: no cover - compiled
+    """Period ``[start, new_end)`` an *accepted* activation adds (R3, R6, R13), vectorised.
+
+    The same arithmetic as :func:`scan`, for callers that already know the activation is
+    accepted (the simulator). Returns (start, new_end, new license end).
+    """
+    n = sku.shape[0]
+    start = np.empty(n, np.int64)
+    new_end = np.empty(n, np.int64)
+    out_end = np.empty(n, np.int64)
+    for k in range(n):
+        v = _version(day[k], from_day)
+        s, ne = _extend_one(sku[k], end[k], has_end[k], day[k], v, term, sub_basis, ren_basis)
+        start[k] = s
+        new_end[k] = ne
+        out_end[k] = max(end[k], ne) if has_end[k] else ne
+    return start, new_end, out_end

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .behaviour import Behaviour
+from .calibrate import calibrate
 from .catalog import Catalog
 from .errors import SubsModelError
 from .ledger import read_ledger
 from .replay import replay
+from .simulate import simulate
 
 DEFAULT_CATALOG = Path("data/catalog.yaml")
 
@@ -56,6 +59,38 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    beh = Behaviour.from_yaml(args.behaviour) if args.behaviour else Behaviour()
+    led = simulate(beh, _catalog(args.catalog), start=args.start, end=args.end, seed=args.seed, progress=True)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        print(f"subs-model: error: {out} is not empty; choose a new folder or pass --force to overwrite", file=sys.stderr)
+        return 2
+    led.write(out, format=args.format)
+    print(
+        f"Simulated {len(led.licenses):,} licenses, {len(led.orders):,} orders, {len(led.activations):,} activations "
+        f"({args.start} … {args.end}, seed {args.seed}) → {out.resolve()}"
+    )
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    led = read_ledger(args.data)
+    prior = Behaviour.from_yaml(args.prior) if args.prior else None
+    beh = calibrate(led, _catalog(args.catalog), as_of=args.as_of, prior=prior)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"subs-model: error: {out} exists; choose another file or pass --force to overwrite", file=sys.stderr)
+        return 2
+    beh.to_yaml(out)
+    print(
+        f"Calibrated from {args.data}: p_continue full {beh.p_continue['full']:.3f} / basic {beh.p_continue['basic']:.3f}, "
+        f"p_forget {beh.p_forget:.3f}, p_upgrade {beh.p_upgrade:.3f}, arrivals {beh.arrivals_per_month:.1f}/month "
+        f"→ {out.resolve()}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``subs-model``."""
     parser = argparse.ArgumentParser(
@@ -70,6 +105,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
     p.add_argument("--out", default=None, help="also write periods.csv, codes.csv, rejections.csv to this folder")
     p.set_defaults(func=_cmd_replay)
+
+    p = sub.add_parser("simulate", help="simulate customer cohorts under the catalog and write their ledger")
+    p.add_argument("--behaviour", default="data/behaviour.yaml", help="behaviour YAML (default: data/behaviour.yaml)")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same ledger)")
+    p.add_argument("--start", default="2021-01-01", help="first simulated day (default 2021-01-01)")
+    p.add_argument("--end", default="2026-10-31", help="last simulated day (default 2026-10-31)")
+    p.add_argument("--out", required=True, help="folder to write licenses, orders, activations, legacy_periods")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--force", action="store_true", help="overwrite a non-empty output folder")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("calibrate", help="estimate customer behaviour from a ledger and write it as YAML")
+    p.add_argument("data", help="ledger folder")
+    p.add_argument("--out", required=True, help="behaviour YAML to write")
+    p.add_argument("--as-of", dest="as_of", default=None, help="observation day (default: the last event day)")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--prior", default=None, help="behaviour YAML for what the data cannot identify (elasticities)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=_cmd_calibrate)
     return parser
 
 

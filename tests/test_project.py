@@ -33,9 +33,9 @@ def test_environment_yml_matches_pyproject() -> None:
     assert "jupyterlab" not in {**wanted, **conda}, "JupyterLab stays out of the test environment"
 
 
-def test_sample_ledger_exercises_every_reason_and_status() -> None:
-    """The embedded sample hits every rejection reason, code status and period source."""
-    rep = sm.replay(sm.read_ledger(ROOT / "data/sample"), sm.Catalog.from_yaml(ROOT / "data/catalog.yaml"), as_of="2026-06-30")
+def test_handmade_ledger_exercises_every_reason_and_status() -> None:
+    """The hand-made ledger hits every rejection reason, code status and period source."""
+    rep = sm.replay(sm.read_ledger(ROOT / "tests/data/handmade"), sm.Catalog.from_yaml(ROOT / "data/catalog.yaml"), as_of="2026-06-30")
     assert set(rep.rejections["reason"]) == {r.value for r in sm.Reason}
     assert set(rep.codes["status"]) == {s.value for s in sm.CodeStatus}
     assert set(rep.periods["source"]) == {s.value for s in sm.Source}
@@ -44,7 +44,7 @@ def test_sample_ledger_exercises_every_reason_and_status() -> None:
 def test_cli_replay_prints_summary_and_writes_tables(tmp_path, capsys, monkeypatch) -> None:
     """`subs-model replay DATA --as-of D --out DIR` prints the summary and writes the three tables."""
     monkeypatch.chdir(ROOT)
-    assert main(["replay", "data/sample", "--as-of", "2026-06-30", "--out", str(tmp_path)]) == 0
+    assert main(["replay", "tests/data/handmade", "--as-of", "2026-06-30", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Licenses active on 2026-06-30: 6 of 30" in out
     assert "renewal_after_deadline" in out
