@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .catalog import EDITIONS, SKUS, Catalog
 from .days import NO_DAY
@@ -30,6 +32,9 @@ def parse_kopecks(amounts: pd.Series, *, where: str = "orders", column: str = "a
     """
     if pd.api.types.is_integer_dtype(amounts.dtype):
         return np.where(amounts.isna(), -1, amounts.fillna(0).to_numpy(dtype=np.int64) * 100)
+    fast = _arrow_kopecks(amounts)
+    if fast is not None:
+        return fast
     text = amounts.astype("string").str.replace(r"[\s\u00a0]", "", regex=True)
     missing = (text.isna() | (text == "")).fillna(True).to_numpy()
     parts = text.str.extract(_AMOUNT_RE)
@@ -47,6 +52,26 @@ def parse_kopecks(amounts: pd.Series, *, where: str = "orders", column: str = "a
     kop = parts["kop"][ok].fillna("0").str.ljust(2, "0").astype("int64").to_numpy()
     sign = np.where(parts["sign"][ok].to_numpy() == "-", -1, 1)
     out[ok] = sign * (rub * 100 + kop)
+    return out
+
+
+def _arrow_kopecks(amounts: pd.Series) -> np.ndarray | None:
+    """Fast path: Arrow casts plain ``1234.56`` text to decimal(18, 2) exactly; the unscaled
+    decimal is the amount in kopecks. Returns None when any value needs the slow path
+    (spaces, commas, more than 2 decimals, not a number) so that path can name the row."""
+    try:
+        arr = pa.array(amounts.astype("str").array) if not isinstance(amounts.dtype, pd.StringDtype) else pa.array(amounts.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        dec = pc.cast(arr, pa.decimal128(18, 2))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
+        return None
+    words = np.frombuffer(dec.buffers()[1], dtype=np.int64, count=2 * (len(dec) + dec.offset))[2 * dec.offset :: 2]
+    out = words.copy()
+    if dec.null_count:
+        out[np.asarray(dec.is_null())] = -1
+    if (out < -1).any():
+        return None  # negative amounts: the slow path reports them
     return out
 
 

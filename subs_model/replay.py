@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -373,6 +373,11 @@ class Replay:
     as_of: pd.Timestamp
     catalog: Catalog
     ledger: Ledger
+    #: Integer keys for metrics, aligned with the rows of ``periods`` (``license``: rank of
+    #: the license id among the ledger's sorted ids; ``order``: row in the orders table, -1
+    #: for legacy periods) and of ``rejections`` (``rejection_order``: the order row of the
+    #: rejected code, -1 for an unknown code).
+    keys: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def is_active(self, license_id: str, day: Any) -> bool:
         """Whether ``license_id`` is covered on ``day`` (``start <= day < end``).
@@ -477,8 +482,11 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
         o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline,
         wbuf,
     )
+    periods, keys = _periods(ledger, p, cat, as_of_day, ap, act_reason, act_pstart, act_pend, act_ver, a_order, a_day)
+    keys["rejection_order"] = a_order[act_reason > 0]
     return Replay(
-        periods=_periods(ledger, p, cat, as_of_day, ap, act_reason, act_pstart, act_pend, act_ver, a_order, a_day),
+        periods=periods,
+        keys=keys,
         codes=_codes(ledger, p, as_of_day, o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline),
         rejections=_rejections(ledger, p, ap, act_reason, a_day),
         as_of=pd.Timestamp(days_to_datetime(np.array([as_of_day]))[0]),
@@ -487,7 +495,7 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     )
 
 
-def _periods(led, p, cat, as_of_day, ap, reason, pstart, pend, ver, a_order, a_day) -> pd.DataFrame:
+def _periods(led, p, cat, as_of_day, ap, reason, pstart, pend, ver, a_order, a_day) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     acc = np.flatnonzero((reason == K.ACCEPTED) & (pend > pstart))
     rows = ap[acc]
     orders = a_order[acc]
@@ -506,6 +514,7 @@ def _periods(led, p, cat, as_of_day, ap, reason, pstart, pend, ver, a_order, a_d
     else:
         # The scan emits each license's periods in start order; licenses come in sorted-id order.
         order = np.argsort(lic, kind="stable") if not _nondecreasing(lic) else np.arange(n_acc)
+    keys = {"license": lic[order], "order": order_row[order]}
     return pd.DataFrame(
         {
             "license_id": _take_str(p.license_ids, lic[order]),
@@ -517,7 +526,7 @@ def _periods(led, p, cat, as_of_day, ap, reason, pstart, pend, ver, a_order, a_d
             "activated_on": days_to_datetime(activated[order]),
             "catalog_version": _categorical(version[order], [v.label for v in cat.versions]),
         }
-    )
+    ), keys
 
 
 def _nondecreasing(x: np.ndarray) -> bool:

@@ -1,0 +1,802 @@
+"""Metrics of a replay (the rules' §6): pure functions of a :class:`~subs_model.replay.Replay`.
+
+Every function takes a replay (simulated or real) and returns tidy DataFrames; nothing
+here draws or writes. Money is integer kopecks. The central table is
+:func:`expiry_outcomes` — one row per term end with its fate — from which renewal
+timing, grace usage, forgotten renewals and cohort retention are counted.
+
+Definitions
+-----------
+- Every period's ``end`` is a *term end*; its fate is decided by the license's next
+  period (in start order), activated on day ``a``, seen up to ``as_of``;
+  ``deadline = end + grace_days - 1`` (the version in force governs).
+- ``offset = a - end``; ``uncovered_days = next start - end``.
+- *renewal rate* = (all outcomes but churned and open) / (all but open); the *grace
+  renewal rate* counts only ``grace_renewal`` and ``grace_subscription`` in the numerator.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+from . import _kernel as K
+from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
+from .pricing import parse_kopecks
+from .replay import Replay, _prepare
+
+__all__ = [
+    "OUTCOMES",
+    "Outcome",
+    "active_licenses",
+    "cohort_retention",
+    "expiry_calendar",
+    "expiry_competing_risks",
+    "expiry_outcomes",
+    "forgotten_renewals",
+    "forgotten_summary",
+    "grace_usage",
+    "lead_times",
+    "outcome_counts",
+    "renewal_timing",
+    "revenue",
+    "upgrade_revenue",
+]
+
+DAY = np.timedelta64(1, "D")
+
+
+class Outcome(enum.StrEnum):
+    """Fate of a term end (rules §6)."""
+
+    EARLY_RENEWAL = "early_renewal"
+    GRACE_RENEWAL = "grace_renewal"
+    EARLY_SUBSCRIPTION = "early_subscription"
+    GRACE_SUBSCRIPTION = "grace_subscription"
+    UPGRADE = "upgrade"
+    LATE_SUBSCRIPTION = "late_subscription"
+    CHURNED = "churned"
+    OPEN = "open"
+
+
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+RENEWED = ("early_renewal", "grace_renewal", "early_subscription", "grace_subscription", "upgrade", "late_subscription")
+IN_GRACE = ("grace_renewal", "grace_subscription")
+
+
+def _int_na(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
+    """Nullable integers: ``values`` where ``valid``, else NA."""
+    v = np.where(valid, values, 0).astype(np.int64)
+    return pd.arrays.IntegerArray(v, ~np.asarray(valid, dtype=bool))
+
+
+def _as_of(rep: Replay, as_of: Any) -> pd.Timestamp:
+    if as_of is None:
+        return rep.as_of
+    day = pd.Timestamp(np.datetime64(as_day(as_of, rep.catalog.timezone), "D"))
+    return min(day, rep.as_of)
+
+
+def _days(col: pd.Series) -> np.ndarray:
+    """datetime64 column → int days (NaT → NO_DAY)."""
+    v = col.to_numpy(dtype="datetime64[ns]")
+    out = v.astype("datetime64[D]").astype(np.int64)
+    out[np.isnat(v)] = NO_DAY
+    return out
+
+
+def _editions(rep: Replay) -> pd.Series:
+    lic = rep.ledger.licenses
+    return pd.Series(lic["edition"].astype("str").to_numpy(), index=lic["license_id"].astype("str").to_numpy())
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """Periods seen as of a day, as integer columns (rows in the replay's license/start order)."""
+
+    rows: np.ndarray  # positions in rep.periods
+    lic: np.ndarray  # license rank
+    order: np.ndarray  # order row, -1 legacy
+    start: np.ndarray
+    end: np.ndarray
+    act: np.ndarray  # activation day, NO_DAY for legacy
+    src: np.ndarray  # 0 subscription, 1 renewal, 2 upgrade, 3 legacy
+    edition: np.ndarray  # per row: 0 full, 1 basic, -1 unknown
+
+
+def _view(rep: Replay, as_of: pd.Timestamp) -> _View:
+    p = rep.periods
+    src = p["source"].cat.codes.to_numpy().astype(np.int64) if isinstance(p["source"].dtype, pd.CategoricalDtype) else (
+        pd.Categorical(p["source"].astype("str"), categories=["subscription", "renewal", "upgrade", "legacy"]).codes.astype(np.int64)
+    )
+    start, end, act = _days(p["start"]), _days(p["end"]), _days(p["activated_on"])
+    as_of_d = int(_days(pd.Series([as_of]))[0])
+    legacy = src == 3
+    seen = np.where(legacy, start <= as_of_d, act <= as_of_d)
+    rows = np.flatnonzero(seen)
+    keys = rep.keys
+    lic = keys["license"][rows] if "license" in keys else pd.factorize(p["license_id"])[0][rows]
+    order = keys["order"][rows] if "order" in keys else np.full(len(rows), -1, np.int64)
+    prep = _prepare(rep.ledger, rep.catalog.timezone)
+    edition = prep.license_edition[lic] if len(lic) else np.empty(0, np.int64)
+    return _View(rows, lic, order, start[rows], end[rows], act[rows], src[rows], edition)
+
+
+def _month_start(col: pd.Series) -> np.ndarray:
+    """First day of each timestamp's month (datetime64[ns]), without Period objects."""
+    return col.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype("datetime64[ns]")
+
+
+def _to_dt(days: np.ndarray) -> np.ndarray:
+    from .days import days_to_datetime
+
+    return days_to_datetime(days)
+
+
+def _group_first(lic: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row, the value at the first row of its (contiguous) license group."""
+    if not len(lic):
+        return values
+    starts = np.r_[True, lic[1:] != lic[:-1]]
+    return values[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+
+
+EDITION_NAMES = np.array(["full", "basic", None], dtype=object)
+
+
+def expiry_outcomes(rep: Replay, as_of: Any = None, churn_horizon_days: int = 365) -> pd.DataFrame:
+    """One row per term end with its outcome (rules §6).
+
+    Columns: ``license_id, edition, end, deadline, outcome, offset_days, uncovered_days,
+    next_source, next_start, reactivated, cohort, catalog_version``. ``open`` only where the
+    fate is not yet known at ``as_of``; an end less than ``churn_horizon_days`` before
+    ``as_of`` is never ``churned``. A churned license that came back later is
+    ``reactivated`` (it stays in its original cohort).
+
+    >>> out = expiry_outcomes(rep)  # doctest: +SKIP
+    >>> out["outcome"].value_counts()  # doctest: +SKIP
+    """
+    as_of = _as_of(rep, as_of)
+    v = _view(rep, as_of)
+    n = len(v.rows)
+    same_next = np.zeros(n, bool)
+    if n > 1:
+        same_next[:-1] = v.lic[1:] == v.lic[:-1]
+    nxt = np.flatnonzero(same_next) + 1
+    end = v.end
+    a = np.full(n, NO_DAY, np.int64)
+    start_next = np.full(n, NO_DAY, np.int64)
+    src_next = np.full(n, -1, np.int64)
+    a[same_next] = v.act[nxt]
+    start_next[same_next] = v.start[nxt]
+    src_next[same_next] = v.src[nxt]
+    knobs = rep.catalog.knob_arrays()
+    deadline = K.closing_days(end, knobs["from_day"], knobs["grace"]) - 1 if n else end
+    as_of_d = int(_days(pd.Series([as_of]))[0])
+    has = same_next & (a != NO_DAY)
+    offset = np.where(has, a - end, 0)
+    within = has & (offset <= churn_horizon_days)
+    code = np.full(n, 7, np.int64)  # open
+    early = a < end
+    ren, sub, upg = src_next == K.REN, src_next == K.SUB, src_next == K.UPG
+    code[within & ren & early] = 0
+    code[within & ren & ~early] = 1
+    code[within & sub & early] = 2
+    code[within & sub & ~early & (a <= deadline)] = 3
+    code[within & upg] = 4
+    code[within & sub & (a > deadline)] = 5
+    decided_churn = (~within) & (end + churn_horizon_days <= as_of_d)
+    code[decided_churn] = 6
+    versions = [x.label for x in rep.catalog.versions]
+    cohort = _group_first(v.lic, v.start).astype("datetime64[D]").astype("datetime64[M]").astype("datetime64[ns]")
+    return pd.DataFrame(
+        {
+            "license_id": rep.periods["license_id"].iloc[v.rows].reset_index(drop=True),
+            "edition": pd.Categorical.from_codes(v.edition, categories=["full", "basic"]),
+            "end": _to_dt(end),
+            "deadline": _to_dt(deadline),
+            "outcome": pd.Categorical.from_codes(code, categories=list(OUTCOMES)),
+            "offset_days": _int_na(offset, has),
+            "uncovered_days": _int_na(np.maximum(start_next - end, 0), same_next),
+            "next_source": pd.Categorical.from_codes(src_next, categories=["subscription", "renewal", "upgrade", "legacy"]),
+            "next_start": _to_dt(start_next),
+            "reactivated": decided_churn & has,
+            "cohort": cohort,
+            "catalog_version": pd.Categorical.from_codes(rep.catalog.version_index(end) if n else np.empty(0, np.int64), categories=versions),
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RenewalTiming:
+    """Offsets of decided renewals and rates by group (see :func:`renewal_timing`)."""
+
+    offsets: pd.DataFrame
+    rates: pd.DataFrame
+
+
+def _rates(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    g = df.assign(
+        n=1,
+        open=df["outcome"].eq("open"),
+        churned=df["outcome"].eq("churned"),
+        renewed=df["outcome"].isin(RENEWED),
+        in_grace=df["outcome"].isin(IN_GRACE),
+        renewal=df["outcome"].isin(("early_renewal", "grace_renewal")),
+    ).groupby(by, observed=True, sort=True)
+    out = g[["n", "open", "churned", "renewed", "in_grace", "renewal"]].sum().astype(np.int64)
+    out = out.rename(columns={"n": "expiries", "renewal": "renewals"})
+    decided = out["expiries"] - out["open"]
+    out["decided"] = decided
+    out["renewal_rate"] = (out["renewed"] / decided).where(decided > 0)
+    out["grace_renewal_rate"] = (out["in_grace"] / decided).where(decided > 0)
+    out["complete"] = out["open"] == 0
+    return out.reset_index()
+
+
+def renewal_timing(
+    rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, by: tuple[str, ...] = ("expiry_month", "edition"),
+    outcomes: pd.DataFrame | None = None,
+) -> RenewalTiming:
+    """When customers renew relative to the end, and renewal rates by group.
+
+    ``offsets``: counts of decided continuations by ``offset_days``, ``outcome`` and
+    ``edition``. ``rates``: per group of ``by`` (any of ``expiry_month``, ``edition``,
+    ``cohort``): expiries, decided, open, churned, renewed, in_grace, renewal_rate,
+    grace_renewal_rate, and ``complete`` (every expiry of the group decided — a month
+    is final only then).
+    """
+    df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
+    df = df.assign(expiry_month=_month_start(df["end"]))
+    cont = df[df["offset_days"].notna() & df["outcome"].isin(RENEWED)]
+    offsets = (
+        cont.groupby(["offset_days", "outcome", "edition"], observed=True)
+        .size()
+        .rename("count")
+        .reset_index()
+        .astype({"offset_days": "int64"})
+    )
+    return RenewalTiming(offsets=offsets, rates=_rates(df, list(by)))
+
+
+@dataclass(frozen=True, slots=True)
+class GraceUsage:
+    """Grace-window use (see :func:`grace_usage`)."""
+
+    by_day: pd.DataFrame
+    summary: pd.DataFrame
+    features: pd.DataFrame
+
+
+def grace_usage(
+    rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, features: pd.DataFrame | None = None,
+    outcomes: pd.DataFrame | None = None,
+) -> GraceUsage:
+    """How the grace window is used, and what customers were without meanwhile (R1).
+
+    ``by_day``: renewals (and subscriptions) activated on each grace day (0 = the end
+    day), with their share of all in-grace continuations. ``summary``: per edition, the
+    number of in-grace continuations, their total and mean uncovered days. ``features``:
+    each subscription-only feature released while a license sat uncovered in its grace
+    window, with the number of such licenses.
+    """
+    df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
+    g = df[df["outcome"].isin(IN_GRACE)]
+    by_day = g.groupby(["offset_days", "outcome"], observed=True).size().rename("count").reset_index()
+    by_day["offset_days"] = by_day["offset_days"].astype("int64")
+    by_day["share"] = by_day["count"] / max(len(g), 1)
+    summary = (
+        g.groupby("edition", observed=False)
+        .agg(in_grace=("license_id", "size"), uncovered_days=("uncovered_days", "sum"))
+        .reset_index()
+    )
+    summary["uncovered_days"] = summary["uncovered_days"].astype("int64")
+    summary["uncovered_per_renewal"] = (summary["uncovered_days"] / summary["in_grace"]).where(summary["in_grace"] > 0)
+    table = features if features is not None else rep.ledger.features
+    cols = ["feature_id", "name", "released_on", "licenses_uncovered"]
+    if table is None or g.empty:
+        feats = pd.DataFrame({c: pd.Series(dtype="object") for c in cols[:3]} | {"licenses_uncovered": pd.Series(dtype="int64")})
+    else:
+        flag = table["requires_subscription"].astype("str").str.lower().isin(["true", "1", "yes"])
+        t = table[flag]
+        rel = pd.to_datetime(t["released_on"].astype("str")).to_numpy(dtype="datetime64[ns]")
+        gaps_s = g["end"].to_numpy()
+        gaps_e = g["next_start"].to_numpy()
+        counts = [int(((gaps_s <= r) & (r < gaps_e)).sum()) for r in rel]  # a handful of features
+        feats = pd.DataFrame(
+            {"feature_id": t["feature_id"].astype("str").to_numpy(), "name": t["name"].astype("str").to_numpy(),
+             "released_on": rel, "licenses_uncovered": np.array(counts, dtype=np.int64)}
+        )
+    return GraceUsage(by_day=by_day, summary=summary, features=feats)
+
+
+def forgotten_renewals(rep: Replay, as_of: Any = None, churn_horizon_days: int = 365) -> pd.DataFrame:
+    """Lapsed renewal codes (R7) and what became of them.
+
+    One row per renewal code that lapsed: ``code, order_id, license_id, edition, kind``
+    (``never_activated`` or ``rejected_late``), ``lapsed_on`` (the day after the
+    deadline), ``fate`` (``upgraded``, ``replaced_by_subscription``, ``churned``, ``open``)
+    and ``days_to_upgrade`` (from the lapse to the upgrade's activation).
+    """
+    return _forgotten(rep, as_of, churn_horizon_days)[1]
+
+
+def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.ndarray, pd.DataFrame]:
+    as_of = _as_of(rep, as_of)
+    as_of_d = int(_days(pd.Series([as_of]))[0])
+    prep = _prepare(rep.ledger, rep.catalog.timezone)
+    c = rep.codes
+    status = c["status"].cat.codes.to_numpy() if isinstance(c["status"].dtype, pd.CategoricalDtype) else None
+    is_lapsed = np.isin(c["status"].astype("str").to_numpy(), ["lapsed", "upgraded"]) if status is None else np.isin(status, [3, 4])
+    deadline = _days(c["deadline"])
+    rows = np.flatnonzero((prep.o_sku == K.REN) & is_lapsed & (deadline != NO_DAY))
+    lapse = deadline[rows] + 1
+    rej = rep.rejections
+    late = (rej["reason"] == "renewal_after_deadline").to_numpy()
+    if "rejection_order" in rep.keys:
+        tried = np.isin(rows, rep.keys["rejection_order"][late])
+    else:
+        tried = c["code"].iloc[rows].isin(rej.loc[late, "code"]).to_numpy()
+    # The upgrade that converted each renewal, and its activation day.
+    act_day = _days(c["activated_on"])
+    up_rows = np.flatnonzero((prep.o_sku == K.UPG) & (prep.o_target >= 0) & (act_day != NO_DAY) & (act_day <= as_of_d))
+    upgraded_by = np.full(len(prep.o_sku), -1, np.int64)
+    upgraded_by[prep.o_target[up_rows]] = up_rows
+    up = upgraded_by[rows]
+    up_code = up >= 0
+    up_day = np.where(up_code, act_day[np.maximum(up, 0)], NO_DAY)
+    # Next coverage of the license activated on or after the lapse (non-legacy periods are in
+    # activation order within a license, so one searchsorted over (license, day) keys finds it).
+    v = _view(rep, as_of)
+    keep = v.src != 3
+    big = np.int64(1 << 32)
+    key = v.lic[keep] * big + v.act[keep]
+    lic = prep.o_lic[rows]
+    j = np.searchsorted(key, lic * big + lapse, side="left")
+    jj = np.minimum(j, max(len(key) - 1, 0))
+    found = (j < len(key)) & (key[jj] // big == lic) if len(key) else np.zeros(len(rows), bool)
+    nxt_src = np.where(found, v.src[keep][jj] if len(key) else 0, -1)
+    nxt_day = np.where(found, v.act[keep][jj] if len(key) else 0, NO_DAY)
+    fate = np.full(len(rows), 3, np.int64)  # open
+    fate[lapse + churn_horizon_days <= as_of_d] = 2  # churned
+    fate[(nxt_src == K.SUB) & (nxt_day - lapse <= churn_horizon_days)] = 1
+    fate[up_code] = 0
+    return rows, pd.DataFrame(
+        {
+            "code": c["code"].iloc[rows].reset_index(drop=True),
+            "order_id": c["order_id"].iloc[rows].reset_index(drop=True),
+            "license_id": c["license_id"].iloc[rows].reset_index(drop=True),
+            "edition": pd.Categorical.from_codes(prep.o_edition[rows], categories=["full", "basic"]),
+            "kind": pd.Categorical.from_codes(tried.astype(np.int64), categories=["never_activated", "rejected_late"]),
+            "lapsed_on": _to_dt(lapse),
+            "fate": pd.Categorical.from_codes(fate, categories=["upgraded", "replaced_by_subscription", "churned", "open"]),
+            "days_to_upgrade": _int_na(up_day - lapse, up_code),
+        }
+    )
+
+
+def _order_frame(rep: Replay) -> dict[str, np.ndarray]:
+    """The money side of the ledger per order row: sku, edition, paid day, amount (kopecks)."""
+    o = rep.ledger.orders
+    tz = rep.catalog.timezone
+    prep = _prepare(rep.ledger, tz)
+    paid_ns = parse_instants(o["paid_at"], tz, column="paid_at") if "paid_at" in o.columns else np.full(len(o), NO_TIME)
+    amount = parse_kopecks(o["amount_rub"]) if "amount_rub" in o.columns else np.full(len(o), -1)
+    return {
+        "sku": prep.o_sku,
+        "edition": prep.o_edition,
+        "paid_day": to_local_days(paid_ns, tz),
+        "amount": np.where(amount >= 0, amount, 0),
+        "target": prep.o_target,
+    }
+
+
+def _month_index(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def _exact_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Integer sums by index. ``bincount`` adds in float64, exact while every partial sum
+    stays below 2**53 kopecks (about 90 trillion rubles); checked, with an exact fallback."""
+    if not len(values):
+        return np.zeros(size, np.int64)
+    if np.abs(values).sum(dtype=np.float64) < 2.0**52:
+        return np.rint(np.bincount(index, weights=values.astype(np.float64), minlength=size)).astype(np.int64)
+    out = np.zeros(size, np.int64)
+    np.add.at(out, index, values)
+    return out
+
+
+@nb.njit(cache=True)
+def _recognise(A, D, rs, g, ms, me, month_end, n_g):  # pragma: no cover - compiled
+    """Recognised kopecks per (month, group): each payment's floor(A·k/D) at its month ends, differenced."""
+    rec = np.zeros((month_end.shape[0], n_g), np.int64)
+    for i in range(A.shape[0]):
+        prev = 0
+        for m in range(ms[i], me[i] + 1):
+            t = month_end[m]
+            if D[i] == 0:
+                cum = A[i] if t >= rs[i] else 0
+            else:
+                k = min(max(t - rs[i] + 1, 0), D[i])
+                cum = (A[i] * k) // D[i]
+            rec[m, g[i]] += cum - prev
+            prev = cum
+    return rec
+
+
+def revenue(rep: Replay, as_of: Any = None) -> pd.DataFrame:
+    """Bookings, recognised and deferred revenue by month (kopecks, rules §6).
+
+    Bookings are amounts by paid (act) date. Each paid amount is recognised evenly over
+    the coverage days its activation added — an upgraded renewal's payment together with
+    the upgrade's, over the upgrade's period; a payment whose code is never activated
+    stays deferred. Integer arithmetic: through day ``t`` a payment ``A`` spread over
+    ``D`` days has recognised ``floor(A * k / D)`` after ``k`` days, so nothing is lost to
+    rounding. One row per month, SKU and edition: ``month, sku, edition, bookings,
+    recognised, deferred`` (deferred = balance at the month end). For every month end,
+    cumulative bookings = cumulative recognised + deferred, to the kopeck.
+    """
+    as_of = _as_of(rep, as_of)
+    as_of_d = int(_days(pd.Series([as_of]))[0])
+    o = _order_frame(rep)
+    cols = ["month", "sku", "edition", "bookings", "recognised", "deferred"]
+    paid = np.flatnonzero((o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_d))
+    if not len(paid):
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c in cols[3:] else "object") for c in cols})
+    # The period each payment is recognised over: its own, or (an upgraded renewal) the upgrade's.
+    v = _view(rep, as_of)
+    n_o = len(o["sku"])
+    period_of = np.full(n_o, -1, np.int64)
+    own = v.order >= 0
+    period_of[v.order[own]] = np.flatnonzero(own)
+    ups = np.flatnonzero((o["sku"] == K.UPG) & (o["target"] >= 0) & (period_of >= 0))
+    tgt = o["target"][ups]
+    free = period_of[tgt] < 0
+    period_of[tgt[free]] = period_of[ups[free]]
+    pi = period_of[paid]
+    active = pi >= 0
+    A = o["amount"][paid]
+    g = o["sku"][paid] * 3 + np.where(o["edition"][paid] >= 0, o["edition"][paid], 2)  # sku × edition (2 = unknown)
+    m0 = int(_month_index(np.array([min(int(o["paid_day"][paid].min()), int(v.start.min()) if len(v.start) else as_of_d)]))[0])
+    m_last = int(_month_index(np.array([as_of_d]))[0])
+    n_m = m_last - m0 + 1
+    month_end = np.minimum(((np.arange(m0, m_last + 1) + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - 1), as_of_d)
+    # Recognition: expand each active payment into the month ends its span crosses.
+    s_day = np.where(active, v.start[np.maximum(pi, 0)], 0)
+    e_day = np.where(active, v.end[np.maximum(pi, 0)], 0)
+    D = e_day - s_day
+    rs = np.where(D > 0, s_day, np.where(active, v.act[np.maximum(pi, 0)], 0))  # no day added: recognised on activation
+    last = np.where(D > 0, rs + D - 1, rs)
+    a_idx = np.flatnonzero(active & (rs <= as_of_d))
+    ms = _month_index(rs[a_idx]) - m0
+    me = np.minimum(_month_index(np.minimum(last[a_idx], as_of_d)) - m0, n_m - 1)
+    n_g = 9
+    rec = _recognise(A[a_idx], D[a_idx], rs[a_idx], g[a_idx], ms, me, month_end, n_g)
+    book = _exact_sums((_month_index(o["paid_day"][paid]) - m0) * n_g + g, A, n_m * n_g).reshape(n_m, n_g)
+    deferred = np.cumsum(book, axis=0) - np.cumsum(rec, axis=0)
+    used = np.flatnonzero(book.any(axis=0) | rec.any(axis=0))
+    months = np.arange(m0, m_last + 1).astype("datetime64[M]").astype("datetime64[ns]")
+    sku_names = ["subscription", "renewal", "upgrade"]
+    ed_names = ["full", "basic", "unknown"]
+    out = pd.DataFrame(
+        {
+            "month": np.tile(months, len(used)),
+            "sku": np.repeat([sku_names[j // 3] for j in used], n_m),
+            "edition": np.repeat([ed_names[j % 3] for j in used], n_m),
+            "bookings": book[:, used].T.ravel(),
+            "recognised": rec[:, used].T.ravel(),
+            "deferred": deferred[:, used].T.ravel(),
+        }
+    )
+    return out.sort_values(["month", "sku", "edition"], ignore_index=True)
+
+
+def upgrade_revenue(rep: Replay, as_of: Any = None, churn_horizon_days: int = 365) -> pd.DataFrame:
+    """Upgrades and their revenue by month, and the share of lapsed renewals they convert.
+
+    One row per month: ``upgrades`` (upgrade orders paid), ``upgrade_revenue`` (kopecks,
+    by act date), ``lapsed_renewals`` (renewal codes that lapsed that month),
+    ``converted`` (of those, later upgraded), ``decided``, ``conversion_rate`` (converted
+    / decided), and ``revenue_kept``: what the converted customers paid for the renewal
+    and the upgrade together — money kept compared with those customers churning after
+    the lapse.
+    """
+    as_of = _as_of(rep, as_of)
+    as_of_d = int(_days(pd.Series([as_of]))[0])
+    o = _order_frame(rep)
+    cols = ["month", "upgrades", "upgrade_revenue", "lapsed_renewals", "converted", "decided", "conversion_rate", "revenue_kept"]
+    up = np.flatnonzero((o["sku"] == K.UPG) & (o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_d))
+    order_row, fr = _forgotten(rep, as_of, churn_horizon_days)
+    lapse_m = _month_index(_days(fr["lapsed_on"])) if len(fr) else np.empty(0, np.int64)
+    paid_m = _month_index(o["paid_day"][up])
+    allm = np.concatenate([lapse_m, paid_m])
+    if not len(allm):
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "month" else "float64") for c in cols})
+    m0, m1 = int(allm.min()), int(allm.max())
+    n = m1 - m0 + 1
+    conv = fr["fate"].eq("upgraded").to_numpy()
+    decided = fr["fate"].ne("open").to_numpy()
+    out = pd.DataFrame(
+        {
+            "month": np.arange(m0, m1 + 1).astype("datetime64[M]").astype("datetime64[ns]"),
+            "upgrades": np.bincount(paid_m - m0, minlength=n),
+            "upgrade_revenue": _exact_sums(paid_m - m0, o["amount"][up], n),
+            "lapsed_renewals": np.bincount(lapse_m - m0, minlength=n),
+            "converted": np.bincount(lapse_m - m0, weights=conv, minlength=n).astype(np.int64),
+            "decided": np.bincount(lapse_m - m0, weights=decided, minlength=n).astype(np.int64),
+        }
+    )
+    kept = _exact_sums(lapse_m - m0, np.where(conv, o["amount"][order_row], 0), n)
+    out["conversion_rate"] = (out["converted"] / out["decided"]).where(out["decided"] > 0)
+    out["revenue_kept"] = kept + out["upgrade_revenue"].to_numpy()
+    return out[cols]
+
+
+def _add_months(days: np.ndarray, k: int) -> np.ndarray:
+    """Day + k calendar months (day of month clipped to the target month's length)."""
+    d = days.astype("datetime64[D]")
+    m = d.astype("datetime64[M]")
+    dom = (d - m.astype("datetime64[D]")).astype(np.int64)
+    target = m + k
+    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
+    return (target.astype("datetime64[D]").astype(np.int64) + np.minimum(dom, length - 1)).astype(np.int64)
+
+
+def _km_weighted(kmf, durations: np.ndarray, events: np.ndarray):
+    """Fit lifelines on (duration, event) counts instead of rows: same estimate, far fewer rows."""
+    key = durations.astype(np.int64) * 2 + events.astype(np.int64)
+    uniq, counts = np.unique(key, return_counts=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return kmf.fit(uniq // 2, event_observed=uniq % 2, weights=counts)
+
+
+def cohort_retention(
+    rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, months: tuple[int, ...] = (3, 6, 12, 18, 24, 36, 48),
+    outcomes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Retention of monthly cohorts at ``k`` months, observed and Kaplan–Meier (lifelines).
+
+    Cohort = month of the license's first period. ``active_share``: share of the cohort
+    active on day first start + k months, over licenses for which that day is on or before
+    ``as_of`` (``at_risk``). ``km_retention``: Kaplan–Meier estimate of not having churned
+    by k months (k × 30.4375 days), where churn is the end of the first term whose
+    outcome is ``churned`` and licenses not (yet) churned are censored at ``as_of``.
+    ``reactivations``: churned licenses of the cohort that came back (they stay in their
+    original cohort).
+    """
+    from lifelines import KaplanMeierFitter
+
+    as_of = _as_of(rep, as_of)
+    as_of_d = int(_days(pd.Series([as_of]))[0])
+    df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
+    v = _view(rep, as_of)
+    cols = ["cohort", "months", "cohort_size", "at_risk", "active_share", "km_retention", "reactivations"]
+    if not len(v.rows):
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+    if len(df) != len(v.rows):  # outcomes of another as_of: rows must align with this view
+        df = expiry_outcomes(rep, as_of, churn_horizon_days)
+    starts = np.flatnonzero(np.r_[True, v.lic[1:] != v.lic[:-1]])
+    first = v.start[starts]
+    n_lic = len(starts)
+    grp = np.cumsum(np.r_[True, v.lic[1:] != v.lic[:-1]]) - 1
+    churn_row = (df["outcome"] == "churned").to_numpy()
+    churn_end = np.full(n_lic, np.iinfo(np.int64).max)
+    np.minimum.at(churn_end, grp[churn_row], v.end[churn_row])
+    event = churn_end != np.iinfo(np.int64).max
+    duration = np.maximum(np.where(event, churn_end, as_of_d) - first, 0)
+    react = np.zeros(n_lic, bool)
+    react[grp[df["reactivated"].to_numpy()]] = True
+    cohort = _month_index(first)
+    # Active on first start + k months: the license's last period starting on or before that day.
+    big = np.int64(1 << 32)
+    pkey = grp * big + v.start
+    out = {}
+    for k in months:
+        day_k = _add_months(first, k)
+        j = np.searchsorted(pkey, np.arange(n_lic) * big + day_k, side="right") - 1
+        jj = np.maximum(j, 0)
+        out[k] = ((j >= 0) & (grp[jj] == np.arange(n_lic)) & (day_k < v.end[jj]), day_k <= as_of_d)
+    rows = []
+    kmf = KaplanMeierFitter()
+    order = np.argsort(cohort, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, cohort[order][1:] != cohort[order][:-1], True])
+    times = [k * 30.4375 for k in months]
+    for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
+        idx = order[b0:b1]
+        km = _km_weighted(kmf, duration[idx], event[idx]).survival_function_at_times(times).to_numpy() if event[idx].any() else np.ones(len(months))
+        c = np.datetime64(int(cohort[idx[0]]), "M").astype("datetime64[ns]")
+        for j, k in enumerate(months):
+            act, obs = out[k]
+            o_k = obs[idx]
+            rows.append((c, k, len(idx), int(o_k.sum()), float(act[idx][o_k].mean()) if o_k.any() else np.nan, float(km[j]),
+                         int(react[idx].sum())))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def expiry_competing_risks(
+    rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, outcomes: pd.DataFrame | None = None, early_days: int = 60
+) -> pd.DataFrame:
+    """Cumulative incidence of each way an expiry is followed up (Aalen–Johansen, lifelines).
+
+    Time runs from ``early_days`` before the end; the competing events are a renewal, a
+    full-price subscription and an upgrade; open expiries are censored at ``as_of``,
+    churned ones at the churn horizon. Columns: ``day`` (relative to the end), ``event``,
+    ``cumulative_incidence``.
+    """
+    from lifelines import AalenJohansenFitter
+
+    as_of = _as_of(rep, as_of)
+    df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
+    cols = {"day": pd.Series(dtype="int64"), "event": pd.Series(dtype="str"), "cumulative_incidence": pd.Series(dtype="float64")}
+    kind = np.select(
+        [df["outcome"].isin(["early_renewal", "grace_renewal"]).to_numpy(),
+         df["outcome"].isin(["early_subscription", "grace_subscription", "late_subscription"]).to_numpy(),
+         df["outcome"].eq("upgrade").to_numpy()],
+        [1, 2, 3], 0,
+    )
+    open_days = ((as_of - df["end"]) / pd.Timedelta(days=1)).to_numpy()
+    t = np.where(kind > 0, df["offset_days"].fillna(0).to_numpy(dtype=float),
+                 np.where(df["outcome"].eq("open").to_numpy(), open_days, churn_horizon_days))
+    t = np.floor(np.clip(t + early_days, 0, None)).astype(np.int64)
+    keep = t > 0
+    if not keep.any():
+        return pd.DataFrame(cols)
+    key = t[keep] * 4 + kind[keep]
+    uniq, counts = np.unique(key, return_counts=True)
+    grid = np.arange(0, early_days + churn_horizon_days + 1, 5, dtype=float)
+    rows = []
+    for code, name in {1: "renewal", 2: "subscription", 3: "upgrade"}.items():
+        if not (uniq % 4 == code).any():
+            continue
+        ajf = AalenJohansenFitter(calculate_variance=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ajf.fit(uniq // 4, uniq % 4, event_of_interest=code, weights=counts)
+        cif = ajf.cumulative_density_.iloc[:, 0]
+        vals = cif.reindex(cif.index.union(grid)).ffill().fillna(0).reindex(grid).to_numpy()
+        rows.append(pd.DataFrame({"day": (grid - early_days).astype(np.int64), "event": name, "cumulative_incidence": vals}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(cols)
+
+
+def active_licenses(rep: Replay, as_of: Any = None, freq: str = "MS") -> pd.DataFrame:
+    """Licenses covered on each day of a calendar (default: every month start), by edition.
+
+    Periods of a license never overlap, so a difference array over days counts licenses.
+    Columns: ``day, edition, active``.
+    """
+    as_of = _as_of(rep, as_of)
+    v = _view(rep, as_of)
+    if not len(v.rows):
+        return pd.DataFrame({"day": pd.Series(dtype="datetime64[ns]"), "edition": pd.Series(dtype="str"), "active": pd.Series(dtype="int64")})
+    lo = int(v.start.min())
+    hi = int(_days(pd.Series([as_of]))[0])
+    days = pd.date_range(pd.Timestamp(lo, unit="D"), pd.Timestamp(hi, unit="D"), freq=freq)
+    probe = days.to_numpy().astype("datetime64[D]").astype(np.int64) - lo
+    n = hi - lo + 2
+    out = []
+    for e, name in enumerate(("full", "basic")):
+        m = v.edition == e
+        diff = np.bincount(np.clip(v.start[m] - lo, 0, n - 1), minlength=n) - np.bincount(np.clip(v.end[m] - lo, 0, n - 1), minlength=n)
+        out.append(pd.DataFrame({"day": days, "edition": name, "active": np.cumsum(diff)[probe]}))
+    return pd.concat(out, ignore_index=True)
+
+
+STAGE_PAIRS = (
+    ("request_to_invoice", "requested_at", "invoiced_at"),
+    ("invoice_to_paid", "invoiced_at", "paid_at"),
+    ("paid_to_ticket", "paid_at", "ticket_at"),
+    ("to_code", None, "code_issued_at"),
+    ("code_to_activation", "code_issued_at", "activated_at"),
+)
+
+
+def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Lead time of each order stage (days) by SKU, and grace misses caused by slow orders.
+
+    Returns ``(stages, misses)``. ``stages``: per stage and SKU, ``orders``, ``median_days``,
+    ``p90_days``, ``mean_days``. ``to_code`` runs from payment (from the helpdesk ticket for
+    upgrades) to the code. ``misses``: renewal codes that lapsed, with whether the request
+    was placed inside the window but the code issued after it (``request_in_window``,
+    ``code_after_deadline``).
+    """
+    o = rep.ledger.orders
+    tz = rep.catalog.timezone
+    t = {c: parse_instants(o[c], tz, column=c) if c in o.columns else np.full(len(o), NO_TIME) for c in
+         ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at")}
+    p = _prepare(rep.ledger, tz)
+    act = np.full(len(o), NO_TIME, np.int64)
+    known = p.act_order >= 0
+    if known.any():
+        first = pd.Series(p.act_ts[known]).groupby(p.act_order[known]).min()
+        act[first.index.to_numpy()] = first.to_numpy()
+    t["activated_at"] = act
+    sku = p.o_sku
+    rows = []
+    for name, a, b in STAGE_PAIRS:
+        start = np.where(sku == K.UPG, t["ticket_at"], t["paid_at"]) if a is None else t[a]
+        end = t[b]
+        ok = (start != NO_TIME) & (end != NO_TIME)
+        d = (end[ok] - start[ok]) / 86_400e9
+        sku_ok = sku[ok]
+        for code, s_name in enumerate(("subscription", "renewal", "upgrade")):
+            m = sku_ok == code
+            if not m.any():
+                continue
+            v = d[m]
+            rows.append({"stage": name, "sku": s_name, "orders": int(m.sum()), "median_days": float(np.median(v)),
+                         "p90_days": float(np.quantile(v, 0.9)), "mean_days": float(v.mean())})
+    stages = pd.DataFrame(rows, columns=["stage", "sku", "orders", "median_days", "p90_days", "mean_days"])
+    c = rep.codes
+    lapsed = np.flatnonzero(((c["sku"] == "renewal") & c["status"].isin(["lapsed", "upgraded"]) & c["deadline"].notna()).to_numpy())
+    deadline = _days(c["deadline"].iloc[lapsed])
+    req_day = to_local_days(t["requested_at"][lapsed], tz)
+    code_day = to_local_days(t["code_issued_at"][lapsed], tz)
+    misses = pd.DataFrame(
+        {
+            "code": c["code"].iloc[lapsed].to_numpy(),
+            "license_id": c["license_id"].iloc[lapsed].to_numpy(),
+            "request_in_window": (req_day != NO_DAY) & (req_day <= deadline),
+            "code_after_deadline": (code_day != NO_DAY) & (code_day > deadline),
+        }
+    )
+    return stages, misses
+
+
+def expiry_calendar(
+    rep: Replay, as_of: Any = None, weeks: int = 26, churn_horizon_days: int = 365, lookback_days: int = 365,
+    outcomes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Upcoming term ends by week, with the renewal cash to expect from observed rates.
+
+    For each week after ``as_of`` and edition: ``expiries`` (licenses whose current end
+    falls in the week and that have not renewed early yet), and ``expected_cash``
+    (kopecks): expiries × Σ over follow-ups of (their observed share among the expiries
+    decided in the last ``lookback_days``) × (the catalog price they pay at the end day).
+    """
+    as_of = _as_of(rep, as_of)
+    df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
+    cols = ["week", "edition", "expiries", "expected_cash"]
+    recent = df[(df["end"] > as_of - pd.Timedelta(days=lookback_days + churn_horizon_days)) & df["outcome"].ne("open")]
+    upcoming = df[(df["end"] > as_of) & (df["end"] <= as_of + pd.Timedelta(weeks=weeks)) & df["outcome"].eq("open")]
+    if upcoming.empty:
+        return pd.DataFrame({"week": pd.Series(dtype="datetime64[ns]"), "edition": pd.Series(dtype="str"),
+                             "expiries": pd.Series(dtype="int64"), "expected_cash": pd.Series(dtype="int64")})
+    prices = rep.catalog.price_table()
+    ver = rep.catalog.version_index(_days(upcoming["end"]))
+    ed_idx = np.where(upcoming["edition"].astype("str").to_numpy() == "basic", 1, 0)
+    pay = {  # what each follow-up pays, per expiry (kopecks): renewal, subscription, renewal + upgrade
+        "renewal": prices[ver, ed_idx, K.REN],
+        "subscription": prices[ver, ed_idx, K.SUB],
+        "upgrade": prices[ver, ed_idx, K.REN] + prices[ver, ed_idx, K.UPG],
+    }
+    kinds = {"renewal": ("early_renewal", "grace_renewal"), "subscription": ("early_subscription", "grace_subscription", "late_subscription"),
+             "upgrade": ("upgrade",)}
+    exp_cash = np.zeros(len(upcoming))
+    for ed_name, e_i in (("full", 0), ("basic", 1)):
+        r = recent[recent["edition"].astype("str") == ed_name]
+        n = max(len(r), 1)
+        m = ed_idx == e_i
+        for k, outs in kinds.items():
+            exp_cash[m] += r["outcome"].isin(outs).sum() / n * pay[k][m]
+    up = upcoming.assign(week=upcoming["end"].dt.to_period("W-SUN").dt.start_time, expected_cash=np.rint(exp_cash).astype(np.int64))
+    out = up.groupby(["week", "edition"], observed=True).agg(expiries=("license_id", "size"), expected_cash=("expected_cash", "sum"))
+    return out.reset_index()[cols]
+
+
+def outcome_counts(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Term ends by month of expiry and outcome: ``month, outcome, count`` (for charts)."""
+    m = outcomes.assign(month=_month_start(outcomes["end"]))
+    return m.groupby(["month", "outcome"], observed=True).size().rename("count").reset_index()
+
+
+def forgotten_summary(forgotten: pd.DataFrame) -> pd.DataFrame:
+    """Lapsed renewal codes by kind and fate: ``kind, fate, count`` (for charts)."""
+    return forgotten.groupby(["kind", "fate"], observed=True).size().rename("count").reset_index()

@@ -1,0 +1,325 @@
+"""Figure builders: one per metric, tidy frames in, ``plotly.graph_objects.Figure`` out.
+
+No metric maths, no I/O, no ``.show()`` here. One template and one label table make
+every chart look alike; ``lang="ru"`` (default) or ``"en"`` picks the labels. Money
+arrives in kopecks and is shown in rubles as «3 200 ₽».
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+__all__ = [
+    "LABELS",
+    "fig_active_licenses",
+    "fig_competing_risks",
+    "fig_expiry_calendar",
+    "fig_forgotten_renewals",
+    "fig_grace_usage",
+    "fig_lead_times",
+    "fig_outcomes",
+    "fig_renewal_rates",
+    "fig_renewal_timing",
+    "fig_retention",
+    "fig_revenue",
+    "fig_upgrade_revenue",
+    "rub",
+]
+
+PALETTE = ["#2E5EAA", "#5AA9E6", "#7FC8A9", "#F4A259", "#E76F51", "#BC4B51", "#8D99AE", "#C9ADA7"]
+OUTCOME_COLORS = {
+    "early_renewal": "#2E5EAA", "grace_renewal": "#5AA9E6", "early_subscription": "#7FC8A9",
+    "grace_subscription": "#A8DADC", "upgrade": "#F4A259", "late_subscription": "#E9C46A",
+    "churned": "#BC4B51", "open": "#C8C8C8",
+}
+
+pio.templates["subs_model"] = go.layout.Template(
+    layout=go.Layout(
+        font={"family": "Inter, Segoe UI, Roboto, Arial, sans-serif", "size": 13, "color": "#222"},
+        colorway=PALETTE,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        xaxis={"gridcolor": "#EEE", "zeroline": False},
+        yaxis={"gridcolor": "#EEE", "zeroline": False},
+        legend={"orientation": "h", "y": -0.18},
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+        separators=", ",
+        hoverlabel={"namelength": -1},
+    )
+)
+
+LABELS: Mapping[str, Mapping[str, str]] = {
+    "ru": {
+        "early_renewal": "Продление заранее", "grace_renewal": "Продление в льготный период",
+        "early_subscription": "Подписка заранее", "grace_subscription": "Подписка в льготный период",
+        "upgrade": "Апгрейд", "late_subscription": "Подписка после срока", "churned": "Ушли", "open": "Ещё неизвестно",
+        "renewal": "Продление", "subscription": "Подписка",
+        "outcomes_title": "Чем закончился срок подписки", "expiry_month": "Месяц окончания", "expiries": "Окончаний",
+        "timing_title": "Когда активируют продолжение относительно окончания", "offset": "Дней от окончания (0 = первый день без подписки)",
+        "count": "Число", "grace_window": "Льготный период",
+        "rates_title": "Доля продлений по месяцу окончания", "renewal_rate": "Продлили (всего)",
+        "grace_renewal_rate": "Продлили в льготный период", "incomplete": "месяц ещё не завершён", "share": "Доля",
+        "grace_title": "В какой день льготного периода продлевают", "grace_day": "День льготного периода",
+        "forgotten_title": "Забытые продления: что было дальше", "fate": "Исход", "lapsed": "Сгоревших кодов",
+        "upgraded": "Апгрейд", "replaced_by_subscription": "Купили подписку", "never_activated": "Не активировали",
+        "rejected_late": "Активировали поздно",
+        "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
+        "conversion_rate": "Доля сгоревших продлений с апгрейдом",
+        "revenue_title": "Выручка: поступления, признанная, отложенная", "bookings": "Поступления (по дате акта)",
+        "recognised": "Признанная выручка", "deferred": "Отложенная выручка (остаток)",
+        "retention_title": "Удержание когорт (Каплан–Мейер)", "months_since_start": "Месяцев с первой подписки",
+        "retention": "Не ушли", "cohort": "Когорта",
+        "risks_title": "Как продолжают после окончания (накопленная вероятность)", "cumulative_incidence": "Накопленная вероятность",
+        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "full": "Кассир 5",
+        "basic": "Кассир 5 (Базовая версия)",
+        "lead_title": "Сроки этапов заказа (медиана)", "stage": "Этап", "median_days": "Дней (медиана)",
+        "request_to_invoice": "Заявка → счёт", "invoice_to_paid": "Счёт → оплата", "paid_to_ticket": "Оплата → заявка в ТП",
+        "to_code": "→ код", "code_to_activation": "Код → активация",
+        "calendar_title": "Ближайшие окончания и ожидаемые поступления", "week": "Неделя", "expected_cash": "Ожидаемые поступления",
+        "no_data": "Нет данных",
+    },
+    "en": {
+        "early_renewal": "Early renewal", "grace_renewal": "Renewal in grace", "early_subscription": "Early subscription",
+        "grace_subscription": "Subscription in grace", "upgrade": "Upgrade", "late_subscription": "Late subscription",
+        "churned": "Churned", "open": "Not yet known", "renewal": "Renewal", "subscription": "Subscription",
+        "outcomes_title": "How subscription terms ended", "expiry_month": "Month of expiry", "expiries": "Expiries",
+        "timing_title": "When customers continue, relative to the end", "offset": "Days from the end (0 = first day without coverage)",
+        "count": "Count", "grace_window": "Grace window",
+        "rates_title": "Renewal rate by month of expiry", "renewal_rate": "Renewed (any way)",
+        "grace_renewal_rate": "Renewed in grace", "incomplete": "month not yet decided", "share": "Share",
+        "grace_title": "Which grace day customers renew on", "grace_day": "Grace day",
+        "forgotten_title": "Forgotten renewals: what happened next", "fate": "Fate", "lapsed": "Lapsed codes",
+        "upgraded": "Upgraded", "replaced_by_subscription": "Bought a subscription", "never_activated": "Never activated",
+        "rejected_late": "Activated too late",
+        "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
+        "conversion_rate": "Share of lapsed renewals upgraded",
+        "revenue_title": "Revenue: bookings, recognised, deferred", "bookings": "Bookings (by act date)",
+        "recognised": "Recognised revenue", "deferred": "Deferred revenue (balance)",
+        "retention_title": "Cohort retention (Kaplan–Meier)", "months_since_start": "Months since first subscription",
+        "retention": "Not churned", "cohort": "Cohort",
+        "risks_title": "How expiries are followed up (cumulative incidence)", "cumulative_incidence": "Cumulative incidence",
+        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "full": "Кассир 5 (full)",
+        "basic": "Кассир 5 (basic)",
+        "lead_title": "Order stage lead times (median)", "stage": "Stage", "median_days": "Days (median)",
+        "request_to_invoice": "Request → invoice", "invoice_to_paid": "Invoice → paid", "paid_to_ticket": "Paid → helpdesk ticket",
+        "to_code": "→ code", "code_to_activation": "Code → activation",
+        "calendar_title": "Upcoming expiries and expected cash", "week": "Week", "expected_cash": "Expected cash",
+        "no_data": "No data",
+    },
+}
+
+
+def _t(lang: str) -> Mapping[str, str]:
+    if lang not in LABELS:
+        msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
+        raise ValueError(msg)
+    return LABELS[lang]
+
+
+def rub(kopecks: float | int) -> str:
+    """Kopecks as rubles with thin-space thousands: ``rub(320000) == '3 200 ₽'``.
+
+    >>> rub(320000)
+    '3\u202f200 ₽'
+    >>> rub(12345)
+    '123,45 ₽'
+    """
+    k = int(round(kopecks))
+    sign = "-" if k < 0 else ""
+    r, c = divmod(abs(k), 100)
+    whole = f"{r:,}".replace(",", "\u202f")
+    return f"{sign}{whole} ₽" if c == 0 else f"{sign}{whole},{c:02d} ₽"
+
+
+def _fig(title: str, lang: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(template="subs_model", title={"text": title, "x": 0.01})
+    return fig
+
+
+def _empty(fig: go.Figure, lang: str) -> go.Figure:
+    fig.add_annotation(text=_t(lang)["no_data"], showarrow=False, font={"size": 16, "color": "#888"},
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def _money_axis(fig: go.Figure, axis: str = "yaxis") -> None:
+    fig.update_layout({axis: {"ticksuffix": " ₽", "tickformat": ",.0f"}})
+
+
+def fig_outcomes(rates: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Stacked bars: term ends by month and outcome. ``rates``: month, outcome, count."""
+    t = _t(lang)
+    fig = _fig(t["outcomes_title"], lang)
+    if rates.empty:
+        return _empty(fig, lang)
+    for outcome, g in rates.groupby("outcome", observed=True, sort=False):
+        fig.add_bar(x=g["month"], y=g["count"], name=t[str(outcome)], marker_color=OUTCOME_COLORS.get(str(outcome)))
+    fig.update_layout(barmode="stack", xaxis_title=t["expiry_month"], yaxis_title=t["expiries"])
+    return fig
+
+
+def fig_renewal_timing(offsets: pd.DataFrame, grace_days: int, lang: str = "ru") -> go.Figure:
+    """Bars by offset day and outcome, the grace window shaded. ``offsets``: offset_days, outcome, count."""
+    t = _t(lang)
+    fig = _fig(t["timing_title"], lang)
+    if offsets.empty:
+        return _empty(fig, lang)
+    fig.add_vrect(x0=-0.5, x1=grace_days - 0.5, fillcolor="#5AA9E6", opacity=0.12, line_width=0,
+                  annotation_text=t["grace_window"], annotation_position="top left")
+    g = offsets.groupby(["offset_days", "outcome"], observed=True)["count"].sum().reset_index()
+    for outcome, gg in g.groupby("outcome", observed=True, sort=False):
+        fig.add_bar(x=gg["offset_days"], y=gg["count"], name=t[str(outcome)], marker_color=OUTCOME_COLORS.get(str(outcome)))
+    fig.update_layout(barmode="stack", bargap=0.05, xaxis_title=t["offset"], yaxis_title=t["count"])
+    return fig
+
+
+def fig_renewal_rates(rates: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Renewal and grace-renewal rate by expiry month; undecided months drawn hollow."""
+    t = _t(lang)
+    fig = _fig(t["rates_title"], lang)
+    if rates.empty:
+        return _empty(fig, lang)
+    for col, color in (("renewal_rate", PALETTE[0]), ("grace_renewal_rate", PALETTE[3])):
+        fig.add_scatter(x=rates["expiry_month"], y=rates[col], mode="lines+markers", name=t[col], line_color=color,
+                        marker={"symbol": np.where(rates["complete"], "circle", "circle-open"), "size": 7},
+                        hovertemplate="%{x|%Y-%m}: %{y:.1%}<extra></extra>")
+    fig.update_layout(yaxis={"tickformat": ".0%", "range": [0, 1], "title": t["share"]}, xaxis_title=t["expiry_month"])
+    return fig
+
+
+def fig_grace_usage(by_day: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Continuations by grace day (0 = the first day without coverage)."""
+    t = _t(lang)
+    fig = _fig(t["grace_title"], lang)
+    if by_day.empty:
+        return _empty(fig, lang)
+    for outcome, g in by_day.groupby("outcome", observed=True, sort=False):
+        fig.add_bar(x=g["offset_days"], y=g["count"], name=t[str(outcome)], marker_color=OUTCOME_COLORS.get(str(outcome)),
+                    customdata=g["share"], hovertemplate="%{x}: %{y} (%{customdata:.1%})<extra></extra>")
+    fig.update_layout(barmode="stack", xaxis_title=t["grace_day"], yaxis_title=t["count"], xaxis={"dtick": 1})
+    return fig
+
+
+def fig_forgotten_renewals(fates: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Lapsed renewal codes by kind and fate. ``fates``: kind, fate, count."""
+    t = _t(lang)
+    fig = _fig(t["forgotten_title"], lang)
+    if fates.empty:
+        return _empty(fig, lang)
+    colors = {"upgraded": "#F4A259", "replaced_by_subscription": "#7FC8A9", "churned": "#BC4B51", "open": "#C8C8C8"}
+    for fate, g in fates.groupby("fate", observed=True, sort=False):
+        fig.add_bar(x=[t[str(k)] for k in g["kind"]], y=g["count"], name=t[str(fate)], marker_color=colors.get(str(fate)))
+    fig.update_layout(barmode="stack", yaxis_title=t["lapsed"])
+    return fig
+
+
+def fig_upgrade_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Upgrade revenue by month (bars, ₽) and the conversion share of lapsed renewals (line)."""
+    t = _t(lang)
+    fig = _fig(t["upgrade_title"], lang)
+    if monthly.empty:
+        return _empty(fig, lang)
+    fig.add_bar(x=monthly["month"], y=monthly["upgrade_revenue"] / 100, name=t["revenue"], marker_color=PALETTE[3],
+                customdata=[rub(v) for v in monthly["upgrade_revenue"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+    fig.add_scatter(x=monthly["month"], y=monthly["conversion_rate"], name=t["conversion_rate"], yaxis="y2",
+                    mode="lines+markers", line_color=PALETTE[0], hovertemplate="%{y:.1%}<extra></extra>")
+    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1], "showgrid": False},
+                      xaxis_title=t["month"])
+    _money_axis(fig)
+    return fig
+
+
+def fig_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Bookings and recognised revenue by month (bars) and the deferred balance (line), ₽."""
+    t = _t(lang)
+    fig = _fig(t["revenue_title"], lang)
+    if monthly.empty:
+        return _empty(fig, lang)
+    m = monthly.groupby("month")[["bookings", "recognised", "deferred"]].sum().reset_index()
+    for col, color in (("bookings", PALETTE[0]), ("recognised", PALETTE[2])):
+        fig.add_bar(x=m["month"], y=m[col] / 100, name=t[col], marker_color=color,
+                    customdata=[rub(v) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+    fig.add_scatter(x=m["month"], y=m["deferred"] / 100, name=t["deferred"], mode="lines", line_color=PALETTE[4],
+                    customdata=[rub(v) for v in m["deferred"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+    fig.update_layout(barmode="group", xaxis_title=t["month"])
+    _money_axis(fig)
+    return fig
+
+
+def fig_retention(retention: pd.DataFrame, lang: str = "ru", value: str = "km_retention") -> go.Figure:
+    """Retention curves, one line per cohort year (cohorts pooled by year, weighted by size)."""
+    t = _t(lang)
+    fig = _fig(t["retention_title"], lang)
+    if retention.empty:
+        return _empty(fig, lang)
+    r = retention.assign(year=pd.to_datetime(retention["cohort"]).dt.year)
+    r = r.assign(w=r["cohort_size"] * r[value])
+    agg = r.groupby(["year", "months"])[["w", "cohort_size"]].sum().reset_index()
+    agg["value"] = agg["w"] / agg["cohort_size"]
+    for year, g in agg.groupby("year"):
+        fig.add_scatter(x=g["months"], y=g["value"], mode="lines+markers", name=f"{t['cohort']} {year}",
+                        hovertemplate="%{x}: %{y:.1%}<extra></extra>")
+    fig.update_layout(yaxis={"tickformat": ".0%", "range": [0, 1.02], "title": t["retention"]}, xaxis_title=t["months_since_start"])
+    return fig
+
+
+def fig_competing_risks(cif: pd.DataFrame, grace_days: int, lang: str = "ru") -> go.Figure:
+    """Cumulative incidence of renewal / subscription / upgrade by day relative to the end."""
+    t = _t(lang)
+    fig = _fig(t["risks_title"], lang)
+    if cif.empty:
+        return _empty(fig, lang)
+    fig.add_vrect(x0=0, x1=grace_days, fillcolor="#5AA9E6", opacity=0.12, line_width=0)
+    colors = {"renewal": PALETTE[0], "subscription": PALETTE[2], "upgrade": PALETTE[3]}
+    for event, g in cif.groupby("event", sort=False):
+        fig.add_scatter(x=g["day"], y=g["cumulative_incidence"], mode="lines", name=t[str(event)], line_color=colors.get(str(event)),
+                        line_shape="hv")
+    fig.update_layout(yaxis={"tickformat": ".0%", "title": t["cumulative_incidence"]}, xaxis_title=t["offset"])
+    return fig
+
+
+def fig_active_licenses(active: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Active licenses over time, stacked by edition."""
+    t = _t(lang)
+    fig = _fig(t["active_title"], lang)
+    if active.empty:
+        return _empty(fig, lang)
+    for edition, g in active.groupby("edition", sort=False):
+        fig.add_scatter(x=g["day"], y=g["active"], name=t.get(str(edition), str(edition)), stackgroup="one", mode="lines")
+    fig.update_layout(xaxis_title=t["day"], yaxis_title=t["active"])
+    return fig
+
+
+def fig_lead_times(stages: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Median lead time of each order stage, by SKU."""
+    t = _t(lang)
+    fig = _fig(t["lead_title"], lang)
+    if stages.empty:
+        return _empty(fig, lang)
+    for sku, g in stages.groupby("sku", sort=False):
+        fig.add_bar(x=[t[s] for s in g["stage"]], y=g["median_days"], name=t[str(sku)],
+                    customdata=g["p90_days"], hovertemplate="%{y:.2f} (p90 %{customdata:.1f})<extra></extra>")
+    fig.update_layout(barmode="group", yaxis_title=t["median_days"])
+    return fig
+
+
+def fig_expiry_calendar(calendar: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Upcoming expiries by week (bars) and the cash to expect from them (line, ₽)."""
+    t = _t(lang)
+    fig = _fig(t["calendar_title"], lang)
+    if calendar.empty:
+        return _empty(fig, lang)
+    w = calendar.groupby("week")[["expiries", "expected_cash"]].sum().reset_index()
+    fig.add_bar(x=w["week"], y=w["expiries"], name=t["expiries"], marker_color=PALETTE[1])
+    fig.add_scatter(x=w["week"], y=w["expected_cash"] / 100, name=t["expected_cash"], yaxis="y2", mode="lines+markers",
+                    line_color=PALETTE[0], customdata=[rub(v) for v in w["expected_cash"]],
+                    hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>")
+    fig.update_layout(yaxis_title=t["expiries"], xaxis_title=t["week"],
+                      yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " ₽", "tickformat": ",.0f", "showgrid": False})
+    return fig

@@ -1,0 +1,249 @@
+"""Metrics on a small written-out ledger (hand-computed values), identities, censoring, figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import subs_model as sm
+from builders import Ev, make_ledger
+from subs_model import metrics as M
+from subs_model import plots as P
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+AS_OF = "2026-07-31"
+
+# Six licenses (2025 has no leap day, so a 365-day term ends on the same date a year later):
+#   A full : subscription 2025-01-10 → end 2026-01-10; renewal 2026-01-05 (early, offset -5)
+#   B full : subscription 2025-02-01 → end 2026-02-01; renewal 2026-02-04 (grace day 3, 3 days uncovered)
+#   C basic: subscription 2025-03-01 → end 2026-03-01; renewal code bought 2026-02-20, never activated,
+#            lapses 2026-03-16; upgrade activated 2026-04-02 (offset 32, 32 days uncovered)
+#   D full : subscription 2024-06-01 → end 2025-06-01; nothing after (churned once 2026-06-01 has passed)
+#   E full : subscription 2025-04-01 → end 2026-04-01; subscription 2026-04-05 (in grace, offset 4)
+#   F full : subscription 2025-05-01 → end 2026-05-01; subscription 2026-07-01 (late, offset 61)
+EVENTS = [
+    Ev("subscription", "2025-01-10", license="A"), Ev("renewal", "2026-01-05", license="A"),
+    Ev("subscription", "2025-02-01", license="B"), Ev("renewal", "2026-02-04", license="B"),
+    Ev("subscription", "2025-03-01", license="C"), Ev("renewal", None, issued="2026-02-20T10:00:00", license="C", name="CR"),
+    Ev("upgrade", "2026-04-02", license="C", upgrade_of="CR"),
+    Ev("subscription", "2024-06-01", license="D"),
+    Ev("subscription", "2025-04-01", license="E"), Ev("subscription", "2026-04-05", license="E"),
+    Ev("subscription", "2025-05-01", license="F"), Ev("subscription", "2026-07-01", license="F"),
+]
+FEATURES = pd.DataFrame(
+    {"feature_id": ["F1", "F2"], "name": ["new", "fix"], "released_on": ["2026-02-02", "2026-02-02"],
+     "requires_subscription": [True, False]}
+)
+
+
+@pytest.fixture(scope="module")
+def rep() -> sm.Replay:
+    led = make_ledger(EVENTS, licenses={"C": "basic"}).with_features(FEATURES)
+    return sm.replay(led, sm.Catalog.default(), as_of=AS_OF)
+
+
+def test_expiry_outcomes_hand_computed(rep) -> None:
+    """Every term end gets the outcome, offset and uncovered days worked out in the comment above."""
+    out = M.expiry_outcomes(rep).set_index(["license_id", "end"])
+    expect = {
+        ("A", "2026-01-10"): ("early_renewal", -5, 0),
+        ("B", "2026-02-01"): ("grace_renewal", 3, 3),
+        ("C", "2026-03-01"): ("upgrade", 32, 32),
+        ("D", "2025-06-01"): ("churned", None, None),
+        ("E", "2026-04-01"): ("grace_subscription", 4, 4),
+        ("F", "2026-05-01"): ("late_subscription", 61, 61),
+    }
+    for (lic, end), (outcome, offset, uncovered) in expect.items():
+        row = out.loc[(lic, pd.Timestamp(end))]
+        assert row["outcome"] == outcome, lic
+        assert (pd.isna(row["offset_days"]) if offset is None else row["offset_days"] == offset), lic
+        assert (pd.isna(row["uncovered_days"]) if uncovered is None else row["uncovered_days"] == uncovered), lic
+    assert len(out) == 11 and (out["outcome"] == "open").sum() == 5  # each later period's end is still open
+    assert out.loc[("C", pd.Timestamp("2026-03-01")), "edition"] == "basic"
+    assert out.loc[("A", pd.Timestamp("2026-01-10")), "cohort"] == pd.Timestamp("2025-01-01")
+    assert out.loc[("A", pd.Timestamp("2026-01-10")), "deadline"] == pd.Timestamp("2026-01-24")
+
+
+def test_churn_is_censored_before_the_horizon(rep) -> None:
+    """As of 2026-05-31, D's end (2025-06-01) is less than 365 days back: open, not churned."""
+    out = M.expiry_outcomes(rep, as_of="2026-05-31").set_index("license_id")
+    assert out.loc["D", "outcome"] == "open"
+    assert M.expiry_outcomes(rep, churn_horizon_days=500).set_index("license_id").loc["D", "outcome"] == "open"
+
+
+@given(st.integers(0, 900), st.integers(30, 400))
+@settings(max_examples=25, deadline=None)
+def test_no_churn_within_horizon_and_outcomes_partition(days_back, horizon) -> None:
+    """For any as_of and horizon: no churned end is within the horizon; outcomes partition the ends."""
+    led = make_ledger(EVENTS, licenses={"C": "basic"})
+    as_of = pd.Timestamp("2027-12-31") - pd.Timedelta(days=days_back)
+    rep = sm.replay(led, as_of=as_of.date().isoformat())
+    out = M.expiry_outcomes(rep, churn_horizon_days=horizon)
+    churned = out[out["outcome"] == "churned"]
+    assert (churned["end"] + pd.Timedelta(days=horizon) <= as_of).all()
+    assert out["outcome"].isin(M.OUTCOMES).all() and out["outcome"].notna().all()
+    assert len(out) == len(rep.periods)
+
+
+def test_renewal_timing_rates(rep) -> None:
+    """Renewal rate 5/6 (one churned, five open ends excluded); grace renewal rate 2/6."""
+    t = M.renewal_timing(rep, by=("edition",))
+    total = t.rates[["expiries", "decided", "renewed", "in_grace"]].sum()
+    assert total.to_dict() == {"expiries": 11, "decided": 6, "renewed": 5, "in_grace": 2}
+    all_rates = M._rates(M.expiry_outcomes(rep).assign(k=1), ["k"]).iloc[0]
+    assert all_rates["renewal_rate"] == pytest.approx(5 / 6)
+    assert all_rates["grace_renewal_rate"] == pytest.approx(2 / 6)
+    assert sorted(t.offsets["offset_days"]) == [-5, 3, 4, 32, 61]
+    monthly = M.renewal_timing(rep).rates
+    assert not monthly.loc[monthly["expiry_month"] == pd.Timestamp("2027-01-01"), "complete"].any()
+    assert monthly.loc[monthly["expiry_month"] == pd.Timestamp("2026-02-01"), "complete"].all()
+
+
+def test_grace_usage_and_features_missed(rep) -> None:
+    """B (day 3) and E (day 4) continued in grace: 7 uncovered days, 3.5 each; F1 released while B was uncovered."""
+    g = M.grace_usage(rep)
+    assert dict(zip(g.by_day["offset_days"], g.by_day["count"], strict=True)) == {3: 1, 4: 1}
+    full = g.summary.set_index("edition").loc["full"]
+    assert (full["in_grace"], full["uncovered_days"], full["uncovered_per_renewal"]) == (2, 7, 3.5)
+    assert g.features.set_index("feature_id")["licenses_uncovered"].to_dict() == {"F1": 1}
+
+
+def test_forgotten_renewals(rep) -> None:
+    """C's renewal lapsed on 2026-03-16 without an activation and was upgraded 17 days later."""
+    f = M.forgotten_renewals(rep)
+    assert len(f) == 1
+    row = f.iloc[0]
+    assert (row["license_id"], row["kind"], row["fate"], row["days_to_upgrade"]) == ("C", "never_activated", "upgraded", 17)
+    assert row["lapsed_on"] == pd.Timestamp("2026-03-16")
+
+
+def test_upgrade_revenue(rep) -> None:
+    """One upgrade (800 ₽, April 2026) converting the one lapsed renewal (March): 4 000 ₽ kept in all."""
+    u = M.upgrade_revenue(rep).set_index("month")
+    assert u.loc[pd.Timestamp("2026-04-01"), "upgrade_revenue"] == 80_000
+    assert u.loc[pd.Timestamp("2026-03-01"), ["lapsed_renewals", "converted", "conversion_rate"]].tolist() == [1, 1, 1.0]
+    assert u["revenue_kept"].sum() == 400_000
+
+
+def test_revenue_hand_computed_and_identity(rep) -> None:
+    """January 2025, subscriptions: A's 4 000 ₽ (paid 01-10, 365 days) and D's (from 2024-06-01) recognised."""
+    r = M.revenue(rep)
+    jan = r[(r["month"] == pd.Timestamp("2025-01-01")) & (r["sku"] == "subscription")]
+    assert jan["bookings"].sum() == 400_000  # A paid in January
+    a_jan = 400_000 * 22 // 365  # 2025-01-10 … 01-31: 22 days → 24 109
+    d_jan = 400_000 * 245 // 365 - 400_000 * 214 // 365  # D: days 215 … 245 of its term → 33 973
+    assert jan["recognised"].sum() == a_jan + d_jan == 58_082
+    monthly = r.groupby("month")[["bookings", "recognised", "deferred"]].sum()
+    assert (monthly["bookings"].cumsum() == monthly["recognised"].cumsum() + monthly["deferred"]).all()
+    led = rep.ledger
+    total = int(sm.pricing.parse_kopecks(led.orders["amount_rub"]).sum())
+    assert r["bookings"].sum() == total  # every order was paid by AS_OF
+
+
+def test_cohort_retention(rep) -> None:
+    """Cohort sizes add up to the licenses; D (2024-06) churned at 365 days: KM 1 at 6 months, 0 at 12."""
+    ret = M.cohort_retention(rep, months=(6, 12))
+    sizes = ret.drop_duplicates("cohort")["cohort_size"].sum()
+    assert sizes == 6
+    d = ret[ret["cohort"] == pd.Timestamp("2024-06-01")].set_index("months")
+    assert d.loc[6, "km_retention"] == 1.0 and d.loc[12, "km_retention"] == 0.0
+    assert d.loc[12, "active_share"] == 0.0
+    a = ret[ret["cohort"] == pd.Timestamp("2025-01-01")].set_index("months")
+    assert a.loc[12, "active_share"] == 1.0  # the renewal's period starts on 2026-01-10
+
+
+def test_active_licenses_and_lead_times(rep) -> None:
+    """On 2026-02-02 full licenses A, E, F are covered (B sits in grace) and basic C; code → activation is 12 h."""
+    act = M.active_licenses(rep, freq="D").set_index(["day", "edition"])["active"]
+    assert act.loc[(pd.Timestamp("2026-02-02"), "full")] == 3
+    assert act.loc[(pd.Timestamp("2026-02-02"), "basic")] == 1
+    stages, misses = M.lead_times(rep)
+    c2a = stages[(stages["stage"] == "code_to_activation") & (stages["sku"] == "subscription")]
+    assert c2a["median_days"].iloc[0] == pytest.approx(0.5)
+    assert len(misses) == 1 and bool(misses["request_in_window"].iloc[0]) and not misses["code_after_deadline"].iloc[0]
+
+
+def test_expiry_calendar_expected_cash(rep) -> None:
+    """A's end 2027-01-10 is the only one in 26 weeks; full outcomes 2/5 renewal, 2/5 subscription → 2 880 ₽."""
+    cal = M.expiry_calendar(rep)
+    assert cal["expiries"].sum() == 1
+    assert cal["expected_cash"].sum() == 288_000
+
+
+def test_competing_risks_incidence(rep) -> None:
+    """Aalen–Johansen incidences are non-decreasing and sum to at most one."""
+    cif = M.expiry_competing_risks(rep)
+    wide = cif.pivot(index="day", columns="event", values="cumulative_incidence").fillna(0)
+    assert (wide.diff().fillna(0) >= -1e-12).all().all()
+    assert (wide.sum(axis=1) <= 1 + 1e-9).all()
+
+
+def _empty_replay() -> sm.Replay:
+    led = sm.Ledger(
+        licenses=pd.DataFrame({"license_id": pd.Series(dtype="str"), "customer_id": pd.Series(dtype="str"), "edition": pd.Series(dtype="str")}),
+        orders=pd.DataFrame({c: pd.Series(dtype="str") for c in sm.ledger.COLUMNS["orders"]}),
+        activations=pd.DataFrame({c: pd.Series(dtype="str") for c in sm.ledger.COLUMNS["activations"]}),
+    )
+    return sm.replay(led, as_of="2026-01-01")
+
+
+def _all_figures(rep: sm.Replay, lang: str) -> list[go.Figure]:
+    out = M.expiry_outcomes(rep)
+    timing = M.renewal_timing(rep, outcomes=out)
+    g = M.grace_usage(rep, outcomes=out)
+    stages, _ = M.lead_times(rep)
+    grace = rep.catalog.versions[-1].grace_days
+    return [
+        P.fig_outcomes(M.outcome_counts(out), lang),
+        P.fig_renewal_timing(timing.offsets, grace, lang),
+        P.fig_renewal_rates(timing.rates.groupby("expiry_month", as_index=False).agg(
+            renewal_rate=("renewal_rate", "mean"), grace_renewal_rate=("grace_renewal_rate", "mean"), complete=("complete", "all")), lang),
+        P.fig_grace_usage(g.by_day, lang),
+        P.fig_forgotten_renewals(M.forgotten_summary(M.forgotten_renewals(rep)), lang),
+        P.fig_upgrade_revenue(M.upgrade_revenue(rep), lang),
+        P.fig_revenue(M.revenue(rep), lang),
+        P.fig_retention(M.cohort_retention(rep, outcomes=out), lang),
+        P.fig_competing_risks(M.expiry_competing_risks(rep, outcomes=out), grace, lang),
+        P.fig_active_licenses(M.active_licenses(rep), lang),
+        P.fig_lead_times(stages, lang),
+        P.fig_expiry_calendar(M.expiry_calendar(rep, outcomes=out), lang),
+    ]
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_every_figure_builds_on_the_sample(lang) -> None:
+    """Each figure builds on the sample data with data in it, titled in the chosen language."""
+    rep = sm.replay(sm.read_ledger(ROOT / "data/sample"), as_of="2026-10-31")
+    figs = _all_figures(rep, lang)
+    assert all(isinstance(f, go.Figure) and len(f.data) > 0 for f in figs)
+    assert figs[0].layout.title.text == P.LABELS[lang]["outcomes_title"]
+
+
+def test_every_figure_builds_on_an_empty_ledger() -> None:
+    """On an empty ledger every builder returns a figure saying there is no data."""
+    figs = _all_figures(_empty_replay(), "en")
+    assert all(isinstance(f, go.Figure) for f in figs)
+    assert all(any(a.text == "No data" for a in f.layout.annotations) for f in figs)
+
+
+def test_rub_formatting() -> None:
+    """Money as «3 200 ₽» (narrow no-break space), kopecks after a comma."""
+    assert P.rub(320_000) == "3\u202f200 ₽"
+    assert P.rub(-80_050) == "-800,50 ₽"
+    with pytest.raises(ValueError, match="use 'ru' or 'en'"):
+        P.fig_outcomes(pd.DataFrame(), "de")
+
+
+def test_sample_identities() -> None:
+    """On the sample: bookings = recognised + deferred at every month end; outcomes partition the ends."""
+    rep = sm.replay(sm.read_ledger(ROOT / "data/sample"), as_of="2026-10-31")
+    r = M.revenue(rep)
+    for _, g in r.groupby(["sku", "edition"]):
+        assert (g["bookings"].cumsum() - g["recognised"].cumsum() == g["deferred"]).all()
+    out = M.expiry_outcomes(rep)
+    assert len(out) == len(rep.periods)
+    assert np.isin(out["outcome"].astype(str), M.OUTCOMES).all()
