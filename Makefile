@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on the embedded sample data; prints where the output is.
+## The main job on the embedded sample data: every report notebook → reports/*.html; prints where they are.
 report: $(STAMP)
-	$(VENV)/bin/subs-model replay $(DATA) --as-of $(AS_OF) --out reports/replay
+	$(VENV)/bin/subs-model replay $(DATA) --as-of $(AS_OF)
+	$(VENV)/bin/subs-model report -p data $(abspath $(DATA)) -p as_of $(AS_OF)
 
 ## The test suite (the command CI runs).
 test: $(STAMP)
@@ -28,6 +29,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_replay.py
 	$(PY) benchmarks/bench_simulate.py
+	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_reports.py
 
 ## JupyterLab for people (kept out of the test and report environment).
 lab: $(STAMP)

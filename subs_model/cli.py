@@ -91,6 +91,23 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .reports import load_params_file, run_reports, run_schedule
+
+    if args.schedule:
+        results = run_schedule(args.schedule, notebooks=args.notebooks, out=args.out)
+        out = Path(args.out or "reports")
+    else:
+        typed = load_params_file(args.params_file) if args.params_file else {}
+        text = dict(args.param or [])
+        results = run_reports(args.names, notebooks=args.notebooks, out=args.out or "reports", text_params=text,
+                              typed_params=typed, cell_timeout=args.cell_timeout)
+        out = Path(args.out or "reports")
+    failed = [r for r in results if r.status != "ok"]
+    print(f"\n{len(results) - len(failed)} of {len(results)} reports published; open {(out / 'index.html').resolve()}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``subs-model``."""
     parser = argparse.ArgumentParser(
@@ -125,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default=None, help="behaviour YAML for what the data cannot identify (elasticities)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("report", help="run report notebooks with papermill and publish offline HTML reports")
+    p.add_argument("names", nargs="*", help="notebooks to run, e.g. 02-renewal-timing (default: all)")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="set a notebook parameter (repeatable); values are converted to the declared type")
+    p.add_argument("-f", "--params-file", default=None, help="YAML mapping of parameters")
+    p.add_argument("--out", default=None, help="where the HTML reports go (default: reports/)")
+    p.add_argument("--notebooks", default="notebooks", help="folder of the report notebooks (default: notebooks/)")
+    p.add_argument("--cell-timeout", type=int, default=600, help="seconds a single cell may run (default 600)")
+    p.add_argument("--schedule", default=None, help="run the jobs of a schedule file (see reports/schedule.yaml)")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

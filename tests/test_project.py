@@ -59,3 +59,16 @@ def test_cli_reports_bad_input_without_traceback(tmp_path) -> None:
     assert proc.returncode == 2
     assert "nope: no such folder" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_every_non_python_package_file_is_declared_package_data() -> None:
+    """Templates and markers ship in the wheel: pyproject's package-data globs cover every non-.py file."""
+    import fnmatch
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["subs_model"]
+    pkg = ROOT / "subs_model"
+    files = [p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
+             and "__pycache__" not in p.parts and not p.name.endswith((".nbi", ".nbc"))]
+    assert files, "the package has data files"
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
+    assert missing == []
