@@ -136,8 +136,8 @@ def build() -> dict[str, pd.DataFrame]:
             orders.append({
                 "order_id": f"ORD-{n:05d}", "license_id": lic, "sku": sku,
                 "requested_at": f"{requested}T09:00:00", "invoiced_at": f"{requested}T09:30:00",
-                "paid_at": f"{requested}T15:00:00" if issued else f"{requested}T15:00:00",
-                "ticket_at": f"{requested}T16:00:00" if sku == "upgrade" else None,
+                "paid_at": f"{requested}T09:45:00",
+                "ticket_at": f"{requested}T09:50:00" if sku == "upgrade" else None,
                 "code_issued_at": f"{issued}T10:00:00" if issued else None,
                 "act_number": f"ACT-{n:05d}", "amount_rub": ex.get("amount", PRICE[sku]),
                 "code": code if issued else None,

@@ -14,7 +14,8 @@ from .behaviour import Behaviour, BehaviourError, LeadTime
 from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
 from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
-from .ledger import Ledger, read_ledger
+from .io import QuarantineReason, read_ledger
+from .ledger import Ledger
 from .replay import CodeStatus, Reason, Replay, Source, replay
 from .simulate import simulate
 
@@ -35,6 +36,7 @@ __all__ = [
     "CodeStatus",
     "Edition",
     "Ledger",
+    "QuarantineReason",
     "LedgerError",
     "LedgerFileError",
     "Reason",

@@ -12,7 +12,7 @@ from .behaviour import Behaviour
 from .calibrate import calibrate
 from .catalog import Catalog
 from .errors import SubsModelError
-from .ledger import read_ledger
+from .io import read_ledger
 from .replay import replay
 from .simulate import simulate
 
@@ -108,6 +108,59 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .export import write_table
+    from .pricing import order_prices
+
+    try:
+        led = read_ledger(args.data)
+    except SubsModelError as exc:
+        print(f"subs-model: file error: {exc}", file=sys.stderr)
+        return 2
+    s = led.load_summary
+    totals = s[s["reason"] == ""]
+    print(f"Validated {args.data}:")
+    for r in totals.itertuples():
+        print(f"  {r.table:<15} read {r.read:>9,}  accepted {r.accepted:>9,}  quarantined {r.quarantined:>7,}"
+              + (f"  (merged {r.merged:,} identical duplicates)" if r.merged else ""))
+    reasons = s[s["reason"] != ""]
+    if len(reasons):
+        print("\nQuarantined rows by reason:")
+        for r in reasons.itertuples():
+            print(f"  {r.table:<15} {r.reason:<28} {r.quarantined:>7,}")
+        print("\nFirst examples:")
+        for _, g in led.quarantine.groupby("reason", sort=False):
+            for r in g.head(2).itertuples():
+                print(f"  {r.file}:{r.line} [{r.column or '-'}] {r.reason}: {r.message}\n      {r.raw[:160]}")
+        files = write_table(led.quarantine, Path(args.out) / "quarantine", sheet="quarantine")
+        print(f"\nQuarantine written to {', '.join(str(f) for f in files)}")
+    var = order_prices(led, _catalog(args.catalog))
+    var = var[var["variance_kopecks"].fillna(0) != 0]
+    if len(var):
+        print(f"\nPrice variances (kept, not rejected): {len(var):,} paid orders differ from the catalog price")
+    return 1 if len(led.quarantine) else 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from .export import write_table
+    from .store import ingest
+
+    try:
+        res = ingest(args.raw, args.into)
+    except SubsModelError as exc:
+        print(f"subs-model: file error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Ingested {args.raw} into {args.into}: " + ("new version " + res.hash[:16] if res.changed else "no change (same content hash)"))
+    for t in res.added:
+        print(f"  {t:<15} added {res.added[t]:>8,}  updated {res.updated.get(t, 0):>6,}")
+    if len(res.quarantine):
+        print(f"  {len(res.quarantine):,} rows quarantined (see {args.into}/log/)")
+    if len(res.conflicts):
+        files = write_table(res.conflicts, Path(args.into) / "log" / "last-conflicts", sheet="conflicts")
+        print(f"  {len(res.conflicts):,} conflicts NOT applied (same key, different content): {files[0]}")
+    return 1 if len(res.conflicts) or len(res.quarantine) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``subs-model``."""
     parser = argparse.ArgumentParser(
@@ -142,6 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default=None, help="behaviour YAML for what the data cannot identify (elasticities)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=_cmd_calibrate)
+
+    p = sub.add_parser("validate", help="validate an export; print the summary, write the quarantine (CSV, XLSX)")
+    p.add_argument("data", help="folder with the exported tables (.csv or .parquet)")
+    p.add_argument("--out", default="quarantine", help="folder for quarantine.csv / quarantine.xlsx (default: ./quarantine)")
+    p.add_argument("--catalog", default=None, help="catalog YAML for price variances (default: data/catalog.yaml)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("ingest", help="merge an export into the canonical Parquet ledger store")
+    p.add_argument("raw", help="folder with the exported tables")
+    p.add_argument("--into", required=True, help="ledger store folder, e.g. data/ledger")
+    p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("report", help="run report notebooks with papermill and publish offline HTML reports")
     p.add_argument("names", nargs="*", help="notebooks to run, e.g. 02-renewal-timing (default: all)")

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from . import metrics as M
 from . import plots as P
 from .catalog import Catalog
-from .ledger import read_ledger
+from .io import read_ledger
 from .replay import Replay, replay
 
 __all__ = ["Page", "cohort_overview", "grace_usage_page", "load", "renewal_timing_page", "upgrade_revenue_page"]

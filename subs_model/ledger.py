@@ -1,9 +1,8 @@
 """The ledger: the four tables of the data contract (plus optional features).
 
 A :class:`Ledger` holds the tables exactly as given; the replay reads them. Simulated
-and real data share this one schema. :func:`read_ledger` reads a folder of CSV or
-Parquet files named after the tables and is strict: a malformed file raises an error
-naming the file, the row and the column.
+and real data share this one schema. :func:`subs_model.io.read_ledger` reads and
+validates exports into a Ledger.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 
 from .errors import LedgerError, LedgerFileError
 
-__all__ = ["COLUMNS", "OPTIONAL_TABLES", "TABLES", "Ledger", "read_ledger"]
+__all__ = ["COLUMNS", "OPTIONAL_TABLES", "TABLES", "Ledger"]
 
 LicenseId = str
 OrderId = str
@@ -164,14 +163,14 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
                     quoted_strings_can_be_null=False,
                 ),
             )
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (OSError, UnicodeDecodeError, pa.ArrowInvalid) as exc:
         msg = f"{path}: cannot read table {name!r} ({exc}); check that it is a valid UTF-8 CSV or Parquet file"
         raise LedgerFileError(msg) from exc
     unknown = [c for c in table.column_names if c not in COLUMNS[name]]
     if unknown:
         msg = f"{path}: unknown column(s) {unknown} in table {name!r}; its columns are {list(COLUMNS[name])}"
         raise LedgerError(msg)
-    df = table.to_pandas()
+    df = table.combine_chunks().to_pandas()  # one chunk per column: hashing chunked strings is several times slower
     for c in COLUMNS[name]:
         if c not in df.columns and c not in REQUIRED[name]:
             df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
@@ -198,44 +197,3 @@ def _find_files(path: Path) -> dict[str, Path]:
             raise LedgerError(msg)
         files[name] = p
     return files
-
-
-def read_ledger(path: str | Path | Mapping[str, str | Path]) -> Ledger:
-    """Read the ledger tables from a folder (or a mapping table name → file).
-
-    Files are ``licenses``, ``orders``, ``activations`` and optionally
-    ``legacy_periods`` and ``features``, each ``.csv`` or ``.parquet``. CSV columns are
-    read as text so ids keep their leading zeros; timestamps are parsed (ISO 8601) by the
-    replay.
-
-    >>> led = read_ledger("data/sample")  # doctest: +SKIP
-    """
-    if isinstance(path, Mapping):
-        files = {str(k): Path(v) for k, v in path.items()}
-        for name in files:
-            if name not in COLUMNS:
-                msg = f"{files[name]}: unknown table {name!r}; tables are {', '.join(COLUMNS)}"
-                raise LedgerError(msg)
-        source = ", ".join(str(p) for p in files.values())
-    else:
-        folder = Path(path)
-        files = _find_files(folder)
-        source = str(folder)
-    missing = [t for t in TABLES if t not in files]
-    if missing:
-        msg = f"{source}: missing table(s) {missing}; add {', '.join(m + '.csv' for m in missing)} (or .parquet)"
-        raise LedgerFileError(msg)
-    tables = {name: _read_table(p, name) for name, p in files.items()}
-    for name, df in tables.items():
-        missing_cols = [c for c in REQUIRED[name] if c not in df.columns]
-        if missing_cols:
-            msg = f"{files[name]}: missing required column(s) {missing_cols}; its columns are {list(COLUMNS[name])}"
-            raise LedgerError(msg)
-    return Ledger(
-        licenses=tables["licenses"],
-        orders=tables["orders"],
-        activations=tables["activations"],
-        legacy_periods=tables.get("legacy_periods"),
-        features=tables.get("features"),
-        source=source,
-    )

@@ -1,0 +1,611 @@
+"""Reading real exports: validated with pandera, bad rows quarantined, timestamps in Moscow days.
+
+``read_ledger(path)`` reads the tables of a folder (or explicit files) of CSV or Parquet
+with pyarrow — every CSV column as text, so ids keep their leading zeros and nothing is
+guessed — validates every row at once (pandera, lazy) and returns the :class:`Ledger`
+of accepted rows. Each rejected row goes to ``ledger.quarantine`` with its file, line,
+column, reason (a fixed enum, :class:`QuarantineReason`), a message and the raw row;
+``ledger.load_summary`` counts rows read / accepted / quarantined per table and reason,
+and for every table ``read == accepted + quarantined``. Identical duplicate rows are
+merged (counted in ``merged``); conflicting ones are all quarantined. A row that refers
+to a quarantined row is quarantined too, with ``references_quarantined`` and the row it
+refers to. Rule violations (a late renewal, a reused code) are not bad input: they stay
+in the ledger and the replay rejects them.
+
+Whole-file problems (an unreadable file, an unknown table, a missing or unknown column)
+raise an error naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa_
+
+from .days import NO_DAY, NO_TIME, _OFFSET_RE
+from .errors import LedgerError
+from .ledger import COLUMNS, DATE_COLUMNS, REQUIRED, TABLES, TIMESTAMP_COLUMNS, Ledger, _find_files, _read_table
+
+__all__ = ["QuarantineReason", "read_ledger"]
+
+STAGES = ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at")
+
+
+class QuarantineReason(enum.StrEnum):
+    """Why a row was quarantined (checked in this order; a row gets its first reason)."""
+
+    EMPTY_REQUIRED = "empty_required"
+    BAD_TIMESTAMP = "bad_timestamp"
+    BAD_DATE = "bad_date"
+    BAD_BOOL = "bad_bool"
+    UNKNOWN_SKU = "unknown_sku"
+    UNKNOWN_EDITION = "unknown_edition"
+    NON_NUMERIC_AMOUNT = "non_numeric_amount"
+    NEGATIVE_AMOUNT = "negative_amount"
+    TOO_MANY_DECIMALS = "too_many_decimals"
+    AMOUNT_MISSING = "amount_missing"
+    STAGE_MISSING = "stage_missing"
+    STAGE_OUT_OF_ORDER = "stage_out_of_order"
+    ACT_MISSING = "act_missing"
+    CODE_MISSING = "code_missing"
+    TICKET_ON_NON_UPGRADE = "ticket_on_non_upgrade"
+    UPGRADE_WITHOUT_TARGET = "upgrade_without_target"
+    UPGRADE_TARGET_NOT_RENEWAL = "upgrade_target_not_renewal"
+    LEGACY_END_BEFORE_START = "legacy_end_before_start"
+    ACTIVATION_WITHOUT_TIMESTAMP = "activation_without_timestamp"
+    DUPLICATE_LICENSE_ID = "duplicate_license_id"
+    DUPLICATE_ORDER_ID = "duplicate_order_id"
+    DUPLICATE_CODE = "duplicate_code"
+    DUPLICATE_ACT_NUMBER = "duplicate_act_number"
+    DUPLICATE_FEATURE_ID = "duplicate_feature_id"
+    UNKNOWN_LICENSE = "unknown_license"
+    REFERENCES_QUARANTINED = "references_quarantined"
+
+
+R = QuarantineReason
+PRIORITY = {r.value: i for i, r in enumerate(QuarantineReason)}
+MESSAGES = {
+    R.EMPTY_REQUIRED: "required value is empty; fill it in the export",
+    R.BAD_TIMESTAMP: "not an ISO 8601 timestamp (e.g. 2026-03-15T10:00:00+03:00); day/month order is never guessed",
+    R.BAD_DATE: "not a date YYYY-MM-DD",
+    R.BAD_BOOL: "not true/false",
+    R.UNKNOWN_SKU: "sku must be subscription, renewal or upgrade",
+    R.UNKNOWN_EDITION: "edition must be full or basic",
+    R.NON_NUMERIC_AMOUNT: "amount is not a number in rubles (e.g. 3200.00)",
+    R.NEGATIVE_AMOUNT: "amount is negative",
+    R.TOO_MANY_DECIMALS: "amount has more than 2 decimals (kopecks)",
+    R.AMOUNT_MISSING: "the order is paid but has no amount",
+    R.STAGE_MISSING: "a later stage is filled while an earlier one is empty (R9)",
+    R.STAGE_OUT_OF_ORDER: "a later stage is dated before an earlier one (R9)",
+    R.ACT_MISSING: "the order is paid but has no act number",
+    R.CODE_MISSING: "the code is issued but the code is empty",
+    R.TICKET_ON_NON_UPGRADE: "ticket_at is only for upgrades",
+    R.UPGRADE_WITHOUT_TARGET: "an upgrade must name the renewal's act number (upgrade_of_act)",
+    R.UPGRADE_TARGET_NOT_RENEWAL: "upgrade_of_act names an act of an order that is not a renewal",
+    R.LEGACY_END_BEFORE_START: "valid_until is before start",
+    R.ACTIVATION_WITHOUT_TIMESTAMP: "activated_at is empty",
+    R.DUPLICATE_LICENSE_ID: "license_id appears more than once with different content",
+    R.DUPLICATE_ORDER_ID: "order_id appears more than once with different content",
+    R.DUPLICATE_CODE: "the same code is on more than one order",
+    R.DUPLICATE_ACT_NUMBER: "the same act number is on more than one order",
+    R.DUPLICATE_FEATURE_ID: "feature_id appears more than once with different content",
+    R.UNKNOWN_LICENSE: "license_id is not in licenses",
+    R.REFERENCES_QUARANTINED: "refers to a row that was quarantined",
+}
+TRUE = {"true", "1", "yes", "да", "t", "y"}
+FALSE = {"false", "0", "no", "нет", "f", "n"}
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return s.astype("str").str.strip() if not isinstance(s.dtype, pd.StringDtype) else s.str.strip()
+
+
+def _isin(s: pd.Series, values: pd.Series) -> np.ndarray:
+    """Membership of string values (Arrow's hash set: pandas' isin is far slower on strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(values) or not len(s):
+        return np.zeros(len(s), bool)
+    arr = pa.array(_text(s).array)
+    vals = pa.array(_text(values).array)
+    return pc.fill_null(pc.is_in(arr, value_set=vals), False).to_numpy(zero_copy_only=False)
+
+
+def _empty(s: pd.Series) -> pd.Series:
+    return s.isna() | (_text(s) == "")
+
+
+def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
+    """UTC ns of ISO 8601 values (NO_TIME when empty) and a mask of unparseable ones.
+
+    Values with an offset or ``Z`` are converted; naive ones are local (``tz``). Arrow's
+    strict ISO 8601 parser handles a clean column in one pass; a column with bad values
+    falls back to a per-subset parse that finds them.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
+        from .days import parse_instants
+
+        return parse_instants(s, tz), np.zeros(len(s), bool)
+    out = np.full(len(s), NO_TIME, np.int64)
+    bad = np.zeros(len(s), bool)
+    text = _text(s)
+    empty = (text.isna() | (text == "")).to_numpy()
+    if empty.all():
+        return out, bad
+    arr = pa.array(text.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offset = pc.fill_null(pc.match_substring_regex(arr, _OFFSET_RE), False).to_numpy(zero_copy_only=False) & ~empty
+    for mask, aware in ((offset, True), (~offset & ~empty, False)):
+        if not mask.any():
+            continue
+        idx = np.flatnonzero(mask)
+        sub = arr.filter(pa.array(mask))
+        try:
+            cast = pc.cast(sub, pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns"))
+            vals = cast.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+            ok = np.ones(len(idx), bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            parsed = pd.to_datetime(pd.Series(sub.to_pandas()), format="ISO8601", errors="coerce", utc=aware)
+            shape = pd.Series(sub.to_pandas()).str.fullmatch(
+                r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)?"
+            ).fillna(False).to_numpy()
+            ok = parsed.notna().to_numpy() & shape
+            vals = (parsed.dt.tz_convert(None) if aware else parsed).to_numpy(dtype="datetime64[ns]")
+        bad[idx[~ok]] = True
+        idx, vals = idx[ok], vals[ok]
+        if not aware and len(vals):
+            loc = pd.DatetimeIndex(vals).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+            nat = loc.isna()
+            bad[idx[nat]] = True
+            idx, vals = idx[~nat], loc[~nat].tz_convert(None).as_unit("ns").to_numpy()
+        out[idx] = vals.view(np.int64)
+    return out, bad
+
+
+def _dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    out = np.full(len(s), NO_DAY, np.int64)
+    text = _text(s)
+    empty = _empty(s).to_numpy()
+    ok_shape = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy()
+    parsed = pd.to_datetime(text.where(ok_shape), format="%Y-%m-%d", errors="coerce")
+    good = parsed.notna().to_numpy()
+    out[good] = parsed[good].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    return out, ~good & ~empty
+
+
+def _amount_reasons(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Kopecks (-1 where missing or bad) and the reason of each bad amount (or '').
+
+    Plain ``1234`` / ``1234.5`` / ``1234.56`` values take an exact Arrow decimal path; only
+    the others go through the slower classification below.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(_text(s).array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    plain = pc.fill_null(pc.match_substring_regex(arr, r"^\d+(?:\.\d{1,2})?$"), False).to_numpy(zero_copy_only=False)
+    empty = _empty(s).to_numpy()
+    out = np.full(len(s), -1, np.int64)
+    reason = pd.Series(np.full(len(s), "", dtype=object), index=s.index)
+    if plain.any():
+        dec = pc.cast(arr.filter(pa.array(plain)), pa.decimal128(18, 2))
+        out[plain] = np.frombuffer(dec.buffers()[1], dtype=np.int64, count=2 * len(dec))[::2]
+    rest = ~plain & ~empty
+    if rest.any():
+        k, r = _amount_slow(s[rest])
+        out[rest] = k
+        reason[rest] = r.to_numpy()
+    return out, reason
+
+
+def _amount_slow(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    text = _text(s).str.replace(r"[\s\u00a0]", "", regex=True).str.replace(",", ".", regex=False)
+    empty = _empty(s).to_numpy()
+    num = text.str.fullmatch(r"-?\d+(?:\.\d+)?").fillna(False).to_numpy()
+    neg = text.str.startswith("-").fillna(False).to_numpy()
+    dec = text.str.extract(r"\.(\d+)$")[0].str.len().fillna(0).to_numpy() > 2
+    reason = np.full(len(s), "", dtype=object)
+    reason[~num & ~empty] = R.NON_NUMERIC_AMOUNT.value
+    reason[num & neg] = R.NEGATIVE_AMOUNT.value
+    reason[num & ~neg & dec] = R.TOO_MANY_DECIMALS.value
+    out = np.full(len(s), -1, np.int64)
+    good = num & ~neg & ~dec
+    if good.any():
+        parts = text[good].str.split(".", n=1, expand=True)
+        rub = parts[0].astype("int64").to_numpy()
+        kop = (parts[1].fillna("0").str.ljust(2, "0") if parts.shape[1] > 1 else pd.Series("00", index=parts.index)).astype("int64").to_numpy()
+        out[good] = rub * 100 + kop
+    return out, pd.Series(reason, index=s.index)
+
+
+def _check(fn, reason: R) -> pa_.Check:
+    return pa_.Check(fn, name=reason.value)
+
+
+def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
+    """The pandera schema of a raw (all-text) table; every check is named by its reason."""
+    nonempty = lambda col: _check(lambda s: ~_empty(s), R.EMPTY_REQUIRED)  # noqa: E731
+    cols: dict[str, pa_.Column] = {}
+    checks: list[pa_.Check] = []
+
+    def bad_mask(name: str, reason: R) -> pa_.Check:
+        return _check(lambda df, n=name: ~pd.Series(parsed[n][1], index=df.index), reason)
+
+    if table == "licenses":
+        cols["license_id"] = pa_.Column(checks=[nonempty("license_id")], nullable=False)
+        cols["edition"] = pa_.Column(checks=[nonempty("edition"), _check(lambda s: _empty(s) | _text(s).isin(["full", "basic"]), R.UNKNOWN_EDITION)], nullable=False)
+    elif table == "orders":
+        for c in ("order_id", "license_id"):
+            cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
+        cols["sku"] = pa_.Column(checks=[nonempty("sku"), _check(lambda s: _empty(s) | _text(s).isin(["subscription", "renewal", "upgrade"]), R.UNKNOWN_SKU)], nullable=False)
+        checks += [bad_mask(c, R.BAD_TIMESTAMP) for c in STAGES]
+        checks += [
+            _check(lambda df, r=r: pd.Series(parsed["_amount"][1].to_numpy() != r.value, index=df.index), r)
+            for r in (R.NON_NUMERIC_AMOUNT, R.NEGATIVE_AMOUNT, R.TOO_MANY_DECIMALS)
+        ]
+        checks += [_check(lambda df, r=r: pd.Series(~parsed["_rows"][r], index=df.index), r) for r in (
+            R.AMOUNT_MISSING, R.STAGE_MISSING, R.STAGE_OUT_OF_ORDER, R.ACT_MISSING, R.CODE_MISSING,
+            R.TICKET_ON_NON_UPGRADE, R.UPGRADE_WITHOUT_TARGET)]
+    elif table == "activations":
+        cols["code"] = pa_.Column(checks=[nonempty("code")], nullable=False)
+        cols["license_id"] = pa_.Column(checks=[nonempty("license_id")], nullable=False)
+        cols["activated_at"] = pa_.Column(checks=[_check(lambda s: ~_empty(s), R.ACTIVATION_WITHOUT_TIMESTAMP)], nullable=False)
+        checks.append(bad_mask("activated_at", R.BAD_TIMESTAMP))
+    elif table == "legacy_periods":
+        for c in ("license_id", "start", "valid_until"):
+            cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
+        checks += [bad_mask("start", R.BAD_DATE), bad_mask("valid_until", R.BAD_DATE)]
+        checks.append(_check(lambda df: pd.Series(~((parsed["valid_until"][0] < parsed["start"][0]) & (parsed["start"][0] != NO_DAY) & (parsed["valid_until"][0] != NO_DAY)), index=df.index), R.LEGACY_END_BEFORE_START))
+    elif table == "features":
+        for c in ("feature_id", "released_on", "requires_subscription"):
+            cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
+        checks.append(bad_mask("released_on", R.BAD_DATE))
+        cols["requires_subscription"] = pa_.Column(
+            checks=[nonempty("requires_subscription"), _check(lambda s: _empty(s) | _text(s).str.lower().isin(TRUE | FALSE), R.BAD_BOOL)], nullable=False)
+    return pa_.DataFrameSchema(cols, checks=checks, coerce=False, strict=False)
+
+
+def _order_row_checks(df: pd.DataFrame, ts: dict[str, tuple[np.ndarray, np.ndarray]], amount: np.ndarray) -> dict[R, np.ndarray]:
+    """R9 and the order contract, per row (True = the row breaks it)."""
+    sku = _text(df["sku"]).fillna("").to_numpy()
+    upgrade = sku == "upgrade"
+    t = {c: ts[c][0] for c in STAGES}
+    have = {c: t[c] != NO_TIME for c in STAGES}
+    chain = [c for c in STAGES]
+    missing = np.zeros(len(df), bool)
+    out_of_order = np.zeros(len(df), bool)
+    # The stage sequence of each order: upgrades have the ticket between paid and code.
+    for i, c in enumerate(chain):
+        if c == "ticket_at":
+            continue
+        for later in chain[i + 1 :]:
+            if later == "ticket_at":
+                continue
+            missing |= have[later] & ~have[c]
+            out_of_order |= have[later] & have[c] & (t[later] < t[c])
+    tk = have["ticket_at"]
+    missing |= upgrade & have["code_issued_at"] & ~tk
+    missing |= upgrade & tk & ~have["paid_at"]
+    out_of_order |= upgrade & tk & have["paid_at"] & (t["ticket_at"] < t["paid_at"])
+    out_of_order |= upgrade & tk & have["code_issued_at"] & (t["code_issued_at"] < t["ticket_at"])
+    return {
+        R.AMOUNT_MISSING: have["paid_at"] & (amount < 0) & _empty(df["amount_rub"]).to_numpy(),
+        R.STAGE_MISSING: missing,
+        R.STAGE_OUT_OF_ORDER: out_of_order,
+        R.ACT_MISSING: have["paid_at"] & _empty(df["act_number"]).to_numpy(),
+        R.CODE_MISSING: have["code_issued_at"] & _empty(df["code"]).to_numpy(),
+        R.TICKET_ON_NON_UPGRADE: tk & ~upgrade,
+        R.UPGRADE_WITHOUT_TARGET: upgrade & _empty(df["upgrade_of_act"]).to_numpy(),
+    }
+
+
+REASON_COLUMN = {
+    R.NON_NUMERIC_AMOUNT: "amount_rub", R.NEGATIVE_AMOUNT: "amount_rub", R.TOO_MANY_DECIMALS: "amount_rub",
+    R.AMOUNT_MISSING: "amount_rub", R.ACT_MISSING: "act_number", R.CODE_MISSING: "code", R.TICKET_ON_NON_UPGRADE: "ticket_at",
+    R.UPGRADE_WITHOUT_TARGET: "upgrade_of_act", R.LEGACY_END_BEFORE_START: "valid_until",
+}
+
+
+def _columns_of(reason: R, rows: np.ndarray, p: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The column to blame for each failing row of a whole-row check."""
+    if reason in REASON_COLUMN:
+        return {REASON_COLUMN[reason]: rows}
+    if reason in (R.BAD_TIMESTAMP, R.BAD_DATE):
+        out, left = {}, rows
+        for col, val in p.items():
+            if col.startswith("_") or not len(left):
+                continue
+            hit = np.asarray(val[1])[left]
+            if hit.any():
+                out[col] = left[hit]
+                left = left[~hit]
+        if len(left):
+            out[""] = left
+        return out
+    if reason in (R.STAGE_MISSING, R.STAGE_OUT_OF_ORDER):
+        # The first stage that is filled after a gap, or dated before the stage before it.
+        out, left = {}, rows
+        have = {c: p[c][0][left] != NO_TIME for c in STAGES}
+        prev_t = np.full(len(left), np.iinfo(np.int64).min)
+        gap = np.zeros(len(left), bool)
+        blamed = np.zeros(len(left), bool)
+        for c in STAGES:
+            t = p[c][0][left]
+            h = have[c]
+            bad = ~blamed & h & (gap if reason == R.STAGE_MISSING else (t < prev_t))
+            if bad.any():
+                out[c] = left[bad]
+                blamed |= bad
+            gap |= ~h & (c != "ticket_at")
+            prev_t = np.where(h, t, prev_t)
+        if (~blamed).any():
+            out[""] = left[~blamed]
+        return out
+    return {"": rows}
+
+
+def _lines(path: Path | None, n: int) -> np.ndarray:
+    # CSV: header is line 1, so row i is line i + 2 (exports carry no embedded newlines);
+    # Parquet: the row number.
+    if path is not None and path.suffix == ".csv":
+        return np.arange(n) + 2
+    return np.arange(n) + 1
+
+
+class _Q:
+    """Collects quarantined rows: (table, row) → first reason by priority, column and message."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, int], tuple[str, str, str]] = {}
+
+    def add(self, table: str, rows: np.ndarray, reason: R | str, column: str = "", message: str = "") -> None:
+        reason = R(reason)
+        for r in np.asarray(rows).tolist():
+            key = (table, int(r))
+            cur = self.rows.get(key)
+            if cur is None or PRIORITY[reason.value] < PRIORITY[cur[0]]:
+                self.rows[key] = (reason.value, column, message or MESSAGES[reason])
+
+    def rows_of(self, table: str) -> np.ndarray:
+        return np.array(sorted(r for t, r in self.rows if t == table), dtype=np.int64)
+
+
+def _duplicates(df: pd.DataFrame, key: str, reason: R, q: _Q, table: str) -> np.ndarray:
+    """Rows dropped as identical duplicates; every row of a conflicting key goes to quarantine."""
+    import pyarrow as pa
+
+    k = _text(df[key])
+    arr = pa.array(k.array)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    enc = arr.dictionary_encode()
+    codes = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    counts = np.bincount(codes[codes >= 0], minlength=int(codes.max()) + 1 if len(codes) else 0)
+    dup_any = (codes >= 0) & (counts[np.maximum(codes, 0)] > 1) & ~_empty(df[key]).to_numpy() if len(codes) else np.zeros(0, bool)
+    if not dup_any.any():
+        return np.empty(0, np.int64)
+    idx = np.flatnonzero(dup_any)
+    sub = df.iloc[idx]
+    uniq = sub.drop_duplicates()
+    versions = uniq.groupby(_text(uniq[key]).to_numpy()).size()
+    conflict = (versions.reindex(_text(sub[key]).to_numpy()).to_numpy() > 1)
+    q.add(table, idx[conflict], reason, key)
+    identical = sub.duplicated(keep="first").to_numpy() & ~conflict
+    return idx[identical]
+
+
+def read_ledger(
+    path: str | Path | Mapping[str, str | Path], on_bad_rows: str = "quarantine", tz: str = "Europe/Moscow"
+) -> Ledger:
+    """Read and validate the ledger tables; bad rows are quarantined (or raise).
+
+    Parameters
+    ----------
+    path : folder, or mapping table name → file
+        ``licenses``, ``orders``, ``activations`` and optionally ``legacy_periods`` and
+        ``features`` as ``.csv`` or ``.parquet``.
+    on_bad_rows : {"quarantine", "raise"}
+        ``"raise"`` fails on the first bad row with its file, line, column and reason.
+    tz : str
+        Time zone of naive timestamps and of the calendar days (Europe/Moscow).
+
+    Returns
+    -------
+    Ledger
+        Accepted rows (timestamps as tz-aware datetimes in ``tz``), with ``quarantine``
+        (file, line, table, column, reason, message, raw row) and ``load_summary``.
+
+    Examples
+    --------
+    >>> led = read_ledger("data/sample")  # doctest: +SKIP
+    >>> led.load_summary  # doctest: +SKIP
+    """
+    if on_bad_rows not in ("quarantine", "raise"):
+        msg = f"on_bad_rows={on_bad_rows!r}: use 'quarantine' or 'raise'"
+        raise ValueError(msg)
+    if isinstance(path, Mapping):
+        files = {str(k): Path(v) for k, v in path.items()}
+        for name in files:
+            if name not in COLUMNS:
+                msg = f"{files[name]}: unknown table {name!r}; tables are {', '.join(COLUMNS)}"
+                raise LedgerError(msg)
+        source = ", ".join(str(p) for p in files.values())
+    else:
+        folder = Path(path)
+        if (folder / "current").is_dir():  # a ledger store: read its current version
+            folder = folder / "current"
+        files = _find_files(folder)
+        source = str(folder)
+    missing = [t for t in TABLES if t not in files]
+    if missing:
+        from .errors import LedgerFileError
+
+        msg = f"{source}: missing table(s) {missing}; add {', '.join(m + '.csv' for m in missing)} (or .parquet)"
+        raise LedgerFileError(msg)
+    raw = {name: _read_table(p, name) for name, p in files.items()}
+    for name, df in raw.items():
+        miss = [c for c in REQUIRED[name] if c not in df.columns]
+        if miss:
+            msg = f"{files[name]}: missing required column(s) {miss}; add them (columns of {name}: {list(COLUMNS[name])})"
+            raise LedgerError(msg)
+        for c in COLUMNS[name]:
+            if c not in df.columns:
+                df[c] = pd.Series(pd.NA, index=df.index, dtype="str")
+        raw[name] = df.reset_index(drop=True)
+    return _validate(raw, files, source, on_bad_rows, tz)
+
+
+def _validate(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
+    q = _Q()
+    parsed: dict[str, dict[str, Any]] = {}
+    merged: dict[str, np.ndarray] = {}
+    for name, df in raw.items():
+        p: dict[str, Any] = {}
+        for c in COLUMNS[name]:
+            if c in TIMESTAMP_COLUMNS:
+                p[c] = _instants(df[c], tz)
+            elif c in DATE_COLUMNS:
+                p[c] = _dates(df[c])
+        if name == "orders":
+            p["_amount"] = _amount_reasons(df["amount_rub"])
+            p["_rows"] = _order_row_checks(df, p, p["_amount"][0])
+        parsed[name] = p
+        try:
+            _schema(name, p).validate(df, lazy=True)
+        except pa_.errors.SchemaErrors as exc:
+            fc = exc.failure_cases
+            fc = fc[fc["index"].notna()]
+            for (check, ctx), g in fc.groupby(["check", "schema_context"], dropna=False):
+                if check == "not_nullable":
+                    for column, gc in g.groupby("column"):
+                        reason = R.ACTIVATION_WITHOUT_TIMESTAMP if column == "activated_at" else R.EMPTY_REQUIRED
+                        q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
+                    continue
+                reason = R(check)
+                if ctx == "Column":
+                    for column, gc in g.groupby("column"):
+                        q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
+                    continue
+                rows = np.unique(g["index"].astype(int).to_numpy())
+                for col, rr in _columns_of(reason, rows, p).items():
+                    q.add(name, rr, reason, col)
+        key = {"licenses": "license_id", "orders": "order_id", "features": "feature_id"}.get(name)
+        if key:
+            reason = {"licenses": R.DUPLICATE_LICENSE_ID, "orders": R.DUPLICATE_ORDER_ID, "features": R.DUPLICATE_FEATURE_ID}[name]
+            merged[name] = _duplicates(df, key, reason, q, name)
+        elif name in ("activations", "legacy_periods"):
+            merged[name] = np.flatnonzero(df.duplicated(keep="first").to_numpy())
+    _cross_table(raw, parsed, q, merged)
+    return _assemble(raw, files, parsed, q, merged, source, on_bad_rows, tz)
+
+
+def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, np.ndarray]) -> None:
+    """Codes and acts unique across orders; licenses known; references to quarantined rows."""
+    o = raw["orders"]
+    lic = raw["licenses"]
+    lic_bad = q.rows_of("licenses")
+    lic_ids = _text(lic["license_id"])
+    good_mask = np.ones(len(lic), bool)
+    good_mask[lic_bad] = False
+    good_lic = lic_ids[good_mask].dropna()
+    bad_lic = lic_ids[~good_mask].dropna()
+    bad_lic = bad_lic[~_isin(bad_lic, good_lic)]
+    dropped = np.zeros(len(o), bool)
+    dropped[merged.get("orders", np.empty(0, np.int64))] = True
+    for col, reason in (("code", R.DUPLICATE_CODE), ("act_number", R.DUPLICATE_ACT_NUMBER)):
+        v = _text(o[col])
+        keep = ~_empty(o[col]).to_numpy() & ~dropped
+        d = v[keep].duplicated(keep=False)
+        q.add("orders", np.flatnonzero(keep)[d.to_numpy()], reason, col)
+    for table in ("orders", "legacy_periods"):
+        if table not in raw:
+            continue
+        ids = _text(raw[table]["license_id"])
+        unknown = ~_isin(ids, good_lic) & ~_isin(ids, bad_lic) & ~_empty(raw[table]["license_id"]).to_numpy()
+        q.add(table, np.flatnonzero(unknown), R.UNKNOWN_LICENSE, "license_id")
+        ref = _isin(ids, bad_lic)
+        q.add(table, np.flatnonzero(ref), R.REFERENCES_QUARANTINED, "license_id", "its license row was quarantined")
+    # Upgrades: the target act must be a renewal's; a quarantined target taints the upgrade.
+    sku = _text(o["sku"]).fillna("")
+    acts = _text(o["act_number"])
+    up = np.flatnonzero((sku == "upgrade").to_numpy() & ~_empty(o["upgrade_of_act"]).to_numpy())
+    if len(up):
+        act_index = pd.Series(np.arange(len(o)), index=acts.to_numpy())
+        act_index = act_index[~act_index.index.duplicated() & act_index.index.notna()]
+        tgt = act_index.reindex(_text(o["upgrade_of_act"]).iloc[up].to_numpy()).to_numpy()
+        found = ~np.isnan(tgt)
+        tgt_i = np.where(found, tgt, 0).astype(np.int64)
+        not_ren = found & (sku.to_numpy()[tgt_i] != "renewal")
+        q.add("orders", up[not_ren], R.UPGRADE_TARGET_NOT_RENEWAL, "upgrade_of_act")
+        bad_orders = q.rows_of("orders")
+        tainted = found & ~not_ren & np.isin(tgt_i, bad_orders) & ~np.isin(up, bad_orders)
+        q.add("orders", up[tainted], R.REFERENCES_QUARANTINED, "upgrade_of_act", "the renewal order it upgrades was quarantined")
+    # Activations of a code whose order was quarantined: quarantined with it, said so.
+    bad_orders = q.rows_of("orders")
+    codes = _text(o["code"])
+    is_bad = np.zeros(len(o), bool)
+    is_bad[bad_orders] = True
+    bad_codes = codes[is_bad].dropna()
+    bad_codes = bad_codes[~_isin(bad_codes, codes[~is_bad].dropna())]
+    a = raw["activations"]
+    ref = _isin(a["code"], bad_codes)
+    q.add("activations", np.flatnonzero(ref), R.REFERENCES_QUARANTINED, "code", "the order carrying this code was quarantined")
+
+
+def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str) -> Ledger:
+    qrows = []
+    summary = []
+    tables: dict[str, pd.DataFrame] = {}
+    for name, df in raw.items():
+        path = files.get(name)
+        lines = _lines(path, len(df))
+        bad = q.rows_of(name)
+        if on_bad_rows == "raise" and len(bad):
+            r = int(bad[0])
+            reason, col, message = q.rows[(name, r)]
+            msg = (
+                f"{path}: line {lines[r]}, column {col or '-'}: {reason}: {message} "
+                f"(value {df[col].iloc[r]!r})" if col else f"{path}: line {lines[r]}: {reason}: {message}"
+            )
+            raise LedgerError(msg + "; fix the row or read with on_bad_rows='quarantine'")
+        keep_mask = np.ones(len(df), bool)
+        keep_mask[bad] = False
+        keep_mask[merged.get(name, np.empty(0, np.int64))] = False
+        keep = np.flatnonzero(keep_mask)
+        out = df.iloc[keep].copy()
+        for c in COLUMNS[name]:
+            if c in TIMESTAMP_COLUMNS and c in parsed[name]:
+                ns = parsed[name][c][0][keep]
+                out[c] = pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz), index=out.index)
+        tables[name] = out.reset_index(drop=True)
+        counts: dict[str, int] = {}
+        for r in bad.tolist():
+            reason, col, message = q.rows[(name, r)]
+            counts[reason] = counts.get(reason, 0) + 1
+            qrows.append({"file": str(path) if path else name, "line": int(lines[r]), "table": name, "column": col,
+                          "reason": reason, "message": message,
+                          "raw": "; ".join(f"{k}={v}" for k, v in df.iloc[r].items() if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA))})
+        m = merged.get(name, np.empty(0, np.int64))
+        n_merged = int((~np.isin(m, bad)).sum())
+        summary.append({"table": name, "reason": "", "read": len(df), "accepted": len(df) - len(bad), "merged": n_merged,
+                        "quarantined": len(bad)})
+        summary += [{"table": name, "reason": k, "read": 0, "accepted": 0, "merged": 0, "quarantined": v} for k, v in sorted(counts.items())]
+    quarantine = pd.DataFrame(qrows, columns=["file", "line", "table", "column", "reason", "message", "raw"])
+    load_summary = pd.DataFrame(summary, columns=["table", "reason", "read", "accepted", "merged", "quarantined"])
+    return Ledger(
+        licenses=tables["licenses"], orders=tables["orders"], activations=tables["activations"],
+        legacy_periods=tables.get("legacy_periods"), features=tables.get("features"), source=source,
+        quarantine=quarantine, load_summary=load_summary,
+    )
+
