@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_reports.py
 	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_whatif.py
 
 ## JupyterLab for people (kept out of the test and report environment).
 lab: $(STAMP)

@@ -27,6 +27,24 @@ churn_horizon_days = 365  # days without coverage after which a license counts a
 
 CALL = "page = insights.{fn}(\n    data=data, catalog=catalog, as_of=as_of, start=start, end=end,\n    edition=edition, lang=lang, churn_horizon_days=churn_horizon_days,\n)"
 
+WHATIF_PARAMS = '''data = "../data/sample"  # ledger folder / папка с данными
+catalog = "../data/catalog.yaml"  # today's catalog / текущий каталог
+scenarios = "../data/scenarios.yaml"  # scenario file; the first scenario is the baseline / файл сценариев
+as_of = ""  # start of the forecast YYYY-MM-DD; "" = the ledger's last event day / дата начала прогноза
+grace_days = 0  # inline scenario: window in days (0 = not used) / льготный период во встроенном сценарии
+renewal_price = 0  # inline scenario: renewal price, ₽ (0 = not used) / цена продления
+upgrade_price = 0  # inline scenario: upgrade price, ₽ (0 = not used) / цена апгрейда
+horizon_months = 36  # forecast horizon in months / горизонт прогноза, мес.
+runs = 40  # Monte Carlo runs per scenario (200 for decisions) / число прогонов на сценарий
+seed = 1  # random seed: same seed, same result / зерно случайных чисел
+lang = "ru"  # labels: "ru" or "en" / язык подписей'''
+
+WHATIF_CALL = (
+    "page = insights.pricing_whatif_page(\n    data=data, catalog=catalog, as_of=as_of, scenarios=scenarios,\n"
+    "    grace_days=grace_days, renewal_price=renewal_price, upgrade_price=upgrade_price,\n"
+    "    horizon_months=horizon_months, runs=runs, seed=seed, lang=lang,\n)"
+)
+
 PAGES = {
     "01-cohort-overview": {
         "fn": "cohort_overview",
@@ -94,6 +112,28 @@ PAGES = {
         "tables": ["monthly"],
         "note_for": {"upgrades": "upgrade"},
     },
+    "05-pricing-whatif": {
+        "fn": "pricing_whatif_page",
+        "params": WHATIF_PARAMS,
+        "call": WHATIF_CALL,
+        "checked": False,
+        "section_notes": False,
+        "title": "Ценовые сценарии · Pricing what-if",
+        "intro": (
+            "Что будет с выручкой, продлениями и уходом, если изменить правила: 30 дней на продление вместо 15, другая цена "
+            "продления или апгрейда, продление от даты окончания. Прогноз начинается с реальной базы клиентов на дату "
+            "`as_of`; поведение клиентов откалибровано по данным; каждый сценарий прогоняется много раз, полосы — 5–95 %.\n\n"
+            "*What happens to revenue, renewals and churn under other rules, starting from the real customer base; bands are "
+            "5–95 % over Monte Carlo runs with common random numbers, so differences between scenarios are not noise.*"
+        ),
+        "sections": [
+            ("bookings", "Поступления · Bookings"),
+            ("active", "Активные лицензии · Active licenses"),
+            ("tornado", "Чувствительность · Sensitivity"),
+        ],
+        "tables": ["scenarios"],
+        "final_note": "summary",
+    },
 }
 
 
@@ -102,19 +142,23 @@ def build(name: str, spec: dict) -> nbformat.NotebookNode:
     p = new_code_cell(PARAMS)
     p.metadata["tags"] = ["parameters"]
     cells.append(p)
-    cells.append(new_code_cell("from subs_model import insights\n\n" + CALL.format(fn=spec["fn"])))
-    cells.append(new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(page.summary)"))
+    p.source = spec.get("params", PARAMS)
+    cells.append(new_code_cell("from subs_model import insights\n\n" + spec.get("call", CALL.format(fn=spec["fn"]))))
+    cells.append(new_code_cell(("# NBVAL_CHECK_OUTPUT\n" if spec.get("checked", True) else "") + "print(page.summary)"))
     note_for = spec.get("note_for", {})
     for key, heading in spec["sections"]:
         cells.append(new_markdown_cell(f"## {heading}"))
         cells.append(new_code_cell(f'page.figure("{key}")'))
         note = note_for.get(key, key)
-        if note in ("timing", "rates", "risks", "grace", "forgotten", "lead", "upgrade", "active", "outcomes", "retention", "revenue"):
+        if spec.get("section_notes", True) and note in ("timing", "rates", "risks", "grace", "forgotten", "lead", "upgrade", "active", "outcomes", "retention", "revenue"):
             cells.append(new_code_cell(f'page.note("{note}")'))
     for extra in spec.get("extra_notes", []):
         cells.append(new_code_cell(f'page.note("{extra}")'))
     for table in spec["tables"]:
         cells.append(new_code_cell(f'page.table("{table}")'))
+    if spec.get("final_note"):
+        cells.append(new_markdown_cell("## Вывод · What it means"))
+        cells.append(new_code_cell(f'page.note("{spec["final_note"]}")'))
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}

@@ -18,6 +18,7 @@ from .io import QuarantineReason, read_ledger
 from .ledger import Ledger
 from .replay import CodeStatus, Reason, Replay, Source, replay
 from .simulate import simulate
+from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
 
 try:
     __version__ = version("subs_model")
@@ -40,6 +41,7 @@ __all__ = [
     "LedgerError",
     "LedgerFileError",
     "Reason",
+    "Scenario",
     "RenewalBasis",
     "Replay",
     "Sku",
@@ -47,6 +49,9 @@ __all__ = [
     "SubsModelError",
     "SubscriptionBasis",
     "__version__",
+    "load_scenarios",
     "read_ledger",
+    "run_scenarios",
+    "sensitivity",
     "replay",
 ]

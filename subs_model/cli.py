@@ -161,6 +161,32 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if len(res.conflicts) or len(res.quarantine) else 0
 
 
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    from .export import write_table
+    from .whatif import load_scenarios, run_scenarios
+
+    scenarios = load_scenarios(args.scenarios)
+    led = read_ledger(args.data)
+    cat = _catalog(args.catalog)
+    as_of = args.as_of or replay(led, cat).as_of.date().isoformat()
+    print(f"Running {len(scenarios)} scenarios × {args.runs} runs, {args.horizon} months from {as_of} …", flush=True)
+    res = run_scenarios(led, scenarios, as_of, horizon_months=args.horizon, runs=args.runs, seed=args.seed, catalog=cat)
+    s = res.summary
+    cols = ["scenario", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean", "bookings_diff_p05",
+            "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean", "upgrade_mean", "lapsed_mean"]
+    table = s[cols].copy()
+    for c in cols[1:7]:
+        table[c] = (table[c] / 100).round(2)  # rubles
+    table = table.rename(columns={c: c.replace("bookings", "bookings_rub") for c in cols[1:7]})
+    print(table.to_string(index=False))
+    print(f"observed renewal rate (last decided year): {res.observed_renewal_rate:.3f}")
+    out = Path(args.out)
+    files = write_table(table, out / "scenarios", sheet="scenarios")
+    write_table(res.table, out / "scenarios_by_month", sheet="by month")
+    print(f"\nScenario table written to {', '.join(str(f) for f in files)} (and scenarios_by_month.csv/.xlsx)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``subs-model``."""
     parser = argparse.ArgumentParser(
@@ -206,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("raw", help="folder with the exported tables")
     p.add_argument("--into", required=True, help="ledger store folder, e.g. data/ledger")
     p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("whatif", help="pricing what-if: simulate scenarios from the real customer base, with bands")
+    p.add_argument("scenarios", help="scenario YAML (see data/scenarios.yaml); the first is the baseline")
+    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="start of the forecast (default: the last event day)")
+    p.add_argument("--runs", type=int, default=200, help="Monte Carlo runs per scenario (default 200)")
+    p.add_argument("--horizon", type=int, default=36, help="months ahead (default 36)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--catalog", default=None, help="today's catalog YAML (default: data/catalog.yaml)")
+    p.add_argument("--out", default="reports/whatif", help="folder for scenarios.csv / scenarios.xlsx")
+    p.set_defaults(func=_cmd_whatif)
 
     p = sub.add_parser("report", help="run report notebooks with papermill and publish offline HTML reports")
     p.add_argument("names", nargs="*", help="notebooks to run, e.g. 02-renewal-timing (default: all)")

@@ -21,7 +21,7 @@ from .catalog import Catalog
 from .io import read_ledger
 from .replay import Replay, replay
 
-__all__ = ["Page", "cohort_overview", "grace_usage_page", "load", "renewal_timing_page", "upgrade_revenue_page"]
+__all__ = ["Page", "cohort_overview", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
 
 
 @dataclass(frozen=True)
@@ -318,4 +318,82 @@ def upgrade_revenue_page(
         tables={"monthly": up, "calendar": cal},
         notes=notes,
         summary=notes["upgrade"].replace("**", ""),
+    )
+
+
+WHATIF_TEXT = {
+    "ru": {
+        "title": "Ценовой сценарий",
+        "summary": "Горизонт {months} мес. с {start}, {runs} прогонов на сценарий. Базовый сценарий: поступления {base} "
+                   "(5–95 %: {lo} … {hi}), активных лицензий в конце {active}. Доля продлений в базовом сценарии {rate} "
+                   "против наблюдаемой {observed}.",
+        "line": "«{name}»: поступления {diff} к базовому ({dlo} … {dhi}), активных лицензий в конце {adiff:+.0f}, "
+                "продлений в льготный период {grace:+.0f}, апгрейдов {up:+.0f}.",
+        "tornado": "Сильнее всего на поступления за горизонт влияет **{knob}**: от {low} до {high} к базовому.",
+    },
+    "en": {
+        "title": "Pricing what-if",
+        "summary": "Horizon {months} months from {start}, {runs} runs per scenario. Baseline: bookings {base} "
+                   "(5–95 %: {lo} … {hi}), {active} active licenses at the end. Baseline renewal rate {rate} vs "
+                   "{observed} observed.",
+        "line": "“{name}”: bookings {diff} vs baseline ({dlo} … {dhi}), active licenses at the end {adiff:+.0f}, "
+                "grace renewals {grace:+.0f}, upgrades {up:+.0f}.",
+        "tornado": "The knob that moves bookings most is **{knob}**: from {low} to {high} vs baseline.",
+    },
+}
+
+
+def pricing_whatif_page(
+    data: str = "data/sample", catalog: str | None = None, as_of: str = "", scenarios: str = "data/scenarios.yaml",
+    grace_days: int = 0, renewal_price: int = 0, upgrade_price: int = 0, horizon_months: int = 36, runs: int = 40,
+    sensitivity_runs: int = 20, seed: int = 1, lang: str = "ru",
+) -> Page:
+    """Scenarios from a file (and one inline scenario from the knobs, if set), bands, tornado, summary."""
+    from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
+
+    if lang not in WHATIF_TEXT:
+        msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
+        raise ValueError(msg)
+    t = WHATIF_TEXT[lang]
+    cat = Catalog.from_yaml(catalog) if catalog else Catalog.default()
+    led = read_ledger(data)
+    day = as_of or replay(led, cat).as_of.date().isoformat()
+    scs = load_scenarios(scenarios) if scenarios else [Scenario("baseline")]
+    inline: dict[str, Any] = {}
+    if grace_days:
+        inline["grace_days"] = grace_days
+    if renewal_price or upgrade_price:
+        prices = {k: v for k, v in (("renewal", renewal_price), ("upgrade", upgrade_price)) if v}
+        inline["prices"] = {"full": prices, "basic": prices}
+    if inline:
+        scs.append(Scenario("inline", catalog=inline, description="knobs of the parameters cell"))
+    res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat)
+    sens = sensitivity(led, day, runs=sensitivity_runs, horizon_months=horizon_months, seed=seed, catalog=cat,
+                       behaviour=res.behaviour)
+    s = res.summary
+    b = s.iloc[0]
+    lines = [t["summary"].format(months=horizon_months, start=(res.as_of + pd.Timedelta(days=1)).date(), runs=runs,
+                                 base=P.rub(b["bookings_mean"]), lo=P.rub(b["bookings_p05"]), hi=P.rub(b["bookings_p95"]),
+                                 active=f"{b['active_mean']:.0f}", rate=_pct(b["renewal_rate_mean"], lang),
+                                 observed=_pct(res.observed_renewal_rate, lang))]
+    for _, r in s.iloc[1:].iterrows():
+        lines.append(t["line"].format(name=r["scenario"], diff=P.rub(r["bookings_diff_mean"]), dlo=P.rub(r["bookings_diff_p05"]),
+                                      dhi=P.rub(r["bookings_diff_p95"]), adiff=r["active_diff_mean"],
+                                      grace=r["grace_renewal_diff_mean"], up=r["upgrade_diff_mean"]))
+    top = sens.assign(a=sens["bookings_diff_pct"].abs()).sort_values("a").iloc[-1]["knob"] if len(sens) else None
+    if top is not None:
+        ks = sens[sens["knob"] == top]
+        lines.append(t["tornado"].format(knob=top, low=_pct(ks["bookings_diff_pct"].min(), lang), high=_pct(ks["bookings_diff_pct"].max(), lang)))
+    table = s[["scenario", "description", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean",
+               "bookings_diff_p05", "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean",
+               "upgrade_mean", "lapsed_mean"]].copy()
+    for c in ("bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean", "bookings_diff_p05", "bookings_diff_p95"):
+        table[c] = table[c].map(P.rub)
+    return Page(
+        title=t["title"],
+        figures={"bookings": P.fig_scenario_fan(res.table, "bookings", lang), "active": P.fig_scenario_fan(res.table, "active", lang),
+                 "tornado": P.fig_tornado(sens, lang)},
+        tables={"scenarios": table, "sensitivity": sens},
+        notes={"summary": "\n\n".join(lines)},
+        summary=lines[0],
     )

@@ -27,6 +27,8 @@ __all__ = [
     "fig_renewal_timing",
     "fig_retention",
     "fig_revenue",
+    "fig_scenario_fan",
+    "fig_tornado",
     "fig_upgrade_revenue",
     "rub",
 ]
@@ -44,8 +46,8 @@ pio.templates["subs_model"] = go.layout.Template(
         colorway=PALETTE,
         paper_bgcolor="white",
         plot_bgcolor="white",
-        xaxis={"gridcolor": "#EEE", "zeroline": False},
-        yaxis={"gridcolor": "#EEE", "zeroline": False},
+        xaxis={"gridcolor": "#EEE", "zeroline": False, "automargin": True},
+        yaxis={"gridcolor": "#EEE", "zeroline": False, "automargin": True},
         legend={"orientation": "h", "y": -0.18},
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
         separators=", ",
@@ -322,4 +324,58 @@ def fig_expiry_calendar(calendar: pd.DataFrame, lang: str = "ru") -> go.Figure:
                     hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>")
     fig.update_layout(yaxis_title=t["expiries"], xaxis_title=t["week"],
                       yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " ₽", "tickformat": ",.0f", "showgrid": False})
+    return fig
+
+
+WHATIF_LABELS = {
+    "ru": {"fan_bookings": "Поступления по сценариям (среднее и 5–95 %)", "fan_active": "Активные лицензии по сценариям",
+           "tornado": "Чувствительность: эффект на поступления за горизонт", "effect": "Изменение поступлений к базовому",
+           "low": "меньше", "high": "больше"},
+    "en": {"fan_bookings": "Bookings by scenario (mean and 5–95 %)", "fan_active": "Active licenses by scenario",
+           "tornado": "Sensitivity: effect on bookings over the horizon", "effect": "Change in bookings vs baseline",
+           "low": "lower", "high": "higher"},
+}
+
+
+def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru") -> go.Figure:
+    """Mean line and 5–95 % band per scenario over the months of the horizon."""
+    t = _t(lang)
+    title = WHATIF_LABELS[lang]["fan_bookings" if metric in ("bookings", "recognised") else "fan_active"]
+    fig = _fig(title, lang)
+    d = table[table["metric"] == metric]
+    if d.empty:
+        return _empty(fig, lang)
+    scale = 100 if metric in ("bookings", "recognised") else 1
+    for i, (name, g) in enumerate(d.groupby("scenario", sort=False)):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_scatter(x=g["month"], y=g["p95"] / scale, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+                        legendgroup=name)
+        fig.add_scatter(x=g["month"], y=g["p05"] / scale, mode="lines", line={"width": 0}, fill="tonexty",
+                        fillcolor=_rgba(color, 0.15), showlegend=False, hoverinfo="skip", legendgroup=name)
+        fig.add_scatter(x=g["month"], y=g["mean"] / scale, mode="lines", name=str(name), line_color=color, legendgroup=name)
+    fig.update_layout(xaxis_title=t["month"])
+    if scale == 100:
+        _money_axis(fig)
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def fig_tornado(sens: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Horizontal bars: each knob's low and high value and their effect on bookings (share of baseline)."""
+    w = WHATIF_LABELS[lang]
+    fig = _fig(w["tornado"], lang)
+    if sens.empty:
+        return _empty(fig, lang)
+    order = sens.groupby("knob")["bookings_diff_pct"].apply(lambda s: s.abs().max()).sort_values().index.tolist()
+    for j, which in enumerate(("low", "high")):
+        rows = sens.sort_values("value").groupby("knob").nth(0 if which == "low" else -1).set_index("knob").reindex(order)
+        fig.add_bar(y=order, x=rows["bookings_diff_pct"], orientation="h", name=w[which],
+                    marker_color=PALETTE[4] if j == 0 else PALETTE[0], text=[f"{k} = {v:g}" for k, v in zip(order, rows["value"], strict=True)],
+                    hovertemplate="%{text}: %{x:.1%}<extra></extra>")
+    fig.update_layout(barmode="overlay", xaxis={"tickformat": ".0%", "title": w["effect"]})
     return fig

@@ -430,6 +430,33 @@ class Replay:
         }
 
 
+def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, np.ndarray]:
+    """Run the compiled scan over prepared arrays; activation results are in replay order (``ap``)."""
+    n_a, n_o = len(p.act_day), len(p.o_sku)
+    ap = p.act_perm
+    a_order, a_ts, a_day, a_static = p.act_order[ap], p.act_ts[ap], p.act_day[ap], p.act_static[ap]
+    ip = p.iss_perm
+    lp = p.leg_perm
+    out = {
+        "ap": ap, "a_order": a_order, "a_day": a_day,
+        "reason": np.zeros(n_a, np.int64), "pstart": np.zeros(n_a, np.int64), "pend": np.zeros(n_a, np.int64),
+        "ver": np.zeros(n_a, np.int64), "accepted": np.zeros(n_o, np.bool_), "actday": np.full(n_o, NO_DAY, np.int64),
+        "upgraded": np.zeros(n_o, np.bool_), "lapsed": np.zeros(n_o, np.bool_), "deadline": np.full(n_o, NO_DAY, np.int64),
+    }
+    K.scan(
+        as_of_day,
+        p.leg_ptr, p.leg_start[lp], p.leg_end[lp],
+        p.iss_ptr, ip, p.o_issue_ts[ip], p.o_issue_day[ip],
+        p.act_ptr, a_order, a_ts, a_day, a_static,
+        p.o_sku, p.o_target,
+        knobs["from_day"], knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"],
+        out["reason"], out["pstart"], out["pend"], out["ver"],
+        out["accepted"], out["actday"], out["upgraded"], out["lapsed"], out["deadline"],
+        np.empty(max(len(ip), 1), np.int64),
+    )
+    return out
+
+
 def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) -> Replay:
     """Replay ``ledger`` under ``catalog`` into periods, code fates and rejections.
 
@@ -454,34 +481,10 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     p = _prepare(ledger, tz)
     as_of_day = p.last_event_day if as_of is None else as_day(as_of, tz)
     knobs = cat.knob_arrays()
-    n_a, n_o = len(p.act_day), len(p.o_sku)
-
-    # Kernel inputs in replay order.
-    ap = p.act_perm
-    a_order, a_ts, a_day, a_static = p.act_order[ap], p.act_ts[ap], p.act_day[ap], p.act_static[ap]
-    ip = p.iss_perm
-    lp = p.leg_perm
-    act_reason = np.zeros(n_a, np.int64)
-    act_pstart = np.zeros(n_a, np.int64)
-    act_pend = np.zeros(n_a, np.int64)
-    act_ver = np.zeros(n_a, np.int64)
-    o_accepted = np.zeros(n_o, np.bool_)
-    o_actday = np.full(n_o, NO_DAY, np.int64)
-    o_upgraded = np.zeros(n_o, np.bool_)
-    o_lapsed = np.zeros(n_o, np.bool_)
-    o_deadline = np.full(n_o, NO_DAY, np.int64)
-    wbuf = np.empty(max(len(ip), 1), np.int64)
-    K.scan(
-        as_of_day,
-        p.leg_ptr, p.leg_start[lp], p.leg_end[lp],
-        p.iss_ptr, ip, p.o_issue_ts[ip], p.o_issue_day[ip],
-        p.act_ptr, a_order, a_ts, a_day, a_static,
-        p.o_sku, p.o_target,
-        knobs["from_day"], knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"],
-        act_reason, act_pstart, act_pend, act_ver,
-        o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline,
-        wbuf,
-    )
+    r = scan_prepared(p, knobs, as_of_day)
+    ap, a_order, a_day = r["ap"], r["a_order"], r["a_day"]
+    act_reason, act_pstart, act_pend, act_ver = r["reason"], r["pstart"], r["pend"], r["ver"]
+    o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline = r["accepted"], r["actday"], r["upgraded"], r["lapsed"], r["deadline"]
     periods, keys = _periods(ledger, p, cat, as_of_day, ap, act_reason, act_pstart, act_pend, act_ver, a_order, a_day)
     keys["rejection_order"] = a_order[act_reason > 0]
     return Replay(

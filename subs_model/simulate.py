@@ -156,8 +156,15 @@ def simulate_core(
     *,
     progress: bool | None = None,
     max_rounds: int = 80,
+    initial: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> SimCore:
-    """Run the simulation and return its arrays (see :func:`simulate` for the ledger)."""
+    """Run the simulation and return its arrays (see :func:`simulate` for the ledger).
+
+    ``initial`` continues an existing customer base instead of legacy carry-overs: per
+    license its current coverage end (day), edition (0 full, 1 basic) and whether it ever
+    had a subscription. Those licenses take ids ``0 … n-1`` and nobody orders before
+    ``start`` (a customer whose usual order day has passed orders on ``start``).
+    """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     beh = behaviour
     start_day, end_day = as_day(start), as_day(end)
@@ -180,16 +187,22 @@ def simulate_core(
     n_new = int(counts.sum())
     month_of = np.repeat(np.arange(len(months)), counts)
     arr_day = m_start[month_of] + np.floor(arrivals_rng.random(n_new) * (m_end - m_start + 1)[month_of]).astype(np.int64)
-    n_leg = beh.legacy_licenses
+    n_leg = beh.legacy_licenses if initial is None else len(initial[0])
     n_lic = n_leg + n_new
     edition = np.empty(n_lic, np.int64)
-    edition[:n_leg] = legacy_rng.random(n_leg) < beh.share_basic
     edition[n_leg:] = arrivals_rng.random(n_new) < beh.share_basic
     legacy_until = np.full(n_lic, -1, np.int64)
     legacy_start = np.full(n_lic, -1, np.int64)
-    legacy_until[:n_leg] = start_day - 1 + np.floor(legacy_rng.random(n_leg) * max(beh.legacy_end_spread_days, 1)).astype(np.int64)
-    legacy_start[:n_leg] = legacy_until[:n_leg] - 364
     has_sub = np.zeros(n_lic, np.bool_)
+    if initial is None:
+        edition[:n_leg] = legacy_rng.random(n_leg) < beh.share_basic
+        legacy_until[:n_leg] = start_day - 1 + np.floor(legacy_rng.random(n_leg) * max(beh.legacy_end_spread_days, 1)).astype(np.int64)
+        legacy_start[:n_leg] = legacy_until[:n_leg] - 364
+        first_end = legacy_until[:n_leg] + 1
+    else:
+        first_end = np.asarray(initial[0], np.int64)
+        edition[:n_leg] = np.asarray(initial[1], np.int64)
+        has_sub[:n_leg] = np.asarray(initial[2], bool)
     is_legacy = legacy_until >= 0
 
     chunks: list[tuple[np.ndarray, ...]] = []  # lic, sku, times, upgrade_of, accepted
@@ -225,7 +238,8 @@ def simulate_core(
     emit(new_lic, SUB, t)
     f_lic, f_end = activate(new_lic, SUB, np.zeros(n_new, np.int64), np.zeros(n_new, np.bool_), t)
     f_lic = np.concatenate([np.arange(n_leg), f_lic])
-    f_end = np.concatenate([legacy_until[:n_leg] + 1, f_end])
+    f_end = np.concatenate([first_end, f_end])
+    earliest = start_day if initial is not None else np.iinfo(np.int64).min
 
     cdf = {e: np.cumsum(beh.timing_pmf(ed)) for e, ed in enumerate(EDITIONS)}
     lo_off = {e: int(beh.timing[ed][0]) for e, ed in enumerate(EDITIONS)}
@@ -258,7 +272,7 @@ def simulate_core(
             m = ed == e
             off[m] = lo_off[e] + np.minimum(np.searchsorted(cdf[e], U[m, 1], side="right"), len(cdf[e]) - 1)
         closing = K.closing_days(E, knobs["from_day"], knobs["grace"])
-        req_day = E + off
+        req_day = np.maximum(E + off, earliest)
         on_time = req_day < closing
         buy_ren = np.where(on_time, U[:, 2] >= beh.p_subscription_instead, U[:, 2] < beh.p_late_renewal)
         forget = buy_ren & (U[:, 3] < beh.p_forget)

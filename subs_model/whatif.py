@@ -1,0 +1,488 @@
+"""Pricing what-if: scenarios on the real customer base, Monte Carlo bands, sensitivity.
+
+``run_scenarios`` calibrates customer behaviour from the ledger as of ``as_of``, takes
+every license that is covered (or still inside its grace window) on that day with its
+real coverage end, edition and history, adds new arrivals, and simulates
+``horizon_months`` ahead under each scenario's catalog and behaviour — ``runs`` times.
+Every run is replayed by the rules engine (the compiled scan, on integer arrays), and its
+monthly bookings, recognised revenue, active licenses, continuations by outcome,
+upgrades and lapses are recorded. Results are the mean and the 5–95 % band per scenario
+and month, and each scenario's difference to the baseline with its own band.
+
+Common random numbers: run ``r`` of every scenario uses the same seed, and the simulator
+draws per license and round from a counter-based stream, so the same customer makes the
+same choices wherever the rules let them — differences between scenarios are the rules',
+not noise. Runs are independent tasks for any ``concurrent.futures.Executor`` (local
+processes by default, a ``dask.distributed`` client's ``get_executor()`` for a cluster);
+the result does not depend on the executor or the number of workers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import _kernel as K
+from .behaviour import Behaviour
+from .calibrate import calibrate
+from .catalog import Catalog, CatalogVersion
+from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day
+from .errors import SubsModelError
+from .ledger import Ledger
+from .metrics import _recognise, expiry_outcomes
+from .replay import _event_order, _Prepared, replay, scan_prepared
+from .simulate import SimCore, simulate_core
+
+__all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
+
+METRICS = (
+    "bookings", "recognised", "active", "early_renewal", "grace_renewal", "subscription_continuation",
+    "upgrade", "lapsed",
+)
+MONEY = ("bookings", "recognised")
+CATALOG_KNOBS = ("term_days", "grace_days", "subscription_basis", "renewal_basis", "legacy_counts_as_prior")
+
+
+class ScenarioError(SubsModelError, ValueError):
+    """A scenario definition is invalid."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named change of the rules (a new catalog version from a day) and/or of behaviour.
+
+    Parameters
+    ----------
+    name : str
+    effective_from : str, optional
+        First day of the new catalog version (default: the day after ``as_of``). Nothing
+        retroactive: periods accepted before stay as they are (R2, R10).
+    catalog : mapping
+        Knob changes (``grace_days``, ``term_days``, ``subscription_basis``,
+        ``renewal_basis``, ``legacy_counts_as_prior``) and ``prices`` as
+        ``{edition: {sku: rubles}}`` (editions not named keep their prices).
+    behaviour : mapping
+        Behaviour parameter changes (e.g. ``elasticity``, ``p_forget``).
+
+    Examples
+    --------
+    >>> s = Scenario("grace 30", catalog={"grace_days": 30})
+    >>> s.catalog_for(Catalog.default(), "2026-11-01").version_at("2026-12-01").grace_days
+    30
+    """
+
+    name: str
+    effective_from: str | None = None
+    catalog: Mapping[str, Any] = field(default_factory=dict)
+    behaviour: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.catalog) - set(CATALOG_KNOBS) - {"prices"})
+        if unknown:
+            msg = f"scenario {self.name!r}: unknown catalog change(s) {unknown}; use {list(CATALOG_KNOBS) + ['prices']}"
+            raise ScenarioError(msg)
+
+    @property
+    def is_baseline(self) -> bool:
+        return not self.catalog and not self.behaviour
+
+    def catalog_for(self, base: Catalog, default_from: Any) -> Catalog:
+        """``base`` plus this scenario's version (from ``effective_from``), or ``base`` itself."""
+        if not self.catalog:
+            return base
+        start = pd.Timestamp(self.effective_from or default_from).date()
+        prev = base.version_at(start)
+        raw = prev.to_dict()
+        raw["effective_from"] = start.isoformat()
+        raw["name"] = f"{self.name} ({start.isoformat()})"
+        for k in CATALOG_KNOBS:
+            if k in self.catalog:
+                raw[k] = self.catalog[k]
+        if "prices" in self.catalog:
+            prices = copy.deepcopy(raw["prices"])
+            for ed, skus in self.catalog["prices"].items():
+                prices.setdefault(ed, {}).update(skus)
+                if "upgrade" not in skus and ("subscription" in skus or "renewal" in skus):
+                    prices[ed].pop("upgrade", None)  # derived again: subscription - renewal (R8)
+            raw["prices"] = prices
+        version = CatalogVersion.from_dict(raw, where=f"scenario {self.name!r}")
+        kept = tuple(v for v in base.versions if v.effective_from != version.effective_from)
+        return Catalog((*kept, version), timezone=base.timezone)
+
+    def behaviour_for(self, base: Behaviour) -> Behaviour:
+        """``base`` with this scenario's behaviour changes."""
+        if not self.behaviour:
+            return base
+        return Behaviour.from_dict({**base.to_dict(), **self.behaviour}, where=f"scenario {self.name!r}")
+
+
+def load_scenarios(path: str | Path) -> list[Scenario]:
+    """Scenarios from YAML (see ``data/scenarios.yaml``); the first one is the baseline."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        msg = f"{p}: cannot read scenarios ({exc}); give a YAML file with 'scenarios:'"
+        raise ScenarioError(msg) from exc
+    items = raw.get("scenarios") if isinstance(raw, dict) else None
+    if not isinstance(items, list) or not items:
+        msg = f"{p}: expected 'scenarios:' with a list of {{name, catalog, behaviour}}"
+        raise ScenarioError(msg)
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "name" not in item:
+            msg = f"{p}: scenarios[{i}] needs a 'name'"
+            raise ScenarioError(msg)
+        extra = sorted(set(item) - {"name", "effective_from", "catalog", "behaviour", "description"})
+        if extra:
+            msg = f"{p}: scenarios[{i}] ({item['name']}): unknown field(s) {extra}"
+            raise ScenarioError(msg)
+        eff = item.get("effective_from")
+        out.append(Scenario(str(item["name"]), str(eff) if eff else None, item.get("catalog") or {}, item.get("behaviour") or {},
+                            str(item.get("description", ""))))
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        msg = f"{p}: scenario names must be unique, got {names}"
+        raise ScenarioError(msg)
+    return out
+
+
+# -- one run: simulate, replay on integer arrays, measure ---------------------------------------------------
+def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
+    """Engine input from simulator arrays (no strings): every order's code is its own index."""
+    n_lic, n_o = core.n_licenses, len(core.o_lic)
+    t = core.o_times
+    issue_ns = t[:, 4]
+    issued = issue_ns != NO_TIME
+    act = t[:, 5] != NO_TIME
+    act_rows = np.flatnonzero(act)
+    act_ts = t[act_rows, 5]  # local wall-clock ns: only their order within a license matters here
+    iss_ts = np.where(issued, issue_ns, NO_TIME)
+    act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
+    ren = np.flatnonzero(issued & (core.o_sku == K.REN))
+    iss_perm, iss_ptr = _event_order(core.o_lic[ren], iss_ts[ren], n_lic, None)
+    n_init = len(init_end)
+    leg_lic = np.arange(n_init, dtype=np.int64)
+    leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
+    return _Prepared(
+        license_ids=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku, o_issue_ts=iss_ts,
+        o_issue_day=np.where(issued, issue_ns // NS_PER_DAY, NO_DAY), o_target=core.o_upgrade_of,
+        o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
+        act_lic=core.o_lic[act_rows], act_order=act_rows, act_ts=act_ts, act_day=t[act_rows, 5] // NS_PER_DAY,
+        act_static=np.zeros(len(act_rows), np.int64), act_perm=act_perm, act_ptr=act_ptr, iss_perm=ren[iss_perm],
+        iss_ptr=iss_ptr, leg_lic=leg_lic, leg_start=init_end - 365, leg_end=init_end, leg_perm=leg_perm, leg_ptr=leg_ptr,
+        last_event_day=0,
+    )
+
+
+def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, month_ends: np.ndarray) -> np.ndarray:
+    """Monthly metrics of one simulated run, replayed by the engine: array [metric, month]."""
+    p = _prepare_core(core, init_end)
+    knobs = dict(cat.knob_arrays())
+    knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])  # the initial periods are real subscriptions
+    end_day = int(month_ends[-1])
+    r = scan_prepared(p, knobs, end_day)
+    n_m = len(month_ends)
+    month_start = np.r_[start_day, month_ends[:-1] + 1]
+    out = np.zeros((len(METRICS), n_m), np.int64)
+    t = core.o_times
+    paid_day = np.where(t[:, 2] != NO_TIME, t[:, 2] // NS_PER_DAY, NO_DAY)
+    prices = cat.price_table()
+    inv_day = np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, start_day)
+    amount = prices[cat.version_index(inv_day), core.edition[core.o_lic], core.o_sku]
+    paid = (paid_day >= start_day) & (paid_day <= end_day)
+    pm = np.searchsorted(month_ends, paid_day[paid])
+    out[0] = np.bincount(pm, weights=amount[paid], minlength=n_m)[:n_m].astype(np.int64)
+    # Accepted activations: the periods they added, in replay order (license, time).
+    acc = np.flatnonzero(r["reason"] == K.ACCEPTED)
+    orders = r["a_order"][acc]
+    lic = core.o_lic[orders]
+    pstart, pend, aday = r["pstart"][acc], r["pend"][acc], r["a_day"][acc]
+    # Recognised revenue of payments made in the horizon, over the periods their activation added.
+    carrier = np.full(len(core.o_sku), -1, np.int64)
+    carrier[orders] = np.arange(len(acc))
+    up = orders[core.o_sku[orders] == K.UPG]
+    tgt = core.o_upgrade_of[up]
+    ok = (tgt >= 0) & (carrier[tgt] < 0)
+    carrier[tgt[ok]] = carrier[up[ok]]
+    pay = np.flatnonzero(paid & (carrier >= 0))
+    ci = carrier[pay]
+    D = pend[ci] - pstart[ci]
+    rs = np.where(D > 0, pstart[ci], aday[ci])
+    last = np.where(D > 0, rs + D - 1, rs)
+    keep = rs <= end_day
+    ms = np.searchsorted(month_ends, np.maximum(rs[keep], start_day))
+    me = np.searchsorted(month_ends, np.minimum(last[keep], end_day))
+    rec = _recognise(amount[pay][keep], D[keep], rs[keep], np.zeros(int(keep.sum()), np.int64), ms, me, month_ends, 1)
+    out[1] = rec[:, 0]
+    # Active licenses on each month end: initial periods plus accepted ones.
+    s_all = np.r_[init_end - 365, pstart]
+    e_all = np.r_[init_end, pend]
+    # A license's periods never overlap, so covered licenses = periods started - periods ended.
+    out[2] = np.searchsorted(np.sort(s_all), month_ends, side="right") - np.searchsorted(np.sort(e_all), month_ends, side="right")
+    # Continuations by outcome, by activation month: against the license's previous end.
+    prev_end = np.full(len(acc), NO_DAY, np.int64)
+    order = np.lexsort((aday, lic))
+    l_s, e_s = lic[order], pend[order]
+    prev = np.full(len(order), NO_DAY, np.int64)
+    same = np.r_[False, l_s[1:] == l_s[:-1]]
+    prev[same] = e_s[np.flatnonzero(same) - 1]
+    init_for = np.full(core.n_licenses, NO_DAY, np.int64)
+    init_for[: len(init_end)] = init_end
+    first = ~same
+    prev[first] = init_for[l_s[first]]
+    prev_end[order] = prev
+    has_prev = prev_end != NO_DAY
+    sku = core.o_sku[orders]
+    am = np.searchsorted(month_ends, aday)
+    in_h = (aday >= start_day) & (aday <= end_day) & has_prev
+    closing = K.closing_days(np.where(has_prev, prev_end, 0), knobs["from_day"], knobs["grace"])
+    early = aday < prev_end
+    for row, mask in (
+        (3, in_h & (sku == K.REN) & early),
+        (4, in_h & (sku == K.REN) & ~early),
+        (5, in_h & (sku == K.SUB) & (aday < closing + 365)),
+        (6, in_h & (sku == K.UPG)),
+    ):
+        out[row] = np.bincount(am[mask], minlength=n_m)[:n_m]
+    # Lapses: coverage ends in the month with no later period by the end of the horizon.
+    last_end = np.full(core.n_licenses, NO_DAY, np.int64)
+    np.maximum.at(last_end, np.r_[np.arange(len(init_end)), lic], e_all)
+    lapsed = (last_end >= start_day) & (last_end <= end_day)
+    out[7] = np.bincount(np.searchsorted(month_ends, last_end[lapsed]), minlength=n_m)[:n_m]
+    return out
+
+
+def _renewal_rate(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, horizon_day: int) -> float:
+    """Share of coverage ends in the first year that are followed by coverage within 365 days."""
+    p = _prepare_core(core, init_end)
+    knobs = dict(cat.knob_arrays())
+    knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])
+    r = scan_prepared(p, knobs, horizon_day)
+    acc = np.flatnonzero(r["reason"] == K.ACCEPTED)
+    lic = np.r_[np.arange(len(init_end)), core.o_lic[r["a_order"][acc]]]
+    s = np.r_[init_end - 365, r["pstart"][acc]]
+    e = np.r_[init_end, r["pend"][acc]]
+    order = np.lexsort((s, lic))
+    lic, s, e = lic[order], s[order], e[order]
+    nxt_same = np.r_[lic[1:] == lic[:-1], False]
+    nxt_s = np.r_[s[1:], NO_DAY]
+    ends = (e >= start_day) & (e < start_day + 365)
+    renewed = nxt_same & (nxt_s - e <= 365)
+    return float(renewed[ends].mean()) if ends.any() else float("nan")
+
+
+def _task(payload: dict) -> tuple[str, int, np.ndarray, float]:
+    """One run of one scenario (module-level so any executor can ship it)."""
+    beh = Behaviour.from_dict(payload["behaviour"])
+    cat = Catalog.from_dict(payload["catalog"])
+    init = payload["initial"]
+    start_day, month_ends = payload["start_day"], np.asarray(payload["month_ends"])
+    core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng(payload["seed"]),
+                         progress=False, initial=init)
+    metrics = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
+    rate = _renewal_rate(core, cat, np.asarray(init[0]), int(start_day), int(month_ends[-1]))
+    return payload["scenario"], payload["run"], metrics, rate
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Result of :func:`run_scenarios`."""
+
+    table: pd.DataFrame  # scenario, metric, month, mean, p05, p95, mean_ci, diff_mean, diff_p05, diff_p95
+    summary: pd.DataFrame  # per scenario: totals over the horizon with bands, and vs baseline
+    runs: dict[str, np.ndarray]  # scenario -> [run, metric, month]
+    renewal_rates: dict[str, np.ndarray]  # scenario -> per-run renewal rate of the first year
+    behaviour: Behaviour
+    observed_renewal_rate: float
+    as_of: pd.Timestamp
+    scenarios: tuple[Scenario, ...]
+
+
+def _initial_state(ledger: Ledger, cat: Catalog, as_of_day: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], float, float]:
+    """Licenses covered or in grace on as_of (end, edition, had a subscription), observed renewal rate, arrivals."""
+    rep = replay(ledger, cat, as_of=pd.Timestamp(as_of_day, unit="D"))
+    v = rep.keys["license"]
+    ends = rep.periods["end"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    src = rep.periods["source"].astype("str").to_numpy()
+    from .replay import _prepare
+
+    p = _prepare(ledger, cat.timezone)
+    n = len(p.license_edition)
+    last = np.full(n, NO_DAY, np.int64)
+    np.maximum.at(last, v, ends)
+    had_sub = np.zeros(n, bool)
+    had_sub[v[src != "legacy"]] = True
+    grace = cat.version_at(pd.Timestamp(as_of_day, unit="D").date()).grace_days
+    live = (last != NO_DAY) & (last + grace > as_of_day)
+    ed = np.maximum(p.license_edition[live], 0)
+    out = expiry_outcomes(rep)
+    recent = out[(out["end"] <= pd.Timestamp(as_of_day - 365, unit="D")) & (out["end"] > pd.Timestamp(as_of_day - 730, unit="D"))]
+    decided = recent[recent["outcome"] != "open"]
+    observed = float(decided["outcome"].isin(["early_renewal", "grace_renewal", "early_subscription", "grace_subscription",
+                                              "upgrade", "late_subscription"]).mean()) if len(decided) else float("nan")
+    first = rep.periods.groupby(v)["start"].min() if len(v) else pd.Series(dtype="datetime64[ns]")
+    recent_new = ((first > pd.Timestamp(as_of_day - 365, unit="D")) & (first <= pd.Timestamp(as_of_day, unit="D"))).sum()
+    return (last[live], ed.astype(np.int64), had_sub[live]), observed, float(recent_new) / 12.0
+
+
+def _band(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and the 5–95 % range of outcomes over runs (the spread a decision should expect)."""
+    return x.mean(axis=axis), np.quantile(x, 0.05, axis=axis), np.quantile(x, 0.95, axis=axis)
+
+
+def _ci(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Half-width of the 95 % confidence interval of the mean over runs: shrinks as runs grow."""
+    return 1.96 * x.std(axis=axis, ddof=1) / np.sqrt(x.shape[axis])
+
+
+def run_scenarios(
+    ledger: Ledger,
+    scenarios: Sequence[Scenario],
+    as_of: Any,
+    horizon_months: int = 36,
+    runs: int = 200,
+    seed: int = 1,
+    executor: Executor | None = None,
+    *,
+    catalog: Catalog | None = None,
+    prior: Behaviour | None = None,
+    behaviour: Behaviour | None = None,
+) -> WhatIf:
+    """Simulate each scenario ``runs`` times from the real state of ``ledger`` on ``as_of``.
+
+    The first scenario is the baseline (add ``Scenario("baseline")`` for today's rules).
+    ``executor`` is any ``concurrent.futures.Executor``; by default two local processes.
+    ``behaviour`` skips calibration (otherwise it is estimated from the ledger).
+
+    Examples
+    --------
+    >>> res = run_scenarios(led, [Scenario("baseline"), Scenario("grace 30", catalog={"grace_days": 30})],
+    ...                     as_of="2026-10-31", runs=50)  # doctest: +SKIP
+    >>> res.summary[["scenario", "bookings_mean", "bookings_diff_mean"]]  # doctest: +SKIP
+    """
+    if not scenarios:
+        msg = "run_scenarios: give at least one scenario (the first is the baseline)"
+        raise ScenarioError(msg)
+    if runs < 2:
+        msg = f"run_scenarios: runs={runs}; at least 2 runs are needed for a band"
+        raise ScenarioError(msg)
+    cat0 = catalog or Catalog.default()
+    as_of_day = as_day(as_of, cat0.timezone)
+    beh = behaviour or calibrate(ledger, cat0, as_of=pd.Timestamp(as_of_day, unit="D"), prior=prior)
+    initial, observed, recent_arrivals = _initial_state(ledger, cat0, as_of_day)
+    if behaviour is None and recent_arrivals > 0:
+        beh = beh.with_changes(arrivals_per_month=recent_arrivals, legacy_licenses=0)
+    start_day = as_of_day + 1
+    first_month = np.datetime64(start_day, "D").astype("datetime64[M]")
+    months = first_month + np.arange(horizon_months)
+    month_ends = ((months + 1).astype("datetime64[D]") - 1).astype(np.int64)
+    month_ends[0] = max(month_ends[0], start_day)
+    payloads = []
+    for sc in scenarios:
+        cat = sc.catalog_for(cat0, pd.Timestamp(start_day, unit="D"))
+        b = sc.behaviour_for(beh)
+        for r in range(runs):
+            payloads.append({
+                "scenario": sc.name, "run": r, "seed": [seed, r], "behaviour": b.to_dict(), "catalog": cat.to_dict(),
+                "initial": initial, "start_day": start_day, "month_ends": month_ends,
+            })
+    own = executor is None
+    ex = executor or ProcessPoolExecutor(max_workers=2)
+    try:
+        results = list(ex.map(_task, payloads, chunksize=max(1, len(payloads) // 16)) if own else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
+    finally:
+        if own:
+            ex.shutdown()
+    arr: dict[str, np.ndarray] = {sc.name: np.zeros((runs, len(METRICS), horizon_months), np.int64) for sc in scenarios}
+    rates: dict[str, np.ndarray] = {sc.name: np.zeros(runs) for sc in scenarios}
+    for name, r, m, rate in results:
+        arr[name][r] = m
+        rates[name][r] = rate
+    base = scenarios[0].name
+    month_ts = months.astype("datetime64[ns]")
+    rows, summary = [], []
+    for sc in scenarios:
+        x = arr[sc.name].astype(float)
+        d = x - arr[base]
+        mean, lo, hi = _band(x)
+        dmean, dlo, dhi = _band(d)
+        ci = _ci(x)
+        for k, metric in enumerate(METRICS):
+            rows.append(pd.DataFrame({
+                "scenario": sc.name, "metric": metric, "month": month_ts, "mean": mean[k], "p05": lo[k], "p95": hi[k],
+                "mean_ci": ci[k], "diff_mean": dmean[k], "diff_p05": dlo[k], "diff_p95": dhi[k],
+            }))
+        tot = x.sum(axis=2)
+        tot[:, METRICS.index("active")] = x[:, METRICS.index("active"), -1]  # active: at the end, not summed
+        dt = tot - np.c_[[arr[base][:, k].sum(axis=1) if METRICS[k] != "active" else arr[base][:, k, -1] for k in range(len(METRICS))]].T
+        row = {"scenario": sc.name, "description": sc.description}
+        for k, metric in enumerate(METRICS):
+            m, lo_, hi_ = _band(tot[:, k])
+            dm, dlo_, dhi_ = _band(dt[:, k])
+            row.update({f"{metric}_mean": m, f"{metric}_p05": lo_, f"{metric}_p95": hi_, f"{metric}_mean_ci": _ci(tot[:, k]),
+                        f"{metric}_diff_mean": dm, f"{metric}_diff_p05": dlo_, f"{metric}_diff_p95": dhi_})
+        rm, rlo, rhi = _band(rates[sc.name])
+        row.update({"renewal_rate_mean": rm, "renewal_rate_p05": rlo, "renewal_rate_p95": rhi})
+        summary.append(row)
+    return WhatIf(
+        table=pd.concat(rows, ignore_index=True), summary=pd.DataFrame(summary), runs=arr, renewal_rates=rates,
+        behaviour=beh, observed_renewal_rate=observed, as_of=pd.Timestamp(as_of_day, unit="D"), scenarios=tuple(scenarios),
+    )
+
+
+SENSITIVITY = {
+    "grace_days": ("catalog", [7, 30]),
+    "renewal_price": ("price", [2800, 3600]),
+    "upgrade_price": ("upgrade_price", [500, 1200]),
+    "elasticity": ("behaviour", [0.5, 2.0]),
+}
+
+
+def sensitivity(
+    ledger: Ledger, as_of: Any, knobs: Mapping[str, tuple[str, Sequence[Any]]] | None = None, *, runs: int = 40,
+    horizon_months: int = 36, seed: int = 1, executor: Executor | None = None, catalog: Catalog | None = None,
+    behaviour: Behaviour | None = None,
+) -> pd.DataFrame:
+    """One knob at a time over a range → effect on 3-year bookings and on active licenses at the end.
+
+    Returns a tidy table for a tornado chart: ``knob, value, bookings_diff, bookings_diff_pct,
+    active_diff, active_diff_pct`` (mean differences to the baseline, common random numbers).
+    """
+    knobs = knobs or SENSITIVITY
+    scenarios = [Scenario("baseline")]
+    labels = {}
+    for knob, (kind, values) in knobs.items():
+        for v in values:
+            name = f"{knob}={v}"
+            labels[name] = (knob, v)
+            if kind == "catalog":
+                scenarios.append(Scenario(name, catalog={knob: v}))
+            elif kind == "price":
+                scenarios.append(Scenario(name, catalog={"prices": {e: {"renewal": v} for e in ("full", "basic")}}))
+            elif kind == "upgrade_price":
+                scenarios.append(Scenario(name, catalog={"prices": {e: {"upgrade": v} for e in ("full", "basic")}}))
+            else:
+                scenarios.append(Scenario(name, behaviour={knob: v}))
+    res = run_scenarios(ledger, scenarios, as_of, horizon_months=horizon_months, runs=runs, seed=seed, executor=executor,
+                        catalog=catalog, behaviour=behaviour)
+    s = res.summary.set_index("scenario")
+    base = s.loc["baseline"]
+    rows = []
+    for name, (knob, v) in labels.items():
+        r = s.loc[name]
+        rows.append({
+            "knob": knob, "value": v,
+            "bookings_diff": r["bookings_diff_mean"], "bookings_diff_pct": r["bookings_diff_mean"] / base["bookings_mean"],
+            "active_diff": r["active_diff_mean"], "active_diff_pct": r["active_diff_mean"] / base["active_mean"],
+        })
+    return pd.DataFrame(rows)
