@@ -297,9 +297,9 @@ def upgrade_revenue_page(
 ) -> Page:
     """How much the upgrade brings, how many lapsed renewals it converts, and the cash outlook."""
     rep, t, day, year_ago = _common(data, catalog, as_of, lang)
-    up = M.upgrade_revenue(rep, churn_horizon_days=churn_horizon_days)
-    up = _window(up, "month", start, end, day)
-    fr = _edition(M.forgotten_renewals(rep, churn_horizon_days=churn_horizon_days), edition)
+    lapsed = M._forgotten(rep, None, churn_horizon_days)
+    up = _window(M.upgrade_revenue(rep, churn_horizon_days=churn_horizon_days, forgotten=lapsed), "month", start, end, day)
+    fr = _edition(lapsed[1], edition)
     last = up[up["month"] > year_ago]
     dec = last["decided"].sum()
     cal = _edition(M.expiry_calendar(rep, churn_horizon_days=churn_horizon_days), edition)

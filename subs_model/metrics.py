@@ -222,16 +222,15 @@ class RenewalTiming:
 
 
 def _rates(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    g = df.assign(
-        n=1,
-        open=df["outcome"].eq("open"),
-        churned=df["outcome"].eq("churned"),
-        renewed=df["outcome"].isin(RENEWED),
-        in_grace=df["outcome"].isin(IN_GRACE),
-        renewal=df["outcome"].isin(("early_renewal", "grace_renewal")),
-    ).groupby(by, observed=True, sort=True)
-    out = g[["n", "open", "churned", "renewed", "in_grace", "renewal"]].sum().astype(np.int64)
-    out = out.rename(columns={"n": "expiries", "renewal": "renewals"})
+    outcome = df["outcome"]
+    small = pd.DataFrame({c: df[c] for c in by})
+    small["expiries"] = 1
+    small["open"] = outcome.eq("open").to_numpy()
+    small["churned"] = outcome.eq("churned").to_numpy()
+    small["renewed"] = outcome.isin(RENEWED).to_numpy()
+    small["in_grace"] = outcome.isin(IN_GRACE).to_numpy()
+    small["renewals"] = outcome.isin(("early_renewal", "grace_renewal")).to_numpy()
+    out = small.groupby(by, observed=True, sort=True).sum().astype(np.int64)
     decided = out["expiries"] - out["open"]
     out["decided"] = decided
     out["renewal_rate"] = (out["renewed"] / decided).where(decided > 0)
@@ -253,8 +252,9 @@ def renewal_timing(
     is final only then).
     """
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
-    df = df.assign(expiry_month=_month_start(df["end"]))
-    cont = df[df["offset_days"].notna() & df["outcome"].isin(RENEWED)]
+    cols = ["outcome", "offset_days", "edition", *[c for c in by if c in df.columns]]
+    df = df[list(dict.fromkeys(cols))].assign(expiry_month=_month_start(df["end"]))
+    cont = df.loc[df["offset_days"].notna().to_numpy() & df["outcome"].isin(RENEWED).to_numpy(), ["offset_days", "outcome", "edition"]]
     offsets = (
         cont.groupby(["offset_days", "outcome", "edition"], observed=True)
         .size()
@@ -498,7 +498,9 @@ def revenue(rep: Replay, as_of: Any = None) -> pd.DataFrame:
     return out.sort_values(["month", "sku", "edition"], ignore_index=True)
 
 
-def upgrade_revenue(rep: Replay, as_of: Any = None, churn_horizon_days: int = 365) -> pd.DataFrame:
+def upgrade_revenue(
+    rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, forgotten: tuple[np.ndarray, pd.DataFrame] | None = None
+) -> pd.DataFrame:
     """Upgrades and their revenue by month, and the share of lapsed renewals they convert.
 
     One row per month: ``upgrades`` (upgrade orders paid), ``upgrade_revenue`` (kopecks,
@@ -506,14 +508,14 @@ def upgrade_revenue(rep: Replay, as_of: Any = None, churn_horizon_days: int = 36
     ``converted`` (of those, later upgraded), ``decided``, ``conversion_rate`` (converted
     / decided), and ``revenue_kept``: what the converted customers paid for the renewal
     and the upgrade together — money kept compared with those customers churning after
-    the lapse.
+    the lapse. ``forgotten`` takes the result of ``_forgotten`` when it is already at hand.
     """
     as_of = _as_of(rep, as_of)
     as_of_d = int(_days(pd.Series([as_of]))[0])
     o = _order_frame(rep)
     cols = ["month", "upgrades", "upgrade_revenue", "lapsed_renewals", "converted", "decided", "conversion_rate", "revenue_kept"]
     up = np.flatnonzero((o["sku"] == K.UPG) & (o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_d))
-    order_row, fr = _forgotten(rep, as_of, churn_horizon_days)
+    order_row, fr = forgotten if forgotten is not None else _forgotten(rep, as_of, churn_horizon_days)
     lapse_m = _month_index(_days(fr["lapsed_on"])) if len(fr) else np.empty(0, np.int64)
     paid_m = _month_index(o["paid_day"][up])
     allm = np.concatenate([lapse_m, paid_m])
@@ -539,23 +541,30 @@ def upgrade_revenue(rep: Replay, as_of: Any = None, churn_horizon_days: int = 36
     return out[cols]
 
 
-def _add_months(days: np.ndarray, k: int) -> np.ndarray:
-    """Day + k calendar months (day of month clipped to the target month's length)."""
-    d = days.astype("datetime64[D]")
-    m = d.astype("datetime64[M]")
-    dom = (d - m.astype("datetime64[D]")).astype(np.int64)
-    target = m + k
-    length = ((target + 1).astype("datetime64[D]") - target.astype("datetime64[D]")).astype(np.int64)
-    return (target.astype("datetime64[D]").astype(np.int64) + np.minimum(dom, length - 1)).astype(np.int64)
+class _MonthAdder:
+    """Day + k calendar months for many days (day of month clipped to the target month's length)."""
+
+    def __init__(self, days: np.ndarray) -> None:
+        d = days.astype("datetime64[D]")
+        self.month = d.astype("datetime64[M]")
+        self.dom = days - self.month.astype("datetime64[D]").astype(np.int64)
+
+    def __call__(self, k: int) -> np.ndarray:
+        target = self.month + k
+        start = target.astype("datetime64[D]").astype(np.int64)
+        length = (target + 1).astype("datetime64[D]").astype(np.int64) - start
+        return start + np.minimum(self.dom, length - 1)
 
 
-def _km_weighted(kmf, durations: np.ndarray, events: np.ndarray):
-    """Fit lifelines on (duration, event) counts instead of rows: same estimate, far fewer rows."""
+def _km_weighted(kmf, durations: np.ndarray, events: np.ndarray, times: list[float]) -> np.ndarray:
+    """Kaplan–Meier survival at ``times`` (lifelines), fitted on (duration, event) counts instead of
+    rows: the same estimate from far fewer rows."""
     key = durations.astype(np.int64) * 2 + events.astype(np.int64)
     uniq, counts = np.unique(key, return_counts=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return kmf.fit(uniq // 2, event_observed=uniq % 2, weights=counts)
+        kmf.fit(uniq // 2, event_observed=uniq % 2, weights=counts)
+        return kmf.survival_function_at_times(times).to_numpy()
 
 
 def cohort_retention(
@@ -599,8 +608,9 @@ def cohort_retention(
     big = np.int64(1 << 32)
     pkey = grp * big + v.start
     out = {}
+    add_months = _MonthAdder(first)
     for k in months:
-        day_k = _add_months(first, k)
+        day_k = add_months(k)
         j = np.searchsorted(pkey, np.arange(n_lic) * big + day_k, side="right") - 1
         jj = np.maximum(j, 0)
         out[k] = ((j >= 0) & (grp[jj] == np.arange(n_lic)) & (day_k < v.end[jj]), day_k <= as_of_d)
@@ -611,7 +621,7 @@ def cohort_retention(
     times = [k * 30.4375 for k in months]
     for b0, b1 in zip(bounds[:-1], bounds[1:], strict=True):
         idx = order[b0:b1]
-        km = _km_weighted(kmf, duration[idx], event[idx]).survival_function_at_times(times).to_numpy() if event[idx].any() else np.ones(len(months))
+        km = _km_weighted(kmf, duration[idx], event[idx], times) if event[idx].any() else np.ones(len(months))
         c = np.datetime64(int(cohort[idx[0]]), "M").astype("datetime64[ns]")
         for j, k in enumerate(months):
             act, obs = out[k]
@@ -731,8 +741,9 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
             if not m.any():
                 continue
             v = d[m]
-            rows.append({"stage": name, "sku": s_name, "orders": int(m.sum()), "median_days": float(np.median(v)),
-                         "p90_days": float(np.quantile(v, 0.9)), "mean_days": float(v.mean())})
+            med, p90 = np.percentile(v, [50, 90])
+            rows.append({"stage": name, "sku": s_name, "orders": int(m.sum()), "median_days": float(med),
+                         "p90_days": float(p90), "mean_days": float(v.mean())})
     stages = pd.DataFrame(rows, columns=["stage", "sku", "orders", "median_days", "p90_days", "mean_days"])
     c = rep.codes
     lapsed = np.flatnonzero(((c["sku"] == "renewal") & c["status"].isin(["lapsed", "upgraded"]) & c["deadline"].notna()).to_numpy())
@@ -771,7 +782,7 @@ def expiry_calendar(
                              "expiries": pd.Series(dtype="int64"), "expected_cash": pd.Series(dtype="int64")})
     prices = rep.catalog.price_table()
     ver = rep.catalog.version_index(_days(upcoming["end"]))
-    ed_idx = np.where(upcoming["edition"].astype("str").to_numpy() == "basic", 1, 0)
+    ed_idx = (upcoming["edition"] == "basic").to_numpy().astype(np.int64)
     pay = {  # what each follow-up pays, per expiry (kopecks): renewal, subscription, renewal + upgrade
         "renewal": prices[ver, ed_idx, K.REN],
         "subscription": prices[ver, ed_idx, K.SUB],
@@ -781,7 +792,7 @@ def expiry_calendar(
              "upgrade": ("upgrade",)}
     exp_cash = np.zeros(len(upcoming))
     for ed_name, e_i in (("full", 0), ("basic", 1)):
-        r = recent[recent["edition"].astype("str") == ed_name]
+        r = recent[(recent["edition"] == ed_name).to_numpy()]
         n = max(len(r), 1)
         m = ed_idx == e_i
         for k, outs in kinds.items():
