@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .errors import SubsModelError
+from .errors import SubsModelError, read_yaml
 
 __all__ = ["STAGES", "Behaviour", "BehaviourError", "LeadTime"]
 
@@ -267,16 +267,8 @@ class Behaviour:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Behaviour:
         """Read a behaviour YAML file (see ``data/behaviour.yaml``)."""
-        p = Path(path)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            msg = f"{p}: cannot read the behaviour file ({exc.strerror}); check the path"
-            raise BehaviourError(msg) from exc
-        except yaml.YAMLError as exc:
-            msg = f"{p}: not valid YAML ({exc}); fix the syntax"
-            raise BehaviourError(msg) from exc
-        return cls.from_dict(raw, where=str(p))
+        raw = read_yaml(path, BehaviourError, "the behaviour file") or {}
+        return cls.from_dict(raw, where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that :meth:`from_dict` reads back exactly."""

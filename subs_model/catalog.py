@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import yaml
 
-from .errors import CatalogError
+from .errors import CatalogError, read_yaml
 
 __all__ = [
     "Catalog",
@@ -365,16 +365,7 @@ class Catalog:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Catalog:
         """Read a catalog YAML file (see ``data/catalog.yaml``)."""
-        p = Path(path)
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            msg = f"{p}: cannot read the catalog ({exc.strerror}); check the path"
-            raise CatalogError(msg) from exc
-        except yaml.YAMLError as exc:
-            msg = f"{p}: not valid YAML ({exc}); fix the syntax"
-            raise CatalogError(msg) from exc
-        return cls.from_dict(raw, where=str(p))
+        return cls.from_dict(read_yaml(path, CatalogError, "the catalog"), where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that :meth:`from_dict` reads back."""

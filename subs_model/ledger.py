@@ -7,7 +7,6 @@ validates exports into a Ledger.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import yaml
 
 from . import __version__
-from .errors import SubsModelError
+from .errors import SubsModelError, read_yaml
 
 __all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "declared_parameters", "run_reports"]
 
@@ -325,11 +324,7 @@ def run_reports(
 def load_params_file(path: str | Path) -> dict[str, Any]:
     """Typed parameters from a YAML file (a mapping name → value)."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        msg = f"{p}: cannot read the parameters file ({exc}); give a YAML mapping name: value"
-        raise ParameterError(msg) from exc
+    raw = read_yaml(p, ParameterError, "the parameters file") or {}
     if not isinstance(raw, dict):
         msg = f"{p}: expected a mapping name: value, got {type(raw).__name__}"
         raise ParameterError(msg)

@@ -28,14 +28,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from . import _kernel as K
 from .behaviour import Behaviour
 from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion
 from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day
-from .errors import SubsModelError
+from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
 from .metrics import _recognise, expiry_outcomes
 from .replay import _event_order, _Prepared, replay, scan_prepared
@@ -128,11 +127,7 @@ class Scenario:
 def load_scenarios(path: str | Path) -> list[Scenario]:
     """Scenarios from YAML (see ``data/scenarios.yaml``); the first one is the baseline."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        msg = f"{p}: cannot read scenarios ({exc}); give a YAML file with 'scenarios:'"
-        raise ScenarioError(msg) from exc
+    raw = read_yaml(p, ScenarioError, "the scenarios file") or {}
     items = raw.get("scenarios") if isinstance(raw, dict) else None
     if not isinstance(items, list) or not items:
         msg = f"{p}: expected 'scenarios:' with a list of {{name, catalog, behaviour}}"
@@ -159,7 +154,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
 # -- one run: simulate, replay on integer arrays, measure ---------------------------------------------------
 def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     """Engine input from simulator arrays (no strings): every order's code is its own index."""
-    n_lic, n_o = core.n_licenses, len(core.o_lic)
+    n_lic = core.n_licenses
     t = core.o_times
     issue_ns = t[:, 4]
     issued = issue_ns != NO_TIME
@@ -192,7 +187,6 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     end_day = int(month_ends[-1])
     r = scan_prepared(p, knobs, end_day)
     n_m = len(month_ends)
-    month_start = np.r_[start_day, month_ends[:-1] + 1]
     out = np.zeros((len(METRICS), n_m), np.int64)
     t = core.o_times
     paid_day = np.where(t[:, 2] != NO_TIME, t[:, 2] // NS_PER_DAY, NO_DAY)
