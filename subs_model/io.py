@@ -105,6 +105,15 @@ def _text(s: pd.Series) -> pd.Series:
     return s.astype("str").str.strip() if not isinstance(s.dtype, pd.StringDtype) else s.str.strip()
 
 
+def _all_distinct(s: pd.Series) -> bool:
+    """True when no value repeats (Arrow's hash unique: a fast path before finding which rows do)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(_text(s).array)
+    return len(pc.unique(arr)) == len(arr)
+
+
 def _isin(s: pd.Series, values: pd.Series) -> np.ndarray:
     """Membership of string values (Arrow's hash set: pandas' isin is far slower on strings)."""
     import pyarrow as pa
@@ -144,6 +153,26 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
     arr = pa.array(text.array)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    filled = arr.filter(pa.array(~empty))
+    import re
+
+    first_aware = bool(re.search(_OFFSET_RE, filled[0].as_py())) if len(filled) else False
+    # Fast path: a column that is all with offsets, or all naive, like its first value (a
+    # failing cast can cost far more than a succeeding one, so only the likely one is tried).
+    for aware in (first_aware,):
+        try:
+            cast = pc.cast(filled, pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        vals = cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view("datetime64[ns]")  # UTC (aware) or local
+        idx = np.flatnonzero(~empty)
+        if not aware:
+            loc = pd.DatetimeIndex(vals).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+            nat = loc.isna()
+            bad[idx[nat]] = True
+            idx, vals = idx[~nat], loc[~nat].tz_convert(None).as_unit("ns").to_numpy()
+        out[idx] = vals.view(np.int64)
+        return out, bad
     offset = pc.fill_null(pc.match_substring_regex(arr, _OFFSET_RE), False).to_numpy(zero_copy_only=False) & ~empty
     for mask, aware in ((offset, True), (~offset & ~empty, False)):
         if not mask.any():
@@ -152,7 +181,7 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
         sub = arr.filter(pa.array(mask))
         try:
             cast = pc.cast(sub, pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns"))
-            vals = cast.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+            vals = cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view("datetime64[ns]")
             ok = np.ones(len(idx), bool)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             parsed = pd.to_datetime(pd.Series(sub.to_pandas()), format="ISO8601", errors="coerce", utc=aware)
@@ -382,6 +411,20 @@ class _Q:
         return np.array(sorted(r for t, r in self.rows if t == table), dtype=np.int64)
 
 
+def _identical_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows that repeat an earlier row exactly (to merge); a joined-key uniqueness check first."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(df):
+        return np.empty(0, np.int64)
+    parts = [pc.fill_null(pa.array(df[c].astype("str").array).cast(pa.large_string()), "\x00") for c in df.columns]
+    joined = pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
+    if len(pc.unique(joined)) == len(df):
+        return np.empty(0, np.int64)
+    return np.flatnonzero(df.duplicated(keep="first").to_numpy())
+
+
 def _duplicates(df: pd.DataFrame, key: str, reason: R, q: _Q, table: str) -> np.ndarray:
     """Rows dropped as identical duplicates; every row of a conflicting key goes to quarantine."""
     import pyarrow as pa
@@ -505,7 +548,7 @@ def _validate(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str,
             reason = {"licenses": R.DUPLICATE_LICENSE_ID, "orders": R.DUPLICATE_ORDER_ID, "features": R.DUPLICATE_FEATURE_ID}[name]
             merged[name] = _duplicates(df, key, reason, q, name)
         elif name in ("activations", "legacy_periods"):
-            merged[name] = np.flatnonzero(df.duplicated(keep="first").to_numpy())
+            merged[name] = _identical_rows(df)
     _cross_table(raw, parsed, q, merged)
     return _assemble(raw, files, parsed, q, merged, source, on_bad_rows, tz)
 
@@ -526,6 +569,8 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     for col, reason in (("code", R.DUPLICATE_CODE), ("act_number", R.DUPLICATE_ACT_NUMBER)):
         v = _text(o[col])
         keep = ~_empty(o[col]).to_numpy() & ~dropped
+        if _all_distinct(v[keep]):
+            continue
         d = v[keep].duplicated(keep=False)
         q.add("orders", np.flatnonzero(keep)[d.to_numpy()], reason, col)
     for table in ("orders", "legacy_periods"):
@@ -541,12 +586,14 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     acts = _text(o["act_number"])
     up = np.flatnonzero((sku == "upgrade").to_numpy() & ~_empty(o["upgrade_of_act"]).to_numpy())
     if len(up):
-        act_index = pd.Series(np.arange(len(o)), index=acts.to_numpy())
-        act_index = act_index[~act_index.index.duplicated() & act_index.index.notna()]
-        tgt = act_index.reindex(_text(o["upgrade_of_act"]).iloc[up].to_numpy()).to_numpy()
-        found = ~np.isnan(tgt)
-        tgt_i = np.where(found, tgt, 0).astype(np.int64)
-        not_ren = found & (sku.to_numpy()[tgt_i] != "renewal")
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        pos = pc.index_in(pa.array(_text(o["upgrade_of_act"]).iloc[up].array), value_set=pa.array(acts.array))
+        tgt = np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        found = tgt >= 0
+        tgt_i = np.where(found, tgt, 0)
+        not_ren = found & ~(sku == "renewal").to_numpy()[tgt_i]
         q.add("orders", up[not_ren], R.UPGRADE_TARGET_NOT_RENEWAL, "upgrade_of_act")
         bad_orders = q.rows_of("orders")
         tainted = found & ~not_ren & np.isin(tgt_i, bad_orders) & ~np.isin(up, bad_orders)
@@ -556,11 +603,25 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     codes = _text(o["code"])
     is_bad = np.zeros(len(o), bool)
     is_bad[bad_orders] = True
+    # A code carried by a kept order as well would be a duplicate code, quarantined with both
+    # orders, so every code of a quarantined order is a quarantined code.
     bad_codes = codes[is_bad].dropna()
-    bad_codes = bad_codes[~_isin(bad_codes, codes[~is_bad].dropna())]
     a = raw["activations"]
     ref = _isin(a["code"], bad_codes)
     q.add("activations", np.flatnonzero(ref), R.REFERENCES_QUARANTINED, "code", "the order carrying this code was quarantined")
+
+
+def _raw_rows(sub: pd.DataFrame) -> list[str]:
+    """``col=value; …`` of each row, empty values left out (whole columns at a time)."""
+    pieces = []
+    for c in sub.columns:
+        v = sub[c].astype("str")
+        pieces.append((c + "=" + v).where(v.notna() & (v.str.strip() != ""), ""))
+    joined = pieces[0].fillna("")
+    for p in pieces[1:]:
+        p = p.fillna("")
+        joined = joined.str.cat(p, sep="; ")
+    return joined.str.replace(r"(; )+", "; ", regex=True).str.strip("; ").tolist()
 
 
 def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str) -> Ledger:
@@ -583,19 +644,19 @@ def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, 
         keep_mask[bad] = False
         keep_mask[merged.get(name, np.empty(0, np.int64))] = False
         keep = np.flatnonzero(keep_mask)
-        out = df.iloc[keep].copy()
+        out = df.copy(deep=False) if keep_mask.all() else df.iloc[keep]  # copy-on-write: the raw frame stays as read
         for c in COLUMNS[name]:
             if c in TIMESTAMP_COLUMNS and c in parsed[name]:
                 ns = parsed[name][c][0][keep]
                 out[c] = pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz), index=out.index)
         tables[name] = out.reset_index(drop=True)
         counts: dict[str, int] = {}
-        for r in bad.tolist():
+        raw_text = _raw_rows(df.iloc[bad]) if len(bad) else []
+        for r, raw_row in zip(bad.tolist(), raw_text, strict=True):
             reason, col, message = q.rows[(name, r)]
             counts[reason] = counts.get(reason, 0) + 1
             qrows.append({"file": str(path) if path else name, "line": int(lines[r]), "table": name, "column": col,
-                          "reason": reason, "message": message,
-                          "raw": "; ".join(f"{k}={v}" for k, v in df.iloc[r].items() if not (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA))})
+                          "reason": reason, "message": message, "raw": raw_row})
         m = merged.get(name, np.empty(0, np.int64))
         n_merged = int((~np.isin(m, bad)).sum())
         summary.append({"table": name, "reason": "", "read": len(df), "accepted": len(df) - len(bad), "merged": n_merged,
