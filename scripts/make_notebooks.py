@@ -16,28 +16,28 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / "notebooks"
 
-PARAMS = '''data = "../data/sample"  # ledger folder (licenses, orders, activations[, legacy_periods, features]) / папка с данными
+PARAMS = '''data = "../data/sample"  # ledger folder: licenses, orders, activations, legacy_periods, features / папка с данными
 catalog = "../data/catalog.yaml"  # catalog YAML: prices and rule knobs / каталог цен и правил
-as_of = ""  # report day YYYY-MM-DD; "" = the ledger's last event day / дата отчёта
-start = ""  # first month shown YYYY-MM-DD; "" = from the beginning / первый месяц на графиках
-end = ""  # last month shown YYYY-MM-DD; "" = up to as_of / последний месяц на графиках
-edition = "all"  # "all", "full" or "basic" / редакция
-lang = "ru"  # labels: "ru" or "en" / язык подписей
+as_of = ""  # report day YYYY-MM-DD, empty means the last event day of the ledger / дата отчёта
+start = ""  # first month shown YYYY-MM-DD, empty means from the beginning / первый месяц на графиках
+end = ""  # last month shown YYYY-MM-DD, empty means up to as_of / последний месяц на графиках
+edition = "all"  # all, full or basic / редакция
+lang = "ru"  # labels: ru or en / язык подписей
 churn_horizon_days = 365  # days without coverage after which a license counts as churned / дней до признания ухода'''
 
 CALL = "page = insights.{fn}(\n    data=data, catalog=catalog, as_of=as_of, start=start, end=end,\n    edition=edition, lang=lang, churn_horizon_days=churn_horizon_days,\n)"
 
 WHATIF_PARAMS = '''data = "../data/sample"  # ledger folder / папка с данными
-catalog = "../data/catalog.yaml"  # today's catalog / текущий каталог
+catalog = "../data/catalog.yaml"  # the current catalog / текущий каталог
 scenarios = "../data/scenarios.yaml"  # scenario file; the first scenario is the baseline / файл сценариев
-as_of = ""  # start of the forecast YYYY-MM-DD; "" = the ledger's last event day / дата начала прогноза
-grace_days = 0  # inline scenario: window in days (0 = not used) / льготный период во встроенном сценарии
-renewal_price = 0  # inline scenario: renewal price, ₽ (0 = not used) / цена продления
-upgrade_price = 0  # inline scenario: upgrade price, ₽ (0 = not used) / цена апгрейда
+as_of = ""  # start of the forecast YYYY-MM-DD, empty means the last event day of the ledger / дата начала прогноза
+grace_days = 0  # inline scenario: window in days, 0 means not used / льготный период во встроенном сценарии
+renewal_price = 0  # inline scenario: renewal price in rubles, 0 means not used / цена продления
+upgrade_price = 0  # inline scenario: upgrade price in rubles, 0 means not used / цена апгрейда
 horizon_months = 36  # forecast horizon in months / горизонт прогноза, мес.
-runs = 40  # Monte Carlo runs per scenario (200 for decisions) / число прогонов на сценарий
+runs = 40  # Monte Carlo runs per scenario, 200 for decisions / число прогонов на сценарий
 seed = 1  # random seed: same seed, same result / зерно случайных чисел
-lang = "ru"  # labels: "ru" or "en" / язык подписей'''
+lang = "ru"  # labels: ru or en / язык подписей'''
 
 WHATIF_CALL = (
     "page = insights.pricing_whatif_page(\n    data=data, catalog=catalog, as_of=as_of, scenarios=scenarios,\n"
