@@ -159,19 +159,9 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
     first_aware = bool(re.search(_OFFSET_RE, filled[0].as_py())) if len(filled) else False
     # Fast path: a column that is all with offsets, or all naive, like its first value (a
     # failing cast can cost far more than a succeeding one, so only the likely one is tried).
-    for aware in (first_aware,):
-        try:
-            cast = pc.cast(filled, pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        vals = cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view("datetime64[ns]")  # UTC (aware) or local
-        idx = np.flatnonzero(~empty)
-        if not aware:
-            loc = pd.DatetimeIndex(vals).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-            nat = loc.isna()
-            bad[idx[nat]] = True
-            idx, vals = idx[~nat], loc[~nat].tz_convert(None).as_unit("ns").to_numpy()
-        out[idx] = vals.view(np.int64)
+    vals = _cast(filled, first_aware)
+    if vals is not None:
+        _store(out, bad, np.flatnonzero(~empty), vals, first_aware, tz)
         return out, bad
     offset = pc.fill_null(pc.match_substring_regex(arr, _OFFSET_RE), False).to_numpy(zero_copy_only=False) & ~empty
     for mask, aware in ((offset, True), (~offset & ~empty, False)):
@@ -179,26 +169,41 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
             continue
         idx = np.flatnonzero(mask)
         sub = arr.filter(pa.array(mask))
-        try:
-            cast = pc.cast(sub, pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns"))
-            vals = cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view("datetime64[ns]")
-            ok = np.ones(len(idx), bool)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            parsed = pd.to_datetime(pd.Series(sub.to_pandas()), format="ISO8601", errors="coerce", utc=aware)
-            shape = pd.Series(sub.to_pandas()).str.fullmatch(
-                r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)?"
-            ).fillna(False).to_numpy()
-            ok = parsed.notna().to_numpy() & shape
-            vals = (parsed.dt.tz_convert(None) if aware else parsed).to_numpy(dtype="datetime64[ns]")
-        bad[idx[~ok]] = True
-        idx, vals = idx[ok], vals[ok]
-        if not aware and len(vals):
-            loc = pd.DatetimeIndex(vals).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-            nat = loc.isna()
-            bad[idx[nat]] = True
-            idx, vals = idx[~nat], loc[~nat].tz_convert(None).as_unit("ns").to_numpy()
-        out[idx] = vals.view(np.int64)
+        vals = _cast(sub, aware)
+        if vals is None:  # some values are not ISO 8601: find them
+            text_sub = pd.Series(sub.to_pandas())
+            parsed = pd.to_datetime(text_sub, format="ISO8601", errors="coerce", utc=aware)
+            ok = parsed.notna().to_numpy() & text_sub.str.fullmatch(_ISO_SHAPE).fillna(False).to_numpy()
+            bad[idx[~ok]] = True
+            idx = idx[ok]
+            vals = (parsed.dt.tz_convert(None) if aware else parsed).to_numpy(dtype="datetime64[ns]")[ok]
+        _store(out, bad, idx, vals, aware, tz)
     return out, bad
+
+
+_ISO_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)?"
+
+
+def _cast(arr: Any, aware: bool) -> np.ndarray | None:
+    """Arrow's strict ISO 8601 cast: UTC (``aware``) or wall-clock ns, or None if any value fails."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        cast = pc.cast(arr, pa.timestamp("ns", tz="UTC") if aware else pa.timestamp("ns"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view("datetime64[ns]")
+
+
+def _store(out: np.ndarray, bad: np.ndarray, idx: np.ndarray, vals: np.ndarray, aware: bool, tz: str) -> None:
+    """Write UTC ns at ``idx``; naive values are local to ``tz`` (a time that does not exist there is bad)."""
+    if not aware and len(vals):
+        loc = pd.DatetimeIndex(vals).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        nat = loc.isna()
+        bad[idx[nat]] = True
+        idx, vals = idx[~nat], loc[~nat].tz_convert(None).as_unit("ns").to_numpy()
+    out[idx] = vals.view(np.int64)
 
 
 def _dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
