@@ -157,7 +157,7 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
             table = pacsv.read_csv(
                 path,
                 convert_options=pacsv.ConvertOptions(
-                    column_types={c: pa.string() for c in names},
+                    column_types={c: pa.large_string() for c in names},  # pandas strings are large_string: no copy
                     strings_can_be_null=True,
                     quoted_strings_can_be_null=False,
                 ),
