@@ -91,11 +91,6 @@ def _days(col: pd.Series) -> np.ndarray:
     return out
 
 
-def _editions(rep: Replay) -> pd.Series:
-    lic = rep.ledger.licenses
-    return pd.Series(lic["edition"].astype("str").to_numpy(), index=lic["license_id"].astype("str").to_numpy())
-
-
 @dataclass(frozen=True, slots=True)
 class _View:
     """Periods seen as of a day, as integer columns (rows in the replay's license/start order)."""

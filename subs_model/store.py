@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .io import read_ledger
-from .ledger import COLUMNS, Ledger
+from .ledger import COLUMNS
 
 __all__ = ["IngestResult", "content_hash", "ingest"]
 
@@ -195,7 +195,3 @@ def ingest(raw: str | Path, store: str | Path) -> IngestResult:
     (log / f"ingest-{stamp}.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return result
 
-
-def current_ledger(store: str | Path) -> Ledger:
-    """The store's current version as a Ledger."""
-    return read_ledger(Path(store) / "current")

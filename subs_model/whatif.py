@@ -179,8 +179,9 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     )
 
 
-def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, month_ends: np.ndarray) -> np.ndarray:
-    """Monthly metrics of one simulated run, replayed by the engine: array [metric, month]."""
+def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, month_ends: np.ndarray) -> tuple[np.ndarray, float]:
+    """Monthly metrics of one simulated run, replayed by the engine (array [metric, month]), and
+    the first-year renewal rate of that same replay."""
     p = _prepare_core(core, init_end)
     knobs = dict(cat.knob_arrays())
     knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])  # the initial periods are real subscriptions
@@ -253,19 +254,11 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     np.maximum.at(last_end, np.r_[np.arange(len(init_end)), lic], e_all)
     lapsed = (last_end >= start_day) & (last_end <= end_day)
     out[7] = np.bincount(np.searchsorted(month_ends, last_end[lapsed]), minlength=n_m)[:n_m]
-    return out
+    return out, _renewal_rate(np.r_[np.arange(len(init_end)), lic], s_all, e_all, start_day)
 
 
-def _renewal_rate(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, horizon_day: int) -> float:
+def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int) -> float:
     """Share of coverage ends in the first year that are followed by coverage within 365 days."""
-    p = _prepare_core(core, init_end)
-    knobs = dict(cat.knob_arrays())
-    knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])
-    r = scan_prepared(p, knobs, horizon_day)
-    acc = np.flatnonzero(r["reason"] == K.ACCEPTED)
-    lic = np.r_[np.arange(len(init_end)), core.o_lic[r["a_order"][acc]]]
-    s = np.r_[init_end - 365, r["pstart"][acc]]
-    e = np.r_[init_end, r["pend"][acc]]
     order = np.lexsort((s, lic))
     lic, s, e = lic[order], s[order], e[order]
     nxt_same = np.r_[lic[1:] == lic[:-1], False]
@@ -283,8 +276,7 @@ def _task(payload: dict) -> tuple[str, int, np.ndarray, float]:
     start_day, month_ends = payload["start_day"], np.asarray(payload["month_ends"])
     core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng(payload["seed"]),
                          progress=False, initial=init)
-    metrics = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
-    rate = _renewal_rate(core, cat, np.asarray(init[0]), int(start_day), int(month_ends[-1]))
+    metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
     return payload["scenario"], payload["run"], metrics, rate
 
 
