@@ -4,7 +4,7 @@ Compared in the same run with the obvious peer: ``pandas.read_csv`` and a per-ro
 validation of the same rules (ISO timestamps, stage order, amounts, required fields,
 duplicate keys), checked to quarantine the same number of rows.
 
-    python benchmarks/bench_ingest.py [--rows 1000000]
+    python benchmarks/bench_ingest.py [--rows 1000000] [--keep /tmp/export]
 
 Not a test: run it by hand on an otherwise idle machine.
 """
@@ -84,10 +84,12 @@ def python_peer(folder: Path) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--keep", type=Path, help="write the export here (once) and reuse it on later runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
-        folder = Path(d) / "export"
-        write_export(folder, args.rows)
+        folder = args.keep or Path(d) / "export"
+        if not (folder / "orders.csv").exists():
+            write_export(folder, args.rows)
         n_o = sum(1 for _ in open(folder / "orders.csv")) - 1
         n_a = sum(1 for _ in open(folder / "activations.csv")) - 1
         n_l = sum(1 for _ in open(folder / "licenses.csv")) - 1

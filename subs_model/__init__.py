@@ -15,7 +15,7 @@ from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
 from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
 from .io import QuarantineReason, read_ledger
-from .ledger import Ledger
+from .ledger import Ledger, _prefer_jemalloc
 from .replay import CodeStatus, Reason, Replay, Source, replay
 from .simulate import simulate
 from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
@@ -55,3 +55,5 @@ __all__ = [
     "sensitivity",
     "replay",
 ]
+
+_prefer_jemalloc()

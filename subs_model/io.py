@@ -19,7 +19,10 @@ raise an error naming the file and the fix.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +104,45 @@ TRUE = {"true", "1", "yes", "да", "t", "y"}
 FALSE = {"false", "0", "no", "нет", "f", "n"}
 
 
-def _text(s: pd.Series) -> pd.Series:
+# Stripped text and emptiness of a raw column are asked for by many checks; within one
+# read they are computed once per column (keyed by the column's array, which is held so
+# its id stays unique until the read ends).
+_MEMO: dict[tuple[str, int], tuple[Any, Any]] = {}
+_MEMO_USERS = [0]
+_MEMO_LOCK = threading.Lock()
+
+
+@contextmanager
+def _memo_scope() -> Iterator[None]:
+    with _MEMO_LOCK:
+        _MEMO_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _MEMO_LOCK:
+            _MEMO_USERS[0] -= 1
+            if not _MEMO_USERS[0]:
+                _MEMO.clear()
+
+
+def _memo(kind: str, s: pd.Series, fn) -> Any:
+    if not _MEMO_USERS[0]:
+        return fn(s)
+    key = (kind, id(s.array))
+    hit = _MEMO.get(key)
+    if hit is None or hit[0] is not s.array:
+        hit = (s.array, fn(s))
+        _MEMO[key] = hit
+    return hit[1]
+
+
+def _strip(s: pd.Series) -> pd.Series:
     return s.astype("str").str.strip() if not isinstance(s.dtype, pd.StringDtype) else s.str.strip()
+
+
+def _text(s: pd.Series) -> pd.Series:
+    t = _memo("text", s, _strip)
+    return t if t.index is s.index else pd.Series(t.array, index=s.index, name=s.name)
 
 
 def _all_distinct(s: pd.Series) -> bool:
@@ -127,7 +167,8 @@ def _isin(s: pd.Series, values: pd.Series) -> np.ndarray:
 
 
 def _empty(s: pd.Series) -> pd.Series:
-    return s.isna() | (_text(s) == "")
+    e = _memo("empty", s, lambda x: (x.isna() | (_text(x) == "")).to_numpy())
+    return pd.Series(e, index=s.index)
 
 
 def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
@@ -416,18 +457,21 @@ class _Q:
         return np.array(sorted(r for t, r in self.rows if t == table), dtype=np.int64)
 
 
-def _identical_rows(df: pd.DataFrame) -> np.ndarray:
-    """Rows that repeat an earlier row exactly (to merge); a joined-key uniqueness check first."""
+def _identical_rows(df: pd.DataFrame, key: str) -> np.ndarray:
+    """Rows that repeat an earlier row exactly (to merge). Only rows whose ``key`` repeats
+    can, so the whole-row comparison runs on those alone."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not len(df):
         return np.empty(0, np.int64)
-    parts = [pc.fill_null(pa.array(df[c].astype("str").array).cast(pa.large_string()), "\x00") for c in df.columns]
-    joined = pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
-    if len(pc.unique(joined)) == len(df):
+    arr = pa.array(df[key].array)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    codes = np.asarray(arr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    counts = np.bincount(codes + 1)
+    cand = np.flatnonzero(counts[codes + 1] > 1)
+    if not len(cand):
         return np.empty(0, np.int64)
-    return np.flatnonzero(df.duplicated(keep="first").to_numpy())
+    return cand[df.iloc[cand].duplicated(keep="first").to_numpy()]
 
 
 def _duplicates(df: pd.DataFrame, key: str, reason: R, q: _Q, table: str) -> np.ndarray:
@@ -515,51 +559,77 @@ def read_ledger(
 
 
 def _validate(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
+    with _memo_scope():
+        return _validate_tables(raw, files, source, on_bad_rows, tz)
+
+
+def _validate_tables(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
     q = _Q()
-    parsed: dict[str, dict[str, Any]] = {}
-    merged: dict[str, np.ndarray] = {}
-    for name, df in raw.items():
-        p: dict[str, Any] = {}
-        for c in COLUMNS[name]:
-            if c in TIMESTAMP_COLUMNS:
-                p[c] = _instants(df[c], tz)
-            elif c in DATE_COLUMNS:
-                p[c] = _dates(df[c])
-        if name == "orders":
-            p["_amount"] = _amount_reasons(df["amount_rub"])
-            p["_rows"] = _order_row_checks(df, p, p["_amount"][0])
-        parsed[name] = p
-        try:
-            _schema(name, p).validate(df, lazy=True)
-        except pa_.errors.SchemaErrors as exc:
-            fc = exc.failure_cases
-            fc = fc[fc["index"].notna()]
-            for (check, ctx), g in fc.groupby(["check", "schema_context"], dropna=False):
-                if check == "not_nullable":
-                    for column, gc in g.groupby("column"):
-                        reason = R.ACTIVATION_WITHOUT_TIMESTAMP if column == "activated_at" else R.EMPTY_REQUIRED
-                        q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
-                    continue
-                reason = R(check)
-                if ctx == "Column":
-                    for column, gc in g.groupby("column"):
-                        q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
-                    continue
-                rows = np.unique(g["index"].astype(int).to_numpy())
-                for col, rr in _columns_of(reason, rows, p).items():
-                    q.add(name, rr, reason, col)
-        key = {"licenses": "license_id", "orders": "order_id", "features": "feature_id"}.get(name)
-        if key:
-            reason = {"licenses": R.DUPLICATE_LICENSE_ID, "orders": R.DUPLICATE_ORDER_ID, "features": R.DUPLICATE_FEATURE_ID}[name]
-            merged[name] = _duplicates(df, key, reason, q, name)
-        elif name in ("activations", "legacy_periods"):
-            merged[name] = _identical_rows(df)
+    # Tables are checked side by side (Arrow and numpy release the GIL); the largest first.
+    names = sorted(raw, key=lambda n: -raw[n].size)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Column parsing first, a task per column, so both workers stay busy; then the checks.
+        jobs = [(n, c) for n in names for c in COLUMNS[n] if c in TIMESTAMP_COLUMNS or c in DATE_COLUMNS]
+        jobs += [(n, "_amount") for n in names if n == "orders"]
+        parsed_cols = dict(zip(jobs, pool.map(lambda job: _parse_column(raw[job[0]], job[1], tz), jobs), strict=True))
+        pre = {n: {c: v for (t, c), v in parsed_cols.items() if t == n} for n in names}
+        done = dict(zip(names, pool.map(lambda n: _validate_table(n, raw[n], pre[n], q), names), strict=True))
+    parsed = {n: done[n][0] for n in raw}
+    merged = {n: done[n][1] for n in raw if done[n][1] is not None}
     _cross_table(raw, parsed, q, merged)
     return _assemble(raw, files, parsed, q, merged, source, on_bad_rows, tz)
 
 
+def _parse_column(df: pd.DataFrame, column: str, tz: str) -> Any:
+    """A timestamp, date or amount column parsed, with the mask of values that do not parse."""
+    if column == "_amount":
+        return _amount_reasons(df["amount_rub"])
+    return _instants(df[column], tz) if column in TIMESTAMP_COLUMNS else _dates(df[column])
+
+
+def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q) -> tuple[dict[str, Any], np.ndarray | None]:
+    """One table's own checks on its parsed columns: quarantined rows (into ``q``) and the
+    rows merged as identical duplicates."""
+    p = dict(parsed)
+    dropped = None
+    if name == "orders":
+        p["_rows"] = _order_row_checks(df, p, p["_amount"][0])
+    try:
+        _schema(name, p).validate(df, lazy=True)
+    except pa_.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        fc = fc[fc["index"].notna()]
+        for (check, ctx), g in fc.groupby(["check", "schema_context"], dropna=False):
+            if check == "not_nullable":
+                for column, gc in g.groupby("column"):
+                    reason = R.ACTIVATION_WITHOUT_TIMESTAMP if column == "activated_at" else R.EMPTY_REQUIRED
+                    q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
+                continue
+            reason = R(check)
+            if ctx == "Column":
+                for column, gc in g.groupby("column"):
+                    q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
+                continue
+            rows = np.unique(g["index"].astype(int).to_numpy())
+            for col, rr in _columns_of(reason, rows, p).items():
+                q.add(name, rr, reason, col)
+    key = {"licenses": "license_id", "orders": "order_id", "features": "feature_id"}.get(name)
+    if key:
+        reason = {"licenses": R.DUPLICATE_LICENSE_ID, "orders": R.DUPLICATE_ORDER_ID, "features": R.DUPLICATE_FEATURE_ID}[name]
+        dropped = _duplicates(df, key, reason, q, name)
+    elif name in ("activations", "legacy_periods"):
+        dropped = _identical_rows(df, "code" if name == "activations" else "license_id")
+    return p, dropped
+
+
 def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, np.ndarray]) -> None:
-    """Codes and acts unique across orders; licenses known; references to quarantined rows."""
+    """Codes and acts unique across orders; licenses known; references to quarantined rows.
+
+    The hash passes (uniqueness, membership, act lookup) do not depend on each other, so
+    they run side by side first; the rules that combine them follow in order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     o = raw["orders"]
     lic = raw["licenses"]
     lic_bad = q.rows_of("licenses")
@@ -571,38 +641,49 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     bad_lic = bad_lic[~_isin(bad_lic, good_lic)]
     dropped = np.zeros(len(o), bool)
     dropped[merged.get("orders", np.empty(0, np.int64))] = True
-    for col, reason in (("code", R.DUPLICATE_CODE), ("act_number", R.DUPLICATE_ACT_NUMBER)):
-        v = _text(o[col])
-        keep = ~_empty(o[col]).to_numpy() & ~dropped
-        if _all_distinct(v[keep]):
-            continue
-        d = v[keep].duplicated(keep=False)
-        q.add("orders", np.flatnonzero(keep)[d.to_numpy()], reason, col)
-    for table in ("orders", "legacy_periods"):
-        if table not in raw:
-            continue
-        ids = _text(raw[table]["license_id"])
-        unknown = ~_isin(ids, good_lic) & ~_isin(ids, bad_lic) & ~_empty(raw[table]["license_id"]).to_numpy()
-        q.add(table, np.flatnonzero(unknown), R.UNKNOWN_LICENSE, "license_id")
-        ref = _isin(ids, bad_lic)
-        q.add(table, np.flatnonzero(ref), R.REFERENCES_QUARANTINED, "license_id", "its license row was quarantined")
-    # Upgrades: the target act must be a renewal's; a quarantined target taints the upgrade.
     sku = _text(o["sku"]).fillna("")
     acts = _text(o["act_number"])
     up = np.flatnonzero((sku == "upgrade").to_numpy() & ~_empty(o["upgrade_of_act"]).to_numpy())
-    if len(up):
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
+    def unique_among_kept(col: str) -> tuple[pd.Series, np.ndarray, bool]:
+        v = _text(o[col])
+        keep = ~_empty(o[col]).to_numpy() & ~dropped
+        return v, keep, _all_distinct(v[keep])
+
+    def license_refs(table: str) -> tuple[np.ndarray, np.ndarray]:
+        ids = _text(raw[table]["license_id"])
+        return _isin(ids, good_lic), _isin(ids, bad_lic)
+
+    def act_targets() -> np.ndarray:
         pos = pc.index_in(pa.array(_text(o["upgrade_of_act"]).iloc[up].array), value_set=pa.array(acts.array))
-        tgt = np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        found = tgt >= 0
-        tgt_i = np.where(found, tgt, 0)
-        not_ren = found & ~(sku == "renewal").to_numpy()[tgt_i]
-        q.add("orders", up[not_ren], R.UPGRADE_TARGET_NOT_RENEWAL, "upgrade_of_act")
-        bad_orders = q.rows_of("orders")
-        tainted = found & ~not_ren & np.isin(tgt_i, bad_orders) & ~np.isin(up, bad_orders)
-        q.add("orders", up[tainted], R.REFERENCES_QUARANTINED, "upgrade_of_act", "the renewal order it upgrades was quarantined")
+        return np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    ref_tables = [t for t in ("orders", "legacy_periods") if t in raw]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        uniq = {col: pool.submit(unique_among_kept, col) for col in ("code", "act_number")}
+        refs = {t: pool.submit(license_refs, t) for t in ref_tables}
+        targets = pool.submit(act_targets) if len(up) else None
+        for col, reason in (("code", R.DUPLICATE_CODE), ("act_number", R.DUPLICATE_ACT_NUMBER)):
+            v, keep, distinct = uniq[col].result()
+            if distinct:
+                continue
+            d = v[keep].duplicated(keep=False)
+            q.add("orders", np.flatnonzero(keep)[d.to_numpy()], reason, col)
+        for table in ref_tables:
+            in_good, in_bad = refs[table].result()
+            unknown = ~in_good & ~in_bad & ~_empty(raw[table]["license_id"]).to_numpy()
+            q.add(table, np.flatnonzero(unknown), R.UNKNOWN_LICENSE, "license_id")
+            q.add(table, np.flatnonzero(in_bad), R.REFERENCES_QUARANTINED, "license_id", "its license row was quarantined")
+        # Upgrades: the target act must be a renewal's; a quarantined target taints the upgrade.
+        if targets is not None:
+            tgt = targets.result()
+            found = tgt >= 0
+            tgt_i = np.where(found, tgt, 0)
+            not_ren = found & ~(sku == "renewal").to_numpy()[tgt_i]
+            q.add("orders", up[not_ren], R.UPGRADE_TARGET_NOT_RENEWAL, "upgrade_of_act")
+            bad_orders = q.rows_of("orders")
+            tainted = found & ~not_ren & np.isin(tgt_i, bad_orders) & ~np.isin(up, bad_orders)
+            q.add("orders", up[tainted], R.REFERENCES_QUARANTINED, "upgrade_of_act", "the renewal order it upgrades was quarantined")
     # Activations of a code whose order was quarantined: quarantined with it, said so.
     bad_orders = q.rows_of("orders")
     codes = _text(o["code"])
@@ -629,10 +710,33 @@ def _raw_rows(sub: pd.DataFrame) -> list[str]:
     return joined.str.replace(r"(; )+", "; ", regex=True).str.strip("; ").tolist()
 
 
+def _accepted(df: pd.DataFrame, parsed: dict[str, Any], drop: np.ndarray, tz: str) -> pd.DataFrame:
+    """The rows of ``df`` not in ``drop``; timestamps as tz-aware instants. The raw frame stays as read."""
+    keep_mask = np.ones(len(df), bool)
+    keep_mask[drop] = False
+    keep = np.flatnonzero(keep_mask)
+    stamps = [c for c in df.columns if c in TIMESTAMP_COLUMNS and c in parsed]
+    text = df.drop(columns=stamps)  # the text of timestamps is replaced by their instants
+    out = text.copy(deep=False) if keep_mask.all() else text.iloc[keep]  # copy-on-write
+    out = out.reset_index(drop=True)
+    for c in stamps:
+        ns = parsed[c][0] if keep_mask.all() else parsed[c][0][keep]
+        out[c] = pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz)
+    return out[list(df.columns)]
+
+
 def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str) -> Ledger:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return _assemble_tables(raw, files, parsed, q, merged, source, on_bad_rows, tz, pool)
+
+
+def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str, pool) -> Ledger:
     qrows = []
     summary = []
     tables: dict[str, pd.DataFrame] = {}
+    if on_bad_rows == "quarantine":  # the accepted rows of every table, side by side
+        accepted = {name: pool.submit(_accepted, df, parsed[name], np.union1d(q.rows_of(name), merged.get(name, [])).astype(np.int64), tz)
+                    for name, df in raw.items()}
     for name, df in raw.items():
         path = files.get(name)
         lines = _lines(path, len(df))
@@ -645,16 +749,10 @@ def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, 
                 f"(value {df[col].iloc[r]!r})" if col else f"{path}: line {lines[r]}: {reason}: {message}"
             )
             raise LedgerError(msg + "; fix the row or read with on_bad_rows='quarantine'")
-        keep_mask = np.ones(len(df), bool)
-        keep_mask[bad] = False
-        keep_mask[merged.get(name, np.empty(0, np.int64))] = False
-        keep = np.flatnonzero(keep_mask)
-        out = df.copy(deep=False) if keep_mask.all() else df.iloc[keep]  # copy-on-write: the raw frame stays as read
-        for c in COLUMNS[name]:
-            if c in TIMESTAMP_COLUMNS and c in parsed[name]:
-                ns = parsed[name][c][0][keep]
-                out[c] = pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz), index=out.index)
-        tables[name] = out.reset_index(drop=True)
+        if on_bad_rows == "raise":
+            tables[name] = _accepted(df, parsed[name], merged.get(name, np.empty(0, np.int64)), tz)
+        else:
+            tables[name] = accepted[name].result()
         counts: dict[str, int] = {}
         raw_text = _raw_rows(df.iloc[bad]) if len(bad) else []
         for r, raw_row in zip(bad.tolist(), raw_text, strict=True):
