@@ -1,9 +1,10 @@
-"""Simulation speed: the vectorised simulator against a plain per-customer Python loop.
+"""Simulation speed: the compiled simulator against a plain per-customer Python loop.
 
 Runs, in one process and with the same behaviour and catalog:
 
 - the simulation core (behaviour draws and the rules applied, before string-keyed
-  tables are built), in customer-years per second;
+  tables are built), in customer-years per second, at about 1.1 M and 110 k licenses
+  over 5 years (best and median of 5 runs);
 - the full ``sm.simulate`` → ``Ledger`` for about 100 k licenses over 5 years;
 - a plain per-customer Python loop over the same behaviour (its own random numbers; it
   skips the horizon truncation of orders in progress, so its rates are close, not equal);

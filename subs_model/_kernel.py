@@ -265,23 +265,3 @@ def closing_days(end: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np
     for k in range(end.shape[0]):
         out[k] = _closing_day(end[k], from_day, grace)
     return out
-
-
-@nb.njit(cache=True)
-def extend(sku, end, has_end, day, from_day, term, sub_basis, ren_basis):  # pragma: no cover - compiled
-    """Period ``[start, new_end)`` an *accepted* activation adds (R3, R6, R13), vectorised.
-
-    The same arithmetic as :func:`scan`, for callers that already know the activation is
-    accepted (the simulator). Returns (start, new_end, new license end).
-    """
-    n = sku.shape[0]
-    start = np.empty(n, np.int64)
-    new_end = np.empty(n, np.int64)
-    out_end = np.empty(n, np.int64)
-    for k in range(n):
-        v = _version(day[k], from_day)
-        s, ne = _extend_one(sku[k], end[k], has_end[k], day[k], v, term, sub_basis, ren_basis)
-        start[k] = s
-        new_end[k] = ne
-        out_end[k] = max(end[k], ne) if has_end[k] else ne
-    return start, new_end, out_end

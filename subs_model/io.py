@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import enum
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -457,18 +457,20 @@ class _Q:
         return np.array(sorted(r for t, r in self.rows if t == table), dtype=np.int64)
 
 
+def _repeats(s: pd.Series) -> np.ndarray:
+    """Rows whose stripped value occurs more than once (Arrow's hash encoding; nulls count as one value)."""
+    import pyarrow as pa
+
+    arr = pa.array(_text(s).array)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    codes = np.asarray(arr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.bincount(codes + 1)[codes + 1] > 1
+
+
 def _identical_rows(df: pd.DataFrame, key: str) -> np.ndarray:
     """Rows that repeat an earlier row exactly (to merge). Only rows whose ``key`` repeats
     can, so the whole-row comparison runs on those alone."""
-    import pyarrow as pa
-
-    if not len(df):
-        return np.empty(0, np.int64)
-    arr = pa.array(df[key].array)
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    codes = np.asarray(arr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    counts = np.bincount(codes + 1)
-    cand = np.flatnonzero(counts[codes + 1] > 1)
+    cand = np.flatnonzero(_repeats(df[key]))
     if not len(cand):
         return np.empty(0, np.int64)
     return cand[df.iloc[cand].duplicated(keep="first").to_numpy()]
@@ -476,15 +478,7 @@ def _identical_rows(df: pd.DataFrame, key: str) -> np.ndarray:
 
 def _duplicates(df: pd.DataFrame, key: str, reason: R, q: _Q, table: str) -> np.ndarray:
     """Rows dropped as identical duplicates; every row of a conflicting key goes to quarantine."""
-    import pyarrow as pa
-
-    k = _text(df[key])
-    arr = pa.array(k.array)
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    enc = arr.dictionary_encode()
-    codes = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    counts = np.bincount(codes[codes >= 0], minlength=int(codes.max()) + 1 if len(codes) else 0)
-    dup_any = (codes >= 0) & (counts[np.maximum(codes, 0)] > 1) & ~_empty(df[key]).to_numpy() if len(codes) else np.zeros(0, bool)
+    dup_any = _repeats(df[key]) & ~_empty(df[key]).to_numpy()
     if not dup_any.any():
         return np.empty(0, np.int64)
     idx = np.flatnonzero(dup_any)

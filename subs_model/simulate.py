@@ -41,7 +41,6 @@ from .ledger import COLUMNS, Ledger
 
 __all__ = ["SimCore", "simulate", "simulate_core"]
 
-NS_HOUR = 3_600 * 10**9
 SUB, REN, UPG = K.SUB, K.REN, K.UPG
 EDITIONS = ("full", "basic")
 
