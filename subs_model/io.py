@@ -310,13 +310,27 @@ def _check(fn, reason: R) -> pa_.Check:
 
 
 def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
-    """The pandera schema of a raw (all-text) table; every check is named by its reason."""
+    """The pandera schema of a raw (all-text) table; every check is named by its reason.
+
+    A check whose failing rows were found while parsing (bad timestamps, dates, amounts, the
+    order contract) is a check of the column it blames, so pandera reports it per column;
+    only the stage-sequence checks (R9), whose column differs from row to row, are checks of
+    the whole table.
+    """
     nonempty = lambda col: _check(lambda s: ~_empty(s), R.EMPTY_REQUIRED)  # noqa: E731
     cols: dict[str, pa_.Column] = {}
     checks: list[pa_.Check] = []
 
-    def bad_mask(name: str, reason: R) -> pa_.Check:
-        return _check(lambda df, n=name: ~pd.Series(parsed[n][1], index=df.index), reason)
+    def failing(mask: np.ndarray, reason: R) -> pa_.Check:
+        """A column check from the mask of failing rows (nulls included: they may be the fault)."""
+        return pa_.Check(lambda s, m=np.asarray(mask, bool): pd.Series(~m[s.index.to_numpy()], index=s.index),
+                         name=reason.value, ignore_na=False)
+
+    def column(name: str, *more: pa_.Check, nullable: bool = True) -> None:
+        if name in cols:
+            cols[name] = pa_.Column(checks=[*cols[name].checks, *more], nullable=cols[name].nullable)
+        else:
+            cols[name] = pa_.Column(checks=list(more), nullable=nullable)
 
     if table == "licenses":
         cols["license_id"] = pa_.Column(checks=[nonempty("license_id")], nullable=False)
@@ -325,28 +339,31 @@ def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
         for c in ("order_id", "license_id"):
             cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
         cols["sku"] = pa_.Column(checks=[nonempty("sku"), _check(lambda s: _empty(s) | _text(s).isin(["subscription", "renewal", "upgrade"]), R.UNKNOWN_SKU)], nullable=False)
-        checks += [bad_mask(c, R.BAD_TIMESTAMP) for c in STAGES]
-        checks += [
-            _check(lambda df, r=r: pd.Series(parsed["_amount"][1].to_numpy() != r.value, index=df.index), r)
-            for r in (R.NON_NUMERIC_AMOUNT, R.NEGATIVE_AMOUNT, R.TOO_MANY_DECIMALS)
-        ]
-        checks += [_check(lambda df, r=r: pd.Series(~parsed["_rows"][r], index=df.index), r) for r in (
-            R.AMOUNT_MISSING, R.STAGE_MISSING, R.STAGE_OUT_OF_ORDER, R.ACT_MISSING, R.CODE_MISSING,
-            R.TICKET_ON_NON_UPGRADE, R.UPGRADE_WITHOUT_TARGET)]
+        for c in STAGES:
+            column(c, failing(parsed[c][1], R.BAD_TIMESTAMP))
+        amount = parsed["_amount"][1].to_numpy()
+        column("amount_rub", *(failing(amount == r.value, r) for r in (R.NON_NUMERIC_AMOUNT, R.NEGATIVE_AMOUNT, R.TOO_MANY_DECIMALS)))
+        rows = parsed["_rows"]
+        for c, r in (("amount_rub", R.AMOUNT_MISSING), ("act_number", R.ACT_MISSING), ("code", R.CODE_MISSING),
+                     ("ticket_at", R.TICKET_ON_NON_UPGRADE), ("upgrade_of_act", R.UPGRADE_WITHOUT_TARGET)):
+            column(c, failing(rows[r], r))
+        checks += [_check(lambda df, r=r: pd.Series(~rows[r], index=df.index), r) for r in (R.STAGE_MISSING, R.STAGE_OUT_OF_ORDER)]
     elif table == "activations":
         cols["code"] = pa_.Column(checks=[nonempty("code")], nullable=False)
         cols["license_id"] = pa_.Column(checks=[nonempty("license_id")], nullable=False)
         cols["activated_at"] = pa_.Column(checks=[_check(lambda s: ~_empty(s), R.ACTIVATION_WITHOUT_TIMESTAMP)], nullable=False)
-        checks.append(bad_mask("activated_at", R.BAD_TIMESTAMP))
+        column("activated_at", failing(parsed["activated_at"][1], R.BAD_TIMESTAMP))
     elif table == "legacy_periods":
         for c in ("license_id", "start", "valid_until"):
             cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
-        checks += [bad_mask("start", R.BAD_DATE), bad_mask("valid_until", R.BAD_DATE)]
-        checks.append(_check(lambda df: pd.Series(~((parsed["valid_until"][0] < parsed["start"][0]) & (parsed["start"][0] != NO_DAY) & (parsed["valid_until"][0] != NO_DAY)), index=df.index), R.LEGACY_END_BEFORE_START))
+        start, until = parsed["start"][0], parsed["valid_until"][0]
+        column("start", failing(parsed["start"][1], R.BAD_DATE))
+        column("valid_until", failing(parsed["valid_until"][1], R.BAD_DATE),
+               failing((until < start) & (start != NO_DAY) & (until != NO_DAY), R.LEGACY_END_BEFORE_START))
     elif table == "features":
         for c in ("feature_id", "released_on", "requires_subscription"):
             cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
-        checks.append(bad_mask("released_on", R.BAD_DATE))
+        column("released_on", failing(parsed["released_on"][1], R.BAD_DATE))
         cols["requires_subscription"] = pa_.Column(
             checks=[nonempty("requires_subscription"), _check(lambda s: _empty(s) | _text(s).str.lower().isin(TRUE | FALSE), R.BAD_BOOL)], nullable=False)
     return pa_.DataFrameSchema(cols, checks=checks, coerce=False, strict=False)
@@ -354,8 +371,7 @@ def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
 
 def _order_row_checks(df: pd.DataFrame, ts: dict[str, tuple[np.ndarray, np.ndarray]], amount: np.ndarray) -> dict[R, np.ndarray]:
     """R9 and the order contract, per row (True = the row breaks it)."""
-    sku = _text(df["sku"]).fillna("").to_numpy()
-    upgrade = sku == "upgrade"
+    upgrade = _text(df["sku"]).eq("upgrade").fillna(False).to_numpy(bool)
     t = {c: ts[c][0] for c in STAGES}
     have = {c: t[c] != NO_TIME for c in STAGES}
     chain = [c for c in STAGES]
@@ -386,49 +402,26 @@ def _order_row_checks(df: pd.DataFrame, ts: dict[str, tuple[np.ndarray, np.ndarr
     }
 
 
-REASON_COLUMN = {
-    R.NON_NUMERIC_AMOUNT: "amount_rub", R.NEGATIVE_AMOUNT: "amount_rub", R.TOO_MANY_DECIMALS: "amount_rub",
-    R.AMOUNT_MISSING: "amount_rub", R.ACT_MISSING: "act_number", R.CODE_MISSING: "code", R.TICKET_ON_NON_UPGRADE: "ticket_at",
-    R.UPGRADE_WITHOUT_TARGET: "upgrade_of_act", R.LEGACY_END_BEFORE_START: "valid_until",
-}
-
-
-def _columns_of(reason: R, rows: np.ndarray, p: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The column to blame for each failing row of a whole-row check."""
-    if reason in REASON_COLUMN:
-        return {REASON_COLUMN[reason]: rows}
-    if reason in (R.BAD_TIMESTAMP, R.BAD_DATE):
-        out, left = {}, rows
-        for col, val in p.items():
-            if col.startswith("_") or not len(left):
-                continue
-            hit = np.asarray(val[1])[left]
-            if hit.any():
-                out[col] = left[hit]
-                left = left[~hit]
-        if len(left):
-            out[""] = left
-        return out
-    if reason in (R.STAGE_MISSING, R.STAGE_OUT_OF_ORDER):
-        # The first stage that is filled after a gap, or dated before the stage before it.
-        out, left = {}, rows
-        have = {c: p[c][0][left] != NO_TIME for c in STAGES}
-        prev_t = np.full(len(left), np.iinfo(np.int64).min)
-        gap = np.zeros(len(left), bool)
-        blamed = np.zeros(len(left), bool)
-        for c in STAGES:
-            t = p[c][0][left]
-            h = have[c]
-            bad = ~blamed & h & (gap if reason == R.STAGE_MISSING else (t < prev_t))
-            if bad.any():
-                out[c] = left[bad]
-                blamed |= bad
-            gap |= ~h & (c != "ticket_at")
-            prev_t = np.where(h, t, prev_t)
-        if (~blamed).any():
-            out[""] = left[~blamed]
-        return out
-    return {"": rows}
+def _stage_columns(reason: R, rows: np.ndarray, p: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The column to blame for each row breaking the stage sequence (R9): the first stage
+    that is filled after a gap, or dated before the stage before it."""
+    out, left = {}, rows
+    have = {c: p[c][0][left] != NO_TIME for c in STAGES}
+    prev_t = np.full(len(left), np.iinfo(np.int64).min)
+    gap = np.zeros(len(left), bool)
+    blamed = np.zeros(len(left), bool)
+    for c in STAGES:
+        t = p[c][0][left]
+        h = have[c]
+        bad = ~blamed & h & (gap if reason == R.STAGE_MISSING else (t < prev_t))
+        if bad.any():
+            out[c] = left[bad]
+            blamed |= bad
+        gap |= ~h & (c != "ticket_at")
+        prev_t = np.where(h, t, prev_t)
+    if (~blamed).any():
+        out[""] = left[~blamed]
+    return out
 
 
 def _lines(path: Path | None, n: int) -> np.ndarray:
@@ -600,12 +593,13 @@ def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q) 
                     q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
                 continue
             reason = R(check)
-            if ctx == "Column":
-                for column, gc in g.groupby("column"):
-                    q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
+            if ctx == "Column":  # in the table's column order: a row's first bad column is blamed
+                by_col = dict(tuple(g.groupby("column")))
+                for column in [c for c in COLUMNS[name] if c in by_col]:
+                    q.add(name, by_col[column]["index"].astype(int).to_numpy(), reason, str(column))
                 continue
             rows = np.unique(g["index"].astype(int).to_numpy())
-            for col, rr in _columns_of(reason, rows, p).items():
+            for col, rr in _stage_columns(reason, rows, p).items():
                 q.add(name, rr, reason, col)
     key = {"licenses": "license_id", "orders": "order_id", "features": "feature_id"}.get(name)
     if key:
