@@ -318,8 +318,8 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
             day_cols.append(to_local_days(parse_instants(ord_df[col], tz, where=f"{src}: orders", column=col), tz))
     if o_invoice_day is not None:
         day_cols.append(o_invoice_day)
-    all_days = np.concatenate([d[d != NO_DAY] for d in day_cols] + [leg_start])
-    last_event_day = int(all_days.max()) if len(all_days) else 0
+    last = max((int(d.max()) for d in [*day_cols, leg_start] if len(d)), default=NO_DAY)  # NO_DAY is the least int64
+    last_event_day = last if last != NO_DAY else 0
 
     prepared = _Prepared(
         license_ids=uniques,
@@ -512,22 +512,27 @@ def _periods(led, p, cat, as_of_day, ap, reason, pstart, pend, ver, a_order, a_d
     activated = np.concatenate([np.full(n_leg, NO_DAY, np.int64), a_day[acc]])
     act_row = np.concatenate([np.full(n_leg, -1, np.int64), rows])
     order_row = np.concatenate([np.full(n_leg, -1, np.int64), orders])
+    # The scan emits each license's periods in start order and licenses in sorted-id order,
+    # so without legacy periods the rows are usually in order already (no copy then).
+    order = None
     if n_leg:
         order = np.lexsort((np.concatenate([np.zeros(n_leg, np.int64), np.ones(n_acc, np.int64)]), start, lic))
-    else:
-        # The scan emits each license's periods in start order; licenses come in sorted-id order.
-        order = np.argsort(lic, kind="stable") if not _nondecreasing(lic) else np.arange(n_acc)
-    keys = {"license": lic[order], "order": order_row[order]}
+    elif not _nondecreasing(lic):
+        order = np.argsort(lic, kind="stable")
+    if order is not None:
+        lic, start, end, src, version, activated, act_row, order_row = (
+            x[order] for x in (lic, start, end, src, version, activated, act_row, order_row))
+    keys = {"license": lic, "order": order_row}
     return pd.DataFrame(
         {
-            "license_id": _take_str(p.license_ids, lic[order]),
-            "start": days_to_datetime(start[order]),
-            "end": days_to_datetime(end[order]),
-            "source": _categorical(src[order], [s.value for s in Source]),
-            "code": _take_str(_arrow(led.activations["code"]), act_row[order]),
-            "order_id": _take_str(_arrow(led.orders["order_id"]), order_row[order]),
-            "activated_on": days_to_datetime(activated[order]),
-            "catalog_version": _categorical(version[order], [v.label for v in cat.versions]),
+            "license_id": _take_str(p.license_ids, lic),
+            "start": days_to_datetime(start),
+            "end": days_to_datetime(end),
+            "source": _categorical(src, [s.value for s in Source]),
+            "code": _take_str(_arrow(led.activations["code"]), act_row),
+            "order_id": _take_str(_arrow(led.orders["order_id"]), order_row),
+            "activated_on": days_to_datetime(activated),
+            "catalog_version": _categorical(version, [v.label for v in cat.versions]),
         }
     ), keys
 
