@@ -15,7 +15,7 @@ from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
 from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
 from .io import QuarantineReason, read_ledger
-from .ledger import Ledger, _prefer_jemalloc
+from .ledger import Ledger, _no_numpy_hugepages, _prefer_jemalloc
 from .replay import CodeStatus, Reason, Replay, Source, replay
 from .simulate import simulate
 from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
@@ -57,3 +57,4 @@ __all__ = [
 ]
 
 _prefer_jemalloc()
+_no_numpy_hugepages()

@@ -32,7 +32,8 @@ AFTER_AS_OF = -1  # not seen: the activation lies after as_of
 SUB, REN, UPG = 0, 1, 2
 STACK, SUB_FROM_ACTIVATION = 0, 1
 MAX_END_OR_ACTIVATION, FROM_EXPIRY, REN_FROM_ACTIVATION = 0, 1, 2
-NONE = np.iinfo(np.int64).min
+NONE = np.iinfo(np.int64).min  # missing day / instant (NaT)
+NS_PER_DAY = 86_400 * 1_000_000_000
 
 
 @nb.njit(cache=True, inline="always")
@@ -101,7 +102,7 @@ def _extend_one(sku, end, has_end, day, v, term, sub_basis, ren_basis):
     return start, new_end
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def scan(
     as_of,
     leg_ptr, leg_start, leg_end,
@@ -113,7 +114,11 @@ def scan(
     o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline,
     wbuf,
 ):  # pragma: no cover - compiled; tested through replay()
+    """Scan licenses ``0 .. len(act_ptr) - 2`` (pass slices of the pointer arrays for a range
+    of licenses: pointers are absolute). Returns how many periods the range makes (legacy
+    periods seen by ``as_of`` plus accepted activations that add days)."""
     nlic = leg_ptr.shape[0] - 1
+    n_periods = 0
     for lic in range(nlic):
         has_end = False
         end = 0
@@ -123,6 +128,7 @@ def scan(
         for j in range(leg_ptr[lic], leg_ptr[lic + 1]):
             if leg_start[j] > as_of:
                 continue
+            n_periods += 1
             if not has_end or leg_end[j] > end:
                 end = leg_end[j]
             has_end = True
@@ -197,6 +203,8 @@ def scan(
             act_pstart[e] = start
             act_pend[e] = new_end
             act_ver[e] = v
+            if new_end > start:
+                n_periods += 1
             if not has_end or new_end > end:
                 end = new_end
             has_end = True
@@ -214,11 +222,17 @@ def scan(
                     c = wbuf[k]
                     if not o_accepted[c] and not o_upgraded[c] and not o_lapsed[c]:
                         o_deadline[c] = closing - 1
+    return n_periods
 
 
-@nb.njit(cache=True)
-def group_by_license(lic: np.ndarray, nlic: int):  # pragma: no cover - compiled
-    """Stable counting sort by license: (permutation, CSR pointers of size nlic+1)."""
+@nb.njit(cache=True, nogil=True)
+def event_order(lic, ts, nlic):  # pragma: no cover - compiled
+    """Replay order of events: by license (stable counting sort), then by ``ts`` (stable).
+
+    Returns the permutation, CSR pointers per license (size ``nlic + 1``) and whether two
+    events of one license share an instant (the caller then breaks those ties).
+    License groups are short, so insertion sort; a long group falls back to a merge sort.
+    """
     n = lic.shape[0]
     ptr = np.zeros(nlic + 1, np.int64)
     for k in range(n):
@@ -226,36 +240,228 @@ def group_by_license(lic: np.ndarray, nlic: int):  # pragma: no cover - compiled
     for k in range(nlic):
         ptr[k + 1] += ptr[k]
     fill = ptr[:-1].copy()
-    perm = np.empty(n, np.int64)
+    perm = np.empty(n, np.int32)
     for k in range(n):
         lk = lic[k]
         perm[fill[lk]] = k
         fill[lk] += 1
-    return perm, ptr
-
-
-@nb.njit(cache=True)
-def sort_within_groups(perm: np.ndarray, ptr: np.ndarray, key: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Sort each license's slice of ``perm`` by ``key`` in place, stably.
-
-    License groups are short, so insertion sort; a long group falls back to a merge sort.
-    """
-    for g in range(ptr.shape[0] - 1):
+    tie = False
+    for g in range(nlic):
         lo = ptr[g]
         hi = ptr[g + 1]
         if hi - lo > 64:
             sub = perm[lo:hi].copy()
-            order = np.argsort(key[sub], kind="mergesort")
+            order = np.argsort(ts[sub], kind="mergesort")
             perm[lo:hi] = sub[order]
+        else:
+            for i in range(lo + 1, hi):
+                v = perm[i]
+                kv = ts[v]
+                j = i - 1
+                while j >= lo and ts[perm[j]] > kv:
+                    perm[j + 1] = perm[j]
+                    j -= 1
+                perm[j + 1] = v
+        for i in range(lo + 1, hi):
+            if ts[perm[i]] == ts[perm[i - 1]]:
+                tie = True
+    return perm, ptr, tie
+
+
+@nb.njit(cache=True, nogil=True)
+def issue_events(o_lic, o_sku, o_issue_ts, o_issue_day, nlic):  # pragma: no cover - compiled
+    """Renewal codes issued, in replay order: order rows, CSR pointers, instants and days."""
+    n = o_lic.shape[0]
+    ptr = np.zeros(nlic + 1, np.int64)
+    m = 0
+    for k in range(n):
+        if o_sku[k] == REN and o_issue_ts[k] != NONE:
+            ptr[o_lic[k] + 1] += 1
+            m += 1
+    for k in range(nlic):
+        ptr[k + 1] += ptr[k]
+    fill = ptr[:-1].copy()
+    rows = np.empty(m, np.int32)
+    for k in range(n):
+        if o_sku[k] == REN and o_issue_ts[k] != NONE:
+            lk = o_lic[k]
+            rows[fill[lk]] = k
+            fill[lk] += 1
+    for g in range(nlic):
+        lo = ptr[g]
+        hi = ptr[g + 1]
+        if hi - lo > 64:
+            sub = rows[lo:hi].copy()
+            order = np.argsort(o_issue_ts[sub], kind="mergesort")
+            rows[lo:hi] = sub[order]
             continue
         for i in range(lo + 1, hi):
-            v = perm[i]
-            kv = key[v]
+            v = rows[i]
+            kv = o_issue_ts[v]
             j = i - 1
-            while j >= lo and key[perm[j]] > kv:
-                perm[j + 1] = perm[j]
+            while j >= lo and o_issue_ts[rows[j]] > kv:
+                rows[j + 1] = rows[j]
                 j -= 1
-            perm[j + 1] = v
+            rows[j + 1] = v
+    ts = np.empty(m, np.int64)
+    day = np.empty(m, np.int64)
+    for k in range(m):
+        ts[k] = o_issue_ts[rows[k]]
+        day[k] = o_issue_day[rows[k]]
+    return rows, ptr, ts, day
+
+
+@nb.njit(cache=True, nogil=True)
+def code_index(order_code, issue_ts, n_codes):  # pragma: no cover - compiled
+    """Order row of each code issued (-1: none); a code two orders carry (-1: none); the
+    first order issued without a code (-1: none)."""
+    out = np.full(n_codes, -1, np.int32)
+    for k in range(order_code.shape[0]):
+        if issue_ts[k] == NONE:
+            continue
+        c = order_code[k]
+        if c < 0:
+            return out, -1, k
+        if out[c] >= 0:
+            return out, c, -1
+        out[c] = k
+    return out, -1, -1
+
+
+@nb.njit(cache=True, nogil=True)
+def join_activations(perm, a_code, a_lic, a_ts, code_to_order, o_lic, o_issue_ts):  # pragma: no cover - compiled
+    """Activations in replay order joined to their orders, with the static checks (R11).
+
+    Returns license, instant, order row (-1: unknown code) and static reason per event.
+    """
+    n = perm.shape[0]
+    lic = np.empty(n, a_lic.dtype)
+    ts = np.empty(n, np.int64)
+    order = np.empty(n, np.int32)
+    static = np.empty(n, np.int8)
+    for k in range(n):
+        e = perm[k]
+        c = a_code[e]
+        o = code_to_order[c] if c >= 0 else -1
+        li = a_lic[e]
+        t = a_ts[e]
+        lic[k] = li
+        ts[k] = t
+        order[k] = o
+        if o < 0:
+            static[k] = UNKNOWN_CODE
+        elif o_lic[o] != li:
+            static[k] = WRONG_LICENSE
+        elif o_issue_ts[o] > t:
+            static[k] = ACTIVATED_BEFORE_ISSUE
+        else:
+            static[k] = ACCEPTED
+    return lic, ts, order, static
+
+
+@nb.njit(cache=True, nogil=True)
+def day_span(ns):  # pragma: no cover - compiled
+    """First and last UTC day of the instants present (``NONE`` excluded); (1, 0) when none."""
+    lo = np.int64(1)
+    hi = np.int64(0)
+    seen = False
+    for k in range(ns.shape[0]):
+        x = ns[k]
+        if x == NONE:
+            continue
+        d = x // NS_PER_DAY
+        if not seen or d < lo:
+            lo = d
+        if not seen or d > hi:
+            hi = d
+        seen = True
+    return lo, hi
+
+
+@nb.njit(cache=True, nogil=True)
+def local_days(ns, d0, offset, changes, out):  # pragma: no cover - compiled
+    """Local day of each instant from per-UTC-day offsets; returns how many fall on a day
+    whose offset changes (the caller converts those exactly) and the last day."""
+    n_change = 0
+    last = NONE
+    for k in range(ns.shape[0]):
+        x = ns[k]
+        if x == NONE:
+            out[k] = NONE
+            continue
+        pos = x // NS_PER_DAY - d0
+        if changes[pos]:
+            n_change += 1
+        d = (x + offset[pos]) // NS_PER_DAY
+        out[k] = d
+        if d > last:
+            last = d
+    return n_change, last
+
+
+@nb.njit(cache=True, nogil=True)
+def emit_periods(
+    lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_order, a_day, o_sku,
+    lic, start, end, src, version, activated, pos, order,
+):  # pragma: no cover - compiled
+    """Write the periods of licenses ``lic0 .. lic0 + len(act_ptr) - 2`` from row ``k0`` on.
+
+    The rows come out in (license, start) order: per license the legacy periods seen by
+    ``as_of`` first (by start), then the periods of accepted activations, whose starts
+    never decrease and never fall before an earlier end. Days become datetime64[ns]
+    values (``NONE`` is NaT). ``pos`` is the activation's replay position and ``order`` its
+    order row (-1 for legacy). Returns the next free row.
+    """
+    nlic = act_ptr.shape[0] - 1
+    k = k0
+    for g in range(nlic):
+        li = lic0 + g
+        for j in range(leg_ptr[g], leg_ptr[g + 1]):
+            if leg_start[j] <= as_of:
+                lic[k] = li
+                start[k] = leg_start[j] * NS_PER_DAY
+                end[k] = leg_end[j] * NS_PER_DAY
+                src[k] = 3
+                version[k] = -1
+                activated[k] = NONE
+                pos[k] = -1
+                order[k] = -1
+                k += 1
+        for e in range(act_ptr[g], act_ptr[g + 1]):
+            if reason[e] == ACCEPTED and pend[e] > pstart[e]:
+                o = a_order[e]
+                lic[k] = li
+                start[k] = pstart[e] * NS_PER_DAY
+                end[k] = pend[e] * NS_PER_DAY
+                src[k] = o_sku[o]
+                version[k] = ver[e]
+                activated[k] = a_day[e] * NS_PER_DAY
+                pos[k] = e
+                order[k] = o
+                k += 1
+    return k
+
+
+@nb.njit(cache=True, nogil=True)
+def code_fates(
+    lo, hi, as_of, o_issue_ts, o_issue_day, o_sku, accepted, actday, upgraded, lapsed, deadline, status, act_ns, dl_ns,
+):  # pragma: no cover - compiled
+    """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of orders ``lo .. hi - 1``."""
+    for k in range(lo, hi):
+        issued = o_issue_ts[k] != NONE and o_issue_day[k] <= as_of
+        if upgraded[k]:
+            s = 4
+        elif not issued:
+            s = 0
+        elif accepted[k]:
+            s = 2
+        elif lapsed[k]:
+            s = 3
+        else:
+            s = 1
+        status[k] = s
+        act_ns[k] = actday[k] * NS_PER_DAY if actday[k] != NONE else NONE
+        dl_ns[k] = deadline[k] * NS_PER_DAY if (o_sku[k] == REN and issued and deadline[k] != NONE) else NONE
 
 
 @nb.njit(cache=True)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _kernel as K
 from .errors import LedgerError
 
 __all__ = ["NO_DAY", "NO_TIME", "as_day", "days_to_datetime", "parse_dates", "parse_instants", "to_local_days"]
@@ -90,28 +91,36 @@ def to_local_days(instants: np.ndarray, tz: str) -> np.ndarray:
     >>> int(to_local_days(np.array([1773613800 * 10**9]), "Europe/Moscow")[0])  # 2026-03-15T22:30Z
     20528
     """
-    out = np.full(len(instants), NO_DAY, dtype=np.int64)
-    ok = instants != NO_TIME
-    if not ok.any():
-        return out
-    v = instants[ok]
-    day = np.floor_divide(v, NS_PER_DAY)
-    d0 = int(day.min())
-    n_days = int(day.max()) - d0 + 2
+    days, _ = local_days_and_last(instants, tz)
+    return days
+
+
+def local_days_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]:
+    """:func:`to_local_days` and the last local day (``NO_DAY`` when no instant is present)."""
+    v = np.ascontiguousarray(instants, dtype=np.int64)
+    out = np.empty(len(v), dtype=np.int64)
+    d0, d1 = K.day_span(v)
+    if d0 > d1:  # no instant at all
+        out.fill(NO_DAY)
+        return out, NO_DAY
+    n_days = int(d1) - int(d0) + 2
     if n_days > 1_000_000:  # absurd span: convert directly
-        out[ok] = np.floor_divide(_exact_local_ns(v, tz), NS_PER_DAY)
-        return out
-    grid = (d0 + np.arange(n_days, dtype=np.int64)) * NS_PER_DAY
+        ok = v != NO_TIME
+        out.fill(NO_DAY)
+        out[ok] = np.floor_divide(_exact_local_ns(v[ok], tz), NS_PER_DAY)
+        return out, int(out[ok].max())
+    grid = (int(d0) + np.arange(n_days, dtype=np.int64)) * NS_PER_DAY
     offset = _exact_local_ns(grid, tz) - grid
-    pos = day - d0
-    local = v + offset[pos]
     changes = np.zeros(n_days, dtype=bool)
     changes[:-1] = offset[:-1] != offset[1:]
-    on_change = changes[pos]
-    if on_change.any():
-        local[on_change] = _exact_local_ns(v[on_change], tz)
-    out[ok] = np.floor_divide(local, NS_PER_DAY)
-    return out
+    n_change, last = K.local_days(v, int(d0), offset, changes, out)
+    if n_change:
+        ok = v != NO_TIME
+        pos = np.where(ok, np.floor_divide(v, NS_PER_DAY) - int(d0), 0)
+        on_change = ok & changes[pos]
+        out[on_change] = np.floor_divide(_exact_local_ns(v[on_change], tz), NS_PER_DAY)
+        last = int(out[ok].max())
+    return out, int(last)
 
 
 def parse_dates(series: pd.Series, *, where: str = "table", column: str = "date") -> np.ndarray:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from . import _kernel as K
 from .catalog import EDITIONS, SKUS, Catalog
-from .days import NO_DAY, NO_TIME, as_day, days_to_datetime, parse_dates, parse_instants, to_local_days
+from .days import NO_DAY, NO_TIME, as_day, days_to_datetime, local_days_and_last, parse_dates, parse_instants
 from .errors import LedgerError
 from .ledger import Ledger
 
@@ -78,6 +78,36 @@ def _ids(series: pd.Series) -> pd.Series:
     return series.astype("str")
 
 
+def _is_cat(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.CategoricalDtype)
+
+
+def _id_column(series: pd.Series) -> pd.Series:
+    """An id column for a result table: categoricals as given, anything else as strings."""
+    return series if _is_cat(series) else _ids(series)
+
+
+def _cat_codes(series: pd.Series) -> np.ndarray:
+    """Category codes of a categorical column as int32 (-1 = missing); no copy when already int32."""
+    return series.cat.codes.to_numpy().astype(np.int32, copy=False)
+
+
+def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
+    """The categories every column shares (same values, same order), or None.
+
+    Ledgers with categorical id columns (``read_ledger`` and ``simulate`` build them with one
+    dictionary per id kind) are matched on their codes: no string is hashed.
+    """
+    if not cols or not all(_is_cat(c) for c in cols):
+        return None
+    first = cols[0].cat.categories
+    for c in cols[1:]:
+        other = c.cat.categories
+        if other is not first and not other.equals(first):
+            return None
+    return first
+
+
 def _arrow(series: pd.Series) -> pa.Array:
     """The Arrow array behind a string column (zero-copy for Arrow-backed strings)."""
     arr = pa.array(_ids(series).array)
@@ -91,10 +121,21 @@ def _take_str(arr: pa.Array, idx: np.ndarray) -> pd.Series:
     return pd.Series(pd.array(taken, dtype="str"))
 
 
+def _take_id(series: pd.Series, idx: np.ndarray) -> pd.Series:
+    """``series[idx]`` of an id column (``idx < 0`` gives NA), keeping a categorical's dtype."""
+    if _is_cat(series):
+        taken = _at(series.cat.codes.to_numpy(), idx)
+        return pd.Series(pd.Categorical.from_codes(taken, dtype=series.dtype), copy=False)
+    return _take_str(_arrow(series), idx)
+
+
 def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     """Position of each value in ``names`` (-1 when not one of them); low-cardinality fast path."""
-    codes, uniques = pd.factorize(_ids(series))
-    lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int64)
+    if _is_cat(series):
+        codes, uniques = _cat_codes(series), series.cat.categories
+    else:
+        codes, uniques = pd.factorize(_ids(series))
+    lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int8)
     return lut[codes]
 
 
@@ -116,24 +157,69 @@ def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     return out, u.take(pa.array(order))
 
 
+def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, pd.CategoricalDtype | None]:
+    """License ids of every table as codes into one id list, the list, and its dtype.
+
+    Categorical columns sharing their categories keep their codes, so licenses come in the
+    categories' order (as ``sort_values`` orders a categorical; ``astype("category")``,
+    ``read_ledger`` and ``simulate`` sort them). Other columns are hashed and ranked in
+    sorted id order. Either way the order never depends on the order of rows.
+    """
+    cats = _shared_categories(cols)
+    if cats is not None:
+        uniques = pa.array(cats.array) if len(cats) else pa.array([], pa.large_string())
+        if isinstance(uniques, pa.ChunkedArray):
+            uniques = uniques.combine_chunks()
+        return [_cat_codes(c) for c in cols], uniques, cols[0].dtype
+    codes, uniques = _factorize_sorted(pd.concat([_ids(c) for c in cols], ignore_index=True))
+    bounds = np.cumsum([0, *(len(c) for c in cols)])
+    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], uniques, None
+
+
+def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes of orders and of activations as numbers in one code space (-1 = missing)."""
+    if _shared_categories([order_codes, act_codes]) is not None:
+        return _cat_codes(order_codes), _cat_codes(act_codes), len(order_codes.cat.categories)
+    codes, _ = pd.factorize(pd.concat([_ids(order_codes), _ids(act_codes)], ignore_index=True))
+    n = len(order_codes)
+    return codes[:n], codes[n:], int(codes.max()) + 1 if len(codes) else 0
+
+
+def _is_unique(series: pd.Series) -> bool:
+    if _is_cat(series):
+        codes = series.cat.codes.to_numpy()
+        return bool(len(codes) == 0 or (codes.min() >= 0 and np.bincount(codes).max() <= 1))
+    return series.is_unique
+
+
 def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
     """Permutation into (license, instant[, tiebreak]) order and CSR pointers per license."""
-    perm, ptr = K.group_by_license(lic, nlic)
-    K.sort_within_groups(perm, ptr, ts)
-    if tiebreak is not None and len(perm) > 1:
+    perm, ptr, tie = K.event_order(lic, ts, nlic)
+    if tie and tiebreak is not None:
         ls, tss = lic[perm], ts[perm]
-        tie = (ls[1:] == ls[:-1]) & (tss[1:] == tss[:-1])
-        if tie.any():
-            rank, _ = _factorize_sorted(tiebreak.iloc[perm].reset_index(drop=True).fillna(""))
-            perm = perm[np.lexsort((rank, tss, ls))]
+        same = (ls[1:] == ls[:-1]) & (tss[1:] == tss[:-1])
+        # Only rows sharing (license, instant) need the tiebreak's rank.
+        tied = np.zeros(len(perm), np.bool_)
+        tied[1:] |= same
+        tied[:-1] |= same
+        rank = np.zeros(len(perm), np.int64)
+        rank[tied], _ = _factorize_sorted(_ids(tiebreak.iloc[perm[tied]]).reset_index(drop=True).fillna(""))
+        perm = perm[np.lexsort((rank, tss, ls))]
     return perm, ptr
 
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """Catalog-independent arrays of one ledger (in one time zone)."""
+    """Catalog-independent arrays of one ledger (in one time zone).
 
-    license_ids: pa.Array  # sorted unique license ids
+    Licenses are numbered by their position in ``license_ids``. Order arrays (``o_*``) are
+    in the orders' row order. Activation, issue and legacy arrays are in replay order:
+    grouped by license (CSR pointers ``*_ptr``), by instant within a license; ``act_perm``
+    and ``leg_perm`` give each event's row in its table.
+    """
+
+    license_ids: pa.Array  # license ids in license-number order (sorted, or a categorical's categories)
+    license_dtype: pd.CategoricalDtype | None  # results' license_id dtype when the ledger's ids are categorical
     license_edition: np.ndarray  # edition position per license, -1 unknown
     o_lic: np.ndarray
     o_sku: np.ndarray
@@ -149,7 +235,9 @@ class _Prepared:
     act_static: np.ndarray
     act_perm: np.ndarray
     act_ptr: np.ndarray
-    iss_perm: np.ndarray  # order indices of renewal issue events, in replay order
+    iss_order: np.ndarray  # order rows of issued renewal codes
+    iss_ts: np.ndarray
+    iss_day: np.ndarray
     iss_ptr: np.ndarray
     leg_lic: np.ndarray
     leg_start: np.ndarray
@@ -157,6 +245,17 @@ class _Prepared:
     leg_perm: np.ndarray
     leg_ptr: np.ndarray
     last_event_day: int
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_license_ids(src: str, names: tuple[str, ...], cols: list[np.ndarray]) -> None:
+    for name, arr in zip(names, cols, strict=False):
+        if len(arr) and arr.min() < 0:
+            msg = f"{src}: {name} row {_first(arr < 0) + 1}, column 'license_id' is empty; every row needs a license_id"
+            raise LedgerError(msg)
 
 
 def _prepare(led: Ledger, tz: str) -> _Prepared:
@@ -167,108 +266,105 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     src = led.source
     lic_df, ord_df, act_df = led.licenses, led.orders, led.activations
     leg_df = led.legacy_periods if led.legacy_periods is not None else None
-    n_l, n_o, n_a = len(lic_df), len(ord_df), len(act_df)
+    n_o = len(ord_df)
     n_g = 0 if leg_df is None else len(leg_df)
 
-    lic_ids = [_ids(lic_df["license_id"]), _ids(ord_df["license_id"]), _ids(act_df["license_id"])]
+    lic_cols = [lic_df["license_id"], ord_df["license_id"], act_df["license_id"]]
     if leg_df is not None:
-        lic_ids.append(_ids(leg_df["license_id"]))
-    o_code = _ids(ord_df["code"])
-    a_code = _ids(act_df["code"])
+        lic_cols.append(leg_df["license_id"])
+    o_code, a_code = ord_df["code"], act_df["code"]
     o_issue_ts = parse_instants(ord_df["code_issued_at"], tz, where=f"{src}: orders", column="code_issued_at")
-    issued = o_issue_ts != NO_TIME
-    issued_idx = np.flatnonzero(issued)
-    # The three string hash passes (license ids, codes, order ids) dominate; Arrow releases
-    # the GIL, so they run side by side on two cores.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        f_lic = pool.submit(_factorize_sorted, pd.concat(lic_ids, ignore_index=True))
-        f_code = pool.submit(pd.factorize, pd.concat([o_code.iloc[issued_idx], a_code], ignore_index=True))
-        f_oid = pool.submit(lambda: ord_df["order_id"].is_unique)
-        all_lic, uniques = f_lic.result()
-        codes, _ = f_code.result()
-        orders_unique = f_oid.result()
-    l_lic = all_lic[:n_l]
-    o_lic = all_lic[n_l : n_l + n_o]
-    act_lic = all_lic[n_l + n_o : n_l + n_o + n_a]
-    leg_lic = all_lic[n_l + n_o + n_a :]
-    for name, arr, offset in (("licenses", l_lic, 0), ("orders", o_lic, 0), ("activations", act_lic, 0), ("legacy_periods", leg_lic, 0)):
-        if (arr < 0).any():
-            row = int(np.flatnonzero(arr < 0)[0]) + 1 + offset
-            msg = f"{src}: {name} row {row}, column 'license_id' is empty; every row needs a license_id"
-            raise LedgerError(msg)
+    # Matching ids is the costly part for string columns (categoricals sharing their
+    # dictionaries are matched on codes); Arrow releases the GIL, so the three string
+    # hash passes (license ids, codes, order ids) run side by side on two cores.
+    if all(_is_cat(c) for c in (*lic_cols, o_code, a_code)):
+        lic_codes, uniques, license_dtype = _license_space(lic_cols)
+        oc, ac, n_codes = _code_space(o_code, a_code)
+        orders_unique = None  # checked beside the activations below
+    else:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            f_lic = pool.submit(_license_space, lic_cols)
+            f_code = pool.submit(_code_space, o_code, a_code)
+            f_oid = pool.submit(_is_unique, ord_df["order_id"])
+            lic_codes, uniques, license_dtype = f_lic.result()
+            oc, ac, n_codes = f_code.result()
+            orders_unique = f_oid.result()
+    l_lic, o_lic, a_lic = lic_codes[:3]
+    leg_lic = lic_codes[3] if leg_df is not None else np.empty(0, np.int64)
+    _check_license_ids(src, ("licenses", "orders", "activations", "legacy_periods"), lic_codes)
     nlic = len(uniques)
     counts = np.bincount(l_lic, minlength=nlic)
-    if (counts > 1).any():
-        dup = uniques[int(np.flatnonzero(counts > 1)[0])].as_py()
+    if len(counts) and counts.max() > 1:
+        dup = uniques[_first(counts > 1)].as_py()
         msg = f"{src}: licenses has license_id {dup!r} more than once; license ids must be unique"
         raise LedgerError(msg)
-    unknown = counts[o_lic] == 0
-    if unknown.any():
-        row = int(np.flatnonzero(unknown)[0])
+    if len(o_lic) and counts[o_lic].min() == 0:
+        row = _first(counts[o_lic] == 0)
         msg = (
             f"{src}: orders row {row + 1}, column 'license_id': {ord_df['license_id'].iloc[row]!r} "
             "is not in licenses; add the license or drop the order"
         )
         raise LedgerError(msg)
-    edition = np.full(nlic, -1, dtype=np.int64)
+    edition = np.full(nlic, -1, dtype=np.int8)
     ed_codes = _enum_codes(lic_df["edition"], [e.value for e in EDITIONS])
-    if (ed_codes < 0).any():
-        row = int(np.flatnonzero(ed_codes < 0)[0])
+    if len(ed_codes) and ed_codes.min() < 0:
+        row = _first(ed_codes < 0)
         msg = f"{src}: licenses row {row + 1}, column 'edition': {lic_df['edition'].iloc[row]!r} is not full or basic"
         raise LedgerError(msg)
     edition[l_lic] = ed_codes
 
-    # -- orders --------------------------------------------------------------------------------
+    # -- orders (on a second thread) and activations joined to them by code, in replay order --------
+    def order_side() -> tuple[Any, ...]:
+        unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
+        sku = _enum_codes(ord_df["sku"], [s.value for s in SKUS])
+        issue_day, last = local_days_and_last(o_issue_ts, tz)
+        return unique, sku, issue_day, last, K.issue_events(o_lic, sku, o_issue_ts, issue_day, nlic)
+
+    pool = ThreadPoolExecutor(max_workers=1) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
+    f_orders = pool.submit(order_side) if pool is not None else None
+    try:
+        code_to_order, dup_code, no_code = K.code_index(oc, o_issue_ts, n_codes)
+        act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
+        act_perm, act_ptr = _event_order(a_lic, act_ts, nlic, a_code)
+        act_lic, act_ts_r, act_order, act_static = K.join_activations(
+            act_perm, ac, a_lic, act_ts, code_to_order, o_lic, o_issue_ts)
+        act_day, last_act = local_days_and_last(act_ts_r, tz)
+        sides = f_orders.result() if f_orders is not None else order_side()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    orders_unique, o_sku, o_issue_day, last_issue, (iss_order, iss_ptr, iss_ts, iss_day) = sides
+    # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
         msg = f"{src}: orders has order_id {dup!r} more than once; order ids must be unique"
         raise LedgerError(msg)
-    o_sku = _enum_codes(ord_df["sku"], [s.value for s in SKUS])
-    if (o_sku < 0).any():
-        row = int(np.flatnonzero(o_sku < 0)[0])
+    if len(o_sku) and o_sku.min() < 0:
+        row = _first(o_sku < 0)
         msg = (
             f"{src}: orders row {row + 1}, column 'sku': {ord_df['sku'].iloc[row]!r} is not one of "
             f"{[s.value for s in SKUS]}"
         )
         raise LedgerError(msg)
-    o_issue_day = to_local_days(o_issue_ts, tz)
-    no_code = issued & o_code.isna().to_numpy()
-    if no_code.any():
-        row = int(np.flatnonzero(no_code)[0])
-        msg = f"{src}: orders row {row + 1}, column 'code' is empty although code_issued_at is set; add the code"
+    if no_code >= 0:
+        msg = f"{src}: orders row {no_code + 1}, column 'code' is empty although code_issued_at is set; add the code"
         raise LedgerError(msg)
-
-    # -- activations joined to orders by code ------------------------------------------------------
-    oc, ac = codes[: len(issued_idx)], codes[len(issued_idx) :]
-    n_codes = int(codes.max()) + 1 if len(codes) else 0
-    per_code = np.bincount(oc, minlength=n_codes) if len(oc) else np.zeros(n_codes, np.int64)
-    if (per_code > 1).any():
-        dup_code = int(np.flatnonzero(per_code > 1)[0])
-        rows = issued_idx[oc == dup_code] + 1
+    if dup_code >= 0:
+        rows = np.flatnonzero((oc == dup_code) & (o_issue_ts != NO_TIME)) + 1
         msg = f"{src}: orders rows {rows.tolist()} carry the same code; a code belongs to one order"
         raise LedgerError(msg)
-    code_to_order = np.full(n_codes, -1, dtype=np.int64)
-    code_to_order[oc] = issued_idx
-    act_order = np.where(ac >= 0, code_to_order[np.maximum(ac, 0)], -1)
-    act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-    if (act_ts == NO_TIME).any():
-        row = int(np.flatnonzero(act_ts == NO_TIME)[0])
-        msg = f"{src}: activations row {row + 1}, column 'activated_at' is empty; every activation needs a timestamp"
+    if len(act_ts) and act_ts.min() == NO_TIME:
+        row = _first(act_ts == NO_TIME) + 1
+        msg = f"{src}: activations row {row}, column 'activated_at' is empty; every activation needs a timestamp"
         raise LedgerError(msg)
-    act_day = to_local_days(act_ts, tz)
-    known = act_order >= 0
-    safe = np.maximum(act_order, 0)
-    act_static = np.zeros(n_a, dtype=np.int64)
-    act_static[known & (o_issue_ts[safe] > act_ts)] = K.ACTIVATED_BEFORE_ISSUE
-    act_static[known & (o_lic[safe] != act_lic)] = K.WRONG_LICENSE
-    act_static[~known] = K.UNKNOWN_CODE
+    act_ts = act_ts_r
 
     # -- upgrade targets (R8): the renewal order whose act the upgrade names, same license --------
-    o_target = np.full(n_o, -1, dtype=np.int64)
+    o_target = np.full(n_o, -1, dtype=np.int32)
     upg = np.flatnonzero(o_sku == K.UPG)
     if len(upg):
         cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == K.REN))
-        acts = _ids(ord_df["act_number"]).iloc[cand]
+        acts = _ids(ord_df["act_number"].iloc[cand])
         has_act = acts.notna().to_numpy()
         cand, acts = cand[has_act], acts[has_act]
         idx = pd.Index(acts.to_numpy())
@@ -276,53 +372,46 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
             dup = idx[idx.duplicated()][0]
             msg = f"{src}: orders carry act_number {dup!r} more than once; act numbers must be unique"
             raise LedgerError(msg)
-        found = idx.get_indexer(_ids(ord_df["upgrade_of_act"]).iloc[upg].to_numpy())
+        found = idx.get_indexer(_ids(ord_df["upgrade_of_act"].iloc[upg]).to_numpy())
         tgt = np.full(len(upg), -1, dtype=np.int64)
         tgt[found >= 0] = cand[found[found >= 0]]
         ok = (tgt >= 0) & (o_lic[np.maximum(tgt, 0)] == o_lic[upg])
         o_target[upg] = np.where(ok, tgt, -1)
 
-    # -- invoice day for prices (R10) ---------------------------------------------------------------
-    o_invoice_day = None
-    if "invoiced_at" in ord_df.columns:
-        o_invoice_day = to_local_days(
-            parse_instants(ord_df["invoiced_at"], tz, where=f"{src}: orders", column="invoiced_at"), tz
-        )
-
-    # -- event order ----------------------------------------------------------------------------------
-    act_perm, act_ptr = _event_order(act_lic, act_ts, nlic, a_code)
-    ren_issued = np.flatnonzero(issued & (o_sku == K.REN))
-    perm, iss_ptr = _event_order(o_lic[ren_issued], o_issue_ts[ren_issued], nlic, None)
-    iss_perm = ren_issued[perm]
+    # -- legacy periods (R12) ------------------------------------------------------------------------------
     if leg_df is not None and n_g:
         leg_start = parse_dates(leg_df["start"], where=f"{src}: legacy_periods", column="start")
         until = parse_dates(leg_df["valid_until"], where=f"{src}: legacy_periods", column="valid_until")
         for col, arr in (("start", leg_start), ("valid_until", until)):
             if (arr == NO_DAY).any():
-                row = int(np.flatnonzero(arr == NO_DAY)[0]) + 1
+                row = _first(arr == NO_DAY) + 1
                 msg = f"{src}: legacy_periods row {row}, column {col!r} is empty; give a date YYYY-MM-DD"
                 raise LedgerError(msg)
         if (until < leg_start).any():
-            row = int(np.flatnonzero(until < leg_start)[0]) + 1
+            row = _first(until < leg_start) + 1
             msg = f"{src}: legacy_periods row {row}: valid_until is before start; fix the dates"
             raise LedgerError(msg)
-        leg_end = until + 1
         leg_perm, leg_ptr = _event_order(leg_lic, leg_start, nlic, None)
+        leg_lic, leg_start, leg_end = leg_lic[leg_perm], leg_start[leg_perm], until[leg_perm] + 1
     else:
-        leg_start = leg_end = np.empty(0, np.int64)
-        leg_perm, leg_ptr = np.empty(0, np.int64), np.zeros(nlic + 1, np.int64)
+        leg_start = leg_end = leg_perm = np.empty(0, np.int64)
+        leg_ptr = np.zeros(nlic + 1, np.int64)
 
-    day_cols = [act_day, o_issue_day[issued]]
+    # -- the ledger's last event day: as_of's default -----------------------------------------------------
+    o_invoice_day = None
+    lasts = [last_act, last_issue, int(leg_start.max()) if len(leg_start) else NO_DAY]
     for col in ("requested_at", "invoiced_at", "paid_at", "ticket_at"):
-        if col in ord_df.columns and col != "invoiced_at":
-            day_cols.append(to_local_days(parse_instants(ord_df[col], tz, where=f"{src}: orders", column=col), tz))
-    if o_invoice_day is not None:
-        day_cols.append(o_invoice_day)
-    last = max((int(d.max()) for d in [*day_cols, leg_start] if len(d)), default=NO_DAY)  # NO_DAY is the least int64
+        if col in ord_df.columns:
+            days, last = local_days_and_last(parse_instants(ord_df[col], tz, where=f"{src}: orders", column=col), tz)
+            lasts.append(last)
+            if col == "invoiced_at":
+                o_invoice_day = days  # prices go by invoice day (R10)
+    last = max(lasts)  # NO_DAY is the least int64
     last_event_day = last if last != NO_DAY else 0
 
     prepared = _Prepared(
         license_ids=uniques,
+        license_dtype=license_dtype,
         license_edition=edition,
         o_lic=o_lic,
         o_sku=o_sku,
@@ -338,7 +427,9 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         act_static=act_static,
         act_perm=act_perm,
         act_ptr=act_ptr,
-        iss_perm=iss_perm,
+        iss_order=iss_order,
+        iss_ts=iss_ts,
+        iss_day=iss_day,
         iss_ptr=iss_ptr,
         leg_lic=leg_lic,
         leg_start=leg_start,
@@ -430,30 +521,59 @@ class Replay:
         }
 
 
-def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, np.ndarray]:
-    """Run the compiled scan over prepared arrays; activation results are in replay order (``ap``)."""
+#: Below this many events a replay runs on one thread (starting threads costs more).
+PARALLEL_MIN_EVENTS = 50_000
+#: Threads for the compiled passes: licenses are independent, so ranges of licenses run side
+#: by side (the kernels release the GIL). Results do not depend on it.
+THREADS = 2
+
+
+def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
+    """Ranges of licenses with about as many events each, one per thread."""
+    nlic = len(p.act_ptr) - 1
+    work = p.act_ptr + p.iss_ptr + p.leg_ptr  # cumulative events per license
+    total = int(work[-1])
+    if THREADS < 2 or total < PARALLEL_MIN_EVENTS or nlic < 2:
+        return [(0, nlic)]
+    cuts = np.searchsorted(work, [total * k // THREADS for k in range(1, THREADS)])
+    bounds = [0, *sorted({int(min(max(c, 1), nlic - 1)) for c in cuts}), nlic]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _run(fn, ranges: list[tuple[int, int]]) -> list[Any]:
+    """``fn(lo, hi)`` for each range, side by side on threads when there are several."""
+    if len(ranges) == 1:
+        return [fn(*ranges[0])]
+    with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+        return list(pool.map(lambda r: fn(*r), ranges))
+
+
+def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
+    """Run the compiled scan over prepared arrays; activation results are in replay order."""
     n_a, n_o = len(p.act_day), len(p.o_sku)
-    ap = p.act_perm
-    a_order, a_ts, a_day, a_static = p.act_order[ap], p.act_ts[ap], p.act_day[ap], p.act_static[ap]
-    ip = p.iss_perm
-    lp = p.leg_perm
-    out = {
-        "ap": ap, "a_order": a_order, "a_day": a_day,
-        "reason": np.zeros(n_a, np.int64), "pstart": np.zeros(n_a, np.int64), "pend": np.zeros(n_a, np.int64),
-        "ver": np.zeros(n_a, np.int64), "accepted": np.zeros(n_o, np.bool_), "actday": np.full(n_o, NO_DAY, np.int64),
+    out: dict[str, Any] = {
+        "ap": p.act_perm, "a_order": p.act_order, "a_day": p.act_day,
+        "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int64), "pend": np.empty(n_a, np.int64),
+        "ver": np.empty(n_a, np.int16), "accepted": np.zeros(n_o, np.bool_), "actday": np.full(n_o, NO_DAY, np.int64),
         "upgraded": np.zeros(n_o, np.bool_), "lapsed": np.zeros(n_o, np.bool_), "deadline": np.full(n_o, NO_DAY, np.int64),
     }
-    K.scan(
-        as_of_day,
-        p.leg_ptr, p.leg_start[lp], p.leg_end[lp],
-        p.iss_ptr, ip, p.o_issue_ts[ip], p.o_issue_day[ip],
-        p.act_ptr, a_order, a_ts, a_day, a_static,
-        p.o_sku, p.o_target,
-        knobs["from_day"], knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"],
-        out["reason"], out["pstart"], out["pend"], out["ver"],
-        out["accepted"], out["actday"], out["upgraded"], out["lapsed"], out["deadline"],
-        np.empty(max(len(ip), 1), np.int64),
-    )
+
+    def scan(lo: int, hi: int) -> int:
+        return K.scan(
+            as_of_day,
+            p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end,
+            p.iss_ptr[lo : hi + 1], p.iss_order, p.iss_ts, p.iss_day,
+            p.act_ptr[lo : hi + 1], p.act_order, p.act_ts, p.act_day, p.act_static,
+            p.o_sku, p.o_target,
+            knobs["from_day"], knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"],
+            out["reason"], out["pstart"], out["pend"], out["ver"],
+            out["accepted"], out["actday"], out["upgraded"], out["lapsed"], out["deadline"],
+            np.empty(max(int(p.iss_ptr[hi] - p.iss_ptr[lo]), 1), np.int64),
+        )
+
+    ranges = _license_ranges(p)
+    out["ranges"] = ranges
+    out["n_periods"] = _run(scan, ranges)
     return out
 
 
@@ -482,96 +602,103 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     as_of_day = p.last_event_day if as_of is None else as_day(as_of, tz)
     knobs = cat.knob_arrays()
     r = scan_prepared(p, knobs, as_of_day)
-    ap, a_order, a_day = r["ap"], r["a_order"], r["a_day"]
-    act_reason, act_pstart, act_pend, act_ver = r["reason"], r["pstart"], r["pend"], r["ver"]
-    o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline = r["accepted"], r["actday"], r["upgraded"], r["lapsed"], r["deadline"]
-    periods, keys = _periods(ledger, p, cat, as_of_day, ap, act_reason, act_pstart, act_pend, act_ver, a_order, a_day)
-    keys["rejection_order"] = a_order[act_reason > 0]
+    reason = r["reason"]
+    periods, keys = _periods(ledger, p, cat, as_of_day, r)
+    rejected = np.flatnonzero(reason > 0)
+    keys["rejection_order"] = p.act_order[rejected]
     return Replay(
         periods=periods,
         keys=keys,
-        codes=_codes(ledger, p, as_of_day, o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline),
-        rejections=_rejections(ledger, p, ap, act_reason, a_day),
+        codes=_codes(ledger, p, as_of_day, r),
+        rejections=_rejections(ledger, p, rejected, reason),
         as_of=pd.Timestamp(days_to_datetime(np.array([as_of_day]))[0]),
         catalog=cat,
         ledger=ledger,
     )
 
 
-def _periods(led, p, cat, as_of_day, ap, reason, pstart, pend, ver, a_order, a_day) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    acc = np.flatnonzero((reason == K.ACCEPTED) & (pend > pstart))
-    rows = ap[acc]
-    orders = a_order[acc]
-    leg_keep = p.leg_perm[p.leg_start[p.leg_perm] <= as_of_day]
-    n_leg, n_acc = len(leg_keep), len(acc)
-    lic = np.concatenate([p.leg_lic[leg_keep], p.act_lic[rows]])
-    start = np.concatenate([p.leg_start[leg_keep], pstart[acc]])
-    end = np.concatenate([p.leg_end[leg_keep], pend[acc]])
-    src = np.concatenate([np.full(n_leg, 3, np.int64), p.o_sku[orders]])
-    version = np.concatenate([np.full(n_leg, -1, np.int64), ver[acc]])
-    activated = np.concatenate([np.full(n_leg, NO_DAY, np.int64), a_day[acc]])
-    act_row = np.concatenate([np.full(n_leg, -1, np.int64), rows])
-    order_row = np.concatenate([np.full(n_leg, -1, np.int64), orders])
-    # The scan emits each license's periods in start order and licenses in sorted-id order,
-    # so without legacy periods the rows are usually in order already (no copy then).
-    order = None
-    if n_leg:
-        order = np.lexsort((np.concatenate([np.zeros(n_leg, np.int64), np.ones(n_acc, np.int64)]), start, lic))
-    elif not _nondecreasing(lic):
-        order = np.argsort(lic, kind="stable")
-    if order is not None:
-        lic, start, end, src, version, activated, act_row, order_row = (
-            x[order] for x in (lic, start, end, src, version, activated, act_row, order_row))
+def _at(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``values[idx]``, with -1 where ``idx`` is -1."""
+    if len(idx) == 0 or idx.min() >= 0:
+        return values[idx]
+    return np.where(idx >= 0, values[np.maximum(idx, 0)] if len(values) else -1, -1)
+
+
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """A DataFrame over the given columns without copying them into blocks."""
+    return pd.DataFrame(columns, copy=False)
+
+
+def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    n = sum(r["n_periods"])
+    lic, pos, order_row = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32)
+    start, end, activated = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    src, version = np.empty(n, np.int8), np.empty(n, np.int16)
+    first = np.cumsum([0, *r["n_periods"]])
+
+    def emit(lo: int, hi: int) -> int:
+        k0 = int(first[r["ranges"].index((lo, hi))])
+        return K.emit_periods(
+            lo, k0, as_of_day, p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end, p.act_ptr[lo : hi + 1],
+            r["reason"], r["pstart"], r["pend"], r["ver"], p.act_order, p.act_day, p.o_sku,
+            lic, start, end, src, version, activated, pos, order_row,
+        )
+
+    ends = _run(emit, r["ranges"])
+    assert ends == [int(x) for x in first[1:]], "period count differs between scan and emit"
+    act_row = _at(p.act_perm, pos)
     keys = {"license": lic, "order": order_row}
-    return pd.DataFrame(
+    return _frame(
         {
-            "license_id": _take_str(p.license_ids, lic),
-            "start": days_to_datetime(start),
-            "end": days_to_datetime(end),
+            "license_id": _license_column(p, lic),
+            "start": start.view("datetime64[ns]"),
+            "end": end.view("datetime64[ns]"),
             "source": _categorical(src, [s.value for s in Source]),
-            "code": _take_str(_arrow(led.activations["code"]), act_row),
-            "order_id": _take_str(_arrow(led.orders["order_id"]), order_row),
-            "activated_on": days_to_datetime(activated),
+            "code": _take_id(led.activations["code"], act_row),
+            "order_id": _take_id(led.orders["order_id"], order_row),
+            "activated_on": activated.view("datetime64[ns]"),
             "catalog_version": _categorical(version, [v.label for v in cat.versions]),
         }
     ), keys
 
 
-def _nondecreasing(x: np.ndarray) -> bool:
-    return bool(len(x) < 2 or (x[1:] >= x[:-1]).all())
+def _license_column(p: _Prepared, lic: np.ndarray) -> pd.Series:
+    if p.license_dtype is not None:
+        return pd.Series(pd.Categorical.from_codes(lic, dtype=p.license_dtype), copy=False)
+    return _take_str(p.license_ids, lic)
 
 
-def _codes(led, p, as_of_day, accepted, actday, upgraded, lapsed, deadline) -> pd.DataFrame:
-    issued = (p.o_issue_ts != NO_TIME) & (p.o_issue_day <= as_of_day)
-    status = np.full(len(p.o_sku), 1, np.int64)  # issued
-    status[lapsed] = 3
-    status[accepted] = 2
-    status[~issued] = 0
-    status[upgraded] = 4
-    ren = p.o_sku == K.REN
-    dl = np.where(ren & issued, deadline, NO_DAY)
+def _codes(led, p, as_of_day, r) -> pd.DataFrame:
+    n = len(p.o_sku)
+    status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
+
+    def fates(lo: int, hi: int) -> None:
+        K.code_fates(lo, hi, as_of_day, p.o_issue_ts, p.o_issue_day, p.o_sku, r["accepted"], r["actday"],
+                     r["upgraded"], r["lapsed"], r["deadline"], status, act_ns, dl_ns)
+
+    half = n // 2
+    _run(fates, [(0, half), (half, n)] if len(r["ranges"]) > 1 else [(0, n)])
     o = led.orders
-    return pd.DataFrame(
+    return _frame(
         {
-            "code": _ids(o["code"]).reset_index(drop=True),
-            "order_id": _ids(o["order_id"]).reset_index(drop=True),
-            "license_id": _ids(o["license_id"]).reset_index(drop=True),
+            "code": _id_column(o["code"]).reset_index(drop=True),
+            "order_id": _id_column(o["order_id"]).reset_index(drop=True),
+            "license_id": _id_column(o["license_id"]).reset_index(drop=True),
             "sku": _categorical(p.o_sku, [s.value for s in SKUS]),
             "status": _categorical(status, [s.value for s in CodeStatus]),
-            "activated_on": days_to_datetime(actday),
-            "deadline": days_to_datetime(dl),
+            "activated_on": act_ns.view("datetime64[ns]"),
+            "deadline": dl_ns.view("datetime64[ns]"),
         }
     )
 
 
-def _rejections(led, p, ap, reason, a_day) -> pd.DataFrame:
-    rej = np.flatnonzero(reason > 0)
-    rows = ap[rej]
-    return pd.DataFrame(
+def _rejections(led, p, rejected, reason) -> pd.DataFrame:
+    rows = p.act_perm[rejected]
+    return _frame(
         {
-            "code": _take_str(_arrow(led.activations["code"]), rows),
-            "license_id": _take_str(_arrow(led.activations["license_id"]), rows),
-            "day": days_to_datetime(a_day[rej]),
-            "reason": _categorical(reason[rej] - 1, [r.value for r in REASONS]),
+            "code": _take_id(led.activations["code"], rows),
+            "license_id": _take_id(led.activations["license_id"], rows),
+            "day": days_to_datetime(p.act_day[rejected]),
+            "reason": _categorical(reason[rejected] - 1, [r.value for r in REASONS]),
         }
     )

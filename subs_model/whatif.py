@@ -163,19 +163,21 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     act_ts = t[act_rows, 5]  # local wall-clock ns: only their order within a license matters here
     iss_ts = np.where(issued, issue_ns, NO_TIME)
     act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
-    ren = np.flatnonzero(issued & (core.o_sku == K.REN))
-    iss_perm, iss_ptr = _event_order(core.o_lic[ren], iss_ts[ren], n_lic, None)
+    act = act_rows[act_perm]
+    iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
+    iss_order, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(core.o_lic, core.o_sku, iss_ts, iss_day, n_lic)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
     return _Prepared(
-        license_ids=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku, o_issue_ts=iss_ts,
-        o_issue_day=np.where(issued, issue_ns // NS_PER_DAY, NO_DAY), o_target=core.o_upgrade_of,
+        license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
+        o_issue_ts=iss_ts, o_issue_day=iss_day, o_target=core.o_upgrade_of,
         o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        act_lic=core.o_lic[act_rows], act_order=act_rows, act_ts=act_ts, act_day=t[act_rows, 5] // NS_PER_DAY,
-        act_static=np.zeros(len(act_rows), np.int64), act_perm=act_perm, act_ptr=act_ptr, iss_perm=ren[iss_perm],
-        iss_ptr=iss_ptr, leg_lic=leg_lic, leg_start=init_end - 365, leg_end=init_end, leg_perm=leg_perm, leg_ptr=leg_ptr,
-        last_event_day=0,
+        act_lic=core.o_lic[act], act_order=act, act_ts=t[act, 5], act_day=t[act, 5] // NS_PER_DAY,
+        act_static=np.zeros(len(act), np.int64), act_perm=act_perm, act_ptr=act_ptr,
+        iss_order=iss_order, iss_ts=iss_ts_p, iss_day=iss_day_p, iss_ptr=iss_ptr,
+        leg_lic=leg_lic[leg_perm], leg_start=(init_end - 365)[leg_perm], leg_end=init_end[leg_perm], leg_perm=leg_perm,
+        leg_ptr=leg_ptr, last_event_day=0,
     )
 
 

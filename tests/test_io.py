@@ -256,3 +256,19 @@ def test_arrow_memory_pool_is_jemalloc_unless_the_user_chose_one() -> None:
     theirs = subprocess.run([sys.executable, "-c", code], env={**env, "ARROW_DEFAULT_MEMORY_POOL": "system"},
                             capture_output=True, text=True, check=True)
     assert theirs.stdout.strip() == "system"
+
+
+def test_numpy_hugepage_advice_is_off_unless_the_user_chose() -> None:
+    """Importing subs_model stops numpy's huge-page advice, but NUMPY_MADVISE_HUGEPAGE is kept."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import subs_model; from numpy._core.multiarray import _set_madvise_hugepage as s; "
+            "v = s(False); print(int(v))")
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert ours.stdout.strip() == "0"
+    theirs = subprocess.run([sys.executable, "-c", code], env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"},
+                            capture_output=True, text=True, check=True)
+    assert theirs.stdout.strip() == "1"
