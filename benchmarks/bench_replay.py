@@ -6,7 +6,11 @@ Ledger, ids factorised and events sorted; warm: the same Ledger replayed again, 
 what-if sweep does), a plain per-license Python loop and a DuckDB recursive CTE that
 computes the same periods, checks that all agree, and prints events/s and ratios.
 
-    python benchmarks/bench_replay.py [--sizes 100000 1000000 10000000] [--peers-max 1000000]
+    python benchmarks/bench_replay.py [--sizes 100000 1000000 10000000] [--peers-max 1000000] [--ids category|str]
+
+Id columns are categoricals with one dictionary per id kind (license, code, order), as
+``simulate`` builds them and ``Ledger.categorical_ids()`` makes them; ``--ids str`` gives
+plain string columns instead (each replay of a new Ledger then hashes every id string).
 
 Not a test: run it by hand (``make bench``) on an otherwise idle machine.
 """
@@ -35,11 +39,23 @@ def _ids(prefix: str, ints: np.ndarray) -> pd.Series:
     return pd.Series(pd.array(arr, dtype="str"))
 
 
+def _dictionary(prefix: str, n: int) -> pd.CategoricalDtype:
+    """Ids ``prefix0 … prefix{n-1}`` as a categorical dtype, categories in sorted order."""
+    ids = pd.Index(_ids(prefix, np.arange(n)).array)
+    return pd.CategoricalDtype(ids.sort_values())
+
+
+def _codes_of(dtype: pd.CategoricalDtype, prefix: str, ints: np.ndarray) -> pd.Series:
+    """The categorical column whose values are ``prefix + str(ints)``."""
+    rank = dtype.categories.get_indexer(_ids(prefix, np.arange(int(ints.max()) + 1 if len(ints) else 0)).array)
+    return pd.Series(pd.Categorical.from_codes(rank[ints].astype(np.int32), dtype=dtype))
+
+
 def _stamps(ns_utc: np.ndarray) -> pd.Series:
     return pd.Series(pd.DatetimeIndex(ns_utc.view("datetime64[ns]"), tz="UTC").tz_convert("Europe/Moscow"))
 
 
-def make_ledger(n_act: int, seed: int = 1) -> tuple[sm.Ledger, pd.DataFrame]:
+def make_ledger(n_act: int, seed: int = 1, ids: str = "category") -> tuple[sm.Ledger, pd.DataFrame]:
     """A ledger of ``n_act`` activations; also the plain event table the peers replay."""
     rng = np.random.default_rng(seed)
     per = 5
@@ -55,14 +71,21 @@ def make_ledger(n_act: int, seed: int = 1) -> tuple[sm.Ledger, pd.DataFrame]:
     act_ns = day.astype(np.int64) * NS_DAY - MSK + seconds
     issue_ns = act_ns - rng.integers(60, 3600, n_act) * 10**9
     order = np.argsort(act_ns, kind="stable")  # exports come in time order
-    codes = _ids("KS5-", np.arange(n_act))
-    lic_ids = _ids("L", lic)
-    skus = np.array(["subscription", "renewal"], dtype=object)[sku]
+    if ids == "category":
+        lic_t, code_t, oid_t = _dictionary("L", n_lic), _dictionary("KS5-", n_act), _dictionary("O", n_act)
+        lic_ids, lic_all = _codes_of(lic_t, "L", lic), _codes_of(lic_t, "L", np.arange(n_lic))
+        codes, order_ids = _codes_of(code_t, "KS5-", np.arange(n_act)), _codes_of(oid_t, "O", np.arange(n_act))
+        skus = pd.Series(pd.Categorical.from_codes(sku.astype(np.int8), categories=["subscription", "renewal", "upgrade"]))
+        editions = pd.Series(pd.Categorical.from_codes(np.zeros(n_lic, np.int8), categories=["full", "basic"]))
+    else:
+        lic_ids, lic_all = _ids("L", lic), _ids("L", np.arange(n_lic))
+        codes, order_ids = _ids("KS5-", np.arange(n_act)), _ids("O", np.arange(n_act))
+        skus = pd.Series(np.array(["subscription", "renewal"], dtype=object)[sku], dtype="str")
+        editions = pd.Series("full", index=range(n_lic), dtype="str")
     led = sm.Ledger(
-        licenses=pd.DataFrame({"license_id": _ids("L", np.arange(n_lic)), "customer_id": _ids("K", np.arange(n_lic)), "edition": "full"}),
+        licenses=pd.DataFrame({"license_id": lic_all, "customer_id": _ids("K", np.arange(n_lic)), "edition": editions}),
         orders=pd.DataFrame(
-            {"order_id": _ids("O", np.arange(n_act)), "license_id": lic_ids, "sku": pd.Series(skus, dtype="str"),
-             "code_issued_at": _stamps(issue_ns), "code": codes}
+            {"order_id": order_ids, "license_id": lic_ids, "sku": skus, "code_issued_at": _stamps(issue_ns), "code": codes}
         ),
         activations=pd.DataFrame(
             {"code": codes.iloc[order].reset_index(drop=True), "license_id": lic_ids.iloc[order].reset_index(drop=True),
@@ -122,7 +145,7 @@ def duckdb_replay(events: pd.DataFrame, term: int = 365, grace: int = 15) -> set
 
 def engine_set(rep: sm.Replay) -> set[tuple[int, int, int]]:
     p = rep.periods
-    lic = p["license_id"].str.slice(1).astype("int64").to_numpy()
+    lic = p["license_id"].astype("str").str.slice(1).astype("int64").to_numpy()
     start = p["start"].to_numpy().astype("datetime64[D]").astype(np.int64)
     end = p["end"].to_numpy().astype("datetime64[D]").astype(np.int64)
     return set(zip(lic.tolist(), start.tolist(), end.tolist(), strict=True))
@@ -143,14 +166,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     ap.add_argument("--peers-max", type=int, default=1_000_000, help="largest size the slow peers run at")
+    ap.add_argument("--ids", choices=["category", "str"], default="category", help="dtype of the id columns")
     args = ap.parse_args()
     cat = sm.Catalog.default()
     # Compile (or load the cached kernel) once, outside the timings.
-    warm_led, _ = make_ledger(1000)
+    warm_led, _ = make_ledger(1000, ids=args.ids)
     sm.replay(warm_led, cat)
     print(f"{'events':>11} {'engine cold':>12} {'engine warm':>12} {'python':>10} {'duckdb':>10}   ratios (cold engine vs peer)")
     for n in args.sizes:
-        led, events = make_ledger(n)
+        led, events = make_ledger(n, ids=args.ids)
         gc.collect()
         base_rss = rss_mb()
         rep, t_cold = timed(sm.replay, led, cat, "2031-12-31")

@@ -329,34 +329,100 @@ def code_index(order_code, issue_ts, n_codes):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def join_activations(perm, a_code, a_lic, a_ts, code_to_order, o_lic, o_issue_ts):  # pragma: no cover - compiled
-    """Activations in replay order joined to their orders, with the static checks (R11).
+def license_pointers(lic, nlic):  # pragma: no cover - compiled
+    """CSR pointers of events grouped by license (size ``nlic + 1``)."""
+    ptr = np.zeros(nlic + 1, np.int64)
+    for k in range(lic.shape[0]):
+        ptr[lic[k] + 1] += 1
+    for k in range(nlic):
+        ptr[k + 1] += ptr[k]
+    return ptr
 
-    Returns license, instant, order row (-1: unknown code) and static reason per event.
+
+@nb.njit(cache=True, nogil=True)
+def order_activations(
+    lo, hi, ptr, a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, d0, offset, changes,
+    perm, lic, ts, order, static, day,
+):  # pragma: no cover - compiled
+    """Activations of licenses ``lo .. hi - 1`` in replay order, joined to their orders, with
+    the static checks (R11); ranges of licenses may run on threads side by side.
+
+    One pass reads the rows in table order and places each of the range at its license's
+    next slot (``ptr`` from :func:`license_pointers`: a stable counting sort), carrying its
+    instant, order row (-1: unknown code) and static reason; then each license's events are
+    sorted by instant (stable). Local days come from per-UTC-day offsets (``offset`` empty:
+    left ``NONE`` for the caller). Fills ``perm`` (row of each event) … ``day``; returns
+    whether two events of a license share an instant, how many fall on a day whose offset
+    changes, and the last local day.
     """
-    n = perm.shape[0]
-    lic = np.empty(n, a_lic.dtype)
-    ts = np.empty(n, np.int64)
-    order = np.empty(n, np.int32)
-    static = np.empty(n, np.int8)
-    for k in range(n):
-        e = perm[k]
-        c = a_code[e]
+    fill = ptr[lo:hi].copy()
+    for k in range(a_lic.shape[0]):
+        li = a_lic[k]
+        if li < lo or li >= hi:
+            continue
+        dst = fill[li - lo]
+        fill[li - lo] += 1
+        t = a_ts[k]
+        c = a_code[k]
         o = code_to_order[c] if c >= 0 else -1
-        li = a_lic[e]
-        t = a_ts[e]
-        lic[k] = li
-        ts[k] = t
-        order[k] = o
+        perm[dst] = k
+        lic[dst] = li
+        ts[dst] = t
+        order[dst] = o
         if o < 0:
-            static[k] = UNKNOWN_CODE
+            static[dst] = UNKNOWN_CODE
         elif o_lic[o] != li:
-            static[k] = WRONG_LICENSE
+            static[dst] = WRONG_LICENSE
         elif o_issue_ts[o] > t:
-            static[k] = ACTIVATED_BEFORE_ISSUE
+            static[dst] = ACTIVATED_BEFORE_ISSUE
         else:
-            static[k] = ACCEPTED
-    return lic, ts, order, static
+            static[dst] = ACCEPTED
+    tie = False
+    for g in range(lo, hi):
+        a = ptr[g]
+        b = ptr[g + 1]
+        if b - a > 64:
+            idx = np.argsort(ts[a:b], kind="mergesort") + a
+            perm[a:b] = perm[idx]
+            order[a:b] = order[idx]
+            static[a:b] = static[idx]
+            ts[a:b] = ts[idx]
+        else:
+            for i in range(a + 1, b):
+                tv = ts[i]
+                pv = perm[i]
+                ov = order[i]
+                sv = static[i]
+                j = i - 1
+                while j >= a and ts[j] > tv:
+                    ts[j + 1] = ts[j]
+                    perm[j + 1] = perm[j]
+                    order[j + 1] = order[j]
+                    static[j + 1] = static[j]
+                    j -= 1
+                ts[j + 1] = tv
+                perm[j + 1] = pv
+                order[j + 1] = ov
+                static[j + 1] = sv
+        for i in range(a + 1, b):
+            if ts[i] == ts[i - 1]:
+                tie = True
+    n_change = 0
+    last = NONE
+    have_offsets = offset.shape[0] > 0
+    for k in range(ptr[lo], ptr[hi]):
+        x = ts[k]
+        if x == NONE or not have_offsets:
+            day[k] = NONE
+            continue
+        pos = x // NS_PER_DAY - d0
+        if changes[pos]:
+            n_change += 1
+        d = (x + offset[pos]) // NS_PER_DAY
+        day[k] = d
+        if d > last:
+            last = d
+    return tie, n_change, last
 
 
 @nb.njit(cache=True, nogil=True)
@@ -401,18 +467,22 @@ def local_days(ns, d0, offset, changes, out):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def emit_periods(
-    lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_order, a_day, o_sku,
-    lic, start, end, src, version, activated, pos, order,
+    lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_order, a_day, a_perm, o_sku,
+    a_code, o_oid, lic, start, end, src, version, activated, act_row, order, code, oid,
 ):  # pragma: no cover - compiled
     """Write the periods of licenses ``lic0 .. lic0 + len(act_ptr) - 2`` from row ``k0`` on.
 
     The rows come out in (license, start) order: per license the legacy periods seen by
     ``as_of`` first (by start), then the periods of accepted activations, whose starts
     never decrease and never fall before an earlier end. Days become datetime64[ns]
-    values (``NONE`` is NaT). ``pos`` is the activation's replay position and ``order`` its
-    order row (-1 for legacy). Returns the next free row.
+    values (``NONE`` is NaT). ``act_row`` and ``order`` are the activation's and the order's
+    rows (-1 for legacy); when ``a_code`` / ``o_oid`` (categorical codes of the activations'
+    code and the orders' order_id) are not empty, ``code`` / ``oid`` get their codes (-1 for
+    legacy). Returns the next free row.
     """
     nlic = act_ptr.shape[0] - 1
+    with_code = a_code.shape[0] > 0
+    with_oid = o_oid.shape[0] > 0
     k = k0
     for g in range(nlic):
         li = lic0 + g
@@ -424,8 +494,12 @@ def emit_periods(
                 src[k] = 3
                 version[k] = -1
                 activated[k] = NONE
-                pos[k] = -1
+                act_row[k] = -1
                 order[k] = -1
+                if with_code:
+                    code[k] = -1
+                if with_oid:
+                    oid[k] = -1
                 k += 1
         for e in range(act_ptr[g], act_ptr[g + 1]):
             if reason[e] == ACCEPTED and pend[e] > pstart[e]:
@@ -436,8 +510,13 @@ def emit_periods(
                 src[k] = o_sku[o]
                 version[k] = ver[e]
                 activated[k] = a_day[e] * NS_PER_DAY
-                pos[k] = e
+                row = a_perm[e]
+                act_row[k] = row
                 order[k] = o
+                if with_code:
+                    code[k] = a_code[row]
+                if with_oid:
+                    oid[k] = o_oid[o]
                 k += 1
     return k
 

@@ -95,31 +95,47 @@ def to_local_days(instants: np.ndarray, tz: str) -> np.ndarray:
     return days
 
 
-def local_days_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]:
-    """:func:`to_local_days` and the last local day (``NO_DAY`` when no instant is present)."""
-    v = np.ascontiguousarray(instants, dtype=np.int64)
-    out = np.empty(len(v), dtype=np.int64)
-    d0, d1 = K.day_span(v)
-    if d0 > d1:  # no instant at all
-        out.fill(NO_DAY)
-        return out, NO_DAY
+def day_offsets(instants: np.ndarray, tz: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """UTC offset (ns) per UTC day over the instants' span, and which days' offsets change.
+
+    Returns ``(d0, offset, changes)`` with ``offset[d - d0]`` for UTC day ``d``; empty
+    arrays when no instant is present or the span is absurd (over a million days).
+    """
+    d0, d1 = K.day_span(instants)
     n_days = int(d1) - int(d0) + 2
-    if n_days > 1_000_000:  # absurd span: convert directly
-        ok = v != NO_TIME
-        out.fill(NO_DAY)
-        out[ok] = np.floor_divide(_exact_local_ns(v[ok], tz), NS_PER_DAY)
-        return out, int(out[ok].max())
+    if d0 > d1 or n_days > 1_000_000:
+        return 0, np.empty(0, np.int64), np.empty(0, np.bool_)
     grid = (int(d0) + np.arange(n_days, dtype=np.int64)) * NS_PER_DAY
     offset = _exact_local_ns(grid, tz) - grid
     changes = np.zeros(n_days, dtype=bool)
     changes[:-1] = offset[:-1] != offset[1:]
-    n_change, last = K.local_days(v, int(d0), offset, changes, out)
+    return int(d0), offset, changes
+
+
+def fix_local_days(instants: np.ndarray, days: np.ndarray, tz: str, d0: int, changes: np.ndarray) -> int:
+    """Convert exactly, in place, the days of instants on a day whose offset changes (or all of
+    them when there is no offset table); returns the last day."""
+    ok = instants != NO_TIME
+    if len(changes):
+        pos = np.where(ok, np.floor_divide(instants, NS_PER_DAY) - d0, 0)
+        redo = ok & changes[pos]
+    else:
+        redo = ok
+    days[redo] = np.floor_divide(_exact_local_ns(instants[redo], tz), NS_PER_DAY)
+    return int(days[ok].max()) if ok.any() else NO_DAY
+
+
+def local_days_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]:
+    """:func:`to_local_days` and the last local day (``NO_DAY`` when no instant is present)."""
+    v = np.ascontiguousarray(instants, dtype=np.int64)
+    out = np.empty(len(v), dtype=np.int64)
+    d0, offset, changes = day_offsets(v, tz)
+    if len(offset) == 0:
+        out.fill(NO_DAY)
+        return out, fix_local_days(v, out, tz, d0, changes)
+    n_change, last = K.local_days(v, d0, offset, changes, out)
     if n_change:
-        ok = v != NO_TIME
-        pos = np.where(ok, np.floor_divide(v, NS_PER_DAY) - int(d0), 0)
-        on_change = ok & changes[pos]
-        out[on_change] = np.floor_divide(_exact_local_ns(v[on_change], tz), NS_PER_DAY)
-        last = int(out[ok].max())
+        last = fix_local_days(v, out, tz, d0, changes)
     return out, int(last)
 
 

@@ -29,7 +29,10 @@ import pyarrow.compute as pc
 
 from . import _kernel as K
 from .catalog import EDITIONS, SKUS, Catalog
-from .days import NO_DAY, NO_TIME, as_day, days_to_datetime, local_days_and_last, parse_dates, parse_instants
+from .days import (
+    NO_DAY, NO_TIME, as_day, day_offsets, days_to_datetime, fix_local_days, local_days_and_last, parse_dates,
+    parse_instants,
+)
 from .errors import LedgerError
 from .ledger import Ledger
 
@@ -124,8 +127,7 @@ def _take_str(arr: pa.Array, idx: np.ndarray) -> pd.Series:
 def _take_id(series: pd.Series, idx: np.ndarray) -> pd.Series:
     """``series[idx]`` of an id column (``idx < 0`` gives NA), keeping a categorical's dtype."""
     if _is_cat(series):
-        taken = _at(series.cat.codes.to_numpy(), idx)
-        return pd.Series(pd.Categorical.from_codes(taken, dtype=series.dtype), copy=False)
+        return _from_codes(_at(series.cat.codes.to_numpy(), idx), series)
     return _take_str(_arrow(series), idx)
 
 
@@ -206,6 +208,29 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
         rank[tied], _ = _factorize_sorted(_ids(tiebreak.iloc[perm[tied]]).reset_index(drop=True).fillna(""))
         perm = perm[np.lexsort((rank, tss, ls))]
     return perm, ptr
+
+
+def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
+    """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
+    perm, pointers, license, instant, order row, static reason, local day, last day."""
+    n = len(a_lic)
+    d0, offset, changes = day_offsets(a_ts, tz)
+    ptr = K.license_pointers(a_lic, nlic)
+    perm, lic, ts = np.empty(n, np.int32), np.empty(n, a_lic.dtype), np.empty(n, np.int64)
+    order, static, day = np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int64)
+
+    def run(lo: int, hi: int) -> tuple[bool, int, int]:
+        return K.order_activations(lo, hi, ptr, a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts,
+                                   d0, offset, changes, perm, lic, ts, order, static, day)
+
+    parts = _run(run, _ranges(ptr, n))
+    tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
+    if tie:  # events of a license at one instant go by code (R14's total order)
+        again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
+        perm, lic, ts, order, static, day = perm[again], lic[again], ts[again], order[again], static[again], day[again]
+    if n_change or len(offset) == 0:
+        last = fix_local_days(ts, day, tz, d0, changes)
+    return perm, ptr, lic, ts, order, static, day, int(last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,10 +350,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     try:
         code_to_order, dup_code, no_code = K.code_index(oc, o_issue_ts, n_codes)
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-        act_perm, act_ptr = _event_order(a_lic, act_ts, nlic, a_code)
-        act_lic, act_ts_r, act_order, act_static = K.join_activations(
-            act_perm, ac, a_lic, act_ts, code_to_order, o_lic, o_issue_ts)
-        act_day, last_act = local_days_and_last(act_ts_r, tz)
+        acts = _order_activations(a_lic, act_ts, ac, code_to_order, o_lic, o_issue_ts, nlic, tz, a_code)
         sides = f_orders.result() if f_orders is not None else order_side()
     finally:
         if pool is not None:
@@ -357,7 +379,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         row = _first(act_ts == NO_TIME) + 1
         msg = f"{src}: activations row {row}, column 'activated_at' is empty; every activation needs a timestamp"
         raise LedgerError(msg)
-    act_ts = act_ts_r
+    act_perm, act_ptr, act_lic, act_ts, act_order, act_static, act_day, last_act = acts
 
     # -- upgrade targets (R8): the renewal order whose act the upgrade names, same license --------
     o_target = np.full(n_o, -1, dtype=np.int32)
@@ -528,16 +550,21 @@ PARALLEL_MIN_EVENTS = 50_000
 THREADS = 2
 
 
-def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
-    """Ranges of licenses with about as many events each, one per thread."""
-    nlic = len(p.act_ptr) - 1
-    work = p.act_ptr + p.iss_ptr + p.leg_ptr  # cumulative events per license
+def _ranges(work: np.ndarray, n_events: int) -> list[tuple[int, int]]:
+    """Ranges of licenses with about as many events each, one per thread (``work``: cumulative
+    events per license, CSR pointers or a sum of them)."""
+    nlic = len(work) - 1
     total = int(work[-1])
-    if THREADS < 2 or total < PARALLEL_MIN_EVENTS or nlic < 2:
+    if THREADS < 2 or n_events < PARALLEL_MIN_EVENTS or nlic < 2:
         return [(0, nlic)]
     cuts = np.searchsorted(work, [total * k // THREADS for k in range(1, THREADS)])
     bounds = [0, *sorted({int(min(max(c, 1), nlic - 1)) for c in cuts}), nlic]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
+    work = p.act_ptr + p.iss_ptr + p.leg_ptr  # cumulative events per license
+    return _ranges(work, int(work[-1]))
 
 
 def _run(fn, ranges: list[tuple[int, int]]) -> list[Any]:
@@ -631,22 +658,27 @@ def _frame(columns: dict[str, Any]) -> pd.DataFrame:
 
 def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     n = sum(r["n_periods"])
-    lic, pos, order_row = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32)
+    lic, act_row, order_row = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32)
     start, end, activated = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
     src, version = np.empty(n, np.int8), np.empty(n, np.int16)
+    code_col, oid_col = led.activations["code"], led.orders["order_id"]
+    none = np.empty(0, np.int32)
+    a_code = _cat_codes(code_col) if _is_cat(code_col) else none
+    o_oid = _cat_codes(oid_col) if _is_cat(oid_col) else none
+    code = np.empty(n if len(a_code) else 0, np.int32)
+    oid = np.empty(n if len(o_oid) else 0, np.int32)
     first = np.cumsum([0, *r["n_periods"]])
 
     def emit(lo: int, hi: int) -> int:
         k0 = int(first[r["ranges"].index((lo, hi))])
         return K.emit_periods(
             lo, k0, as_of_day, p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end, p.act_ptr[lo : hi + 1],
-            r["reason"], r["pstart"], r["pend"], r["ver"], p.act_order, p.act_day, p.o_sku,
-            lic, start, end, src, version, activated, pos, order_row,
+            r["reason"], r["pstart"], r["pend"], r["ver"], p.act_order, p.act_day, p.act_perm, p.o_sku,
+            a_code, o_oid, lic, start, end, src, version, activated, act_row, order_row, code, oid,
         )
 
     ends = _run(emit, r["ranges"])
     assert ends == [int(x) for x in first[1:]], "period count differs between scan and emit"
-    act_row = _at(p.act_perm, pos)
     keys = {"license": lic, "order": order_row}
     return _frame(
         {
@@ -654,17 +686,22 @@ def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndar
             "start": start.view("datetime64[ns]"),
             "end": end.view("datetime64[ns]"),
             "source": _categorical(src, [s.value for s in Source]),
-            "code": _take_id(led.activations["code"], act_row),
-            "order_id": _take_id(led.orders["order_id"], order_row),
+            "code": _from_codes(code, code_col) if len(a_code) else _take_id(code_col, act_row),
+            "order_id": _from_codes(oid, oid_col) if len(o_oid) else _take_id(oid_col, order_row),
             "activated_on": activated.view("datetime64[ns]"),
             "catalog_version": _categorical(version, [v.label for v in cat.versions]),
         }
     ), keys
 
 
+def _from_codes(codes: np.ndarray, like: pd.Series) -> pd.Series:
+    """A categorical column with ``like``'s dtype from codes known to be valid (no range check)."""
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=like.dtype, validate=False), copy=False)
+
+
 def _license_column(p: _Prepared, lic: np.ndarray) -> pd.Series:
     if p.license_dtype is not None:
-        return pd.Series(pd.Categorical.from_codes(lic, dtype=p.license_dtype), copy=False)
+        return pd.Series(pd.Categorical.from_codes(lic, dtype=p.license_dtype, validate=False), copy=False)
     return _take_str(p.license_ids, lic)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from subs_model.days import NO_TIME, _exact_local_ns, as_day, parse_dates, parse_instants, to_local_days
 from subs_model.errors import LedgerError
 
 
+@settings(deadline=None)  # the first example loads the compiled kernel
 @given(st.lists(st.integers(-(2**61), 2**61), min_size=1, max_size=50), st.sampled_from(["Europe/Moscow", "America/Los_Angeles", "Asia/Kathmandu"]))
 def test_fast_local_days_equal_tz_database(values, tz) -> None:
     """The per-day offset table gives exactly the tz database's local day, transitions included."""

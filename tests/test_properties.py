@@ -234,3 +234,35 @@ def test_categorical_ids_give_the_same_result(led: sm.Ledger, cat: sm.Catalog, r
     if shared:  # results keep the ledger's dictionaries
         assert rep.periods["license_id"].dtype == led_c.orders["license_id"].dtype
         assert rep.rejections["code"].dtype == led_c.activations["code"].dtype
+    # Ledger.categorical_ids() keeps every value and replays the same
+    led_k = led.categorical_ids()
+    for name, df in led.tables().items():
+        for col in df.columns:
+            a, b = df[col], led_k.tables()[name][col]
+            pd.testing.assert_series_equal(a.astype("object").where(a.notna(), None),
+                                           b.astype("object").where(b.notna(), None), check_names=False)
+    rep_k = sm.replay(led_k, cat, as_of=AS_OF)
+    assert isinstance(rep_k.periods["license_id"].dtype, pd.CategoricalDtype)
+    for a, b in zip(_as_text((text.periods, text.codes, text.rejections)),
+                    _as_text((rep_k.periods, rep_k.codes, rep_k.rejections)), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+@given(ledgers(), catalogs())
+def test_license_ranges_on_threads_give_the_same_result(led: sm.Ledger, cat: sm.Catalog) -> None:
+    """Scanning ranges of licenses side by side (as large ledgers do) changes nothing."""
+    import importlib
+
+    engine = importlib.import_module("subs_model.replay")
+    one = sm.replay(sm.Ledger(**led.tables()), cat, as_of=AS_OF)
+    old = engine.PARALLEL_MIN_EVENTS, engine.THREADS
+    try:
+        engine.PARALLEL_MIN_EVENTS, engine.THREADS = 0, 3
+        many = sm.replay(sm.Ledger(**led.tables()), cat, as_of=AS_OF)
+    finally:
+        engine.PARALLEL_MIN_EVENTS, engine.THREADS = old
+    pd.testing.assert_frame_equal(one.periods, many.periods)
+    pd.testing.assert_frame_equal(one.codes, many.codes)
+    pd.testing.assert_frame_equal(one.rejections, many.rejections)
+    for k in one.keys:
+        np.testing.assert_array_equal(one.keys[k], many.keys[k])
