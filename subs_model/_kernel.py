@@ -329,6 +329,29 @@ def code_index(order_code, issue_ts, n_codes):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
+def first_repeat(codes, n):  # pragma: no cover - compiled
+    """First position whose code (in ``0 .. n - 1``; -1 = missing) appeared before, or -1."""
+    seen = np.zeros(n, np.bool_)
+    for k in range(codes.shape[0]):
+        c = codes[k]
+        if c < 0:
+            continue
+        if seen[c]:
+            return k
+        seen[c] = True
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
+def first_absent(counts, idx):  # pragma: no cover - compiled
+    """First position ``k`` with ``counts[idx[k]] == 0``, or -1."""
+    for k in range(idx.shape[0]):
+        if counts[idx[k]] == 0:
+            return k
+    return -1
+
+
+@nb.njit(cache=True, nogil=True)
 def license_pointers(lic, nlic):  # pragma: no cover - compiled
     """CSR pointers of events grouped by license (size ``nlic + 1``)."""
     ptr = np.zeros(nlic + 1, np.int64)

@@ -189,8 +189,8 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
 
 def _is_unique(series: pd.Series) -> bool:
     if _is_cat(series):
-        codes = series.cat.codes.to_numpy()
-        return bool(len(codes) == 0 or (codes.min() >= 0 and np.bincount(codes).max() <= 1))
+        codes = _cat_codes(series)
+        return bool(len(codes) == 0 or (codes.min() >= 0 and K.first_repeat(codes, len(series.cat.categories)) < 0))
     return series.is_unique
 
 
@@ -323,8 +323,8 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         dup = uniques[_first(counts > 1)].as_py()
         msg = f"{src}: licenses has license_id {dup!r} more than once; license ids must be unique"
         raise LedgerError(msg)
-    if len(o_lic) and counts[o_lic].min() == 0:
-        row = _first(counts[o_lic] == 0)
+    row = K.first_absent(counts, o_lic)
+    if row >= 0:
         msg = (
             f"{src}: orders row {row + 1}, column 'license_id': {ord_df['license_id'].iloc[row]!r} "
             "is not in licenses; add the license or drop the order"
@@ -630,14 +630,24 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     knobs = cat.knob_arrays()
     r = scan_prepared(p, knobs, as_of_day)
     reason = r["reason"]
-    periods, keys = _periods(ledger, p, cat, as_of_day, r)
-    rejected = np.flatnonzero(reason > 0)
-    keys["rejection_order"] = p.act_order[rejected]
+
+    def fates() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+        rejected = np.flatnonzero(reason > 0)
+        return _codes(ledger, p, as_of_day, r), _rejections(ledger, p, rejected, reason), p.act_order[rejected]
+
+    if len(r["ranges"]) > 1:  # large: code fates and rejections beside the periods
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            f_fates = pool.submit(fates)
+            periods, keys = _periods(ledger, p, cat, as_of_day, r)
+            codes, rejections, keys["rejection_order"] = f_fates.result()
+    else:
+        periods, keys = _periods(ledger, p, cat, as_of_day, r)
+        codes, rejections, keys["rejection_order"] = fates()
     return Replay(
         periods=periods,
         keys=keys,
-        codes=_codes(ledger, p, as_of_day, r),
-        rejections=_rejections(ledger, p, rejected, reason),
+        codes=codes,
+        rejections=rejections,
         as_of=pd.Timestamp(days_to_datetime(np.array([as_of_day]))[0]),
         catalog=cat,
         ledger=ledger,
