@@ -2,15 +2,20 @@
 
 Generates ledgers of 100 k, 1 M and 10 M activations (subscriptions, early / in-grace /
 late renewals, default catalog), runs in this one process the engine (cold: a new
-Ledger, ids factorised and events sorted; warm: the same Ledger replayed again, as a
+Ledger, ids numbered and events sorted; warm: the same Ledger replayed again, as a
 what-if sweep does), a plain per-license Python loop and a DuckDB recursive CTE that
-computes the same periods, checks that all agree, and prints events/s and ratios.
+computes the same periods, checks that all agree, and prints events/s and ratios (best
+of ``--repeat`` runs each: the machine is shared).
 
     python benchmarks/bench_replay.py [--sizes 100000 1000000 10000000] [--peers-max 1000000] [--ids category|str]
+    python benchmarks/bench_replay.py --memory 10000000     # memory of reading + replaying N events
 
 Id columns are categoricals with one dictionary per id kind (license, code, order), as
-``simulate`` builds them and ``Ledger.categorical_ids()`` makes them; ``--ids str`` gives
-plain string columns instead (each replay of a new Ledger then hashes every id string).
+``Ledger.categorical_ids()`` makes them; ``--ids str`` gives plain string columns instead
+(each replay of a new Ledger then hashes every id string). ``--memory`` writes the ledger
+as Parquet in one process and reads and replays it in another, printing the ledger's
+tables and the replay's own allocations (numpy arrays seen by ``tracemalloc`` plus the
+compiled kernels' buffers).
 
 Not a test: run it by hand (``make bench``) on an otherwise idle machine.
 """

@@ -1,10 +1,13 @@
-"""The compiled per-license scan of the replay (numba).
+"""The compiled parts of the replay (numba).
 
-Everything catalog-independent (id factorisation, joins, static rejections, sorting) is
-done with whole-column numpy/pandas in :mod:`subs_model.replay`; what remains is a scan
-per license whose state (current end, prior coverage, renewal codes waiting on the
-current expiry) depends on every earlier accepted activation. That scan is a loop, so
-it is compiled.
+The heart is :func:`scan`: per license, the state that depends on every earlier accepted
+activation (current end, prior coverage, renewal codes waiting on the current expiry).
+It is a loop, so it is compiled. Around it, the passes over whole columns that plain
+numpy would do in several sweeps and temporaries are compiled too: ordering activations
+by license and instant while joining them to their orders (:func:`order_activations`),
+renewal-code issues (:func:`issue_events`), local days, and writing the result columns
+(:func:`emit_periods`, :func:`code_fates`). They release the GIL: licenses are
+independent, so ranges of licenses run on threads side by side.
 
 Events of one license are merged in the total order of the rules (R14):
 legacy periods first, then renewal-code issues and activations by (UTC instant,
@@ -363,26 +366,48 @@ def license_pointers(lic, nlic):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
+def bucket_rows(lic, shift, n_buckets):  # pragma: no cover - compiled
+    """Rows grouped by bucket ``lic >> shift`` (stable) and the buckets' CSR pointers.
+
+    Writing to a few hundred buckets streams through memory; the per-license pass that
+    follows then works within one bucket's slots at a time.
+    """
+    n = lic.shape[0]
+    bptr = np.zeros(n_buckets + 1, np.int64)
+    for k in range(n):
+        bptr[(lic[k] >> shift) + 1] += 1
+    for b in range(n_buckets):
+        bptr[b + 1] += bptr[b]
+    fill = bptr[:-1].copy()
+    rows = np.empty(n, np.int32)
+    for k in range(n):
+        b = lic[k] >> shift
+        rows[fill[b]] = k
+        fill[b] += 1
+    return rows, bptr
+
+
+@nb.njit(cache=True, nogil=True)
 def order_activations(
-    lo, hi, ptr, a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, d0, offset, changes,
+    lo, hi, rows, ptr, a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, d0, offset, changes,
     perm, lic, ts, order, static, day,
 ):  # pragma: no cover - compiled
     """Activations of licenses ``lo .. hi - 1`` in replay order, joined to their orders, with
     the static checks (R11); ranges of licenses may run on threads side by side.
 
-    One pass reads the rows in table order and places each of the range at its license's
-    next slot (``ptr`` from :func:`license_pointers`: a stable counting sort), carrying its
-    instant, order row (-1: unknown code) and static reason; then each license's events are
-    sorted by instant (stable). Local days come from per-UTC-day offsets (``offset`` empty:
+    One pass reads ``rows`` (the range's activation rows in table order, from
+    :func:`bucket_rows`) and places each at its license's next slot (``ptr`` from
+    :func:`license_pointers`: a stable counting sort), carrying its instant, order row (-1:
+    unknown code) and static reason; then each license's events are sorted by instant
+    (stable). Buckets keep the slots written by one pass within a few hundred kilobytes. Local days come from per-UTC-day offsets (``offset`` empty:
     left ``NONE`` for the caller). Fills ``perm`` (row of each event) … ``day``; returns
     whether two events of a license share an instant, how many fall on a day whose offset
     changes, and the last local day.
     """
     fill = ptr[lo:hi].copy()
-    for k in range(a_lic.shape[0]):
+    for r in range(rows.shape[0]):
+        k = rows[r]
         li = a_lic[k]
-        if li < lo or li >= hi:
-            continue
         dst = fill[li - lo]
         fill[li - lo] += 1
         t = a_ts[k]

@@ -3,16 +3,19 @@
 The work is split in two, both over whole columns:
 
 1. *Preparation* (catalog-independent, cached on the :class:`~subs_model.ledger.Ledger`
-   per time zone): factorise license ids and codes once, join activations to their
-   orders and upgrades to their renewal acts, compute the static rejections
-   (``unknown_code``, ``wrong_license``, ``activated_before_issue``) and sort events
-   into the total replay order ``(license, instant, kind, code)`` — legacy periods first,
-   a code issue before an activation at the same instant.
+   per time zone): number license ids and codes (categorical columns sharing their
+   dictionaries by their codes, strings by hashing), join activations to their orders
+   and upgrades to their renewal acts, compute the static rejections (``unknown_code``,
+   ``wrong_license``, ``activated_before_issue``) and sort events into the total replay
+   order ``(license, instant, kind, code)`` — legacy periods first, a code issue before
+   an activation at the same instant.
 2. *Scan* (:mod:`subs_model._kernel`, compiled): per license, the state that depends on
    earlier accepted activations — the current end, prior coverage (R5) and the renewal
-   codes waiting on the current expiry (R7, R14).
+   codes waiting on the current expiry (R7, R14) — then the result columns.
 
-Replaying the same ledger under another catalog or ``as_of`` reuses step 1.
+The compiled passes run over ranges of licenses on two threads for large ledgers (the
+result does not depend on it). Replaying the same ledger under another catalog or
+``as_of`` reuses step 1.
 """
 
 from __future__ import annotations
@@ -216,14 +219,19 @@ def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nl
     n = len(a_lic)
     d0, offset, changes = day_offsets(a_ts, tz)
     ptr = K.license_pointers(a_lic, nlic)
+    # Buckets of about BUCKET_EVENTS activations (licenses lic >> shift), in table order within each.
+    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
+    n_buckets = ((nlic - 1) >> shift) + 1 if nlic else 0
+    rows, bptr = K.bucket_rows(a_lic, shift, n_buckets)
     perm, lic, ts = np.empty(n, np.int32), np.empty(n, a_lic.dtype), np.empty(n, np.int64)
     order, static, day = np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int64)
 
-    def run(lo: int, hi: int) -> tuple[bool, int, int]:
-        return K.order_activations(lo, hi, ptr, a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts,
-                                   d0, offset, changes, perm, lic, ts, order, static, day)
+    def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
+        lo, hi = b_lo << shift, min(b_hi << shift, nlic)
+        return K.order_activations(lo, hi, rows[bptr[b_lo] : bptr[b_hi]], ptr, a_lic, a_ts, a_code, code_to_order,
+                                   o_lic, o_issue_ts, d0, offset, changes, perm, lic, ts, order, static, day)
 
-    parts = _run(run, _ranges(ptr, n))
+    parts = _run(run, _ranges(bptr, n)) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
     if tie:  # events of a license at one instant go by code (R14's total order)
         again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
@@ -548,6 +556,8 @@ PARALLEL_MIN_EVENTS = 50_000
 #: Threads for the compiled passes: licenses are independent, so ranges of licenses run side
 #: by side (the kernels release the GIL). Results do not depend on it.
 THREADS = 2
+#: Activations per bucket when ordering them by license (keeps each pass cache-sized).
+BUCKET_EVENTS = 16_384
 
 
 def _ranges(work: np.ndarray, n_events: int) -> list[tuple[int, int]]:
@@ -595,7 +605,7 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
             knobs["from_day"], knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"],
             out["reason"], out["pstart"], out["pend"], out["ver"],
             out["accepted"], out["actday"], out["upgraded"], out["lapsed"], out["deadline"],
-            np.empty(max(int(p.iss_ptr[hi] - p.iss_ptr[lo]), 1), np.int64),
+            np.empty(max(int(np.diff(p.iss_ptr[lo : hi + 1]).max(initial=0)), 1), np.int64),  # codes waiting
         )
 
     ranges = _license_ranges(p)

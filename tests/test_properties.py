@@ -250,17 +250,18 @@ def test_categorical_ids_give_the_same_result(led: sm.Ledger, cat: sm.Catalog, r
 
 @given(ledgers(), catalogs())
 def test_license_ranges_on_threads_give_the_same_result(led: sm.Ledger, cat: sm.Catalog) -> None:
-    """Scanning ranges of licenses side by side (as large ledgers do) changes nothing."""
+    """Scanning ranges of licenses side by side, and bucketing activations by license (as large
+    ledgers do), changes nothing."""
     import importlib
 
     engine = importlib.import_module("subs_model.replay")
     one = sm.replay(sm.Ledger(**led.tables()), cat, as_of=AS_OF)
-    old = engine.PARALLEL_MIN_EVENTS, engine.THREADS
+    old = engine.PARALLEL_MIN_EVENTS, engine.THREADS, engine.BUCKET_EVENTS
     try:
-        engine.PARALLEL_MIN_EVENTS, engine.THREADS = 0, 3
+        engine.PARALLEL_MIN_EVENTS, engine.THREADS, engine.BUCKET_EVENTS = 0, 3, 1  # many ranges, one license a bucket
         many = sm.replay(sm.Ledger(**led.tables()), cat, as_of=AS_OF)
     finally:
-        engine.PARALLEL_MIN_EVENTS, engine.THREADS = old
+        engine.PARALLEL_MIN_EVENTS, engine.THREADS, engine.BUCKET_EVENTS = old
     pd.testing.assert_frame_equal(one.periods, many.periods)
     pd.testing.assert_frame_equal(one.codes, many.codes)
     pd.testing.assert_frame_equal(one.rejections, many.rejections)
