@@ -37,6 +37,7 @@ STACK, SUB_FROM_ACTIVATION = 0, 1
 MAX_END_OR_ACTIVATION, FROM_EXPIRY, REN_FROM_ACTIVATION = 0, 1, 2
 NONE = np.iinfo(np.int64).min  # missing day / instant (NaT)
 NS_PER_DAY = 86_400 * 1_000_000_000
+NONE32 = np.iinfo(np.int32).min  # no deadline (int32 day columns of the scan)
 
 
 @nb.njit(cache=True, inline="always")
@@ -390,20 +391,24 @@ def bucket_rows(lic, shift, n_buckets):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def order_activations(
     lo, hi, rows, ptr, a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, d0, offset, changes,
-    perm, lic, ts, order, static, day,
+    perm, ts, code, order, static, day,
 ):  # pragma: no cover - compiled
     """Activations of licenses ``lo .. hi - 1`` in replay order, joined to their orders, with
     the static checks (R11); ranges of licenses may run on threads side by side.
 
     One pass reads ``rows`` (the range's activation rows in table order, from
     :func:`bucket_rows`) and places each at its license's next slot (``ptr`` from
-    :func:`license_pointers`: a stable counting sort), carrying its instant, order row (-1:
-    unknown code) and static reason; then each license's events are sorted by instant
-    (stable). Buckets keep the slots written by one pass within a few hundred kilobytes. Local days come from per-UTC-day offsets (``offset`` empty:
-    left ``NONE`` for the caller). Fills ``perm`` (row of each event) … ``day``; returns
-    whether two events of a license share an instant, how many fall on a day whose offset
-    changes, and the last local day.
+    :func:`license_pointers`: a stable counting sort), carrying its instant, code, order row
+    (-1: unknown code), static reason and local day; then each license's events are sorted
+    by instant (stable). Buckets keep the slots one pass writes within a few hundred
+    kilobytes. Local days come from per-UTC-day offsets (``offset`` empty: left ``NONE``
+    for the caller). Fills ``perm`` (row of each event) … ``day``; returns whether two
+    events of a license share an instant, how many fall on a day whose offset changes, and
+    the last local day.
     """
+    have_offsets = offset.shape[0] > 0
+    n_change = 0
+    last = NONE
     fill = ptr[lo:hi].copy()
     for r in range(rows.shape[0]):
         k = rows[r]
@@ -414,8 +419,8 @@ def order_activations(
         c = a_code[k]
         o = code_to_order[c] if c >= 0 else -1
         perm[dst] = k
-        lic[dst] = li
         ts[dst] = t
+        code[dst] = c
         order[dst] = o
         if o < 0:
             static[dst] = UNKNOWN_CODE
@@ -425,6 +430,16 @@ def order_activations(
             static[dst] = ACTIVATED_BEFORE_ISSUE
         else:
             static[dst] = ACCEPTED
+        if t == NONE or not have_offsets:
+            day[dst] = NONE
+        else:
+            pos = t // NS_PER_DAY - d0
+            if changes[pos]:
+                n_change += 1
+            d = (t + offset[pos]) // NS_PER_DAY
+            day[dst] = d
+            if d > last:
+                last = d
     tie = False
     for g in range(lo, hi):
         a = ptr[g]
@@ -432,44 +447,39 @@ def order_activations(
         if b - a > 64:
             idx = np.argsort(ts[a:b], kind="mergesort") + a
             perm[a:b] = perm[idx]
+            code[a:b] = code[idx]
             order[a:b] = order[idx]
             static[a:b] = static[idx]
+            day[a:b] = day[idx]
             ts[a:b] = ts[idx]
         else:
             for i in range(a + 1, b):
                 tv = ts[i]
+                if tv >= ts[i - 1]:
+                    continue  # already in place (the usual case)
                 pv = perm[i]
+                cv = code[i]
                 ov = order[i]
                 sv = static[i]
+                dv = day[i]
                 j = i - 1
                 while j >= a and ts[j] > tv:
                     ts[j + 1] = ts[j]
                     perm[j + 1] = perm[j]
+                    code[j + 1] = code[j]
                     order[j + 1] = order[j]
                     static[j + 1] = static[j]
+                    day[j + 1] = day[j]
                     j -= 1
                 ts[j + 1] = tv
                 perm[j + 1] = pv
+                code[j + 1] = cv
                 order[j + 1] = ov
                 static[j + 1] = sv
+                day[j + 1] = dv
         for i in range(a + 1, b):
             if ts[i] == ts[i - 1]:
                 tie = True
-    n_change = 0
-    last = NONE
-    have_offsets = offset.shape[0] > 0
-    for k in range(ptr[lo], ptr[hi]):
-        x = ts[k]
-        if x == NONE or not have_offsets:
-            day[k] = NONE
-            continue
-        pos = x // NS_PER_DAY - d0
-        if changes[pos]:
-            n_change += 1
-        d = (x + offset[pos]) // NS_PER_DAY
-        day[k] = d
-        if d > last:
-            last = d
     return tie, n_change, last
 
 
@@ -525,12 +535,13 @@ def emit_periods(
     never decrease and never fall before an earlier end. Days become datetime64[ns]
     values (``NONE`` is NaT). ``act_row`` and ``order`` are the activation's and the order's
     rows (-1 for legacy); when ``a_code`` / ``o_oid`` (categorical codes of the activations'
-    code and the orders' order_id) are not empty, ``code`` / ``oid`` get their codes (-1 for
-    legacy). Returns the next free row.
+    code in replay order, and of the orders' order_id) are not empty, ``code`` / ``oid`` get
+    their codes (-1 for legacy). Returns the next free row.
     """
     nlic = act_ptr.shape[0] - 1
     with_code = a_code.shape[0] > 0
     with_oid = o_oid.shape[0] > 0
+    with_rows = act_row.shape[0] > 0
     k = k0
     for g in range(nlic):
         li = lic0 + g
@@ -542,7 +553,8 @@ def emit_periods(
                 src[k] = 3
                 version[k] = -1
                 activated[k] = NONE
-                act_row[k] = -1
+                if with_rows:
+                    act_row[k] = -1
                 order[k] = -1
                 if with_code:
                     code[k] = -1
@@ -553,16 +565,17 @@ def emit_periods(
             if reason[e] == ACCEPTED and pend[e] > pstart[e]:
                 o = a_order[e]
                 lic[k] = li
-                start[k] = pstart[e] * NS_PER_DAY
-                end[k] = pend[e] * NS_PER_DAY
+                start[k] = np.int64(pstart[e]) * NS_PER_DAY
+                end[k] = np.int64(pend[e]) * NS_PER_DAY
                 src[k] = o_sku[o]
                 version[k] = ver[e]
-                activated[k] = a_day[e] * NS_PER_DAY
+                activated[k] = np.int64(a_day[e]) * NS_PER_DAY
                 row = a_perm[e]
-                act_row[k] = row
+                if with_rows:
+                    act_row[k] = row
                 order[k] = o
                 if with_code:
-                    code[k] = a_code[row]
+                    code[k] = a_code[e]
                 if with_oid:
                     oid[k] = o_oid[o]
                 k += 1
@@ -573,7 +586,10 @@ def emit_periods(
 def code_fates(
     lo, hi, as_of, o_issue_ts, o_issue_day, o_sku, accepted, actday, upgraded, lapsed, deadline, status, act_ns, dl_ns,
 ):  # pragma: no cover - compiled
-    """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of orders ``lo .. hi - 1``."""
+    """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of orders ``lo .. hi - 1``.
+
+    ``actday`` counts only where ``accepted``; a missing ``deadline`` is ``NONE`` or ``NONE32``.
+    """
     for k in range(lo, hi):
         issued = o_issue_ts[k] != NONE and o_issue_day[k] <= as_of
         if upgraded[k]:
@@ -587,8 +603,9 @@ def code_fates(
         else:
             s = 1
         status[k] = s
-        act_ns[k] = actday[k] * NS_PER_DAY if actday[k] != NONE else NONE
-        dl_ns[k] = deadline[k] * NS_PER_DAY if (o_sku[k] == REN and issued and deadline[k] != NONE) else NONE
+        act_ns[k] = np.int64(actday[k]) * NS_PER_DAY if accepted[k] else NONE  # set with accepted
+        dl = np.int64(deadline[k])
+        dl_ns[k] = dl * NS_PER_DAY if (o_sku[k] == REN and issued and dl != NONE and dl != NONE32) else NONE
 
 
 @nb.njit(cache=True)

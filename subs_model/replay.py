@@ -181,13 +181,14 @@ def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, p
     return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], uniques, None
 
 
-def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """Codes of orders and of activations as numbers in one code space (-1 = missing)."""
+def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """Codes of orders and of activations as numbers in one code space (-1 = missing), and
+    whether those numbers are the columns' own categorical codes."""
     if _shared_categories([order_codes, act_codes]) is not None:
-        return _cat_codes(order_codes), _cat_codes(act_codes), len(order_codes.cat.categories)
+        return _cat_codes(order_codes), _cat_codes(act_codes), len(order_codes.cat.categories), True
     codes, _ = pd.factorize(pd.concat([_ids(order_codes), _ids(act_codes)], ignore_index=True))
     n = len(order_codes)
-    return codes[:n], codes[n:], int(codes.max()) + 1 if len(codes) else 0
+    return codes[:n], codes[n:], int(codes.max()) + 1 if len(codes) else 0, False
 
 
 def _is_unique(series: pd.Series) -> bool:
@@ -215,7 +216,7 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
 
 def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
-    perm, pointers, license, instant, order row, static reason, local day, last day."""
+    perm, pointers, instant, code number, order row, static reason, local day, last day."""
     n = len(a_lic)
     d0, offset, changes = day_offsets(a_ts, tz)
     ptr = K.license_pointers(a_lic, nlic)
@@ -223,22 +224,23 @@ def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nl
     shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
     n_buckets = ((nlic - 1) >> shift) + 1 if nlic else 0
     rows, bptr = K.bucket_rows(a_lic, shift, n_buckets)
-    perm, lic, ts = np.empty(n, np.int32), np.empty(n, a_lic.dtype), np.empty(n, np.int64)
-    order, static, day = np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int64)
+    perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
+    code, order, static, day = np.empty(n, a_code.dtype), np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int64)
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << shift, min(b_hi << shift, nlic)
         return K.order_activations(lo, hi, rows[bptr[b_lo] : bptr[b_hi]], ptr, a_lic, a_ts, a_code, code_to_order,
-                                   o_lic, o_issue_ts, d0, offset, changes, perm, lic, ts, order, static, day)
+                                   o_lic, o_issue_ts, d0, offset, changes, perm, ts, code, order, static, day)
 
     parts = _run(run, _ranges(bptr, n)) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
     if tie:  # events of a license at one instant go by code (R14's total order)
+        lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(ptr))
         again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
-        perm, lic, ts, order, static, day = perm[again], lic[again], ts[again], order[again], static[again], day[again]
+        perm, ts, code, order, static, day = (x[again] for x in (perm, ts, code, order, static, day))
     if n_change or len(offset) == 0:
         last = fix_local_days(ts, day, tz, d0, changes)
-    return perm, ptr, lic, ts, order, static, day, int(last)
+    return perm, ptr, ts, code, order, static, day, int(last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,11 +263,11 @@ class _Prepared:
     o_target: np.ndarray
     o_edition: np.ndarray
     o_invoice_day: np.ndarray | None
-    act_lic: np.ndarray
     act_order: np.ndarray
     act_ts: np.ndarray
     act_day: np.ndarray
     act_static: np.ndarray
+    act_code: np.ndarray | None  # the activations' categorical code column's codes, when it is one
     act_perm: np.ndarray
     act_ptr: np.ndarray
     iss_order: np.ndarray  # order rows of issued renewal codes
@@ -312,7 +314,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     # hash passes (license ids, codes, order ids) run side by side on two cores.
     if all(_is_cat(c) for c in (*lic_cols, o_code, a_code)):
         lic_codes, uniques, license_dtype = _license_space(lic_cols)
-        oc, ac, n_codes = _code_space(o_code, a_code)
+        oc, ac, n_codes, codes_cat = _code_space(o_code, a_code)
         orders_unique = None  # checked beside the activations below
     else:
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -320,7 +322,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
             f_code = pool.submit(_code_space, o_code, a_code)
             f_oid = pool.submit(_is_unique, ord_df["order_id"])
             lic_codes, uniques, license_dtype = f_lic.result()
-            oc, ac, n_codes = f_code.result()
+            oc, ac, n_codes, codes_cat = f_code.result()
             orders_unique = f_oid.result()
     l_lic, o_lic, a_lic = lic_codes[:3]
     leg_lic = lic_codes[3] if leg_df is not None else np.empty(0, np.int64)
@@ -351,7 +353,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
         sku = _enum_codes(ord_df["sku"], [s.value for s in SKUS])
         issue_day, last = local_days_and_last(o_issue_ts, tz)
-        return unique, sku, issue_day, last, K.issue_events(o_lic, sku, o_issue_ts, issue_day, nlic)
+        return unique, sku, issue_day, last, K.issue_events(o_lic, sku, o_issue_ts, issue_day, nlic), edition[o_lic]
 
     pool = ThreadPoolExecutor(max_workers=1) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     f_orders = pool.submit(order_side) if pool is not None else None
@@ -363,7 +365,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     finally:
         if pool is not None:
             pool.shutdown()
-    orders_unique, o_sku, o_issue_day, last_issue, (iss_order, iss_ptr, iss_ts, iss_day) = sides
+    orders_unique, o_sku, o_issue_day, last_issue, (iss_order, iss_ptr, iss_ts, iss_day), o_edition = sides
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
@@ -387,7 +389,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         row = _first(act_ts == NO_TIME) + 1
         msg = f"{src}: activations row {row}, column 'activated_at' is empty; every activation needs a timestamp"
         raise LedgerError(msg)
-    act_perm, act_ptr, act_lic, act_ts, act_order, act_static, act_day, last_act = acts
+    act_perm, act_ptr, act_ts, act_code, act_order, act_static, act_day, last_act = acts
 
     # -- upgrade targets (R8): the renewal order whose act the upgrade names, same license --------
     o_target = np.full(n_o, -1, dtype=np.int32)
@@ -448,13 +450,13 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         o_issue_ts=o_issue_ts,
         o_issue_day=o_issue_day,
         o_target=o_target,
-        o_edition=edition[o_lic],
+        o_edition=o_edition,
         o_invoice_day=o_invoice_day,
-        act_lic=act_lic,
         act_order=act_order,
         act_ts=act_ts,
         act_day=act_day,
         act_static=act_static,
+        act_code=act_code if codes_cat else None,
         act_perm=act_perm,
         act_ptr=act_ptr,
         iss_order=iss_order,
@@ -590,9 +592,11 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
     n_a, n_o = len(p.act_day), len(p.o_sku)
     out: dict[str, Any] = {
         "ap": p.act_perm, "a_order": p.act_order, "a_day": p.act_day,
-        "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int64), "pend": np.empty(n_a, np.int64),
-        "ver": np.empty(n_a, np.int16), "accepted": np.zeros(n_o, np.bool_), "actday": np.full(n_o, NO_DAY, np.int64),
-        "upgraded": np.zeros(n_o, np.bool_), "lapsed": np.zeros(n_o, np.bool_), "deadline": np.full(n_o, NO_DAY, np.int64),
+        # Days of periods, activations and deadlines fit int32; an order's actday counts only
+        # where accepted, and a deadline not set stays NONE32.
+        "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
+        "ver": np.empty(n_a, np.int16), "accepted": np.zeros(n_o, np.bool_), "actday": np.empty(n_o, np.int32),
+        "upgraded": np.zeros(n_o, np.bool_), "lapsed": np.zeros(n_o, np.bool_), "deadline": np.full(n_o, K.NONE32, np.int32),
     }
 
     def scan(lo: int, hi: int) -> int:
@@ -678,15 +682,16 @@ def _frame(columns: dict[str, Any]) -> pd.DataFrame:
 
 def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     n = sum(r["n_periods"])
-    lic, act_row, order_row = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32)
+    lic, order_row = np.empty(n, np.int32), np.empty(n, np.int32)
     start, end, activated = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
     src, version = np.empty(n, np.int8), np.empty(n, np.int16)
     code_col, oid_col = led.activations["code"], led.orders["order_id"]
     none = np.empty(0, np.int32)
-    a_code = _cat_codes(code_col) if _is_cat(code_col) else none
+    a_code = p.act_code if p.act_code is not None else none
     o_oid = _cat_codes(oid_col) if _is_cat(oid_col) else none
     code = np.empty(n if len(a_code) else 0, np.int32)
     oid = np.empty(n if len(o_oid) else 0, np.int32)
+    act_row = np.empty(0 if len(a_code) else n, np.int32)  # only to take string codes
     first = np.cumsum([0, *r["n_periods"]])
 
     def emit(lo: int, hi: int) -> int:

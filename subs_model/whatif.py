@@ -173,8 +173,8 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
         o_issue_ts=iss_ts, o_issue_day=iss_day, o_target=core.o_upgrade_of,
         o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        act_lic=core.o_lic[act], act_order=act, act_ts=t[act, 5], act_day=t[act, 5] // NS_PER_DAY,
-        act_static=np.zeros(len(act), np.int64), act_perm=act_perm, act_ptr=act_ptr,
+        act_order=act, act_ts=t[act, 5], act_day=t[act, 5] // NS_PER_DAY,
+        act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
         iss_order=iss_order, iss_ts=iss_ts_p, iss_day=iss_day_p, iss_ptr=iss_ptr,
         leg_lic=leg_lic[leg_perm], leg_start=(init_end - 365)[leg_perm], leg_end=init_end[leg_perm], leg_perm=leg_perm,
         leg_ptr=leg_ptr, last_event_day=0,
@@ -203,7 +203,7 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     acc = np.flatnonzero(r["reason"] == K.ACCEPTED)
     orders = r["a_order"][acc]
     lic = core.o_lic[orders]
-    pstart, pend, aday = r["pstart"][acc], r["pend"][acc], r["a_day"][acc]
+    pstart, pend, aday = r["pstart"][acc].astype(np.int64), r["pend"][acc].astype(np.int64), r["a_day"][acc]
     # Recognised revenue of payments made in the horizon, over the periods their activation added.
     carrier = np.full(len(core.o_sku), -1, np.int64)
     carrier[orders] = np.arange(len(acc))
