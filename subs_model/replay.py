@@ -94,8 +94,9 @@ def _id_column(series: pd.Series) -> pd.Series:
 
 
 def _cat_codes(series: pd.Series) -> np.ndarray:
-    """Category codes of a categorical column as int32 (-1 = missing); no copy when already int32."""
-    return series.cat.codes.to_numpy().astype(np.int32, copy=False)
+    """Category codes of a categorical column as int32 (-1 = missing); a read-only view, no copy,
+    when they are int32 already."""
+    return series.array.codes.astype(np.int32, copy=False)
 
 
 def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
@@ -130,7 +131,7 @@ def _take_str(arr: pa.Array, idx: np.ndarray) -> pd.Series:
 def _take_id(series: pd.Series, idx: np.ndarray) -> pd.Series:
     """``series[idx]`` of an id column (``idx < 0`` gives NA), keeping a categorical's dtype."""
     if _is_cat(series):
-        return _from_codes(_at(series.cat.codes.to_numpy(), idx), series)
+        return _from_codes(_at(series.array.codes, idx), series)
     return _take_str(_arrow(series), idx)
 
 
@@ -353,7 +354,8 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
         sku = _enum_codes(ord_df["sku"], [s.value for s in SKUS])
         issue_day, last = local_days_and_last(o_issue_ts, tz)
-        return unique, sku, issue_day, last, K.issue_events(o_lic, sku, o_issue_ts, issue_day, nlic), edition[o_lic]
+        issues = K.issue_events(o_lic, sku, o_issue_ts, issue_day, nlic)
+        return unique, sku, issue_day, last, issues, edition[o_lic], np.full(n_o, -1, dtype=np.int32)
 
     pool = ThreadPoolExecutor(max_workers=1) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     f_orders = pool.submit(order_side) if pool is not None else None
@@ -365,7 +367,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     finally:
         if pool is not None:
             pool.shutdown()
-    orders_unique, o_sku, o_issue_day, last_issue, (iss_order, iss_ptr, iss_ts, iss_day), o_edition = sides
+    orders_unique, o_sku, o_issue_day, last_issue, (iss_order, iss_ptr, iss_ts, iss_day), o_edition, o_target = sides
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
@@ -392,7 +394,6 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     act_perm, act_ptr, act_ts, act_code, act_order, act_static, act_day, last_act = acts
 
     # -- upgrade targets (R8): the renewal order whose act the upgrade names, same license --------
-    o_target = np.full(n_o, -1, dtype=np.int32)
     upg = np.flatnonzero(o_sku == K.UPG)
     if len(upg):
         cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == K.REN))
@@ -756,9 +757,10 @@ def _codes(led, p, as_of_day, r) -> pd.DataFrame:
 
 def _rejections(led, p, rejected, reason) -> pd.DataFrame:
     rows = p.act_perm[rejected]
+    code_col = led.activations["code"]
     return _frame(
         {
-            "code": _take_id(led.activations["code"], rows),
+            "code": _from_codes(p.act_code[rejected], code_col) if p.act_code is not None else _take_id(code_col, rows),
             "license_id": _take_id(led.activations["license_id"], rows),
             "day": days_to_datetime(p.act_day[rejected]),
             "reason": _categorical(reason[rejected] - 1, [r.value for r in REASONS]),
