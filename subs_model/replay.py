@@ -215,7 +215,7 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
     return perm, ptr
 
 
-def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
+def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
     perm, pointers, instant, code number, order row, static reason, local day, last day."""
     n = len(a_lic)
@@ -233,7 +233,7 @@ def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nl
         return K.order_activations(lo, hi, rows[bptr[b_lo] : bptr[b_hi]], ptr, a_lic, a_ts, a_code, code_to_order,
                                    o_lic, o_issue_ts, d0, offset, changes, perm, ts, code, order, static, day)
 
-    parts = _run(run, _ranges(bptr, n)) if n_buckets else [(False, 0, NO_DAY)]
+    parts = _run(run, _ranges(bptr, n, per_thread=2), pool) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
     if tie:  # events of a license at one instant go by code (R14's total order)
         lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(ptr))
@@ -357,12 +357,14 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         issues = K.issue_events(o_lic, sku, o_issue_ts, issue_day, nlic)
         return unique, sku, issue_day, last, issues, edition[o_lic], np.full(n_o, -1, dtype=np.int32)
 
-    pool = ThreadPoolExecutor(max_workers=1) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
+    # One pool for the order side and the activations' license ranges: its threads take the
+    # ranges as they come free, so the two sides share the cores evenly.
+    pool = ThreadPoolExecutor(max_workers=THREADS) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     f_orders = pool.submit(order_side) if pool is not None else None
     try:
         code_to_order, dup_code, no_code = K.code_index(oc, o_issue_ts, n_codes)
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-        acts = _order_activations(a_lic, act_ts, ac, code_to_order, o_lic, o_issue_ts, nlic, tz, a_code)
+        acts = _order_activations(a_lic, act_ts, ac, code_to_order, o_lic, o_issue_ts, nlic, tz, a_code, pool)
         sides = f_orders.result() if f_orders is not None else order_side()
     finally:
         if pool is not None:
@@ -563,14 +565,15 @@ THREADS = 2
 BUCKET_EVENTS = 16_384
 
 
-def _ranges(work: np.ndarray, n_events: int) -> list[tuple[int, int]]:
-    """Ranges of licenses with about as many events each, one per thread (``work``: cumulative
-    events per license, CSR pointers or a sum of them)."""
+def _ranges(work: np.ndarray, n_events: int, per_thread: int = 1) -> list[tuple[int, int]]:
+    """Ranges of licenses with about as many events each, ``per_thread`` per thread (``work``:
+    cumulative events per license, CSR pointers or a sum of them)."""
     nlic = len(work) - 1
     total = int(work[-1])
+    parts = THREADS * per_thread
     if THREADS < 2 or n_events < PARALLEL_MIN_EVENTS or nlic < 2:
         return [(0, nlic)]
-    cuts = np.searchsorted(work, [total * k // THREADS for k in range(1, THREADS)])
+    cuts = np.searchsorted(work, [total * k // parts for k in range(1, parts)])
     bounds = [0, *sorted({int(min(max(c, 1), nlic - 1)) for c in cuts}), nlic]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
@@ -580,12 +583,15 @@ def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
     return _ranges(work, int(work[-1]))
 
 
-def _run(fn, ranges: list[tuple[int, int]]) -> list[Any]:
-    """``fn(lo, hi)`` for each range, side by side on threads when there are several."""
+def _run(fn, ranges: list[tuple[int, int]], pool: ThreadPoolExecutor | None = None) -> list[Any]:
+    """``fn(lo, hi)`` for each range, side by side on threads when there are several (on
+    ``pool`` when given: its threads take the ranges as they come free)."""
     if len(ranges) == 1:
         return [fn(*ranges[0])]
-    with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
-        return list(pool.map(lambda r: fn(*r), ranges))
+    if pool is not None:
+        return [f.result() for f in [pool.submit(fn, *r) for r in ranges]]
+    with ThreadPoolExecutor(max_workers=len(ranges)) as own:
+        return list(own.map(lambda r: fn(*r), ranges))
 
 
 def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
@@ -650,7 +656,7 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
         rejected = np.flatnonzero(reason > 0)
         return _codes(ledger, p, as_of_day, r), _rejections(ledger, p, rejected, reason), p.act_order[rejected]
 
-    if len(r["ranges"]) > 1:  # large: code fates and rejections beside the periods
+    if len(r["ranges"]) > 1:  # large: code fates and rejections on one thread, periods on this one
         with ThreadPoolExecutor(max_workers=1) as pool:
             f_fates = pool.submit(fates)
             periods, keys = _periods(ledger, p, cat, as_of_day, r)
@@ -703,7 +709,7 @@ def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndar
             a_code, o_oid, lic, start, end, src, version, activated, act_row, order_row, code, oid,
         )
 
-    ends = _run(emit, r["ranges"])
+    ends = [emit(lo, hi) for lo, hi in r["ranges"]]  # (the code fates run beside, on the other core)
     assert ends == [int(x) for x in first[1:]], "period count differs between scan and emit"
     keys = {"license": lic, "order": order_row}
     return _frame(
@@ -739,8 +745,7 @@ def _codes(led, p, as_of_day, r) -> pd.DataFrame:
         K.code_fates(lo, hi, as_of_day, p.o_issue_ts, p.o_issue_day, p.o_sku, r["accepted"], r["actday"],
                      r["upgraded"], r["lapsed"], r["deadline"], status, act_ns, dl_ns)
 
-    half = n // 2
-    _run(fates, [(0, half), (half, n)] if len(r["ranges"]) > 1 else [(0, n)])
+    fates(0, n)
     o = led.orders
     return _frame(
         {
