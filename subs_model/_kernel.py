@@ -137,6 +137,7 @@ def scan(
                 end = leg_end[j]
             has_end = True
             prior_legacy = True
+        closing = _closing_day(end, from_day, grace)  # kept in step with end (used only once there is one)
         i = iss_ptr[lic]
         ie = iss_ptr[lic + 1]
         a = act_ptr[lic]
@@ -148,22 +149,18 @@ def scan(
                 i += 1
                 if day > as_of or o_upgraded[c]:
                     continue  # not seen yet / already converted by an upgrade (R8)
-                if wn > 0:
-                    closing = _closing_day(end, from_day, grace)
-                    if closing <= day:
-                        _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
-                        wn = 0
+                if wn > 0 and closing <= day:
+                    _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
+                    wn = 0
                 v = _version(day, from_day)
                 if not (prior_sub or (prior_legacy and legacy_prior[v])):
                     o_lapsed[c] = True  # R14: no prior period, lapsed at once
+                elif day >= closing:
+                    o_lapsed[c] = True  # R14: issued after the window closed
+                    o_deadline[c] = closing - 1
                 else:
-                    closing = _closing_day(end, from_day, grace)
-                    if day >= closing:
-                        o_lapsed[c] = True  # R14: issued after the window closed
-                        o_deadline[c] = closing - 1
-                    else:
-                        wbuf[wn] = c
-                        wn += 1
+                    wbuf[wn] = c
+                    wn += 1
                 continue
             e = a
             a += 1
@@ -175,33 +172,34 @@ def scan(
             if r != ACCEPTED:
                 act_reason[e] = r
                 continue
-            if wn > 0:
-                closing = _closing_day(end, from_day, grace)
-                if closing <= day:
-                    _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
-                    wn = 0
+            if wn > 0 and closing <= day:
+                _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
+                wn = 0
             c = act_order[e]
             sku = o_sku[c]
             v = _version(day, from_day)
-            t = o_target[c]
+            t = -1
             if o_accepted[c]:
                 r = CODE_REUSED
-            elif sku == REN and o_upgraded[c]:
-                r = CODE_UPGRADED
-            elif sku == REN and not (prior_sub or (prior_legacy and legacy_prior[v])):
-                r = NO_PRIOR_SUBSCRIPTION
-            elif sku == REN and (o_lapsed[c] or day >= _closing_day(end, from_day, grace)):
-                r = RENEWAL_AFTER_DEADLINE
-                if not o_lapsed[c]:
-                    o_lapsed[c] = True
-                    o_deadline[c] = _closing_day(end, from_day, grace) - 1
-            elif sku == UPG and (t < 0 or o_accepted[t] or o_upgraded[t]):
-                r = UPGRADE_INVALID_TARGET
+            elif sku == REN:
+                if o_upgraded[c]:
+                    r = CODE_UPGRADED
+                elif not (prior_sub or (prior_legacy and legacy_prior[v])):
+                    r = NO_PRIOR_SUBSCRIPTION
+                elif o_lapsed[c] or day >= closing:
+                    r = RENEWAL_AFTER_DEADLINE
+                    if not o_lapsed[c]:
+                        o_lapsed[c] = True
+                        o_deadline[c] = closing - 1
+            elif sku == UPG:
+                t = o_target[c]
+                if t < 0 or o_accepted[t] or o_upgraded[t]:
+                    r = UPGRADE_INVALID_TARGET
             if r != ACCEPTED:
                 act_reason[e] = r
                 continue
             if sku == REN:
-                o_deadline[c] = _closing_day(end, from_day, grace) - 1
+                o_deadline[c] = closing - 1
             start, new_end = _extend_one(sku, end, has_end, day, v, term, sub_basis, ren_basis)
             act_reason[e] = ACCEPTED
             act_pstart[e] = start
@@ -211,6 +209,7 @@ def scan(
                 n_periods += 1
             if not has_end or new_end > end:
                 end = new_end
+                closing = _closing_day(end, from_day, grace)
             has_end = True
             prior_sub = True
             o_accepted[c] = True
@@ -218,7 +217,6 @@ def scan(
             if sku == UPG:
                 o_upgraded[t] = True
         if wn > 0:
-            closing = _closing_day(end, from_day, grace)
             if closing <= as_of:
                 _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
             else:
