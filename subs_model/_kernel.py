@@ -354,36 +354,30 @@ def first_absent(counts, idx):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def license_pointers(lic, nlic):  # pragma: no cover - compiled
-    """CSR pointers of events grouped by license (size ``nlic + 1``)."""
-    ptr = np.zeros(nlic + 1, np.int64)
-    for k in range(lic.shape[0]):
-        ptr[lic[k] + 1] += 1
-    for k in range(nlic):
-        ptr[k + 1] += ptr[k]
-    return ptr
-
-
-@nb.njit(cache=True, nogil=True)
-def bucket_rows(lic, shift, n_buckets):  # pragma: no cover - compiled
-    """Rows grouped by bucket ``lic >> shift`` (stable) and the buckets' CSR pointers.
+def bucket_rows(lic, nlic, shift):  # pragma: no cover - compiled
+    """Rows grouped by bucket ``lic >> shift`` (stable), the buckets' CSR pointers, and the
+    licenses' CSR pointers (events per license, cumulated).
 
     Writing to a few hundred buckets streams through memory; the per-license pass that
     follows then works within one bucket's slots at a time.
     """
     n = lic.shape[0]
-    bptr = np.zeros(n_buckets + 1, np.int64)
+    n_buckets = ((nlic - 1) >> shift) + 1 if nlic > 0 else 0
+    ptr = np.zeros(nlic + 1, np.int64)
     for k in range(n):
-        bptr[(lic[k] >> shift) + 1] += 1
-    for b in range(n_buckets):
-        bptr[b + 1] += bptr[b]
+        ptr[lic[k] + 1] += 1
+    for k in range(nlic):
+        ptr[k + 1] += ptr[k]
+    bptr = np.empty(n_buckets + 1, np.int64)
+    for b in range(n_buckets + 1):
+        bptr[b] = ptr[min(b << shift, nlic)]
     fill = bptr[:-1].copy()
     rows = np.empty(n, np.int32)
     for k in range(n):
         b = lic[k] >> shift
         rows[fill[b]] = k
         fill[b] += 1
-    return rows, bptr
+    return rows, bptr, ptr
 
 
 @nb.njit(cache=True, nogil=True)
@@ -395,8 +389,8 @@ def order_activations(
     the static checks (R11); ranges of licenses may run on threads side by side.
 
     One pass reads ``rows`` (the range's activation rows in table order, from
-    :func:`bucket_rows`) and places each at its license's next slot (``ptr`` from
-    :func:`license_pointers`: a stable counting sort), carrying its instant, code, order row
+    :func:`bucket_rows`) and places each at its license's next slot (``ptr``, also from
+    :func:`bucket_rows`: a stable counting sort), carrying its instant, code, order row
     (-1: unknown code), static reason and local day; then each license's events are sorted
     by instant (stable). Buckets keep the slots one pass writes within a few hundred
     kilobytes. Local days come from per-UTC-day offsets (``offset`` empty: left ``NONE``

@@ -215,16 +215,27 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
     return perm, ptr
 
 
-def _order_activations(a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class _Done:
+    """A result already at hand, with the interface of a Future."""
+
+    value: Any
+
+    def result(self) -> Any:
+        return self.value
+
+
+def _order_activations(a_lic, a_ts, a_code, index, o_lic, o_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
-    perm, pointers, instant, code number, order row, static reason, local day, last day."""
+    perm, pointers, instant, code number, order row, static reason, local day, last day.
+    ``index`` is (a Future of) :func:`_kernel.code_index`'s result."""
     n = len(a_lic)
     d0, offset, changes = day_offsets(a_ts, tz)
-    ptr = K.license_pointers(a_lic, nlic)
     # Buckets of about BUCKET_EVENTS activations (licenses lic >> shift), in table order within each.
     shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
-    n_buckets = ((nlic - 1) >> shift) + 1 if nlic else 0
-    rows, bptr = K.bucket_rows(a_lic, shift, n_buckets)
+    rows, bptr, ptr = K.bucket_rows(a_lic, nlic, shift)
+    n_buckets = len(bptr) - 1
+    code_to_order = index.result()[0]
     perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
     code, order, static, day = np.empty(n, a_code.dtype), np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int64)
 
@@ -362,9 +373,12 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     pool = ThreadPoolExecutor(max_workers=THREADS) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     f_orders = pool.submit(order_side) if pool is not None else None
     try:
-        code_to_order, dup_code, no_code = K.code_index(oc, o_issue_ts, n_codes)
+        index = pool.submit(K.code_index, oc, o_issue_ts, n_codes) if pool is not None else None
+        if index is None:
+            index = _Done(K.code_index(oc, o_issue_ts, n_codes))
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-        acts = _order_activations(a_lic, act_ts, ac, code_to_order, o_lic, o_issue_ts, nlic, tz, a_code, pool)
+        acts = _order_activations(a_lic, act_ts, ac, index, o_lic, o_issue_ts, nlic, tz, a_code, pool)
+        code_to_order, dup_code, no_code = index.result()
         sides = f_orders.result() if f_orders is not None else order_side()
     finally:
         if pool is not None:
