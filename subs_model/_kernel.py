@@ -575,6 +575,36 @@ def emit_periods(
 
 
 @nb.njit(cache=True, nogil=True)
+def emit_rejections(act_ptr, reason, act_perm, act_day, act_order, act_code):  # pragma: no cover - compiled
+    """Rows of the rejections table, in replay order: activation row, license, code (when
+    ``act_code`` is not empty), day (datetime64[ns]), reason (0-based) and order row."""
+    n = 0
+    for e in range(reason.shape[0]):
+        if reason[e] > 0:
+            n += 1
+    with_code = act_code.shape[0] > 0
+    rows = np.empty(n, np.int32)
+    lic = np.empty(n, np.int32)
+    code = np.empty(n if with_code else 0, np.int32)
+    day = np.empty(n, np.int64)
+    why = np.empty(n, np.int8)
+    order = np.empty(n, np.int32)
+    k = 0
+    for g in range(act_ptr.shape[0] - 1):
+        for e in range(act_ptr[g], act_ptr[g + 1]):
+            if reason[e] > 0:
+                rows[k] = act_perm[e]
+                lic[k] = g
+                if with_code:
+                    code[k] = act_code[e]
+                day[k] = np.int64(act_day[e]) * NS_PER_DAY
+                why[k] = reason[e] - 1
+                order[k] = act_order[e]
+                k += 1
+    return rows, lic, code, day, why, order
+
+
+@nb.njit(cache=True, nogil=True)
 def code_fates(
     lo, hi, as_of, o_issue_ts, o_issue_day, o_sku, accepted, actday, upgraded, lapsed, deadline, status, act_ns, dl_ns,
 ):  # pragma: no cover - compiled

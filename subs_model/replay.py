@@ -667,8 +667,7 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     reason = r["reason"]
 
     def fates() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-        rejected = np.flatnonzero(reason > 0)
-        return _codes(ledger, p, as_of_day, r), _rejections(ledger, p, rejected, reason), p.act_order[rejected]
+        return _codes(ledger, p, as_of_day, r), *_rejections(ledger, p, reason)
 
     if len(r["ranges"]) > 1:  # large: code fates and rejections on one thread, periods on this one
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -774,14 +773,18 @@ def _codes(led, p, as_of_day, r) -> pd.DataFrame:
     )
 
 
-def _rejections(led, p, rejected, reason) -> pd.DataFrame:
-    rows = p.act_perm[rejected]
-    code_col = led.activations["code"]
+def _rejections(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rejections table and, per row, the order row of the rejected code (-1: unknown)."""
+    none = np.empty(0, np.int32)
+    rows, lic, code, day, why, order = K.emit_rejections(
+        p.act_ptr, reason, p.act_perm, p.act_day, p.act_order, p.act_code if p.act_code is not None else none)
+    code_col, lic_col = led.activations["code"], led.activations["license_id"]
+    same_licenses = p.license_dtype is not None  # every license column shares these categories
     return _frame(
         {
-            "code": _from_codes(p.act_code[rejected], code_col) if p.act_code is not None else _take_id(code_col, rows),
-            "license_id": _take_id(led.activations["license_id"], rows),
-            "day": days_to_datetime(p.act_day[rejected]),
-            "reason": _categorical(reason[rejected] - 1, [r.value for r in REASONS]),
+            "code": _from_codes(code, code_col) if p.act_code is not None else _take_id(code_col, rows),
+            "license_id": _from_codes(lic, lic_col) if same_licenses else _take_id(lic_col, rows),
+            "day": day.view("datetime64[ns]"),
+            "reason": _categorical(why, [r.value for r in REASONS]),
         }
-    )
+    ), order
