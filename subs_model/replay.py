@@ -237,7 +237,9 @@ def _order_activations(a_lic, a_ts, a_code, index, o_lic, o_issue_ts, nlic, tz, 
     n_buckets = len(bptr) - 1
     code_to_order = index.result()[0]
     perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
-    code, order, static, day = np.empty(n, a_code.dtype), np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int64)
+    # Days fit int32 (a missing instant is an error the caller raises; no offset table: the
+    # caller fills the days exactly).
+    code, order, static, day = np.empty(n, a_code.dtype), np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int32)
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << shift, min(b_hi << shift, nlic)
