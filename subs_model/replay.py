@@ -146,8 +146,9 @@ def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
-    """A string-valued categorical column from engine codes (-1 = missing)."""
-    return pd.Categorical.from_codes(codes, categories=names)
+    """A string-valued categorical column from engine codes (-1 = missing; the engine writes
+    no other value, so the codes are not checked again)."""
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(names), validate=False)
 
 
 def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
