@@ -516,8 +516,9 @@ class Replay:
     as_of: pd.Timestamp
     catalog: Catalog
     ledger: Ledger
-    #: Integer keys for metrics, aligned with the rows of ``periods`` (``license``: rank of
-    #: the license id among the ledger's sorted ids; ``order``: row in the orders table, -1
+    #: Integer keys for metrics, aligned with the rows of ``periods`` (``license``: the
+    #: license's number — its rank among the ledger's sorted ids, or its categorical code when
+    #: the ids are categoricals sharing one dictionary; ``order``: row in the orders table, -1
     #: for legacy periods) and of ``rejections`` (``rejection_order``: the order row of the
     #: rejected code, -1 for an unknown code).
     keys: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
