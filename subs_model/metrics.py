@@ -629,14 +629,19 @@ def cohort_retention(
 def expiry_competing_risks(
     rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, outcomes: pd.DataFrame | None = None, early_days: int = 60
 ) -> pd.DataFrame:
-    """Cumulative incidence of each way an expiry is followed up (Aalen–Johansen, lifelines).
+    """Cumulative incidence of each way an expiry is followed up (Aalen–Johansen).
 
     Time runs from ``early_days`` before the end; the competing events are a renewal, a
     full-price subscription and an upgrade; open expiries are censored at ``as_of``,
     churned ones at the churn horizon. Columns: ``day`` (relative to the end), ``event``,
     ``cumulative_incidence``.
+
+    The estimator is the textbook one, ``CIF_k(t) = Σ_{s ≤ t} S(s−) · d_k(s) / n(s)``, with
+    the overall survival ``S`` from lifelines' Kaplan–Meier fit. Events on one day are tied
+    and kept together, so the result is exact and the same on every call (lifelines'
+    ``AalenJohansenFitter`` would break tied days by random jitter).
     """
-    from lifelines import AalenJohansenFitter
+    from lifelines import KaplanMeierFitter
 
     as_of = _as_of(rep, as_of)
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
@@ -656,16 +661,22 @@ def expiry_competing_risks(
         return pd.DataFrame(cols)
     key = t[keep] * 4 + kind[keep]
     uniq, counts = np.unique(key, return_counts=True)
+    days, kinds = uniq // 4, uniq % 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        km = KaplanMeierFitter().fit(days, event_observed=kinds > 0, weights=counts)
+    table = km.event_table  # one row per distinct day: at_risk, observed, censored …
+    surv = km.survival_function_.iloc[:, 0].reindex(table.index)
+    before = surv.shift(fill_value=1.0)  # S(t−)
+    at_risk = table["at_risk"].to_numpy(dtype=float)
     grid = np.arange(0, early_days + churn_horizon_days + 1, 5, dtype=float)
     rows = []
     for code, name in {1: "renewal", 2: "subscription", 3: "upgrade"}.items():
-        if not (uniq % 4 == code).any():
+        if not (kinds == code).any():
             continue
-        ajf = AalenJohansenFitter(calculate_variance=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ajf.fit(uniq // 4, uniq % 4, event_of_interest=code, weights=counts)
-        cif = ajf.cumulative_density_.iloc[:, 0]
+        d_k = pd.Series(counts[kinds == code], index=days[kinds == code]).reindex(table.index, fill_value=0)
+        steps = np.divide(before.to_numpy() * d_k.to_numpy(), at_risk, out=np.zeros(len(at_risk)), where=at_risk > 0)
+        cif = pd.Series(np.cumsum(steps), index=table.index)
         vals = cif.reindex(cif.index.union(grid)).ffill().fillna(0).reindex(grid).to_numpy()
         rows.append(pd.DataFrame({"day": (grid - early_days).astype(np.int64), "event": name, "cumulative_incidence": vals}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(cols)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -247,3 +249,25 @@ def test_sample_identities() -> None:
     out = M.expiry_outcomes(rep)
     assert len(out) == len(rep.periods)
     assert np.isin(out["outcome"].astype(str), M.OUTCOMES).all()
+
+
+def test_competing_risks_exact_with_ties_and_repeatable(rep) -> None:
+    """Hand-computed Aalen–Johansen with two events on one day; every call gives the same numbers."""
+    end = pd.Timestamp("2026-01-01")
+    out = pd.DataFrame({
+        "outcome": ["early_renewal", "early_subscription", "churned", "grace_renewal"],
+        "end": [end] * 4,
+        "offset_days": [-10.0, -10.0, np.nan, 5.0],
+    })
+    # day 50 (−10): 4 at risk, a renewal and a subscription → 1/4 each, S = 1/2;
+    # day 65 (+5): 2 at risk, a renewal → renewal 1/4 + 1/2 · 1/2 = 1/2; the churned one is censored.
+    cif = M.expiry_competing_risks(rep, as_of="2027-06-01", outcomes=out)
+    wide = cif.pivot(index="day", columns="event", values="cumulative_incidence")
+    assert wide.loc[-15, "renewal"] == 0 and wide.loc[-10, "renewal"] == 0.25
+    assert wide.loc[-10, "subscription"] == 0.25 and wide.loc[0, "renewal"] == 0.25
+    assert wide.loc[5, "renewal"] == 0.5 and wide.loc[300, "subscription"] == 0.25
+    # The sample has many expiries followed up on the same day: random tie-breaking would show.
+    sample = sm.replay(sm.read_ledger(Path(__file__).parents[1] / "data" / "sample"))
+    outcomes = M.expiry_outcomes(sample)
+    first = M.expiry_competing_risks(sample, outcomes=outcomes)
+    pd.testing.assert_frame_equal(first, M.expiry_competing_risks(sample, outcomes=outcomes))
