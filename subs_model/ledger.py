@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -200,11 +201,8 @@ class Ledger:
         }
         columns: dict[str, dict[str, pd.Series]] = {name: {} for name in tables}
         for column, names in groups.items():
-            cols = [tables[n][column] for n in names]
-            dtype = _shared_dictionary(cols)
-            for n, col in zip(names, cols, strict=True):
-                columns[n][column] = col if col.dtype == dtype and col.cat.categories.equals(dtype.categories) else (
-                    _recode(col, dtype))
+            for n, col in zip(names, _shared_dictionary([tables[n][column] for n in names]), strict=True):
+                columns[n][column] = col
         out = {name: tables[name].assign(**columns[name]) if columns[name] else tables[name] for name in tables}
         return Ledger(
             out["licenses"], out["orders"], out["activations"], out.get("legacy_periods"), out.get("features"),
@@ -232,25 +230,36 @@ def _as_text(col: pd.Series) -> pd.Series:
     return col if isinstance(col.dtype, pd.StringDtype) else col.astype("str")
 
 
-def _shared_dictionary(cols: list[pd.Series]) -> pd.CategoricalDtype:
-    """One categorical dtype (sorted text categories) holding every value of ``cols``."""
+def _shared_dictionary(cols: list[pd.Series]) -> list[pd.Series]:
+    """``cols`` as categoricals sharing one dtype whose categories are their values, sorted.
+
+    Columns that already share sorted categories are returned as they are. Otherwise all
+    values are hashed once (Arrow's dictionary encoding), the dictionary is sorted and the
+    indices are ranked into it.
+    """
     if cols and all(isinstance(c.dtype, pd.CategoricalDtype) for c in cols):
         first = cols[0].cat.categories
         if all(c.cat.categories.equals(first) for c in cols[1:]) and first.is_monotonic_increasing:
-            return cols[0].dtype
-    values = pd.concat([_as_text(c) for c in cols], ignore_index=True)
-    uniques = pd.Index(pd.unique(values.dropna()))
-    return pd.CategoricalDtype(uniques.sort_values())
-
-
-def _recode(col: pd.Series, dtype: pd.CategoricalDtype) -> pd.Series:
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = dtype.categories.get_indexer(col.cat.categories.astype(dtype.categories.dtype))
-        taken = np.where(col.cat.codes.to_numpy() >= 0, codes[np.maximum(col.cat.codes.to_numpy(), 0)], -1) if len(codes) else (
-            np.full(len(col), -1))
-    else:
-        taken = dtype.categories.get_indexer(_as_text(col))
-    return pd.Series(pd.Categorical.from_codes(taken, dtype=dtype), index=col.index)
+            return cols
+    arrays = []
+    for c in cols:
+        arr = pa.array(_as_text(c).array)
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        arrays.append(arr.cast(pa.large_string()))
+    encoded = pa.concat_arrays(arrays).dictionary_encode() if arrays else pa.array([], pa.large_string()).dictionary_encode()
+    dictionary = encoded.dictionary
+    order = pc.sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(order), np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    indices = pc.fill_null(encoded.indices, -1).to_numpy()  # missing → -1
+    codes = np.where(indices >= 0, rank[np.maximum(indices, 0)] if len(rank) else -1, -1).astype(np.int32)
+    dtype = pd.CategoricalDtype(pd.Index(pd.array(dictionary.take(pa.array(order)), dtype="str")))
+    out, start = [], 0
+    for c in cols:
+        part = codes[start : start + len(c)]
+        start += len(c)
+        out.append(pd.Series(pd.Categorical.from_codes(part, dtype=dtype, validate=False), index=c.index, name=c.name))
+    return out
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame:
