@@ -227,13 +227,39 @@ def scan(
     return n_periods
 
 
+@nb.njit(cache=True, inline="always")
+def _sort_groups(perm, ptr, key):  # pragma: no cover - compiled
+    """Sort each group ``perm[ptr[g]:ptr[g + 1]]`` by ``key[perm]``, stably, in place; returns
+    whether two members of a group share a key. Groups are short, so insertion sort; a long
+    group falls back to a merge sort."""
+    tie = False
+    for g in range(ptr.shape[0] - 1):
+        lo = ptr[g]
+        hi = ptr[g + 1]
+        if hi - lo > 64:
+            sub = perm[lo:hi].copy()
+            perm[lo:hi] = sub[np.argsort(key[sub], kind="mergesort")]
+        else:
+            for i in range(lo + 1, hi):
+                v = perm[i]
+                kv = key[v]
+                j = i - 1
+                while j >= lo and key[perm[j]] > kv:
+                    perm[j + 1] = perm[j]
+                    j -= 1
+                perm[j + 1] = v
+        for i in range(lo + 1, hi):
+            if key[perm[i]] == key[perm[i - 1]]:
+                tie = True
+    return tie
+
+
 @nb.njit(cache=True, nogil=True)
 def event_order(lic, ts, nlic):  # pragma: no cover - compiled
     """Replay order of events: by license (stable counting sort), then by ``ts`` (stable).
 
     Returns the permutation, CSR pointers per license (size ``nlic + 1``) and whether two
     events of one license share an instant (the caller then breaks those ties).
-    License groups are short, so insertion sort; a long group falls back to a merge sort.
     """
     n = lic.shape[0]
     ptr = np.zeros(nlic + 1, np.int64)
@@ -247,26 +273,7 @@ def event_order(lic, ts, nlic):  # pragma: no cover - compiled
         lk = lic[k]
         perm[fill[lk]] = k
         fill[lk] += 1
-    tie = False
-    for g in range(nlic):
-        lo = ptr[g]
-        hi = ptr[g + 1]
-        if hi - lo > 64:
-            sub = perm[lo:hi].copy()
-            order = np.argsort(ts[sub], kind="mergesort")
-            perm[lo:hi] = sub[order]
-        else:
-            for i in range(lo + 1, hi):
-                v = perm[i]
-                kv = ts[v]
-                j = i - 1
-                while j >= lo and ts[perm[j]] > kv:
-                    perm[j + 1] = perm[j]
-                    j -= 1
-                perm[j + 1] = v
-        for i in range(lo + 1, hi):
-            if ts[perm[i]] == ts[perm[i - 1]]:
-                tie = True
+    tie = _sort_groups(perm, ptr, ts)
     return perm, ptr, tie
 
 
@@ -289,22 +296,7 @@ def issue_events(o_lic, o_sku, o_issue_ts, o_issue_day, nlic):  # pragma: no cov
             lk = o_lic[k]
             rows[fill[lk]] = k
             fill[lk] += 1
-    for g in range(nlic):
-        lo = ptr[g]
-        hi = ptr[g + 1]
-        if hi - lo > 64:
-            sub = rows[lo:hi].copy()
-            order = np.argsort(o_issue_ts[sub], kind="mergesort")
-            rows[lo:hi] = sub[order]
-            continue
-        for i in range(lo + 1, hi):
-            v = rows[i]
-            kv = o_issue_ts[v]
-            j = i - 1
-            while j >= lo and o_issue_ts[rows[j]] > kv:
-                rows[j + 1] = rows[j]
-                j -= 1
-            rows[j + 1] = v
+    _sort_groups(rows, ptr, o_issue_ts)
     ts = np.empty(m, np.int64)
     day = np.empty(m, np.int64)
     for k in range(m):

@@ -85,8 +85,8 @@ def _no_numpy_hugepages() -> bool:
     numpy advises huge pages for every array of 4 MB or more. Where the kernel's THP
     ``defrag`` setting is ``madvise`` and memory is fragmented, each such fault tries a
     direct compaction and falls back to small pages: measured here, writing fresh arrays
-    cost 2.9 ms/MB with the advice and 0.4 ms/MB without (the 1 M-event replay spent most
-    of its time there). Returns whether numpy still advises huge pages.
+    cost 2.9 ms/MB with the advice and 0.4 ms/MB without (a cold 1 M-event replay took
+    about twice as long with it). Returns whether numpy still advises huge pages.
     """
     import os
 
@@ -191,7 +191,7 @@ class Ledger:
         >>> list(led.licenses["license_id"].cat.categories)
         ['L1', 'L2']
         """
-        tables = {name: df for name, df in self.tables().items()}
+        tables = self.tables()
         groups = {
             "license_id": [n for n in ("licenses", "orders", "activations", "legacy_periods") if n in tables],
             "code": ["orders", "activations"],
@@ -225,35 +225,46 @@ class Ledger:
 
 
 def _as_text(col: pd.Series) -> pd.Series:
+    """Ids as pandas strings (NA kept); numbers read from Parquet become their text."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         col = col.astype(col.cat.categories.dtype)
     return col if isinstance(col.dtype, pd.StringDtype) else col.astype("str")
 
 
-def _shared_dictionary(cols: list[pd.Series]) -> list[pd.Series]:
-    """``cols`` as categoricals sharing one dtype whose categories are their values, sorted.
+def _sorted_codes(cols: list[pd.Series]) -> tuple[np.ndarray, pa.Array]:
+    """Codes (int32, -1 = missing) of the values of ``cols`` one after the other, into their
+    distinct values in sorted order (so the codes never depend on the order of rows).
 
-    Columns that already share sorted categories are returned as they are. Otherwise all
-    values are hashed once (Arrow's dictionary encoding), the dictionary is sorted and the
+    One Arrow dictionary encoding hashes the values; the dictionary is sorted and the
     indices are ranked into it.
     """
-    if cols and all(isinstance(c.dtype, pd.CategoricalDtype) for c in cols):
-        first = cols[0].cat.categories
-        if all(c.cat.categories.equals(first) for c in cols[1:]) and first.is_monotonic_increasing:
-            return cols
     arrays = []
     for c in cols:
         arr = pa.array(_as_text(c).array)
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
         arrays.append(arr.cast(pa.large_string()))
-    encoded = pa.concat_arrays(arrays).dictionary_encode() if arrays else pa.array([], pa.large_string()).dictionary_encode()
+    values = pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())
+    encoded = values.dictionary_encode()
     dictionary = encoded.dictionary
     order = pc.sort_indices(dictionary).to_numpy()
     rank = np.empty(len(order), np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     indices = pc.fill_null(encoded.indices, -1).to_numpy()  # missing → -1
     codes = np.where(indices >= 0, rank[np.maximum(indices, 0)] if len(rank) else -1, -1).astype(np.int32)
-    dtype = pd.CategoricalDtype(pd.Index(pd.array(dictionary.take(pa.array(order)), dtype="str")))
+    return codes, dictionary.take(pa.array(order))
+
+
+def _shared_dictionary(cols: list[pd.Series]) -> list[pd.Series]:
+    """``cols`` as categoricals sharing one dtype whose categories are their values, sorted.
+
+    Columns that already share sorted categories are returned as they are.
+    """
+    if cols and all(isinstance(c.dtype, pd.CategoricalDtype) for c in cols):
+        first = cols[0].cat.categories
+        if all(c.cat.categories.equals(first) for c in cols[1:]) and first.is_monotonic_increasing:
+            return cols
+    codes, dictionary = _sorted_codes(cols)
+    dtype = pd.CategoricalDtype(pd.Index(pd.array(dictionary, dtype="str")))
     out, start = [], 0
     for c in cols:
         part = codes[start : start + len(c)]

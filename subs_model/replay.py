@@ -21,14 +21,13 @@ result does not depend on it). Replaying the same ledger under another catalog o
 from __future__ import annotations
 
 import enum
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import _kernel as K
 from .catalog import EDITIONS, SKUS, Catalog
@@ -37,7 +36,7 @@ from .days import (
     parse_instants,
 )
 from .errors import LedgerError
-from .ledger import Ledger
+from .ledger import Ledger, _as_text, _sorted_codes
 
 __all__ = ["CodeStatus", "Reason", "Replay", "Source", "replay"]
 
@@ -77,20 +76,13 @@ class Source(enum.StrEnum):
 REASONS: tuple[Reason, ...] = tuple(Reason)  # engine code k+1 ↔ REASONS[k]
 
 
-def _ids(series: pd.Series) -> pd.Series:
-    """Ids as pandas strings (NA kept); numbers read from Parquet become their text."""
-    if isinstance(series.dtype, pd.StringDtype):
-        return series
-    return series.astype("str")
-
-
 def _is_cat(series: pd.Series) -> bool:
     return isinstance(series.dtype, pd.CategoricalDtype)
 
 
 def _id_column(series: pd.Series) -> pd.Series:
     """An id column for a result table: categoricals as given, anything else as strings."""
-    return series if _is_cat(series) else _ids(series)
+    return series if _is_cat(series) else _as_text(series)
 
 
 def _cat_codes(series: pd.Series) -> np.ndarray:
@@ -102,7 +94,7 @@ def _cat_codes(series: pd.Series) -> np.ndarray:
 def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
     """The categories every column shares (same values, same order), or None.
 
-    Ledgers with categorical id columns (``read_ledger`` and ``simulate`` build them with one
+    Ledgers with categorical id columns (``Ledger.categorical_ids()`` builds them with one
     dictionary per id kind) are matched on their codes: no string is hashed.
     """
     if not cols or not all(_is_cat(c) for c in cols):
@@ -117,7 +109,7 @@ def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
 
 def _arrow(series: pd.Series) -> pa.Array:
     """The Arrow array behind a string column (zero-copy for Arrow-backed strings)."""
-    arr = pa.array(_ids(series).array)
+    arr = pa.array(_as_text(series).array)
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
@@ -140,7 +132,7 @@ def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     if _is_cat(series):
         codes, uniques = _cat_codes(series), series.cat.categories
     else:
-        codes, uniques = pd.factorize(_ids(series))
+        codes, uniques = pd.factorize(_as_text(series))
     lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int8)
     return lut[codes]
 
@@ -151,25 +143,12 @@ def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(names), validate=False)
 
 
-def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
-    """Codes and uniques with uniques in sorted order (so results do not depend on row order)."""
-    codes, uniques = pd.factorize(values)
-    u = pa.array(pd.Series(uniques).array) if len(uniques) else pa.array([], pa.large_string())
-    if isinstance(u, pa.ChunkedArray):
-        u = u.combine_chunks()
-    order = pc.sort_indices(u).to_numpy()
-    rank = np.empty(len(uniques), dtype=np.int64)
-    rank[order] = np.arange(len(uniques))
-    out = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
-    return out, u.take(pa.array(order))
-
-
 def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, pd.CategoricalDtype | None]:
     """License ids of every table as codes into one id list, the list, and its dtype.
 
     Categorical columns sharing their categories keep their codes, so licenses come in the
-    categories' order (as ``sort_values`` orders a categorical; ``astype("category")``,
-    ``read_ledger`` and ``simulate`` sort them). Other columns are hashed and ranked in
+    categories' order (as ``sort_values`` orders a categorical; ``astype("category")`` and
+    ``Ledger.categorical_ids()`` sort them). Other columns are hashed and ranked in
     sorted id order. Either way the order never depends on the order of rows.
     """
     cats = _shared_categories(cols)
@@ -178,7 +157,7 @@ def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, p
         if isinstance(uniques, pa.ChunkedArray):
             uniques = uniques.combine_chunks()
         return [_cat_codes(c) for c in cols], uniques, cols[0].dtype
-    codes, uniques = _factorize_sorted(pd.concat([_ids(c) for c in cols], ignore_index=True))
+    codes, uniques = _sorted_codes(cols)
     bounds = np.cumsum([0, *(len(c) for c in cols)])
     return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], uniques, None
 
@@ -188,7 +167,7 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
     whether those numbers are the columns' own categorical codes."""
     if _shared_categories([order_codes, act_codes]) is not None:
         return _cat_codes(order_codes), _cat_codes(act_codes), len(order_codes.cat.categories), True
-    codes, _ = pd.factorize(pd.concat([_ids(order_codes), _ids(act_codes)], ignore_index=True))
+    codes, _ = pd.factorize(pd.concat([_as_text(order_codes), _as_text(act_codes)], ignore_index=True))
     n = len(order_codes)
     return codes[:n], codes[n:], int(codes.max()) + 1 if len(codes) else 0, False
 
@@ -211,19 +190,9 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
         tied[1:] |= same
         tied[:-1] |= same
         rank = np.zeros(len(perm), np.int64)
-        rank[tied], _ = _factorize_sorted(_ids(tiebreak.iloc[perm[tied]]).reset_index(drop=True).fillna(""))
+        rank[tied], _ = _sorted_codes([tiebreak.iloc[perm[tied]]])  # a missing code sorts first
         perm = perm[np.lexsort((rank, tss, ls))]
     return perm, ptr
-
-
-@dataclass(frozen=True)
-class _Done:
-    """A result already at hand, with the interface of a Future."""
-
-    value: Any
-
-    def result(self) -> Any:
-        return self.value
 
 
 def _order_activations(a_lic, a_ts, a_code, index, o_lic, o_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
@@ -376,9 +345,11 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     pool = ThreadPoolExecutor(max_workers=THREADS) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     f_orders = pool.submit(order_side) if pool is not None else None
     try:
-        index = pool.submit(K.code_index, oc, o_issue_ts, n_codes) if pool is not None else None
-        if index is None:
-            index = _Done(K.code_index(oc, o_issue_ts, n_codes))
+        if pool is not None:
+            index = pool.submit(K.code_index, oc, o_issue_ts, n_codes)
+        else:
+            index = Future()
+            index.set_result(K.code_index(oc, o_issue_ts, n_codes))
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
         acts = _order_activations(a_lic, act_ts, ac, index, o_lic, o_issue_ts, nlic, tz, a_code, pool)
         code_to_order, dup_code, no_code = index.result()
@@ -416,7 +387,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     upg = np.flatnonzero(o_sku == K.UPG)
     if len(upg):
         cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == K.REN))
-        acts = _ids(ord_df["act_number"].iloc[cand])
+        acts = _as_text(ord_df["act_number"].iloc[cand])
         has_act = acts.notna().to_numpy()
         cand, acts = cand[has_act], acts[has_act]
         idx = pd.Index(acts.to_numpy())
@@ -424,7 +395,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
             dup = idx[idx.duplicated()][0]
             msg = f"{src}: orders carry act_number {dup!r} more than once; act numbers must be unique"
             raise LedgerError(msg)
-        found = idx.get_indexer(_ids(ord_df["upgrade_of_act"].iloc[upg]).to_numpy())
+        found = idx.get_indexer(_as_text(ord_df["upgrade_of_act"].iloc[upg]).to_numpy())
         tgt = np.full(len(upg), -1, dtype=np.int64)
         tgt[found >= 0] = cand[found[found >= 0]]
         ok = (tgt >= 0) & (o_lic[np.maximum(tgt, 0)] == o_lic[upg])
@@ -616,7 +587,7 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
     """Run the compiled scan over prepared arrays; activation results are in replay order."""
     n_a, n_o = len(p.act_day), len(p.o_sku)
     out: dict[str, Any] = {
-        "ap": p.act_perm, "a_order": p.act_order, "a_day": p.act_day,
+        "a_order": p.act_order, "a_day": p.act_day,
         # Days of periods, activations and deadlines fit int32; an order's actday counts only
         # where accepted, and a deadline not set stays NONE32.
         "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
