@@ -8,14 +8,14 @@ computes the same periods, checks that all agree, and prints events/s and ratios
 of ``--repeat`` runs each: the machine is shared).
 
     python benchmarks/bench_replay.py [--sizes 100000 1000000 10000000] [--peers-max 1000000] [--ids category|str]
-    python benchmarks/bench_replay.py --memory 10000000     # memory of reading + replaying N events
+    python benchmarks/bench_replay.py --memory 10000000     # memory of holding + replaying N events
 
 Id columns are categoricals with one dictionary per id kind (license, code, order), as
 ``Ledger.categorical_ids()`` makes them; ``--ids str`` gives plain string columns instead
 (each replay of a new Ledger then hashes every id string). ``--memory`` writes the ledger
-as Parquet in one process and reads and replays it in another, printing the ledger's
-tables and the replay's own allocations (numpy arrays seen by ``tracemalloc`` plus the
-compiled kernels' buffers).
+as Parquet in one process, reads it (and makes its ids categorical) in a second, and
+replays it in a third, printing that process's resident memory before, at the peak of and
+after the replay.
 
 Not a test: run it by hand (``make bench``) on an otherwise idle machine.
 """
@@ -191,38 +191,56 @@ def _write_child(folder: str, n: int, ids: str) -> None:
     led.write(folder)
 
 
-def _replay_child(folder: str) -> None:
-    """Read the ledger written by :func:`_write_child` and replay it; print memory figures.
+def _rss_now() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
 
-    The replay's own memory is what numpy allocates during it (``tracemalloc`` sees every numpy
-    array, the result's included), plus the buffers the compiled kernels allocate, whose sizes
-    are added from the arrays they return. Process RSS is printed too, but it also holds what
-    Parquet reading freed and the allocators kept.
-    """
-    import tracemalloc
+
+def _rss_peak() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _load_child(folder: str, ids: str) -> None:
+    """Read the Parquet tables :func:`_write_child` wrote (ids as text), make the ids
+    categorical (``--ids category``) and keep the tables as a pickle for the replay child."""
+    import pickle
+
+    t0 = time.perf_counter()
+    led = sm.Ledger(**{n: pd.read_parquet(f"{folder}/{n}.parquet") for n in ("licenses", "orders", "activations")})
+    t_read = time.perf_counter() - t0
+    line = f"read Parquet {t_read:.1f}s"
+    if ids == "category":
+        led, t_cat = timed(lambda: led.categorical_ids())
+        line += f", categorical_ids() {t_cat:.1f}s"
+    with open(f"{folder}/ledger.pkl", "wb") as fh:
+        pickle.dump(led.tables(), fh, protocol=5)
+    print(f"{line} (peak RSS {_rss_peak():,.0f} MB)")
+
+
+def _replay_child(folder: str) -> None:
+    """Load the ledger the load child kept and replay it: the process's memory before, at its
+    peak (``ru_maxrss``: the replay's peak is above loading's) and after."""
+    import pickle
 
     warm, _ = make_ledger(1000, ids="category")
     sm.replay(warm, sm.Catalog.default())  # load the compiled kernels before measuring
     del warm
-    names = ("licenses", "orders", "activations")
-    led = sm.Ledger(**{n: pd.read_parquet(f"{folder}/{n}.parquet") for n in names})
-    tables_mb = sum(int(df.memory_usage(deep=True).sum()) for df in led.tables().values()) / 2**20
     gc.collect()
-    tracemalloc.start()
+    base = _rss_now()
+    with open(f"{folder}/ledger.pkl", "rb") as fh:
+        led = sm.Ledger(**pickle.load(fh))
+    gc.collect()
+    before = _rss_now()
     rep, t = timed(sm.replay, led, sm.Catalog.default(), "2031-12-31")
-    held, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    peak, after = _rss_peak(), _rss_now()
     p = led._cache[("prepared", "Europe/Moscow")]
-    kernels = (p.iss_order.nbytes + p.iss_ts.nbytes + p.iss_day.nbytes + p.iss_ptr.nbytes + p.act_ptr.nbytes
-               + 4 * len(led.orders)) / 2**20  # issue events, pointers, the code → order index
-    out_mb = sum(int(df.memory_usage(deep=True).sum()) for df in (rep.periods, rep.codes, rep.rejections)) / 2**20
+    cached = sum(getattr(p, f).nbytes for f in p.__dataclass_fields__ if isinstance(getattr(p, f), np.ndarray)) / 2**20
     n = len(led.activations)
-    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{n:,} events, {args_ids(led)} ids: ledger tables {tables_mb:,.0f} MB; the replay allocated at most "
-          f"{peak / 2**20 + kernels:,.0f} MB at once and keeps {held / 2**20 + kernels:,.0f} MB (result tables "
-          f"{out_mb:,.0f} MB, prepared arrays cached on the Ledger for the next replay); ledger + replay peak "
-          f"{tables_mb + peak / 2**20 + kernels:,.0f} MB. Replay {t:.2f}s ({n / t / 1e6:.1f} M events/s, first in "
-          f"this process). Process peak RSS {rss_peak:,.0f} MB (Parquet reading included)")
+    print(f"{n:,} events, {args_ids(led)} ids, replay {t:.2f}s ({n / t / 1e6:.1f} M events/s, first in this process)\n"
+          f"  RSS: interpreter + libraries + kernels {base:,.0f} MB; + ledger {before - base:,.0f} MB; "
+          f"replay peak +{peak - before:,.0f} MB; process peak {peak:,.0f} MB\n"
+          f"  after the replay: +{after - before:,.0f} MB held (the result tables and {cached:,.0f} MB of prepared "
+          f"arrays the Ledger keeps for its next replay)")
 
 
 def args_ids(led: sm.Ledger) -> str:
@@ -230,7 +248,12 @@ def args_ids(led: sm.Ledger) -> str:
 
 
 def peak_memory(n: int, ids: str) -> None:
-    """Peak RSS of a process that reads an ``n``-event ledger (Parquet) and replays it."""
+    """Memory of a process that holds an ``n``-event ledger and replays it.
+
+    Three processes: one generates the ledger and writes it as Parquet; one reads it (and
+    makes its ids categorical); one loads those tables and replays them, so that its peak
+    is the replay's.
+    """
     import subprocess
     import sys
     import tempfile
@@ -238,6 +261,7 @@ def peak_memory(n: int, ids: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         me = [sys.executable, __file__]
         subprocess.run([*me, "--write-child", tmp, str(n), "--ids", ids], check=True)
+        subprocess.run([*me, "--load-child", tmp, "--ids", ids], check=True)
         subprocess.run([*me, "--replay-child", tmp], check=True)
 
 
@@ -248,12 +272,15 @@ def main() -> None:
     ap.add_argument("--ids", choices=["category", "str"], default="category", help="dtype of the id columns")
     ap.add_argument("--repeat", type=int, default=3, help="replays timed per figure (best is printed)")
     ap.add_argument("--memory", type=int, nargs="*", default=None, metavar="N",
-                    help="instead: peak RSS of a process that reads an N-event ledger and replays it")
+                    help="instead: memory of a process that holds an N-event ledger and replays it")
     ap.add_argument("--write-child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--load-child", help=argparse.SUPPRESS)
     ap.add_argument("--replay-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.write_child:
         return _write_child(args.write_child[0], int(args.write_child[1]), args.ids)
+    if args.load_child:
+        return _load_child(args.load_child, args.ids)
     if args.replay_child:
         return _replay_child(args.replay_child)
     if args.memory is not None:

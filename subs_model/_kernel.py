@@ -110,8 +110,8 @@ def _extend_one(sku, end, has_end, day, v, term, sub_basis, ren_basis):
 def scan(
     as_of,
     leg_ptr, leg_start, leg_end,
-    iss_ptr, iss_order, iss_ts, iss_day,
-    act_ptr, act_order, act_ts, act_day, act_static,
+    iss_ptr, iss_order, iss_day,
+    act_ptr, act_order, act_iss, act_day, act_static,
     o_sku, o_target,
     from_day, term, grace, sub_basis, ren_basis, legacy_prior,
     act_reason, act_pstart, act_pend, act_ver,
@@ -143,7 +143,7 @@ def scan(
         a = act_ptr[lic]
         ae = act_ptr[lic + 1]
         while i < ie or a < ae:
-            if i < ie and (a >= ae or iss_ts[i] <= act_ts[a]):
+            if i < ie and (a >= ae or i < act_iss[a]):  # codes issued up to the activation's instant first
                 day = iss_day[i]
                 c = iss_order[i]
                 i += 1
@@ -225,6 +225,23 @@ def scan(
                     if not o_accepted[c] and not o_upgraded[c] and not o_lapsed[c]:
                         o_deadline[c] = closing - 1
     return n_periods
+
+
+@nb.njit(cache=True, nogil=True)
+def issues_before(act_ptr, act_ts, iss_ptr, iss_ts):  # pragma: no cover - compiled
+    """For each activation (replay order): the index of its license's first renewal-code
+    issue at a later instant. The scan takes the issues before it first, so it needs no
+    instants (both sides are in instant order within a license)."""
+    out = np.empty(act_ts.shape[0], np.int32)
+    for lic in range(act_ptr.shape[0] - 1):
+        i = iss_ptr[lic]
+        ie = iss_ptr[lic + 1]
+        for a in range(act_ptr[lic], act_ptr[lic + 1]):
+            t = act_ts[a]
+            while i < ie and iss_ts[i] <= t:
+                i += 1
+            out[a] = i
+    return out
 
 
 @nb.njit(cache=True, inline="always")
@@ -598,14 +615,15 @@ def emit_rejections(act_ptr, reason, act_perm, act_day, act_order, act_code):  #
 
 @nb.njit(cache=True, nogil=True)
 def code_fates(
-    lo, hi, as_of, o_issue_ts, o_issue_day, o_sku, accepted, actday, upgraded, lapsed, deadline, status, act_ns, dl_ns,
+    lo, hi, as_of, o_issue_day, o_sku, accepted, actday, upgraded, lapsed, deadline, status, act_ns, dl_ns,
 ):  # pragma: no cover - compiled
     """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of orders ``lo .. hi - 1``.
 
-    ``actday`` counts only where ``accepted``; a missing ``deadline`` is ``NONE`` or ``NONE32``.
+    ``o_issue_day`` is ``NONE`` for a code not issued; ``actday`` counts only where
+    ``accepted``; a missing ``deadline`` is ``NONE`` or ``NONE32``.
     """
     for k in range(lo, hi):
-        issued = o_issue_ts[k] != NONE and o_issue_day[k] <= as_of
+        issued = o_issue_day[k] != NONE and o_issue_day[k] <= as_of
         if upgraded[k]:
             s = 4
         elif not issued:

@@ -30,7 +30,7 @@ from .behaviour import STAGES, Behaviour, LeadTime
 from .catalog import Catalog
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .ledger import Ledger
-from .replay import _prepare, replay
+from .replay import _prepare, activation_instants, replay
 
 __all__ = ["calibrate"]
 
@@ -102,7 +102,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     act_ns = np.full(n_o, NO_TIME, np.int64)
     known = p.act_order >= 0
     if known.any():
-        first = pd.Series(p.act_ts[known]).groupby(p.act_order[known]).min()
+        first = pd.Series(activation_instants(ledger, p, tz)[known]).groupby(p.act_order[known]).min()
         act_ns[first.index.to_numpy()] = first.to_numpy()
     times = np.column_stack([times, act_ns])
     req_day = to_local_days(times[:, 0], tz)

@@ -7,6 +7,7 @@ validates exports into a Ledger.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,12 +176,14 @@ class Ledger:
     def categorical_ids(self) -> Ledger:
         """The same ledger with its id columns as categoricals, one dictionary per id kind.
 
-        ``license_id`` in every table shares one sorted dictionary, ``code`` in orders and
-        activations another, ``order_id`` a third; ``sku`` and ``edition`` become
-        categoricals too. Values are unchanged (missing stays missing). The replay then
-        matches ids by their integer codes instead of hashing strings, so any Ledger built
-        from these tables replays without touching a string, and the tables take less
-        memory. Ids are hashed once here.
+        ``license_id`` in every table shares one sorted dictionary (licenses are reported
+        in its order), ``code`` in orders and activations another, ``order_id`` a third
+        (these two in the order values are first seen: sorting millions of ids would cost
+        more than all the rest); ``sku`` and ``edition`` become categoricals too. Values are
+        unchanged (missing stays missing). The replay then matches ids by their integer
+        codes instead of hashing strings, so any Ledger built from these tables replays
+        without touching a string, and the tables take less memory. Ids are hashed once
+        here, each kind on its own thread.
 
         >>> import pandas as pd
         >>> led = Ledger(
@@ -200,9 +203,14 @@ class Ledger:
             "edition": ["licenses"],
         }
         columns: dict[str, dict[str, pd.Series]] = {name: {} for name in tables}
-        for column, names in groups.items():
-            for n, col in zip(names, _shared_dictionary([tables[n][column] for n in names]), strict=True):
-                columns[n][column] = col
+        with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow hashes without the GIL
+            encoded = {
+                column: pool.submit(_shared_dictionary, [tables[n][column] for n in names], sort=column not in ("code", "order_id"))
+                for column, names in groups.items()
+            }
+            for column, names in groups.items():
+                for n, col in zip(names, encoded[column].result(), strict=True):
+                    columns[n][column] = col
         out = {name: tables[name].assign(**columns[name]) if columns[name] else tables[name] for name in tables}
         return Ledger(
             out["licenses"], out["orders"], out["activations"], out.get("legacy_periods"), out.get("features"),
@@ -210,12 +218,20 @@ class Ledger:
         )
 
     def write(self, folder: str | Path, *, format: str = "parquet") -> Path:
-        """Write the tables as ``<table>.parquet`` (or ``.csv``) into ``folder``."""
+        """Write the tables as ``<table>.parquet`` (or ``.csv``) into ``folder``.
+
+        Id columns are written as plain text even when they are categoricals: a Parquet
+        dictionary holds at most about a megabyte, so a dictionary of millions of ids
+        falls back to plain pages that the reader must hash again, and reading such a
+        file took several times the memory and time of reading the ids as text. Call
+        :meth:`categorical_ids` after reading to match ids by number again.
+        """
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         for name, df in self.tables().items():
             if format == "parquet":
-                df.to_parquet(out / f"{name}.parquet", index=False)
+                ids = {c: _as_text(df[c]) for c in ID_COLUMNS if c in df.columns and isinstance(df[c].dtype, pd.CategoricalDtype)}
+                (df.assign(**ids) if ids else df).to_parquet(out / f"{name}.parquet", index=False)
             elif format == "csv":
                 df.to_csv(out / f"{name}.csv", index=False)
             else:
@@ -224,53 +240,83 @@ class Ledger:
         return out
 
 
+def _arrow_text(col: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The values of an id column as Arrow ``large_string`` (null = missing).
+
+    Arrow-backed strings are not copied; a categorical is its categories taken by its codes
+    (no Python string is made).
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        dictionary = _arrow_text(pd.Series(col.cat.categories, copy=False))
+        return dictionary.take(pa.array(codes, mask=codes < 0) if len(codes) else pa.array([], pa.int32()))
+    text = col if isinstance(col.dtype, pd.StringDtype) else col.astype("str")
+    return pa.array(text.array).cast(pa.large_string())
+
+
 def _as_text(col: pd.Series) -> pd.Series:
     """Ids as pandas strings (NA kept); numbers read from Parquet become their text."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        col = col.astype(col.cat.categories.dtype)
-    return col if isinstance(col.dtype, pd.StringDtype) else col.astype("str")
+    if isinstance(col.dtype, pd.StringDtype):
+        return col
+    return pd.Series(pd.array(_arrow_text(col), dtype="str"), index=col.index, name=col.name, copy=False)
 
 
-def _sorted_codes(cols: list[pd.Series]) -> tuple[np.ndarray, pa.Array]:
-    """Codes (int32, -1 = missing) of the values of ``cols`` one after the other, into their
-    distinct values in sorted order (so the codes never depend on the order of rows).
+def _sorted_codes(cols: list[pd.Series], *, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:
+    """Codes (int32, -1 = missing) of the values of each of ``cols`` into their distinct
+    values, and those values.
 
-    One Arrow dictionary encoding hashes the values; the dictionary is sorted and the
-    indices are ranked into it.
+    One Arrow dictionary encoding hashes the columns as one chunked array (no copy of the
+    strings). With ``sort`` the dictionary is sorted and the codes ranked into it, so the
+    codes never depend on the order of rows; without it values are numbered as first seen.
     """
-    arrays = []
-    for c in cols:
-        arr = pa.array(_as_text(c).array)
-        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-        arrays.append(arr.cast(pa.large_string()))
-    values = pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())
-    encoded = values.dictionary_encode()
-    dictionary = encoded.dictionary
-    order = pc.sort_indices(dictionary).to_numpy()
-    rank = np.empty(len(order), np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    indices = pc.fill_null(encoded.indices, -1).to_numpy()  # missing → -1
-    codes = np.where(indices >= 0, rank[np.maximum(indices, 0)] if len(rank) else -1, -1).astype(np.int32)
-    return codes, dictionary.take(pa.array(order))
+    arrays = [_arrow_text(c) for c in cols]
+    lengths = [len(a) for a in arrays]
+    codes = np.empty(sum(lengths), np.int32)
+    if len(codes) == 0:
+        dictionary = pa.array([], pa.large_string())
+    else:
+        chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+        encoded = pa.chunked_array(chunks, type=pa.large_string()).dictionary_encode()
+        at = 0
+        for chunk in encoded.chunks:  # the chunks share one memo: the last holds every value
+            ind = chunk.indices
+            codes[at : at + len(ind)] = (ind if ind.null_count == 0 else pc.fill_null(ind, -1)).to_numpy()
+            at += len(ind)
+            dictionary = chunk.dictionary
+    if sort and len(dictionary):
+        order = pc.sort_indices(dictionary).to_numpy()
+        rank = np.empty(len(order) + 1, np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        rank[-1] = -1  # code -1 (missing) indexes the last slot
+        codes = rank[codes]
+        dictionary = dictionary.take(pa.array(order))
+    bounds = np.cumsum([0, *lengths])
+    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], dictionary
 
 
-def _shared_dictionary(cols: list[pd.Series]) -> list[pd.Series]:
-    """``cols`` as categoricals sharing one dtype whose categories are their values, sorted.
+def _unique_categories(values: pd.Index) -> pd.CategoricalDtype:
+    """A categorical dtype over ``values``, known to be distinct and not missing (a
+    dictionary's values): pandas' own check would hash millions of ids a second time."""
+    fast = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    return fast(values, False) if fast is not None else pd.CategoricalDtype(values)
 
-    Columns that already share sorted categories are returned as they are.
+
+def _shared_dictionary(cols: list[pd.Series], *, sort: bool = True) -> list[pd.Series]:
+    """``cols`` as categoricals sharing one dtype whose categories are their values (sorted
+    with ``sort``, else as first seen).
+
+    Columns that already share such categories are returned as they are.
     """
     if cols and all(isinstance(c.dtype, pd.CategoricalDtype) for c in cols):
         first = cols[0].cat.categories
-        if all(c.cat.categories.equals(first) for c in cols[1:]) and first.is_monotonic_increasing:
+        if all(c.cat.categories.equals(first) for c in cols[1:]) and (not sort or first.is_monotonic_increasing):
             return cols
-    codes, dictionary = _sorted_codes(cols)
-    dtype = pd.CategoricalDtype(pd.Index(pd.array(dictionary, dtype="str")))
-    out, start = [], 0
-    for c in cols:
-        part = codes[start : start + len(c)]
-        start += len(c)
-        out.append(pd.Series(pd.Categorical.from_codes(part, dtype=dtype, validate=False), index=c.index, name=c.name))
-    return out
+    codes, dictionary = _sorted_codes(cols, sort=sort)
+    dtype = _unique_categories(pd.Index(pd.array(dictionary, dtype="str")))
+    return [
+        pd.Series(pd.Categorical.from_codes(part, dtype=dtype, validate=False), index=c.index, name=c.name)
+        for c, part in zip(cols, codes, strict=True)
+    ]
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame:

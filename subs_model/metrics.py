@@ -29,7 +29,7 @@ import pandas as pd
 from . import _kernel as K
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .pricing import parse_kopecks
-from .replay import Replay, _prepare
+from .replay import Replay, _prepare, activation_instants
 
 __all__ = [
     "OUTCOMES",
@@ -731,7 +731,7 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
     act = np.full(len(o), NO_TIME, np.int64)
     known = p.act_order >= 0
     if known.any():
-        first = pd.Series(p.act_ts[known]).groupby(p.act_order[known]).min()
+        first = pd.Series(activation_instants(rep.ledger, p, tz)[known]).groupby(p.act_order[known]).min()
         act[first.index.to_numpy()] = first.to_numpy()
     t["activated_at"] = act
     sku = p.o_sku

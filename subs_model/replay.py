@@ -158,8 +158,7 @@ def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, p
             uniques = uniques.combine_chunks()
         return [_cat_codes(c) for c in cols], uniques, cols[0].dtype
     codes, uniques = _sorted_codes(cols)
-    bounds = np.cumsum([0, *(len(c) for c in cols)])
-    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], uniques, None
+    return codes, uniques, None
 
 
 def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarray, np.ndarray, int, bool]:
@@ -190,7 +189,7 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
         tied[1:] |= same
         tied[:-1] |= same
         rank = np.zeros(len(perm), np.int64)
-        rank[tied], _ = _sorted_codes([tiebreak.iloc[perm[tied]]])  # a missing code sorts first
+        rank[tied] = _sorted_codes([tiebreak.iloc[perm[tied]]])[0][0]  # a missing code sorts first
         perm = perm[np.lexsort((rank, tss, ls))]
     return perm, ptr
 
@@ -242,20 +241,18 @@ class _Prepared:
     license_edition: np.ndarray  # edition position per license, -1 unknown
     o_lic: np.ndarray
     o_sku: np.ndarray
-    o_issue_ts: np.ndarray
-    o_issue_day: np.ndarray
+    o_issue_day: np.ndarray  # local day the code was issued, NO_DAY when not issued
     o_target: np.ndarray
     o_edition: np.ndarray
     o_invoice_day: np.ndarray | None
     act_order: np.ndarray
-    act_ts: np.ndarray
+    act_iss: np.ndarray  # per activation: index of its license's first issue event at a later instant
     act_day: np.ndarray
     act_static: np.ndarray
     act_code: np.ndarray | None  # the activations' categorical code column's codes, when it is one
     act_perm: np.ndarray
     act_ptr: np.ndarray
     iss_order: np.ndarray  # order rows of issued renewal codes
-    iss_ts: np.ndarray
     iss_day: np.ndarray
     iss_ptr: np.ndarray
     leg_lic: np.ndarray
@@ -264,6 +261,12 @@ class _Prepared:
     leg_perm: np.ndarray
     leg_ptr: np.ndarray
     last_event_day: int
+
+
+def activation_instants(led: Ledger, p: _Prepared, tz: str) -> np.ndarray:
+    """Instants (UTC ns) of the activations in replay order (``p`` prepared from ``led``)."""
+    ts = parse_instants(led.activations["activated_at"], tz, where=f"{led.source}: activations", column="activated_at")
+    return ts[p.act_perm]
 
 
 def _first(mask: np.ndarray) -> int:
@@ -438,20 +441,18 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         license_edition=edition,
         o_lic=o_lic,
         o_sku=o_sku,
-        o_issue_ts=o_issue_ts,
         o_issue_day=o_issue_day,
         o_target=o_target,
         o_edition=o_edition,
         o_invoice_day=o_invoice_day,
         act_order=act_order,
-        act_ts=act_ts,
+        act_iss=K.issues_before(act_ptr, act_ts, iss_ptr, iss_ts),
         act_day=act_day,
         act_static=act_static,
         act_code=act_code if codes_cat else None,
         act_perm=act_perm,
         act_ptr=act_ptr,
         iss_order=iss_order,
-        iss_ts=iss_ts,
         iss_day=iss_day,
         iss_ptr=iss_ptr,
         leg_lic=leg_lic,
@@ -599,8 +600,8 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
         return K.scan(
             as_of_day,
             p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end,
-            p.iss_ptr[lo : hi + 1], p.iss_order, p.iss_ts, p.iss_day,
-            p.act_ptr[lo : hi + 1], p.act_order, p.act_ts, p.act_day, p.act_static,
+            p.iss_ptr[lo : hi + 1], p.iss_order, p.iss_day,
+            p.act_ptr[lo : hi + 1], p.act_order, p.act_iss, p.act_day, p.act_static,
             p.o_sku, p.o_target,
             knobs["from_day"], knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"],
             out["reason"], out["pstart"], out["pend"], out["ver"],
@@ -730,7 +731,7 @@ def _codes(led, p, as_of_day, r) -> pd.DataFrame:
     status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
 
     def fates(lo: int, hi: int) -> None:
-        K.code_fates(lo, hi, as_of_day, p.o_issue_ts, p.o_issue_day, p.o_sku, r["accepted"], r["actday"],
+        K.code_fates(lo, hi, as_of_day, p.o_issue_day, p.o_sku, r["accepted"], r["actday"],
                      r["upgraded"], r["lapsed"], r["deadline"], status, act_ns, dl_ns)
 
     fates(0, n)

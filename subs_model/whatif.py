@@ -171,11 +171,11 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
     return _Prepared(
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
-        o_issue_ts=iss_ts, o_issue_day=iss_day, o_target=core.o_upgrade_of,
+        o_issue_day=iss_day, o_target=core.o_upgrade_of,
         o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        act_order=act, act_ts=t[act, 5], act_day=t[act, 5] // NS_PER_DAY,
+        act_order=act, act_iss=K.issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
         act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
-        iss_order=iss_order, iss_ts=iss_ts_p, iss_day=iss_day_p, iss_ptr=iss_ptr,
+        iss_order=iss_order, iss_day=iss_day_p, iss_ptr=iss_ptr,
         leg_lic=leg_lic[leg_perm], leg_start=(init_end - 365)[leg_perm], leg_end=init_end[leg_perm], leg_perm=leg_perm,
         leg_ptr=leg_ptr, last_event_day=0,
     )
