@@ -228,11 +228,11 @@ def scan(
 
 
 @nb.njit(cache=True, nogil=True)
-def issues_before(act_ptr, act_ts, iss_ptr, iss_ts):  # pragma: no cover - compiled
+def issues_before(act_ptr, act_ts, iss_ptr, iss_ts, out):  # pragma: no cover - compiled
     """For each activation (replay order): the index of its license's first renewal-code
-    issue at a later instant. The scan takes the issues before it first, so it needs no
-    instants (both sides are in instant order within a license)."""
-    out = np.empty(act_ts.shape[0], np.int32)
+    issue at a later instant, into ``out``. The scan takes the issues before it first, so it
+    needs no instants (both sides are in instant order within a license). Pass slices of
+    the pointer arrays for a range of licenses (pointers are absolute)."""
     for lic in range(act_ptr.shape[0] - 1):
         i = iss_ptr[lic]
         ie = iss_ptr[lic + 1]
@@ -241,7 +241,6 @@ def issues_before(act_ptr, act_ts, iss_ptr, iss_ts):  # pragma: no cover - compi
             while i < ie and iss_ts[i] <= t:
                 i += 1
             out[a] = i
-    return out
 
 
 @nb.njit(cache=True, inline="always")

@@ -446,7 +446,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         o_edition=o_edition,
         o_invoice_day=o_invoice_day,
         act_order=act_order,
-        act_iss=K.issues_before(act_ptr, act_ts, iss_ptr, iss_ts),
+        act_iss=issues_before(act_ptr, act_ts, iss_ptr, iss_ts),
         act_day=act_day,
         act_static=act_static,
         act_code=act_code if codes_cat else None,
@@ -568,6 +568,18 @@ def _ranges(work: np.ndarray, n_events: int, per_thread: int = 1) -> list[tuple[
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
+def issues_before(act_ptr: np.ndarray, act_ts: np.ndarray, iss_ptr: np.ndarray, iss_ts: np.ndarray) -> np.ndarray:
+    """:func:`_kernel.issues_before` over ranges of licenses side by side (events in replay
+    order, CSR pointers per license)."""
+    out = np.empty(len(act_ts), np.int32)
+
+    def part(lo: int, hi: int) -> None:
+        K.issues_before(act_ptr[lo : hi + 1], act_ts, iss_ptr[lo : hi + 1], iss_ts, out)
+
+    _run(part, _ranges(act_ptr + iss_ptr, len(act_ts) + len(iss_ts)))
+    return out
+
+
 def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
     work = p.act_ptr + p.iss_ptr + p.leg_ptr  # cumulative events per license
     return _ranges(work, int(work[-1]))
@@ -642,17 +654,16 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     r = scan_prepared(p, knobs, as_of_day)
     reason = r["reason"]
 
-    def fates() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-        return _codes(ledger, p, as_of_day, r), *_rejections(ledger, p, reason)
-
-    if len(r["ranges"]) > 1:  # large: code fates and rejections on one thread, periods on this one
+    if len(r["ranges"]) > 1:  # large: code fates on one thread, periods and rejections on this one
         with ThreadPoolExecutor(max_workers=1) as pool:
-            f_fates = pool.submit(fates)
+            f_codes = pool.submit(_codes, ledger, p, as_of_day, r)
             periods, keys = _periods(ledger, p, cat, as_of_day, r)
-            codes, rejections, keys["rejection_order"] = f_fates.result()
+            rejections, keys["rejection_order"] = _rejections(ledger, p, reason)
+            codes = f_codes.result()
     else:
         periods, keys = _periods(ledger, p, cat, as_of_day, r)
-        codes, rejections, keys["rejection_order"] = fates()
+        rejections, keys["rejection_order"] = _rejections(ledger, p, reason)
+        codes = _codes(ledger, p, as_of_day, r)
     return Replay(
         periods=periods,
         keys=keys,
