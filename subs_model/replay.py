@@ -166,9 +166,8 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
     whether those numbers are the columns' own categorical codes."""
     if _shared_categories([order_codes, act_codes]) is not None:
         return _cat_codes(order_codes), _cat_codes(act_codes), len(order_codes.cat.categories), True
-    codes, _ = pd.factorize(pd.concat([_as_text(order_codes), _as_text(act_codes)], ignore_index=True))
-    n = len(order_codes)
-    return codes[:n], codes[n:], int(codes.max()) + 1 if len(codes) else 0, False
+    (oc, ac), values = _sorted_codes([order_codes, act_codes], sort=False)
+    return oc, ac, len(values), False
 
 
 def _is_unique(series: pd.Series) -> bool:
