@@ -261,7 +261,7 @@ def _as_text(col: pd.Series) -> pd.Series:
     return pd.Series(pd.array(_arrow_text(col), dtype="str"), index=col.index, name=col.name, copy=False)
 
 
-def _sorted_codes(cols: list[pd.Series], *, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:
+def _id_codes(cols: list[pd.Series], *, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:
     """Codes (int32, -1 = missing) of the values of each of ``cols`` into their distinct
     values, and those values.
 
@@ -311,7 +311,7 @@ def _shared_dictionary(cols: list[pd.Series], *, sort: bool = True) -> list[pd.S
         first = cols[0].cat.categories
         if all(c.cat.categories.equals(first) for c in cols[1:]) and (not sort or first.is_monotonic_increasing):
             return cols
-    codes, dictionary = _sorted_codes(cols, sort=sort)
+    codes, dictionary = _id_codes(cols, sort=sort)
     dtype = _unique_categories(pd.Index(pd.array(dictionary, dtype="str")))
     return [
         pd.Series(pd.Categorical.from_codes(part, dtype=dtype, validate=False), index=c.index, name=c.name)

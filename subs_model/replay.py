@@ -36,7 +36,7 @@ from .days import (
     parse_instants,
 )
 from .errors import LedgerError
-from .ledger import Ledger, _as_text, _sorted_codes
+from .ledger import Ledger, _as_text, _id_codes
 
 __all__ = ["CodeStatus", "Reason", "Replay", "Source", "replay"]
 
@@ -157,7 +157,7 @@ def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, p
         if isinstance(uniques, pa.ChunkedArray):
             uniques = uniques.combine_chunks()
         return [_cat_codes(c) for c in cols], uniques, cols[0].dtype
-    codes, uniques = _sorted_codes(cols)
+    codes, uniques = _id_codes(cols)
     return codes, uniques, None
 
 
@@ -166,7 +166,7 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
     whether those numbers are the columns' own categorical codes."""
     if _shared_categories([order_codes, act_codes]) is not None:
         return _cat_codes(order_codes), _cat_codes(act_codes), len(order_codes.cat.categories), True
-    (oc, ac), values = _sorted_codes([order_codes, act_codes], sort=False)
+    (oc, ac), values = _id_codes([order_codes, act_codes], sort=False)
     return oc, ac, len(values), False
 
 
@@ -188,7 +188,7 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
         tied[1:] |= same
         tied[:-1] |= same
         rank = np.zeros(len(perm), np.int64)
-        rank[tied] = _sorted_codes([tiebreak.iloc[perm[tied]]])[0][0]  # a missing code sorts first
+        rank[tied] = _id_codes([tiebreak.iloc[perm[tied]]])[0][0]  # a missing code sorts first
         perm = perm[np.lexsort((rank, tss, ls))]
     return perm, ptr
 
