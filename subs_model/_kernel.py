@@ -486,20 +486,16 @@ def order_activations(
 @nb.njit(cache=True, nogil=True)
 def day_span(ns):  # pragma: no cover - compiled
     """First and last UTC day of the instants present (``NONE`` excluded); (1, 0) when none."""
-    lo = np.int64(1)
-    hi = np.int64(0)
-    seen = False
-    for k in range(ns.shape[0]):
+    big = np.iinfo(np.int64).max
+    mn = big
+    mx = NONE  # NONE is the least int64: it never raises the maximum
+    for k in range(ns.shape[0]):  # branch-free min / max of the instants (vectorised)
         x = ns[k]
-        if x == NONE:
-            continue
-        d = x // NS_PER_DAY
-        if not seen or d < lo:
-            lo = d
-        if not seen or d > hi:
-            hi = d
-        seen = True
-    return lo, hi
+        mx = max(mx, x)
+        mn = min(mn, x if x != NONE else big)
+    if mx == NONE:
+        return np.int64(1), np.int64(0)
+    return mn // NS_PER_DAY, mx // NS_PER_DAY
 
 
 @nb.njit(cache=True, nogil=True)
