@@ -38,6 +38,10 @@ MAX_END_OR_ACTIVATION, FROM_EXPIRY, REN_FROM_ACTIVATION = 0, 1, 2
 NONE = np.iinfo(np.int64).min  # missing day / instant (NaT)
 NS_PER_DAY = 86_400 * 1_000_000_000
 NONE32 = np.iinfo(np.int32).min  # no deadline (int32 day columns of the scan)
+# Per-order state the scan keeps, one row of 4 int32 per order (one cache line holds four
+# orders, so an event touches one line): flags, activation day (when accepted), deadline
+# (NONE32: none), unused.
+ACCEPTED_FLAG, UPGRADED, LAPSED = 1, 2, 4
 
 
 @nb.njit(cache=True, inline="always")
@@ -69,12 +73,12 @@ def _closing_day(end: int, from_day: np.ndarray, grace: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline):
+def _lapse_waiting(wbuf, wn, closing, ost):
     for k in range(wn):
         c = wbuf[k]
-        if not o_accepted[c] and not o_upgraded[c] and not o_lapsed[c]:
-            o_lapsed[c] = True
-            o_deadline[c] = closing - 1
+        if ost[c, 0] == 0:  # neither accepted, upgraded nor lapsed
+            ost[c, 0] = LAPSED
+            ost[c, 2] = closing - 1
 
 
 @nb.njit(cache=True, inline="always")
@@ -115,7 +119,7 @@ def scan(
     o_sku, o_target,
     from_day, term, grace, sub_basis, ren_basis, legacy_prior,
     act_reason, act_pstart, act_pend, act_ver,
-    o_accepted, o_actday, o_upgraded, o_lapsed, o_deadline,
+    ost,
     wbuf,
 ):  # pragma: no cover - compiled; tested through replay()
     """Scan licenses ``0 .. len(act_ptr) - 2`` (pass slices of the pointer arrays for a range
@@ -147,17 +151,17 @@ def scan(
                 day = iss_day[i]
                 c = iss_order[i]
                 i += 1
-                if day > as_of or o_upgraded[c]:
+                if day > as_of or ost[c, 0] & UPGRADED:
                     continue  # not seen yet / already converted by an upgrade (R8)
                 if wn > 0 and closing <= day:
-                    _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
+                    _lapse_waiting(wbuf, wn, closing, ost)
                     wn = 0
                 v = _version(day, from_day)
                 if not (prior_sub or (prior_legacy and legacy_prior[v])):
-                    o_lapsed[c] = True  # R14: no prior period, lapsed at once
+                    ost[c, 0] |= LAPSED  # R14: no prior period, lapsed at once
                 elif day >= closing:
-                    o_lapsed[c] = True  # R14: issued after the window closed
-                    o_deadline[c] = closing - 1
+                    ost[c, 0] |= LAPSED  # R14: issued after the window closed
+                    ost[c, 2] = closing - 1
                 else:
                     wbuf[wn] = c
                     wn += 1
@@ -173,33 +177,34 @@ def scan(
                 act_reason[e] = r
                 continue
             if wn > 0 and closing <= day:
-                _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
+                _lapse_waiting(wbuf, wn, closing, ost)
                 wn = 0
             c = act_order[e]
             sku = o_sku[c]
             v = _version(day, from_day)
             t = -1
-            if o_accepted[c]:
+            flags = ost[c, 0]
+            if flags & ACCEPTED_FLAG:
                 r = CODE_REUSED
             elif sku == REN:
-                if o_upgraded[c]:
+                if flags & UPGRADED:
                     r = CODE_UPGRADED
                 elif not (prior_sub or (prior_legacy and legacy_prior[v])):
                     r = NO_PRIOR_SUBSCRIPTION
-                elif o_lapsed[c] or day >= closing:
+                elif flags & LAPSED or day >= closing:
                     r = RENEWAL_AFTER_DEADLINE
-                    if not o_lapsed[c]:
-                        o_lapsed[c] = True
-                        o_deadline[c] = closing - 1
+                    if not flags & LAPSED:
+                        ost[c, 0] = flags | LAPSED
+                        ost[c, 2] = closing - 1
             elif sku == UPG:
                 t = o_target[c]
-                if t < 0 or o_accepted[t] or o_upgraded[t]:
+                if t < 0 or ost[t, 0] & (ACCEPTED_FLAG | UPGRADED):
                     r = UPGRADE_INVALID_TARGET
             if r != ACCEPTED:
                 act_reason[e] = r
                 continue
             if sku == REN:
-                o_deadline[c] = closing - 1
+                ost[c, 2] = closing - 1
             start, new_end = _extend_one(sku, end, has_end, day, v, term, sub_basis, ren_basis)
             act_reason[e] = ACCEPTED
             act_pstart[e] = start
@@ -212,18 +217,18 @@ def scan(
                 closing = _closing_day(end, from_day, grace)
             has_end = True
             prior_sub = True
-            o_accepted[c] = True
-            o_actday[c] = day
+            ost[c, 0] |= ACCEPTED_FLAG
+            ost[c, 1] = day
             if sku == UPG:
-                o_upgraded[t] = True
+                ost[t, 0] |= UPGRADED
         if wn > 0:
             if closing <= as_of:
-                _lapse_waiting(wbuf, wn, closing, o_accepted, o_upgraded, o_lapsed, o_deadline)
+                _lapse_waiting(wbuf, wn, closing, ost)
             else:
                 for k in range(wn):
                     c = wbuf[k]
-                    if not o_accepted[c] and not o_upgraded[c] and not o_lapsed[c]:
-                        o_deadline[c] = closing - 1
+                    if ost[c, 0] == 0:
+                        ost[c, 2] = closing - 1
     return n_periods
 
 
@@ -322,9 +327,9 @@ def issue_events(o_lic, o_sku, o_issue_ts, o_issue_day, nlic):  # pragma: no cov
 
 
 @nb.njit(cache=True, nogil=True)
-def code_index(order_code, issue_ts, n_codes):  # pragma: no cover - compiled
-    """Order row of each code issued (-1: none); a code two orders carry (-1: none); the
-    first order issued without a code (-1: none)."""
+def code_index(order_code, issue_ts, o_rank, n_codes):  # pragma: no cover - compiled
+    """Order number (``o_rank`` of its row) of each code issued (-1: none); a code two orders
+    carry (-1: none); the first order row issued without a code (-1: none)."""
     out = np.full(n_codes, -1, np.int32)
     for k in range(order_code.shape[0]):
         if issue_ts[k] == NONE:
@@ -334,8 +339,34 @@ def code_index(order_code, issue_ts, n_codes):  # pragma: no cover - compiled
             return out, -1, k
         if out[c] >= 0:
             return out, c, -1
-        out[c] = k
+        out[c] = o_rank[k]
     return out, -1, -1
+
+
+@nb.njit(cache=True, nogil=True)
+def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
+    """Orders numbered by license (stable: row order within a license), so that the orders a
+    pass over licenses touches lie together: the row of each number, the number of each
+    row, and each number's license and code-issue instant."""
+    n = o_lic.shape[0]
+    ptr = np.zeros(nlic + 1, np.int64)
+    for k in range(n):
+        ptr[o_lic[k] + 1] += 1
+    for k in range(nlic):
+        ptr[k + 1] += ptr[k]
+    perm = np.empty(n, np.int32)
+    rank = np.empty(n, np.int32)
+    n_lic = np.empty(n, np.int32)
+    n_ts = np.empty(n, np.int64)
+    for k in range(n):
+        li = o_lic[k]
+        j = ptr[li]
+        ptr[li] = j + 1
+        perm[j] = k
+        rank[k] = j
+        n_lic[j] = li
+        n_ts[j] = o_issue_ts[k]
+    return perm, rank, n_lic, n_ts
 
 
 @nb.njit(cache=True, nogil=True)
@@ -398,8 +429,9 @@ def order_activations(
 
     One pass reads ``rows`` (the range's activation rows in table order, from
     :func:`bucket_rows`) and places each at its license's next slot (``ptr``, also from
-    :func:`bucket_rows`: a stable counting sort), carrying its instant, code, order row
-    (-1: unknown code), static reason and local day; then each license's events are sorted
+    :func:`bucket_rows`: a stable counting sort), carrying its instant, code, order number
+    (-1: unknown code; ``code_to_order``, ``o_lic`` and ``o_issue_ts`` are by order number,
+    see :func:`license_order`), static reason and local day; then each license's events are sorted
     by instant (stable). Buckets keep the slots one pass writes within a few hundred
     kilobytes. Local days come from per-UTC-day offsets (``offset`` empty: left ``NONE``
     for the caller). Fills ``perm`` (row of each event) … ``day``; returns whether two
@@ -521,22 +553,24 @@ def local_days(ns, d0, offset, changes, out):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def emit_periods(
-    lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_order, a_day, a_perm, o_sku,
-    a_code, o_oid, lic, start, end, src, version, activated, act_row, order, code, oid,
+    lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_num, a_day, a_perm, o_perm, n_sku,
+    a_code, n_oid, lic, start, end, src, version, activated, act_row, order, code, oid,
 ):  # pragma: no cover - compiled
     """Write the periods of licenses ``lic0 .. lic0 + len(act_ptr) - 2`` from row ``k0`` on.
 
     The rows come out in (license, start) order: per license the legacy periods seen by
     ``as_of`` first (by start), then the periods of accepted activations, whose starts
     never decrease and never fall before an earlier end. Days become datetime64[ns]
-    values (``NONE`` is NaT). ``act_row`` and ``order`` are the activation's and the order's
-    rows (-1 for legacy); when ``a_code`` / ``o_oid`` (categorical codes of the activations'
-    code in replay order, and of the orders' order_id) are not empty, ``code`` / ``oid`` get
+    values (``NONE`` is NaT). ``a_num`` is each activation's order number (see
+    :func:`license_order`), ``o_perm`` the row of each number and ``n_sku`` the sku by
+    number. ``act_row`` and ``order`` are the activation's and the order's rows (-1 for
+    legacy); when ``a_code`` / ``n_oid`` (categorical codes of the activations'
+    code in replay order, and of the orders' order_id by order number) are not empty, ``code`` / ``oid`` get
     their codes (-1 for legacy). Returns the next free row.
     """
     nlic = act_ptr.shape[0] - 1
     with_code = a_code.shape[0] > 0
-    with_oid = o_oid.shape[0] > 0
+    with_oid = n_oid.shape[0] > 0
     with_rows = act_row.shape[0] > 0
     k = k0
     for g in range(nlic):
@@ -559,11 +593,12 @@ def emit_periods(
                 k += 1
         for e in range(act_ptr[g], act_ptr[g + 1]):
             if reason[e] == ACCEPTED and pend[e] > pstart[e]:
-                o = a_order[e]
+                c = a_num[e]
+                o = o_perm[c]
                 lic[k] = li
                 start[k] = np.int64(pstart[e]) * NS_PER_DAY
                 end[k] = np.int64(pend[e]) * NS_PER_DAY
-                src[k] = o_sku[o]
+                src[k] = n_sku[c]
                 version[k] = ver[e]
                 activated[k] = np.int64(a_day[e]) * NS_PER_DAY
                 row = a_perm[e]
@@ -573,15 +608,16 @@ def emit_periods(
                 if with_code:
                     code[k] = a_code[e]
                 if with_oid:
-                    oid[k] = o_oid[o]
+                    oid[k] = n_oid[c]
                 k += 1
     return k
 
 
 @nb.njit(cache=True, nogil=True)
-def emit_rejections(act_ptr, reason, act_perm, act_day, act_order, act_code):  # pragma: no cover - compiled
+def emit_rejections(act_ptr, reason, act_perm, act_day, act_num, o_perm, act_code):  # pragma: no cover - compiled
     """Rows of the rejections table, in replay order: activation row, license, code (when
-    ``act_code`` is not empty), day (datetime64[ns]), reason (0-based) and order row."""
+    ``act_code`` is not empty), day (datetime64[ns]), reason (0-based) and order row (-1:
+    unknown code; ``act_num`` holds order numbers, ``o_perm`` their rows)."""
     n = 0
     for e in range(reason.shape[0]):
         if reason[e] > 0:
@@ -603,36 +639,38 @@ def emit_rejections(act_ptr, reason, act_perm, act_day, act_order, act_code):  #
                     code[k] = act_code[e]
                 day[k] = np.int64(act_day[e]) * NS_PER_DAY
                 why[k] = reason[e] - 1
-                order[k] = act_order[e]
+                c = act_num[e]
+                order[k] = o_perm[c] if c >= 0 else -1
                 k += 1
     return rows, lic, code, day, why, order
 
 
 @nb.njit(cache=True, nogil=True)
-def code_fates(
-    lo, hi, as_of, o_issue_day, o_sku, accepted, actday, upgraded, lapsed, deadline, status, act_ns, dl_ns,
-):  # pragma: no cover - compiled
-    """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of orders ``lo .. hi - 1``.
+def code_fates(lo, hi, as_of, o_rank, o_issue_day, o_sku, ost, status, act_ns, dl_ns):  # pragma: no cover - compiled
+    """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of order
+    rows ``lo .. hi - 1`` from the scan's per-order state ``ost`` (by order number:
+    ``o_rank`` gives each row's; one state row is one read).
 
-    ``o_issue_day`` is ``NONE`` for a code not issued; ``actday`` counts only where
-    ``accepted``; a missing ``deadline`` is ``NONE`` or ``NONE32``.
+    ``o_issue_day`` is ``NONE`` for a code not issued; a missing deadline is ``NONE32``.
     """
     for k in range(lo, hi):
+        j = o_rank[k]
+        flags = ost[j, 0]
         issued = o_issue_day[k] != NONE and o_issue_day[k] <= as_of
-        if upgraded[k]:
+        if flags & UPGRADED:
             s = 4
         elif not issued:
             s = 0
-        elif accepted[k]:
+        elif flags & ACCEPTED_FLAG:
             s = 2
-        elif lapsed[k]:
+        elif flags & LAPSED:
             s = 3
         else:
             s = 1
         status[k] = s
-        act_ns[k] = np.int64(actday[k]) * NS_PER_DAY if accepted[k] else NONE  # set with accepted
-        dl = np.int64(deadline[k])
-        dl_ns[k] = dl * NS_PER_DAY if (o_sku[k] == REN and issued and dl != NONE and dl != NONE32) else NONE
+        act_ns[k] = np.int64(ost[j, 1]) * NS_PER_DAY if flags & ACCEPTED_FLAG else NONE
+        dl = ost[j, 2]
+        dl_ns[k] = np.int64(dl) * NS_PER_DAY if (o_sku[k] == REN and issued and dl != NONE32) else NONE
 
 
 @nb.njit(cache=True)

@@ -193,36 +193,37 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
     return perm, ptr
 
 
-def _order_activations(a_lic, a_ts, a_code, index, o_lic, o_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
+def _order_activations(a_lic, a_ts, a_code, index, n_lic, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
-    perm, pointers, instant, code number, order row, static reason, local day, last day.
-    ``index`` is (a Future of) :func:`_kernel.code_index`'s result."""
+    perm, pointers, instant, code number, order number, static reason, local day, last day.
+    ``index`` is (a Future of) :func:`_kernel.code_index`'s result; ``n_lic`` and
+    ``n_issue_ts`` are the orders' licenses and issue instants by order number."""
     n = len(a_lic)
     d0, offset, changes = day_offsets(a_ts, tz)
     # Buckets of about BUCKET_EVENTS activations (licenses lic >> shift), in table order within each.
     shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
     rows, bptr, ptr = K.bucket_rows(a_lic, nlic, shift)
     n_buckets = len(bptr) - 1
-    code_to_order = index.result()[0]
+    code_to_num = index.result()[0]
     perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
     # Days fit int32 (a missing instant is an error the caller raises; no offset table: the
     # caller fills the days exactly).
-    code, order, static, day = np.empty(n, a_code.dtype), np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int32)
+    code, num, static, day = np.empty(n, a_code.dtype), np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int32)
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << shift, min(b_hi << shift, nlic)
-        return K.order_activations(lo, hi, rows[bptr[b_lo] : bptr[b_hi]], ptr, a_lic, a_ts, a_code, code_to_order,
-                                   o_lic, o_issue_ts, d0, offset, changes, perm, ts, code, order, static, day)
+        return K.order_activations(lo, hi, rows[bptr[b_lo] : bptr[b_hi]], ptr, a_lic, a_ts, a_code, code_to_num,
+                                   n_lic, n_issue_ts, d0, offset, changes, perm, ts, code, num, static, day)
 
     parts = _run(run, _ranges(bptr, n, per_thread=2), pool) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
     if tie:  # events of a license at one instant go by code (R14's total order)
         lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(ptr))
         again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
-        perm, ts, code, order, static, day = (x[again] for x in (perm, ts, code, order, static, day))
+        perm, ts, code, num, static, day = (x[again] for x in (perm, ts, code, num, static, day))
     if n_change or len(offset) == 0:
         last = fix_local_days(ts, day, tz, d0, changes)
-    return perm, ptr, ts, code, order, static, day, int(last)
+    return perm, ptr, ts, code, num, static, day, int(last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +231,8 @@ class _Prepared:
     """Catalog-independent arrays of one ledger (in one time zone).
 
     Licenses are numbered by their position in ``license_ids``. Order arrays (``o_*``) are
-    in the orders' row order. Activation, issue and legacy arrays are in replay order:
+    in the orders' row order; ``n_*`` arrays and the order numbers events carry are in
+    license order (``o_perm``). Activation, issue and legacy arrays are in replay order:
     grouped by license (CSR pointers ``*_ptr``), by instant within a license; ``act_perm``
     and ``leg_perm`` give each event's row in its table.
     """
@@ -244,14 +246,22 @@ class _Prepared:
     o_target: np.ndarray
     o_edition: np.ndarray
     o_invoice_day: np.ndarray | None
-    act_order: np.ndarray
+    # The scan numbers orders by license (row order within one), so that the orders one
+    # license touches lie together: ``o_perm`` gives each number's row, ``o_rank`` each
+    # row's number.
+    o_perm: np.ndarray
+    o_rank: np.ndarray
+    n_sku: np.ndarray  # sku by order number
+    n_target: np.ndarray  # upgrade target's order number by order number, -1 none
+    n_oid: np.ndarray | None  # the categorical order_id column's codes by order number, when it is one
+    act_num: np.ndarray  # order number of each activation's code, -1 unknown
     act_iss: np.ndarray  # per activation: index of its license's first issue event at a later instant
     act_day: np.ndarray
     act_static: np.ndarray
     act_code: np.ndarray | None  # the activations' categorical code column's codes, when it is one
     act_perm: np.ndarray
     act_ptr: np.ndarray
-    iss_order: np.ndarray  # order rows of issued renewal codes
+    iss_num: np.ndarray  # order numbers of issued renewal codes
     iss_day: np.ndarray
     iss_ptr: np.ndarray
     leg_lic: np.ndarray
@@ -260,6 +270,11 @@ class _Prepared:
     leg_perm: np.ndarray
     leg_ptr: np.ndarray
     last_event_day: int
+
+    @property
+    def act_order(self) -> np.ndarray:
+        """Order row of each activation's code (-1: unknown code), in replay order."""
+        return _at(self.o_perm, self.act_num)
 
 
 def activation_instants(led: Ledger, p: _Prepared, tz: str) -> np.ndarray:
@@ -347,19 +362,20 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     pool = ThreadPoolExecutor(max_workers=THREADS) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     f_orders = pool.submit(order_side) if pool is not None else None
     try:
+        o_perm, o_rank, n_lic, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
         if pool is not None:
-            index = pool.submit(K.code_index, oc, o_issue_ts, n_codes)
+            index = pool.submit(K.code_index, oc, o_issue_ts, o_rank, n_codes)
         else:
             index = Future()
-            index.set_result(K.code_index(oc, o_issue_ts, n_codes))
+            index.set_result(K.code_index(oc, o_issue_ts, o_rank, n_codes))
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-        acts = _order_activations(a_lic, act_ts, ac, index, o_lic, o_issue_ts, nlic, tz, a_code, pool)
+        acts = _order_activations(a_lic, act_ts, ac, index, n_lic, n_issue_ts, nlic, tz, a_code, pool)
         code_to_order, dup_code, no_code = index.result()
         sides = f_orders.result() if f_orders is not None else order_side()
     finally:
         if pool is not None:
             pool.shutdown()
-    orders_unique, o_sku, o_issue_day, last_issue, (iss_order, iss_ptr, iss_ts, iss_day), o_edition, o_target = sides
+    orders_unique, o_sku, o_issue_day, last_issue, (iss_rows, iss_ptr, iss_ts, iss_day), o_edition, o_target = sides
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
@@ -383,7 +399,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         row = _first(act_ts == NO_TIME) + 1
         msg = f"{src}: activations row {row}, column 'activated_at' is empty; every activation needs a timestamp"
         raise LedgerError(msg)
-    act_perm, act_ptr, act_ts, act_code, act_order, act_static, act_day, last_act = acts
+    act_perm, act_ptr, act_ts, act_code, act_num, act_static, act_day, last_act = acts
 
     # -- upgrade targets (R8): the renewal order whose act the upgrade names, same license --------
     upg = np.flatnonzero(o_sku == K.UPG)
@@ -444,14 +460,19 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         o_target=o_target,
         o_edition=o_edition,
         o_invoice_day=o_invoice_day,
-        act_order=act_order,
+        o_perm=o_perm,
+        o_rank=o_rank,
+        n_sku=o_sku[o_perm],
+        n_target=_at(o_rank, o_target)[o_perm],
+        n_oid=_cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None,
+        act_num=act_num,
         act_iss=issues_before(act_ptr, act_ts, iss_ptr, iss_ts),
         act_day=act_day,
         act_static=act_static,
         act_code=act_code if codes_cat else None,
         act_perm=act_perm,
         act_ptr=act_ptr,
-        iss_order=iss_order,
+        iss_num=o_rank[iss_rows],
         iss_day=iss_day,
         iss_ptr=iss_ptr,
         leg_lic=leg_lic,
@@ -595,28 +616,34 @@ def _run(fn, ranges: list[tuple[int, int]], pool: ThreadPoolExecutor | None = No
         return list(own.map(lambda r: fn(*r), ranges))
 
 
+def _order_state(n: int) -> np.ndarray:
+    """The scan's per-order state, initial: no flag, no activation day, no deadline."""
+    ost = np.zeros((n, 4), np.int32)
+    ost[:, 2] = K.NONE32
+    return ost
+
+
 def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
     """Run the compiled scan over prepared arrays; activation results are in replay order."""
     n_a, n_o = len(p.act_day), len(p.o_sku)
     out: dict[str, Any] = {
-        "a_order": p.act_order, "a_day": p.act_day,
+        "a_num": p.act_num, "a_day": p.act_day,
         # Days of periods, activations and deadlines fit int32; an order's actday counts only
         # where accepted, and a deadline not set stays NONE32.
         "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
-        "ver": np.empty(n_a, np.int16), "accepted": np.zeros(n_o, np.bool_), "actday": np.empty(n_o, np.int32),
-        "upgraded": np.zeros(n_o, np.bool_), "lapsed": np.zeros(n_o, np.bool_), "deadline": np.full(n_o, K.NONE32, np.int32),
+        "ver": np.empty(n_a, np.int16), "ostate": _order_state(n_o),
     }
 
     def scan(lo: int, hi: int) -> int:
         return K.scan(
             as_of_day,
             p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end,
-            p.iss_ptr[lo : hi + 1], p.iss_order, p.iss_day,
-            p.act_ptr[lo : hi + 1], p.act_order, p.act_iss, p.act_day, p.act_static,
-            p.o_sku, p.o_target,
+            p.iss_ptr[lo : hi + 1], p.iss_num, p.iss_day,
+            p.act_ptr[lo : hi + 1], p.act_num, p.act_iss, p.act_day, p.act_static,
+            p.n_sku, p.n_target,
             knobs["from_day"], knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"],
             out["reason"], out["pstart"], out["pend"], out["ver"],
-            out["accepted"], out["actday"], out["upgraded"], out["lapsed"], out["deadline"],
+            out["ostate"],
             np.empty(max(int(np.diff(p.iss_ptr[lo : hi + 1]).max(initial=0)), 1), np.int64),  # codes waiting
         )
 
@@ -694,9 +721,9 @@ def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndar
     code_col, oid_col = led.activations["code"], led.orders["order_id"]
     none = np.empty(0, np.int32)
     a_code = p.act_code if p.act_code is not None else none
-    o_oid = _cat_codes(oid_col) if _is_cat(oid_col) else none
+    n_oid = p.n_oid if p.n_oid is not None else none
     code = np.empty(n if len(a_code) else 0, np.int32)
-    oid = np.empty(n if len(o_oid) else 0, np.int32)
+    oid = np.empty(n if len(n_oid) else 0, np.int32)
     act_row = np.empty(0 if len(a_code) else n, np.int32)  # only to take string codes
     first = np.cumsum([0, *r["n_periods"]])
 
@@ -704,8 +731,8 @@ def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndar
         k0 = int(first[r["ranges"].index((lo, hi))])
         return K.emit_periods(
             lo, k0, as_of_day, p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end, p.act_ptr[lo : hi + 1],
-            r["reason"], r["pstart"], r["pend"], r["ver"], p.act_order, p.act_day, p.act_perm, p.o_sku,
-            a_code, o_oid, lic, start, end, src, version, activated, act_row, order_row, code, oid,
+            r["reason"], r["pstart"], r["pend"], r["ver"], p.act_num, p.act_day, p.act_perm, p.o_perm, p.n_sku,
+            a_code, n_oid, lic, start, end, src, version, activated, act_row, order_row, code, oid,
         )
 
     ends = [emit(lo, hi) for lo, hi in r["ranges"]]  # (the code fates run beside, on the other core)
@@ -718,7 +745,7 @@ def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndar
             "end": end.view("datetime64[ns]"),
             "source": _categorical(src, [s.value for s in Source]),
             "code": _from_codes(code, code_col) if len(a_code) else _take_id(code_col, act_row),
-            "order_id": _from_codes(oid, oid_col) if len(o_oid) else _take_id(oid_col, order_row),
+            "order_id": _from_codes(oid, oid_col) if len(n_oid) else _take_id(oid_col, order_row),
             "activated_on": activated.view("datetime64[ns]"),
             "catalog_version": _categorical(version, [v.label for v in cat.versions]),
         }
@@ -741,8 +768,7 @@ def _codes(led, p, as_of_day, r) -> pd.DataFrame:
     status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
 
     def fates(lo: int, hi: int) -> None:
-        K.code_fates(lo, hi, as_of_day, p.o_issue_day, p.o_sku, r["accepted"], r["actday"],
-                     r["upgraded"], r["lapsed"], r["deadline"], status, act_ns, dl_ns)
+        K.code_fates(lo, hi, as_of_day, p.o_rank, p.o_issue_day, p.o_sku, r["ostate"], status, act_ns, dl_ns)
 
     fates(0, n)
     o = led.orders
@@ -763,7 +789,7 @@ def _rejections(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
     """The rejections table and, per row, the order row of the rejected code (-1: unknown)."""
     none = np.empty(0, np.int32)
     rows, lic, code, day, why, order = K.emit_rejections(
-        p.act_ptr, reason, p.act_perm, p.act_day, p.act_order, p.act_code if p.act_code is not None else none)
+        p.act_ptr, reason, p.act_perm, p.act_day, p.act_num, p.o_perm, p.act_code if p.act_code is not None else none)
     code_col, lic_col = led.activations["code"], led.activations["license_id"]
     same_licenses = p.license_dtype is not None  # every license column shares these categories
     return _frame(
