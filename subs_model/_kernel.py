@@ -38,9 +38,10 @@ MAX_END_OR_ACTIVATION, FROM_EXPIRY, REN_FROM_ACTIVATION = 0, 1, 2
 NONE = np.iinfo(np.int64).min  # missing day / instant (NaT)
 NS_PER_DAY = 86_400 * 1_000_000_000
 NONE32 = np.iinfo(np.int32).min  # no deadline (int32 day columns of the scan)
-# Per-order state the scan keeps, one row of 4 int32 per order (one cache line holds four
-# orders, so an event touches one line): flags, activation day (when accepted), deadline
-# (NONE32: none), unused.
+# Per-order state the scan keeps, one row of 4 int32 per order number (one cache line holds
+# four orders, so an event touches one line): flags, activation day (when accepted),
+# deadline (NONE32: none), and the day the code was issued (NONE32: not issued) for the
+# code fates.
 ACCEPTED_FLAG, UPGRADED, LAPSED = 1, 2, 4
 
 
@@ -249,6 +250,18 @@ def issues_before(act_ptr, act_ts, iss_ptr, iss_ts, out):  # pragma: no cover - 
 
 
 @nb.njit(cache=True, inline="always")
+def _csr(keys, n_groups):  # pragma: no cover - compiled
+    """CSR pointers of ``keys`` (each in ``0 .. n_groups - 1``): ``ptr[g]`` is how many keys
+    are below ``g``."""
+    ptr = np.zeros(n_groups + 1, np.int64)
+    for k in range(keys.shape[0]):
+        ptr[keys[k] + 1] += 1
+    for g in range(n_groups):
+        ptr[g + 1] += ptr[g]
+    return ptr
+
+
+@nb.njit(cache=True, inline="always")
 def _sort_groups(perm, ptr, key):  # pragma: no cover - compiled
     """Sort each group ``perm[ptr[g]:ptr[g + 1]]`` by ``key[perm]``, stably, in place; returns
     whether two members of a group share a key. Groups are short, so insertion sort; a long
@@ -283,11 +296,7 @@ def event_order(lic, ts, nlic):  # pragma: no cover - compiled
     events of one license share an instant (the caller then breaks those ties).
     """
     n = lic.shape[0]
-    ptr = np.zeros(nlic + 1, np.int64)
-    for k in range(n):
-        ptr[lic[k] + 1] += 1
-    for k in range(nlic):
-        ptr[k + 1] += ptr[k]
+    ptr = _csr(lic, nlic)
     fill = ptr[:-1].copy()
     perm = np.empty(n, np.int32)
     for k in range(n):
@@ -299,31 +308,31 @@ def event_order(lic, ts, nlic):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def issue_events(o_lic, o_sku, o_issue_ts, o_issue_day, nlic):  # pragma: no cover - compiled
-    """Renewal codes issued, in replay order: order rows, CSR pointers, instants and days."""
-    n = o_lic.shape[0]
+def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
+    """Renewal codes issued, in replay order: order numbers, CSR pointers per license,
+    instants and days. Orders are numbered by license (``o_ptr``: each license's numbers,
+    see :func:`license_order`); within a license the codes go by instant (stable)."""
+    nlic = o_ptr.shape[0] - 1
     ptr = np.zeros(nlic + 1, np.int64)
     m = 0
-    for k in range(n):
-        if o_sku[k] == REN and o_issue_ts[k] != NONE:
-            ptr[o_lic[k] + 1] += 1
-            m += 1
-    for k in range(nlic):
-        ptr[k + 1] += ptr[k]
-    fill = ptr[:-1].copy()
-    rows = np.empty(m, np.int32)
-    for k in range(n):
-        if o_sku[k] == REN and o_issue_ts[k] != NONE:
-            lk = o_lic[k]
-            rows[fill[lk]] = k
-            fill[lk] += 1
-    _sort_groups(rows, ptr, o_issue_ts)
+    for g in range(nlic):
+        for j in range(o_ptr[g], o_ptr[g + 1]):
+            if n_sku[j] == REN and n_ts[j] != NONE:
+                m += 1
+        ptr[g + 1] = m
+    nums = np.empty(m, np.int32)
+    k = 0
+    for j in range(n_sku.shape[0]):
+        if n_sku[j] == REN and n_ts[j] != NONE:
+            nums[k] = j
+            k += 1
+    _sort_groups(nums, ptr, n_ts)
     ts = np.empty(m, np.int64)
     day = np.empty(m, np.int64)
     for k in range(m):
-        ts[k] = o_issue_ts[rows[k]]
-        day[k] = o_issue_day[rows[k]]
-    return rows, ptr, ts, day
+        ts[k] = n_ts[nums[k]]
+        day[k] = n_day[nums[k]]
+    return nums, ptr, ts, day
 
 
 @nb.njit(cache=True, nogil=True)
@@ -347,26 +356,24 @@ def code_index(order_code, issue_ts, o_rank, n_codes):  # pragma: no cover - com
 def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
     """Orders numbered by license (stable: row order within a license), so that the orders a
     pass over licenses touches lie together: the row of each number, the number of each
-    row, and each number's license and code-issue instant."""
+    row, each license's numbers (CSR pointers), and each number's license and code-issue
+    instant."""
     n = o_lic.shape[0]
-    ptr = np.zeros(nlic + 1, np.int64)
-    for k in range(n):
-        ptr[o_lic[k] + 1] += 1
-    for k in range(nlic):
-        ptr[k + 1] += ptr[k]
+    ptr = _csr(o_lic, nlic)
+    fill = ptr[:-1].copy()
     perm = np.empty(n, np.int32)
     rank = np.empty(n, np.int32)
     n_lic = np.empty(n, np.int32)
     n_ts = np.empty(n, np.int64)
     for k in range(n):
         li = o_lic[k]
-        j = ptr[li]
-        ptr[li] = j + 1
+        j = fill[li]
+        fill[li] = j + 1
         perm[j] = k
         rank[k] = j
         n_lic[j] = li
         n_ts[j] = o_issue_ts[k]
-    return perm, rank, n_lic, n_ts
+    return perm, rank, ptr, n_lic, n_ts
 
 
 @nb.njit(cache=True, nogil=True)
@@ -402,11 +409,7 @@ def bucket_rows(lic, nlic, shift):  # pragma: no cover - compiled
     """
     n = lic.shape[0]
     n_buckets = ((nlic - 1) >> shift) + 1 if nlic > 0 else 0
-    ptr = np.zeros(nlic + 1, np.int64)
-    for k in range(n):
-        ptr[lic[k] + 1] += 1
-    for k in range(nlic):
-        ptr[k + 1] += ptr[k]
+    ptr = _csr(lic, nlic)
     bptr = np.empty(n_buckets + 1, np.int64)
     for b in range(n_buckets + 1):
         bptr[b] = ptr[min(b << shift, nlic)]
@@ -646,17 +649,17 @@ def emit_rejections(act_ptr, reason, act_perm, act_day, act_num, o_perm, act_cod
 
 
 @nb.njit(cache=True, nogil=True)
-def code_fates(lo, hi, as_of, o_rank, o_issue_day, o_sku, ost, status, act_ns, dl_ns):  # pragma: no cover - compiled
+def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):  # pragma: no cover - compiled
     """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of order
     rows ``lo .. hi - 1`` from the scan's per-order state ``ost`` (by order number:
-    ``o_rank`` gives each row's; one state row is one read).
-
-    ``o_issue_day`` is ``NONE`` for a code not issued; a missing deadline is ``NONE32``.
+    ``o_rank`` gives each row's; one state row is one read). A missing issue day or
+    deadline is ``NONE32``.
     """
     for k in range(lo, hi):
         j = o_rank[k]
         flags = ost[j, 0]
-        issued = o_issue_day[k] != NONE and o_issue_day[k] <= as_of
+        iday = ost[j, 3]
+        issued = iday != NONE32 and iday <= as_of
         if flags & UPGRADED:
             s = 4
         elif not issued:

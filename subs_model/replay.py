@@ -193,6 +193,14 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
     return perm, ptr
 
 
+def _buckets(lic: np.ndarray, nlic: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Rows grouped in buckets of about BUCKET_EVENTS rows (licenses ``lic >> shift``), in
+    table order within each: :func:`_kernel.bucket_rows`'s rows, bucket and license
+    pointers, and the shift."""
+    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(len(lic), 1), 1)))), 0)
+    return (*K.bucket_rows(lic, nlic, shift), shift)
+
+
 def _order_activations(a_lic, a_ts, a_code, index, n_lic, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
     perm, pointers, instant, code number, order number, static reason, local day, last day.
@@ -200,9 +208,7 @@ def _order_activations(a_lic, a_ts, a_code, index, n_lic, n_issue_ts, nlic, tz, 
     ``n_issue_ts`` are the orders' licenses and issue instants by order number."""
     n = len(a_lic)
     d0, offset, changes = day_offsets(a_ts, tz)
-    # Buckets of about BUCKET_EVENTS activations (licenses lic >> shift), in table order within each.
-    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
-    rows, bptr, ptr = K.bucket_rows(a_lic, nlic, shift)
+    rows, bptr, ptr, shift = _buckets(a_lic, nlic)
     n_buckets = len(bptr) - 1
     code_to_num = index.result()[0]
     perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
@@ -242,7 +248,6 @@ class _Prepared:
     license_edition: np.ndarray  # edition position per license, -1 unknown
     o_lic: np.ndarray
     o_sku: np.ndarray
-    o_issue_day: np.ndarray  # local day the code was issued, NO_DAY when not issued
     o_target: np.ndarray
     o_edition: np.ndarray
     o_invoice_day: np.ndarray | None
@@ -252,6 +257,7 @@ class _Prepared:
     o_perm: np.ndarray
     o_rank: np.ndarray
     n_sku: np.ndarray  # sku by order number
+    n_issue_day: np.ndarray  # local day the code was issued by order number (int32, K.NONE32: not issued)
     n_target: np.ndarray  # upgrade target's order number by order number, -1 none
     n_oid: np.ndarray | None  # the categorical order_id column's codes by order number, when it is one
     act_num: np.ndarray  # order number of each activation's code, -1 unknown
@@ -353,16 +359,18 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     def order_side() -> tuple[Any, ...]:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
         sku = _enum_codes(ord_df["sku"], [s.value for s in SKUS])
-        issue_day, last = local_days_and_last(o_issue_ts, tz)
-        issues = K.issue_events(o_lic, sku, o_issue_ts, issue_day, nlic)
-        return unique, sku, issue_day, last, issues, edition[o_lic], np.full(n_o, -1, dtype=np.int32)
+        n_sku = sku[o_perm]
+        n_issue_day, last = local_days_and_last(n_issue_ts, tz)
+        issues = K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
+        return unique, sku, n_sku, _day32(n_issue_day), last, issues, edition[o_lic], np.full(n_o, -1, dtype=np.int32)
 
     # One pool for the order side and the activations' license ranges: its threads take the
     # ranges as they come free, so the two sides share the cores evenly.
     pool = ThreadPoolExecutor(max_workers=THREADS) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
-    f_orders = pool.submit(order_side) if pool is not None else None
     try:
-        o_perm, o_rank, n_lic, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
+        # Orders are numbered by license for the passes over licenses (see _Prepared).
+        o_perm, o_rank, o_ptr, n_lic, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
+        f_orders = pool.submit(order_side) if pool is not None else None
         if pool is not None:
             index = pool.submit(K.code_index, oc, o_issue_ts, o_rank, n_codes)
         else:
@@ -375,7 +383,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     finally:
         if pool is not None:
             pool.shutdown()
-    orders_unique, o_sku, o_issue_day, last_issue, (iss_rows, iss_ptr, iss_ts, iss_day), o_edition, o_target = sides
+    orders_unique, o_sku, n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day), o_edition, o_target = sides
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
@@ -456,13 +464,13 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         license_edition=edition,
         o_lic=o_lic,
         o_sku=o_sku,
-        o_issue_day=o_issue_day,
         o_target=o_target,
         o_edition=o_edition,
         o_invoice_day=o_invoice_day,
         o_perm=o_perm,
         o_rank=o_rank,
-        n_sku=o_sku[o_perm],
+        n_sku=n_sku,
+        n_issue_day=n_issue_day,
         n_target=_at(o_rank, o_target)[o_perm],
         n_oid=_cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None,
         act_num=act_num,
@@ -472,7 +480,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         act_code=act_code if codes_cat else None,
         act_perm=act_perm,
         act_ptr=act_ptr,
-        iss_num=o_rank[iss_rows],
+        iss_num=iss_num,
         iss_day=iss_day,
         iss_ptr=iss_ptr,
         leg_lic=leg_lic,
@@ -616,22 +624,29 @@ def _run(fn, ranges: list[tuple[int, int]], pool: ThreadPoolExecutor | None = No
         return list(own.map(lambda r: fn(*r), ranges))
 
 
-def _order_state(n: int) -> np.ndarray:
-    """The scan's per-order state, initial: no flag, no activation day, no deadline."""
-    ost = np.zeros((n, 4), np.int32)
+def _order_state(issue_day: np.ndarray) -> np.ndarray:
+    """The scan's per-order state (see ``_kernel.ACCEPTED_FLAG``), initial: no flag, no
+    activation day, no deadline; the code's issue day."""
+    ost = np.zeros((len(issue_day), 4), np.int32)
     ost[:, 2] = K.NONE32
+    ost[:, 3] = issue_day
     return ost
+
+
+def _day32(days: np.ndarray) -> np.ndarray:
+    """int64 days (``NO_DAY`` missing) as int32 (``K.NONE32`` missing)."""
+    return np.where(days == NO_DAY, K.NONE32, days).astype(np.int32)
 
 
 def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
     """Run the compiled scan over prepared arrays; activation results are in replay order."""
-    n_a, n_o = len(p.act_day), len(p.o_sku)
+    n_a = len(p.act_day)
     out: dict[str, Any] = {
         "a_num": p.act_num, "a_day": p.act_day,
         # Days of periods, activations and deadlines fit int32; an order's actday counts only
         # where accepted, and a deadline not set stays NONE32.
         "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
-        "ver": np.empty(n_a, np.int16), "ostate": _order_state(n_o),
+        "ver": np.empty(n_a, np.int16), "ostate": _order_state(p.n_issue_day),
     }
 
     def scan(lo: int, hi: int) -> int:
@@ -768,7 +783,7 @@ def _codes(led, p, as_of_day, r) -> pd.DataFrame:
     status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
 
     def fates(lo: int, hi: int) -> None:
-        K.code_fates(lo, hi, as_of_day, p.o_rank, p.o_issue_day, p.o_sku, r["ostate"], status, act_ns, dl_ns)
+        K.code_fates(lo, hi, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
 
     fates(0, n)
     o = led.orders

@@ -37,7 +37,7 @@ from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day
 from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
 from .metrics import _recognise, expiry_outcomes
-from .replay import _at, _event_order, _Prepared, issues_before, replay, scan_prepared
+from .replay import _at, _day32, _event_order, _Prepared, issues_before, replay, scan_prepared
 from .simulate import SimCore, simulate_core
 
 __all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
@@ -165,19 +165,20 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
     act = act_rows[act_perm]
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
-    iss_order, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(core.o_lic, core.o_sku, iss_ts, iss_day, n_lic)
-    o_perm, o_rank, _, _ = K.license_order(core.o_lic, iss_ts, n_lic)
+    o_perm, o_rank, o_ptr, _, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
+    n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
+    iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
     return _Prepared(
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
-        o_issue_day=iss_day, o_target=core.o_upgrade_of,
+        o_target=core.o_upgrade_of,
         o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        o_perm=o_perm, o_rank=o_rank, n_sku=core.o_sku[o_perm], n_target=_at(o_rank, core.o_upgrade_of)[o_perm], n_oid=None,
+        o_perm=o_perm, o_rank=o_rank, n_sku=n_sku, n_issue_day=_day32(n_day), n_target=_at(o_rank, core.o_upgrade_of)[o_perm], n_oid=None,
         act_num=o_rank[act], act_iss=issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
         act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
-        iss_num=o_rank[iss_order], iss_day=iss_day_p, iss_ptr=iss_ptr,
+        iss_num=iss_num, iss_day=iss_day_p, iss_ptr=iss_ptr,
         leg_lic=leg_lic[leg_perm], leg_start=(init_end - 365)[leg_perm], leg_end=init_end[leg_perm], leg_perm=leg_perm,
         leg_ptr=leg_ptr, last_event_day=0,
     )
