@@ -356,14 +356,12 @@ def code_index(order_code, issue_ts, o_rank, n_codes):  # pragma: no cover - com
 def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
     """Orders numbered by license (stable: row order within a license), so that the orders a
     pass over licenses touches lie together: the row of each number, the number of each
-    row, each license's numbers (CSR pointers), and each number's license and code-issue
-    instant."""
+    row, each license's numbers (CSR pointers), and each number's code-issue instant."""
     n = o_lic.shape[0]
     ptr = _csr(o_lic, nlic)
     fill = ptr[:-1].copy()
     perm = np.empty(n, np.int32)
     rank = np.empty(n, np.int32)
-    n_lic = np.empty(n, np.int32)
     n_ts = np.empty(n, np.int64)
     for k in range(n):
         li = o_lic[k]
@@ -371,9 +369,8 @@ def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
         fill[li] = j + 1
         perm[j] = k
         rank[k] = j
-        n_lic[j] = li
         n_ts[j] = o_issue_ts[k]
-    return perm, rank, ptr, n_lic, n_ts
+    return perm, rank, ptr, n_ts
 
 
 @nb.njit(cache=True, nogil=True)
@@ -424,7 +421,7 @@ def bucket_rows(lic, nlic, shift):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def order_activations(
-    lo, hi, rows, ptr, a_lic, a_ts, a_code, code_to_order, o_lic, o_issue_ts, d0, offset, changes,
+    lo, hi, rows, ptr, a_lic, a_ts, a_code, code_to_order, o_ptr, o_issue_ts, d0, offset, changes,
     perm, ts, code, order, static, day,
 ):  # pragma: no cover - compiled
     """Activations of licenses ``lo .. hi - 1`` in replay order, joined to their orders, with
@@ -433,8 +430,9 @@ def order_activations(
     One pass reads ``rows`` (the range's activation rows in table order, from
     :func:`bucket_rows`) and places each at its license's next slot (``ptr``, also from
     :func:`bucket_rows`: a stable counting sort), carrying its instant, code, order number
-    (-1: unknown code; ``code_to_order``, ``o_lic`` and ``o_issue_ts`` are by order number,
-    see :func:`license_order`), static reason and local day; then each license's events are sorted
+    (-1: unknown code; ``code_to_order`` and ``o_issue_ts`` are by order number, and
+    ``o_ptr`` gives each license's numbers, see :func:`license_order`), static reason and
+    local day; then each license's events are sorted
     by instant (stable). Buckets keep the slots one pass writes within a few hundred
     kilobytes. Local days come from per-UTC-day offsets (``offset`` empty: left ``NONE``
     for the caller). Fills ``perm`` (row of each event) … ``day``; returns whether two
@@ -459,7 +457,7 @@ def order_activations(
         order[dst] = o
         if o < 0:
             static[dst] = UNKNOWN_CODE
-        elif o_lic[o] != li:
+        elif o < o_ptr[li] or o >= o_ptr[li + 1]:  # not one of the license's order numbers
             static[dst] = WRONG_LICENSE
         elif o_issue_ts[o] > t:
             static[dst] = ACTIVATED_BEFORE_ISSUE

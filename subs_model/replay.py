@@ -201,14 +201,29 @@ def _buckets(lic: np.ndarray, nlic: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return (*K.bucket_rows(lic, nlic, shift), shift)
 
 
-def _order_activations(a_lic, a_ts, a_code, index, n_lic, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
+def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
+    """``fn(*args)`` on ``pool``, or here and now without one."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done: Future = Future()
+    done.set_result(fn(*args))
+    return done
+
+
+def _activation_buckets(a_lic: np.ndarray, a_ts: np.ndarray, nlic: int, tz: str) -> tuple[Any, ...]:
+    """What ordering the activations needs before their orders are known: the UTC-offset
+    table of their days and their buckets (see :func:`_buckets`)."""
+    return (*day_offsets(a_ts, tz), *_buckets(a_lic, nlic))
+
+
+def _order_activations(a_lic, a_ts, a_code, buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
     perm, pointers, instant, code number, order number, static reason, local day, last day.
-    ``index`` is (a Future of) :func:`_kernel.code_index`'s result; ``n_lic`` and
-    ``n_issue_ts`` are the orders' licenses and issue instants by order number."""
+    ``buckets`` is :func:`_activation_buckets`'s result, ``index`` a Future of
+    :func:`_kernel.code_index`'s; ``o_ptr`` gives each license's order numbers and
+    ``n_issue_ts`` the orders' issue instants by number."""
     n = len(a_lic)
-    d0, offset, changes = day_offsets(a_ts, tz)
-    rows, bptr, ptr, shift = _buckets(a_lic, nlic)
+    d0, offset, changes, rows, bptr, ptr, shift = buckets
     n_buckets = len(bptr) - 1
     code_to_num = index.result()[0]
     perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
@@ -219,7 +234,7 @@ def _order_activations(a_lic, a_ts, a_code, index, n_lic, n_issue_ts, nlic, tz, 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << shift, min(b_hi << shift, nlic)
         return K.order_activations(lo, hi, rows[bptr[b_lo] : bptr[b_hi]], ptr, a_lic, a_ts, a_code, code_to_num,
-                                   n_lic, n_issue_ts, d0, offset, changes, perm, ts, code, num, static, day)
+                                   o_ptr, n_issue_ts, d0, offset, changes, perm, ts, code, num, static, day)
 
     parts = _run(run, _ranges(bptr, n, per_thread=2), pool) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
@@ -356,34 +371,34 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     edition[l_lic] = ed_codes
 
     # -- orders (on a second thread) and activations joined to them by code, in replay order --------
-    def order_side() -> tuple[Any, ...]:
+    def order_head() -> tuple[bool, np.ndarray]:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
-        sku = _enum_codes(ord_df["sku"], [s.value for s in SKUS])
+        return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS])
+
+    def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
         n_sku = sku[o_perm]
         n_issue_day, last = local_days_and_last(n_issue_ts, tz)
-        issues = K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
-        return unique, sku, n_sku, _day32(n_issue_day), last, issues, edition[o_lic], np.full(n_o, -1, dtype=np.int32)
+        return n_sku, _day32(n_issue_day), last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
 
-    # One pool for the order side and the activations' license ranges: its threads take the
-    # ranges as they come free, so the two sides share the cores evenly.
+    # One pool for both sides: its threads take the tasks (and the activations' license
+    # ranges) as they come free, so the two sides share the cores evenly.
     pool = ThreadPoolExecutor(max_workers=THREADS) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     try:
-        # Orders are numbered by license for the passes over licenses (see _Prepared).
-        o_perm, o_rank, o_ptr, n_lic, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
-        f_orders = pool.submit(order_side) if pool is not None else None
-        if pool is not None:
-            index = pool.submit(K.code_index, oc, o_issue_ts, o_rank, n_codes)
-        else:
-            index = Future()
-            index.set_result(K.code_index(oc, o_issue_ts, o_rank, n_codes))
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-        acts = _order_activations(a_lic, act_ts, ac, index, n_lic, n_issue_ts, nlic, tz, a_code, pool)
+        f_head = _submit(pool, order_head)
+        f_buckets = _submit(pool, _activation_buckets, a_lic, act_ts, nlic, tz)
+        # Orders are numbered by license for the passes over licenses (see _Prepared).
+        o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
+        index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
+        orders_unique, o_sku = f_head.result()
+        f_tail = _submit(pool, order_tail, o_sku)
+        acts = _order_activations(a_lic, act_ts, ac, f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code, pool)
         code_to_order, dup_code, no_code = index.result()
-        sides = f_orders.result() if f_orders is not None else order_side()
+        n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
     finally:
         if pool is not None:
             pool.shutdown()
-    orders_unique, o_sku, n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day), o_edition, o_target = sides
+    o_edition, o_target = edition[o_lic], np.full(n_o, -1, dtype=np.int32)
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]

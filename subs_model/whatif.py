@@ -165,7 +165,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
     act = act_rows[act_perm]
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
-    o_perm, o_rank, o_ptr, _, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
+    o_perm, o_rank, o_ptr, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
     n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
     iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day)
     n_init = len(init_end)
