@@ -115,9 +115,9 @@ def _extend_one(sku, end, has_end, day, v, term, sub_basis, ren_basis):
 def scan(
     as_of,
     leg_ptr, leg_start, leg_end,
-    iss_ptr, iss_order, iss_day,
-    act_ptr, act_order, act_iss, act_day, act_static,
-    o_sku, o_target,
+    iss_ptr, iss_num, iss_day,
+    act_ptr, act_num, act_iss, act_day, act_static,
+    n_sku, n_target,
     from_day, term, grace, sub_basis, ren_basis, legacy_prior,
     act_reason, act_pstart, act_pend, act_ver,
     ost,
@@ -125,7 +125,11 @@ def scan(
 ):  # pragma: no cover - compiled; tested through replay()
     """Scan licenses ``0 .. len(act_ptr) - 2`` (pass slices of the pointer arrays for a range
     of licenses: pointers are absolute). Returns how many periods the range makes (legacy
-    periods seen by ``as_of`` plus accepted activations that add days)."""
+    periods seen by ``as_of`` plus accepted activations that add days).
+
+    Orders are referred to by number (``iss_num``, ``act_num``, ``n_sku``, ``n_target`` and
+    the state ``ost`` all use one numbering; the replay numbers them by license, so that a
+    license's orders lie together)."""
     nlic = leg_ptr.shape[0] - 1
     n_periods = 0
     for lic in range(nlic):
@@ -150,7 +154,7 @@ def scan(
         while i < ie or a < ae:
             if i < ie and (a >= ae or i < act_iss[a]):  # codes issued up to the activation's instant first
                 day = iss_day[i]
-                c = iss_order[i]
+                c = iss_num[i]
                 i += 1
                 if day > as_of or ost[c, 0] & UPGRADED:
                     continue  # not seen yet / already converted by an upgrade (R8)
@@ -180,8 +184,8 @@ def scan(
             if wn > 0 and closing <= day:
                 _lapse_waiting(wbuf, wn, closing, ost)
                 wn = 0
-            c = act_order[e]
-            sku = o_sku[c]
+            c = act_num[e]
+            sku = n_sku[c]
             v = _version(day, from_day)
             t = -1
             flags = ost[c, 0]
@@ -198,7 +202,7 @@ def scan(
                         ost[c, 0] = flags | LAPSED
                         ost[c, 2] = closing - 1
             elif sku == UPG:
-                t = o_target[c]
+                t = n_target[c]
                 if t < 0 or ost[t, 0] & (ACCEPTED_FLAG | UPGRADED):
                     r = UPGRADE_INVALID_TARGET
             if r != ACCEPTED:
