@@ -50,7 +50,9 @@ def _stamps(ns_utc: np.ndarray) -> pd.Series:
     return pd.Series(pd.DatetimeIndex(ns_utc.view("datetime64[ns]"), tz="UTC").tz_convert("Europe/Moscow"))
 
 
-def make_ledger(n_act: int, seed: int = 1, ids: str = "category", orders: str = "time") -> tuple[sm.Ledger, pd.DataFrame]:
+def make_ledger(
+    n_act: int, seed: int = 1, ids: str = "category", orders: str = "time"
+) -> tuple[sm.Ledger, pd.DataFrame]:
     """A ledger of ``n_act`` activations; also the plain event table the peers replay.
 
     Orders come in the order their codes were issued, as exports (and the simulator) write
@@ -185,11 +187,6 @@ def _write_child(folder: str, n: int) -> None:
     led.write(folder)
 
 
-def _rss_now() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
-
-
 def _rss_peak() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -220,13 +217,13 @@ def _replay_child(folder: str) -> None:
     sm.replay(warm, sm.Catalog.default())  # load the compiled kernels before measuring
     del warm
     gc.collect()
-    base = _rss_now()
+    base = rss_mb()
     with open(f"{folder}/ledger.pkl", "rb") as fh:
         led = sm.Ledger(**pickle.load(fh))
     gc.collect()
-    before = _rss_now()
-    rep, t = timed(sm.replay, led, sm.Catalog.default(), "2031-12-31")
-    peak, after = _rss_peak(), _rss_now()
+    before = rss_mb()
+    _rep, t = timed(sm.replay, led, sm.Catalog.default(), "2031-12-31")  # kept: "after" counts the results
+    peak, after = _rss_peak(), rss_mb()
     p = led._cache[("prepared", "Europe/Moscow")]
     cached = sum(getattr(p, f).nbytes for f in p.__dataclass_fields__ if isinstance(getattr(p, f), np.ndarray)) / 2**20
     n = len(led.activations)
@@ -315,7 +312,7 @@ def main() -> None:
               f"cold {t_cold:.3f}s, warm {t_warm:.3f}s, RSS now {rss_mb():,.0f} MB, +{peak_delta:,.0f} MB after replays]")
         del led, events, rep
         gc.collect()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _rss_peak()
     print(f"peak RSS of the whole run (ledger generation included): {peak:,.0f} MB")
     return None
 

@@ -425,7 +425,7 @@ def bucket_rows(lic, nlic, shift):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def order_activations(
-    lo, hi, rows, ptr, a_lic, a_ts, a_code, code_to_order, o_ptr, o_issue_ts, d0, offset, changes,
+    lo, hi, rows, ptr, a_lic, a_ts, a_code, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
     perm, ts, code, order, static, day,
 ):  # pragma: no cover - compiled
     """Activations of licenses ``lo .. hi - 1`` in replay order, joined to their orders, with
@@ -434,11 +434,10 @@ def order_activations(
     One pass reads ``rows`` (the range's activation rows in table order, from
     :func:`bucket_rows`) and places each at its license's next slot (``ptr``, also from
     :func:`bucket_rows`: a stable counting sort), carrying its instant, code, order number
-    (-1: unknown code; ``code_to_order`` and ``o_issue_ts`` are by order number, and
-    ``o_ptr`` gives each license's numbers, see :func:`license_order`), static reason and
-    local day; then each license's events are sorted
-    by instant (stable). Buckets keep the slots one pass writes within a few hundred
-    kilobytes. Local days come from per-UTC-day offsets (``offset`` empty: left ``NONE``
+    (-1: unknown code; ``code_to_num`` maps codes to order numbers, ``n_issue_ts`` is by
+    number and ``o_ptr`` gives each license's numbers, see :func:`license_order`), static
+    reason and local day; then each license's events are sorted by instant (stable).
+    Buckets keep the slots one pass writes within a few hundred kilobytes. Local days come from per-UTC-day offsets (``offset`` empty: left ``NONE``
     for the caller). Fills ``perm`` (row of each event) … ``day``; returns whether two
     events of a license share an instant, how many fall on a day whose offset changes, and
     the last local day.
@@ -454,7 +453,7 @@ def order_activations(
         fill[li - lo] += 1
         t = a_ts[k]
         c = a_code[k]
-        o = code_to_order[c] if c >= 0 else -1
+        o = code_to_num[c] if c >= 0 else -1
         perm[dst] = k
         ts[dst] = t
         code[dst] = c
@@ -463,7 +462,7 @@ def order_activations(
             static[dst] = UNKNOWN_CODE
         elif o < o_ptr[li] or o >= o_ptr[li + 1]:  # not one of the license's order numbers
             static[dst] = WRONG_LICENSE
-        elif o_issue_ts[o] > t:
+        elif n_issue_ts[o] > t:
             static[dst] = ACTIVATED_BEFORE_ISSUE
         else:
             static[dst] = ACCEPTED
@@ -558,8 +557,8 @@ def local_days(ns, d0, offset, changes, out):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True)
 def emit_periods(
-    lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_num, a_day, a_perm, o_perm, n_sku,
-    a_code, n_oid, lic, start, end, src, version, activated, act_row, order, code, oid,
+    lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_num, a_day, a_perm,
+    o_perm, n_sku, a_code, n_oid, lic, start, end, src, version, activated, act_row, order, code, oid,
 ):  # pragma: no cover - compiled
     """Write the periods of licenses ``lic0 .. lic0 + len(act_ptr) - 2`` from row ``k0`` on.
 
@@ -569,9 +568,9 @@ def emit_periods(
     values (``NONE`` is NaT). ``a_num`` is each activation's order number (see
     :func:`license_order`), ``o_perm`` the row of each number and ``n_sku`` the sku by
     number. ``act_row`` and ``order`` are the activation's and the order's rows (-1 for
-    legacy); when ``a_code`` / ``n_oid`` (categorical codes of the activations'
-    code in replay order, and of the orders' order_id by order number) are not empty, ``code`` / ``oid`` get
-    their codes (-1 for legacy). Returns the next free row.
+    legacy); when ``a_code`` / ``n_oid`` (categorical codes of the activations' code in
+    replay order, and of the orders' order_id by order number) are not empty, ``code`` /
+    ``oid`` get their codes (-1 for legacy). Returns the next free row.
     """
     nlic = act_ptr.shape[0] - 1
     with_code = a_code.shape[0] > 0

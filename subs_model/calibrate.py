@@ -100,9 +100,10 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     )
     # Activation instant of each order's code: its first activation on record.
     act_ns = np.full(n_o, NO_TIME, np.int64)
-    known = p.act_order >= 0
+    act_order = p.act_order
+    known = act_order >= 0
     if known.any():
-        first = pd.Series(activation_instants(ledger, p, tz)[known]).groupby(p.act_order[known]).min()
+        first = pd.Series(activation_instants(ledger, p, tz)[known]).groupby(act_order[known]).min()
         act_ns[first.index.to_numpy()] = first.to_numpy()
     times = np.column_stack([times, act_ns])
     req_day = to_local_days(times[:, 0], tz)

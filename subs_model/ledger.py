@@ -290,8 +290,7 @@ def _id_codes(cols: list[pd.Series], *, sort: bool = True) -> tuple[list[np.ndar
         rank[-1] = -1  # code -1 (missing) indexes the last slot
         codes = rank[codes]
         dictionary = dictionary.take(pa.array(order))
-    bounds = np.cumsum([0, *lengths])
-    return [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], dictionary
+    return np.split(codes, np.cumsum(lengths)[:-1]), dictionary
 
 
 def _unique_categories(values: pd.Index) -> pd.CategoricalDtype:

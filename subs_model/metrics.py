@@ -729,9 +729,10 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
          ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at")}
     p = _prepare(rep.ledger, tz)
     act = np.full(len(o), NO_TIME, np.int64)
-    known = p.act_order >= 0
+    act_order = p.act_order
+    known = act_order >= 0
     if known.any():
-        first = pd.Series(activation_instants(rep.ledger, p, tz)[known]).groupby(p.act_order[known]).min()
+        first = pd.Series(activation_instants(rep.ledger, p, tz)[known]).groupby(act_order[known]).min()
         act[first.index.to_numpy()] = first.to_numpy()
     t["activated_at"] = act
     sku = p.o_sku

@@ -393,7 +393,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         orders_unique, o_sku = f_head.result()
         f_tail = _submit(pool, order_tail, o_sku)
         acts = _order_activations(a_lic, act_ts, ac, f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code, pool)
-        code_to_order, dup_code, no_code = index.result()
+        _, dup_code, no_code = index.result()
         n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
     finally:
         if pool is not None:
@@ -658,8 +658,7 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
     n_a = len(p.act_day)
     out: dict[str, Any] = {
         "a_num": p.act_num, "a_day": p.act_day,
-        # Days of periods, activations and deadlines fit int32; an order's actday counts only
-        # where accepted, and a deadline not set stays NONE32.
+        # Days of periods fit int32; per-order state: see _order_state.
         "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
         "ver": np.empty(n_a, np.int16), "ostate": _order_state(p.n_issue_day),
     }
@@ -797,10 +796,7 @@ def _codes(led, p, as_of_day, r) -> pd.DataFrame:
     n = len(p.o_sku)
     status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
 
-    def fates(lo: int, hi: int) -> None:
-        K.code_fates(lo, hi, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
-
-    fates(0, n)
+    K.code_fates(0, n, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
     o = led.orders
     return _frame(
         {
