@@ -650,6 +650,17 @@ def emit_rejections(act_ptr, reason, act_perm, act_day, act_num, o_perm, act_cod
 
 
 @nb.njit(cache=True, nogil=True)
+def init_order_state(ost, issue_day, lo, hi):  # pragma: no cover - compiled
+    """Initial state of order numbers ``lo .. hi - 1``: no flag, no activation day, no
+    deadline; the day the code was issued (see :data:`ACCEPTED_FLAG`)."""
+    for j in range(lo, hi):
+        ost[j, 0] = 0
+        ost[j, 1] = 0
+        ost[j, 2] = NONE32
+        ost[j, 3] = issue_day[j]
+
+
+@nb.njit(cache=True, nogil=True)
 def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):  # pragma: no cover - compiled
     """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of order
     rows ``lo .. hi - 1`` from the scan's per-order state ``ost`` (by order number:

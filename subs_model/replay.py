@@ -271,6 +271,7 @@ class _Prepared:
     # row's number.
     o_perm: np.ndarray
     o_rank: np.ndarray
+    o_ptr: np.ndarray  # each license's order numbers (CSR pointers)
     n_sku: np.ndarray  # sku by order number
     n_issue_day: np.ndarray  # local day the code was issued by order number (int32, K.NONE32: not issued)
     n_target: np.ndarray  # upgrade target's order number by order number, -1 none
@@ -378,7 +379,8 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
         n_sku = sku[o_perm]
         n_issue_day, last = local_days_and_last(n_issue_ts, tz)
-        return n_sku, _day32(n_issue_day), last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
+        n_oid = _cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None
+        return n_sku, _day32(n_issue_day), last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day), n_oid
 
     # One pool for both sides: its threads take the tasks (and the activations' license
     # ranges) as they come free, so the two sides share the cores evenly.
@@ -394,7 +396,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         f_tail = _submit(pool, order_tail, o_sku)
         acts = _order_activations(a_lic, act_ts, ac, f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code, pool)
         _, dup_code, no_code = index.result()
-        n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
+        n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day), n_oid = f_tail.result()
     finally:
         if pool is not None:
             pool.shutdown()
@@ -484,10 +486,11 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         o_invoice_day=o_invoice_day,
         o_perm=o_perm,
         o_rank=o_rank,
+        o_ptr=o_ptr,
         n_sku=n_sku,
         n_issue_day=n_issue_day,
-        n_target=_at(o_rank, o_target)[o_perm],
-        n_oid=_cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None,
+        n_target=target_numbers(o_rank, o_target),
+        n_oid=n_oid,
         act_num=act_num,
         act_iss=issues_before(act_ptr, act_ts, iss_ptr, iss_ts),
         act_day=act_day,
@@ -639,15 +642,6 @@ def _run(fn, ranges: list[tuple[int, int]], pool: ThreadPoolExecutor | None = No
         return list(own.map(lambda r: fn(*r), ranges))
 
 
-def _order_state(issue_day: np.ndarray) -> np.ndarray:
-    """The scan's per-order state (see ``_kernel.ACCEPTED_FLAG``), initial: no flag, no
-    activation day, no deadline; the code's issue day."""
-    ost = np.zeros((len(issue_day), 4), np.int32)
-    ost[:, 2] = K.NONE32
-    ost[:, 3] = issue_day
-    return ost
-
-
 def _day32(days: np.ndarray) -> np.ndarray:
     """int64 days (``NO_DAY`` missing) as int32 (``K.NONE32`` missing)."""
     return np.where(days == NO_DAY, K.NONE32, days).astype(np.int32)
@@ -658,12 +652,15 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
     n_a = len(p.act_day)
     out: dict[str, Any] = {
         "a_num": p.act_num, "a_day": p.act_day,
-        # Days of periods fit int32; per-order state: see _order_state.
+        # Days of periods fit int32.
         "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
-        "ver": np.empty(n_a, np.int16), "ostate": _order_state(p.n_issue_day),
+        # The scan's per-order state (see _kernel.ACCEPTED_FLAG), by order number: each
+        # thread fills the rows of its licenses' orders (its memory, touched first there).
+        "ver": np.empty(n_a, np.int16), "ostate": np.empty((len(p.n_issue_day), 4), np.int32),
     }
 
     def scan(lo: int, hi: int) -> int:
+        K.init_order_state(out["ostate"], p.n_issue_day, p.o_ptr[lo], p.o_ptr[hi])
         return K.scan(
             as_of_day,
             p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end,
@@ -728,6 +725,15 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
         catalog=cat,
         ledger=ledger,
     )
+
+
+def target_numbers(o_rank: np.ndarray, o_target: np.ndarray) -> np.ndarray:
+    """Each order number's upgrade target as an order number (-1: none), from the targets'
+    rows by row (-1: none). Only upgrades have one, so this touches only them."""
+    out = np.full(len(o_rank), -1, np.int32)
+    has = np.flatnonzero(o_target >= 0)
+    out[o_rank[has]] = o_rank[o_target[has]]
+    return out
 
 
 def _at(values: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day
 from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
 from .metrics import _recognise, expiry_outcomes
-from .replay import _at, _day32, _event_order, _Prepared, issues_before, replay, scan_prepared
+from .replay import _day32, _event_order, _Prepared, issues_before, replay, scan_prepared, target_numbers
 from .simulate import SimCore, simulate_core
 
 __all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
@@ -175,8 +175,8 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
         o_target=core.o_upgrade_of,
         o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        o_perm=o_perm, o_rank=o_rank, n_sku=n_sku, n_issue_day=_day32(n_day),
-        n_target=_at(o_rank, core.o_upgrade_of)[o_perm], n_oid=None,
+        o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku, n_issue_day=_day32(n_day),
+        n_target=target_numbers(o_rank, core.o_upgrade_of), n_oid=None,
         act_num=o_rank[act], act_iss=issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
         act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
         iss_num=iss_num, iss_day=iss_day_p, iss_ptr=iss_ptr,
