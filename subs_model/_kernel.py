@@ -314,7 +314,8 @@ def event_order(lic, ts, nlic):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
     """Renewal codes issued, in replay order: order numbers, CSR pointers per license,
-    instants and days. Orders are numbered by license (``o_ptr``: each license's numbers,
+    instants and days; and every order's issue day as int32 (``NONE32``: not issued), as
+    the scan keeps it. Orders are numbered by license (``o_ptr``: each license's numbers,
     see :func:`license_order`); within a license the codes go by instant (stable)."""
     nlic = o_ptr.shape[0] - 1
     ptr = np.zeros(nlic + 1, np.int64)
@@ -325,8 +326,11 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
                 m += 1
         ptr[g + 1] = m
     nums = np.empty(m, np.int32)
+    day32 = np.empty(n_sku.shape[0], np.int32)
     k = 0
     for j in range(n_sku.shape[0]):
+        d = n_day[j]
+        day32[j] = NONE32 if d == NONE else d
         if n_sku[j] == REN and n_ts[j] != NONE:
             nums[k] = j
             k += 1
@@ -336,7 +340,7 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
     for k in range(m):
         ts[k] = n_ts[nums[k]]
         day[k] = n_day[nums[k]]
-    return nums, ptr, ts, day
+    return nums, ptr, ts, day, day32
 
 
 @nb.njit(cache=True, nogil=True)
@@ -401,12 +405,13 @@ def first_absent(counts, idx):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def bucket_rows(lic, nlic, shift):  # pragma: no cover - compiled
-    """Rows grouped by bucket ``lic >> shift`` (stable), the buckets' CSR pointers, and the
-    licenses' CSR pointers (events per license, cumulated).
+def bucket_rows(lic, ts, code, nlic, shift):  # pragma: no cover - compiled
+    """Rows grouped by bucket ``lic >> shift`` (stable), with their license, instant and
+    code carried along; the buckets' CSR pointers, and the licenses' CSR pointers (events
+    per license, cumulated).
 
     Writing to a few hundred buckets streams through memory; the per-license pass that
-    follows then works within one bucket's slots at a time.
+    follows then reads one bucket's rows in sequence and writes within its slots.
     """
     n = lic.shape[0]
     n_buckets = ((nlic - 1) >> shift) + 1 if nlic > 0 else 0
@@ -416,23 +421,32 @@ def bucket_rows(lic, nlic, shift):  # pragma: no cover - compiled
         bptr[b] = ptr[min(b << shift, nlic)]
     fill = bptr[:-1].copy()
     rows = np.empty(n, np.int32)
+    b_lic = np.empty(n, np.int32)
+    b_ts = np.empty(n, np.int64)
+    b_code = np.empty(n, code.dtype)
     for k in range(n):
-        b = lic[k] >> shift
-        rows[fill[b]] = k
-        fill[b] += 1
-    return rows, bptr, ptr
+        li = lic[k]
+        b = li >> shift
+        dst = fill[b]
+        fill[b] = dst + 1
+        rows[dst] = k
+        b_lic[dst] = li
+        b_ts[dst] = ts[k]
+        b_code[dst] = code[k]
+    return rows, b_lic, b_ts, b_code, bptr, ptr
 
 
 @nb.njit(cache=True, nogil=True)
 def order_activations(
-    lo, hi, rows, ptr, a_lic, a_ts, a_code, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
+    lo, hi, rows, b_lic, b_ts, b_code, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
     perm, ts, code, order, static, day,
 ):  # pragma: no cover - compiled
     """Activations of licenses ``lo .. hi - 1`` in replay order, joined to their orders, with
     the static checks (R11); ranges of licenses may run on threads side by side.
 
     One pass reads ``rows`` (the range's activation rows in table order, from
-    :func:`bucket_rows`) and places each at its license's next slot (``ptr``, also from
+    :func:`bucket_rows`, with their license, instant and code ``b_*``) and places each at
+    its license's next slot (``ptr``, also from
     :func:`bucket_rows`: a stable counting sort), carrying its instant, code, order number
     (-1: unknown code; ``code_to_num`` maps codes to order numbers, ``n_issue_ts`` is by
     number and ``o_ptr`` gives each license's numbers, see :func:`license_order`), static
@@ -448,11 +462,11 @@ def order_activations(
     fill = ptr[lo:hi].copy()
     for r in range(rows.shape[0]):
         k = rows[r]
-        li = a_lic[k]
+        li = b_lic[r]
         dst = fill[li - lo]
         fill[li - lo] += 1
-        t = a_ts[k]
-        c = a_code[k]
+        t = b_ts[r]
+        c = b_code[r]
         o = code_to_num[c] if c >= 0 else -1
         perm[dst] = k
         ts[dst] = t

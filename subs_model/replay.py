@@ -193,12 +193,12 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
     return perm, ptr
 
 
-def _buckets(lic: np.ndarray, nlic: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _buckets(lic: np.ndarray, ts: np.ndarray, code: np.ndarray, nlic: int) -> tuple[Any, ...]:
     """Rows grouped in buckets of about BUCKET_EVENTS rows (licenses ``lic >> shift``), in
-    table order within each: :func:`_kernel.bucket_rows`'s rows, bucket and license
-    pointers, and the shift."""
+    table order within each: :func:`_kernel.bucket_rows`'s rows (and their license, instant
+    and code), bucket and license pointers, and the shift."""
     shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(len(lic), 1), 1)))), 0)
-    return (*K.bucket_rows(lic, nlic, shift), shift)
+    return (*K.bucket_rows(lic, ts, code, nlic, shift), shift)
 
 
 def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
@@ -210,10 +210,10 @@ def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
     return done
 
 
-def _activation_buckets(a_lic: np.ndarray, a_ts: np.ndarray, nlic: int, tz: str) -> tuple[Any, ...]:
+def _activation_buckets(a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray, nlic: int, tz: str) -> tuple[Any, ...]:
     """What ordering the activations needs before their orders are known: the UTC-offset
     table of their days and their buckets (see :func:`_buckets`)."""
-    return (*day_offsets(a_ts, tz), *_buckets(a_lic, nlic))
+    return (*day_offsets(a_ts, tz), *_buckets(a_lic, a_ts, a_code, nlic))
 
 
 def _order_activations(a_lic, a_ts, a_code, buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
@@ -223,7 +223,7 @@ def _order_activations(a_lic, a_ts, a_code, buckets, index, o_ptr, n_issue_ts, n
     :func:`_kernel.code_index`'s; ``o_ptr`` gives each license's order numbers and
     ``n_issue_ts`` the orders' issue instants by number."""
     n = len(a_lic)
-    d0, offset, changes, rows, bptr, ptr, shift = buckets
+    d0, offset, changes, rows, b_lic, b_ts, b_code, bptr, ptr, shift = buckets
     n_buckets = len(bptr) - 1
     code_to_num = index.result()[0]
     perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
@@ -233,7 +233,8 @@ def _order_activations(a_lic, a_ts, a_code, buckets, index, o_ptr, n_issue_ts, n
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << shift, min(b_hi << shift, nlic)
-        return K.order_activations(lo, hi, rows[bptr[b_lo] : bptr[b_hi]], ptr, a_lic, a_ts, a_code, code_to_num,
+        r = slice(bptr[b_lo], bptr[b_hi])
+        return K.order_activations(lo, hi, rows[r], b_lic[r], b_ts[r], b_code[r], ptr, code_to_num,
                                    o_ptr, n_issue_ts, d0, offset, changes, perm, ts, code, num, static, day)
 
     parts = _run(run, _ranges(bptr, n, per_thread=2), pool) if n_buckets else [(False, 0, NO_DAY)]
@@ -372,15 +373,15 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     edition[l_lic] = ed_codes
 
     # -- orders (on a second thread) and activations joined to them by code, in replay order --------
-    def order_head() -> tuple[bool, np.ndarray]:
+    def order_head() -> tuple[bool, np.ndarray, np.ndarray]:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
-        return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS])
+        return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS]), edition[o_lic]
 
     def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
         n_sku = sku[o_perm]
         n_issue_day, last = local_days_and_last(n_issue_ts, tz)
         n_oid = _cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None
-        return n_sku, _day32(n_issue_day), last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day), n_oid
+        return n_sku, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day), n_oid
 
     # One pool for both sides: its threads take the tasks (and the activations' license
     # ranges) as they come free, so the two sides share the cores evenly.
@@ -388,19 +389,19 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     try:
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
         f_head = _submit(pool, order_head)
-        f_buckets = _submit(pool, _activation_buckets, a_lic, act_ts, nlic, tz)
+        f_buckets = _submit(pool, _activation_buckets, a_lic, act_ts, ac, nlic, tz)
         # Orders are numbered by license for the passes over licenses (see _Prepared).
         o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
         index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
-        orders_unique, o_sku = f_head.result()
+        orders_unique, o_sku, o_edition = f_head.result()
         f_tail = _submit(pool, order_tail, o_sku)
         acts = _order_activations(a_lic, act_ts, ac, f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code, pool)
         _, dup_code, no_code = index.result()
-        n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day), n_oid = f_tail.result()
+        n_sku, last_issue, (iss_num, iss_ptr, iss_ts, iss_day, n_issue_day), n_oid = f_tail.result()
     finally:
         if pool is not None:
             pool.shutdown()
-    o_edition, o_target = edition[o_lic], np.full(n_o, -1, dtype=np.int32)
+    o_target = np.full(n_o, -1, dtype=np.int32)
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
@@ -640,11 +641,6 @@ def _run(fn, ranges: list[tuple[int, int]], pool: ThreadPoolExecutor | None = No
         return [f.result() for f in [pool.submit(fn, *r) for r in ranges]]
     with ThreadPoolExecutor(max_workers=len(ranges)) as own:
         return list(own.map(lambda r: fn(*r), ranges))
-
-
-def _day32(days: np.ndarray) -> np.ndarray:
-    """int64 days (``NO_DAY`` missing) as int32 (``K.NONE32`` missing)."""
-    return np.where(days == NO_DAY, K.NONE32, days).astype(np.int32)
 
 
 def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day
 from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
 from .metrics import _recognise, expiry_outcomes
-from .replay import _day32, _event_order, _Prepared, issues_before, replay, scan_prepared, target_numbers
+from .replay import _event_order, _Prepared, issues_before, replay, scan_prepared, target_numbers
 from .simulate import SimCore, simulate_core
 
 __all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
@@ -167,7 +167,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
     o_perm, o_rank, o_ptr, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
     n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
-    iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day)
+    iss_num, iss_ptr, iss_ts_p, iss_day_p, n_day32 = K.issue_events(o_ptr, n_sku, n_ts, n_day)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
@@ -175,7 +175,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
         o_target=core.o_upgrade_of,
         o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku, n_issue_day=_day32(n_day),
+        o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku, n_issue_day=n_day32,
         n_target=target_numbers(o_rank, core.o_upgrade_of), n_oid=None,
         act_num=o_rank[act], act_iss=issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
         act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
