@@ -405,13 +405,14 @@ def first_absent(counts, idx):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def bucket_rows(lic, ts, code, nlic, shift):  # pragma: no cover - compiled
+def bucket_rows(lic, ts, code, nlic, shift, rows, b_lic, b_ts, b_code):  # pragma: no cover - compiled
     """Rows grouped by bucket ``lic >> shift`` (stable), with their license, instant and
-    code carried along; the buckets' CSR pointers, and the licenses' CSR pointers (events
-    per license, cumulated).
+    code carried along (into ``rows``, ``b_*``); returns the buckets' CSR pointers and the
+    licenses' CSR pointers (events per license, cumulated).
 
     Writing to a few hundred buckets streams through memory; the per-license pass that
-    follows then reads one bucket's rows in sequence and writes within its slots.
+    follows (:func:`order_activations`) then reads one bucket's rows in sequence and
+    places them within the bucket's own slots.
     """
     n = lic.shape[0]
     n_buckets = ((nlic - 1) >> shift) + 1 if nlic > 0 else 0
@@ -420,10 +421,6 @@ def bucket_rows(lic, ts, code, nlic, shift):  # pragma: no cover - compiled
     for b in range(n_buckets + 1):
         bptr[b] = ptr[min(b << shift, nlic)]
     fill = bptr[:-1].copy()
-    rows = np.empty(n, np.int32)
-    b_lic = np.empty(n, np.int32)
-    b_ts = np.empty(n, np.int64)
-    b_code = np.empty(n, code.dtype)
     for k in range(n):
         li = lic[k]
         b = li >> shift
@@ -433,63 +430,79 @@ def bucket_rows(lic, ts, code, nlic, shift):  # pragma: no cover - compiled
         b_lic[dst] = li
         b_ts[dst] = ts[k]
         b_code[dst] = code[k]
-    return rows, b_lic, b_ts, b_code, bptr, ptr
+    return bptr, ptr
 
 
 @nb.njit(cache=True, nogil=True)
 def order_activations(
-    lo, hi, rows, b_lic, b_ts, b_code, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
+    lo, hi, b_lo, b_hi, bptr, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
     perm, ts, code, order, static, day,
 ):  # pragma: no cover - compiled
-    """Activations of licenses ``lo .. hi - 1`` in replay order, joined to their orders, with
-    the static checks (R11); ranges of licenses may run on threads side by side.
+    """Activations of licenses ``lo .. hi - 1`` (buckets ``b_lo .. b_hi - 1``) in replay order,
+    joined to their orders, with the static checks (R11); ranges of buckets may run on
+    threads side by side.
 
-    One pass reads ``rows`` (the range's activation rows in table order, from
-    :func:`bucket_rows`, with their license, instant and code ``b_*``) and places each at
-    its license's next slot (``ptr``, also from
-    :func:`bucket_rows`: a stable counting sort), carrying its instant, code, order number
-    (-1: unknown code; ``code_to_num`` maps codes to order numbers, ``n_issue_ts`` is by
-    number and ``o_ptr`` gives each license's numbers, see :func:`license_order`), static
-    reason and local day; then each license's events are sorted by instant (stable).
-    Buckets keep the slots one pass writes within a few hundred kilobytes. Local days come from per-UTC-day offsets (``offset`` empty: left ``NONE``
-    for the caller). Fills ``perm`` (row of each event) … ``day``; returns whether two
-    events of a license share an instant, how many fall on a day whose offset changes, and
-    the last local day.
+    On entry ``perm``, ``order``, ``ts`` and ``code`` hold :func:`bucket_rows`' rows,
+    licenses, instants and codes, bucket by bucket. Each bucket is copied aside and its
+    events placed at their license's next slot within it (``ptr``, also from
+    :func:`bucket_rows`: a stable counting sort), carrying the row, instant, code, order
+    number (-1: unknown code; ``code_to_num`` maps codes to order numbers, ``n_issue_ts``
+    is by number and ``o_ptr`` gives each license's numbers, see :func:`license_order`),
+    static reason and local day; then each license's events are sorted by instant (stable).
+    So the pass reads and writes one bucket's few hundred kilobytes at a time, with no
+    second copy of the columns. Local days come from per-UTC-day offsets (``offset`` empty:
+    left ``NONE`` for the caller). Returns whether two events of a license share an
+    instant, how many fall on a day whose offset changes, and the last local day.
     """
     have_offsets = offset.shape[0] > 0
     n_change = 0
     last = NONE
     fill = ptr[lo:hi].copy()
-    for r in range(rows.shape[0]):
-        k = rows[r]
-        li = b_lic[r]
-        dst = fill[li - lo]
-        fill[li - lo] += 1
-        t = b_ts[r]
-        c = b_code[r]
-        o = code_to_num[c] if c >= 0 else -1
-        perm[dst] = k
-        ts[dst] = t
-        code[dst] = c
-        order[dst] = o
-        if o < 0:
-            static[dst] = UNKNOWN_CODE
-        elif o < o_ptr[li] or o >= o_ptr[li + 1]:  # not one of the license's order numbers
-            static[dst] = WRONG_LICENSE
-        elif n_issue_ts[o] > t:
-            static[dst] = ACTIVATED_BEFORE_ISSUE
-        else:
-            static[dst] = ACCEPTED
-        if t == NONE or not have_offsets:
-            day[dst] = NONE
-        else:
-            pos = t // NS_PER_DAY - d0
-            if changes[pos]:
-                n_change += 1
-            d = (t + offset[pos]) // NS_PER_DAY
-            day[dst] = d
-            if d > last:
-                last = d
+    width = 0
+    for b in range(b_lo, b_hi):
+        width = max(width, bptr[b + 1] - bptr[b])
+    s_row = np.empty(width, perm.dtype)
+    s_lic = np.empty(width, order.dtype)
+    s_ts = np.empty(width, ts.dtype)
+    s_code = np.empty(width, code.dtype)
+    for b in range(b_lo, b_hi):
+        b0 = bptr[b]
+        m = bptr[b + 1] - b0
+        for r in range(m):
+            s_row[r] = perm[b0 + r]
+            s_lic[r] = order[b0 + r]
+            s_ts[r] = ts[b0 + r]
+            s_code[r] = code[b0 + r]
+        for r in range(m):
+            k = s_row[r]
+            li = s_lic[r]
+            dst = fill[li - lo]
+            fill[li - lo] += 1
+            t = s_ts[r]
+            c = s_code[r]
+            o = code_to_num[c] if c >= 0 else -1
+            perm[dst] = k
+            ts[dst] = t
+            code[dst] = c
+            order[dst] = o
+            if o < 0:
+                static[dst] = UNKNOWN_CODE
+            elif o < o_ptr[li] or o >= o_ptr[li + 1]:  # not one of the license's order numbers
+                static[dst] = WRONG_LICENSE
+            elif n_issue_ts[o] > t:
+                static[dst] = ACTIVATED_BEFORE_ISSUE
+            else:
+                static[dst] = ACCEPTED
+            if t == NONE or not have_offsets:
+                day[dst] = NONE
+            else:
+                pos = t // NS_PER_DAY - d0
+                if changes[pos]:
+                    n_change += 1
+                d = (t + offset[pos]) // NS_PER_DAY
+                day[dst] = d
+                if d > last:
+                    last = d
     tie = False
     for g in range(lo, hi):
         a = ptr[g]
@@ -675,14 +688,15 @@ def init_order_state(ost, issue_day, lo, hi):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):  # pragma: no cover - compiled
+def code_fates(lo, hi, as_of, o_perm, n_sku, ost, status, act_ns, dl_ns):  # pragma: no cover - compiled
     """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of order
-    rows ``lo .. hi - 1`` from the scan's per-order state ``ost`` (by order number:
-    ``o_rank`` gives each row's; one state row is one read). A missing issue day or
-    deadline is ``NONE32``.
+    numbers ``lo .. hi - 1`` from the scan's per-order state ``ost``, written at each
+    number's row (``o_perm``). Reading the state in sequence and writing the rows where they
+    fall is faster than the converse: stores do not stall the loop, loads do. A missing
+    issue day or deadline is ``NONE32``.
     """
-    for k in range(lo, hi):
-        j = o_rank[k]
+    for j in range(lo, hi):
+        k = o_perm[j]
         flags = ost[j, 0]
         iday = ost[j, 3]
         issued = iday != NONE32 and iday <= as_of
@@ -699,7 +713,7 @@ def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):  # pra
         status[k] = s
         act_ns[k] = np.int64(ost[j, 1]) * NS_PER_DAY if flags & ACCEPTED_FLAG else NONE
         dl = ost[j, 2]
-        dl_ns[k] = np.int64(dl) * NS_PER_DAY if (o_sku[k] == REN and issued and dl != NONE32) else NONE
+        dl_ns[k] = np.int64(dl) * NS_PER_DAY if (n_sku[j] == REN and issued and dl != NONE32) else NONE
 
 
 @nb.njit(cache=True)

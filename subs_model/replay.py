@@ -21,6 +21,7 @@ result does not depend on it). Replaying the same ledger under another catalog o
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,10 +196,13 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
 
 def _buckets(lic: np.ndarray, ts: np.ndarray, code: np.ndarray, nlic: int) -> tuple[Any, ...]:
     """Rows grouped in buckets of about BUCKET_EVENTS rows (licenses ``lic >> shift``), in
-    table order within each: :func:`_kernel.bucket_rows`'s rows (and their license, instant
-    and code), bucket and license pointers, and the shift."""
-    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(len(lic), 1), 1)))), 0)
-    return (*K.bucket_rows(lic, ts, code, nlic, shift), shift)
+    table order within each, with their license, instant and code (see
+    :func:`_kernel.bucket_rows`; in the arrays :func:`_kernel.order_activations` then
+    fills in place): those four arrays, bucket and license pointers, and the shift."""
+    n = len(lic)
+    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
+    out = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, code.dtype)
+    return *out, *K.bucket_rows(lic, ts, code, nlic, shift, *out), shift
 
 
 def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
@@ -210,32 +214,33 @@ def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
     return done
 
 
-def _activation_buckets(a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray, nlic: int, tz: str) -> tuple[Any, ...]:
+def _activation_buckets(
+    a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray, nlic: int, tz: str
+) -> tuple[Any, ...]:
     """What ordering the activations needs before their orders are known: the UTC-offset
     table of their days and their buckets (see :func:`_buckets`)."""
     return (*day_offsets(a_ts, tz), *_buckets(a_lic, a_ts, a_code, nlic))
 
 
-def _order_activations(a_lic, a_ts, a_code, buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
+def _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
     perm, pointers, instant, code number, order number, static reason, local day, last day.
     ``buckets`` is :func:`_activation_buckets`'s result, ``index`` a Future of
     :func:`_kernel.code_index`'s; ``o_ptr`` gives each license's order numbers and
     ``n_issue_ts`` the orders' issue instants by number."""
-    n = len(a_lic)
-    d0, offset, changes, rows, b_lic, b_ts, b_code, bptr, ptr, shift = buckets
-    n_buckets = len(bptr) - 1
+    # The bucketed rows, licenses, instants and codes become the events' rows, order numbers,
+    # instants and codes in place.
+    d0, offset, changes, perm, num, ts, code, bptr, ptr, shift = buckets
+    n, n_buckets = len(perm), len(bptr) - 1
     code_to_num = index.result()[0]
-    perm, ts = np.empty(n, np.int32), np.empty(n, np.int64)
     # Days fit int32 (a missing instant is an error the caller raises; no offset table: the
     # caller fills the days exactly).
-    code, num, static, day = np.empty(n, a_code.dtype), np.empty(n, np.int32), np.empty(n, np.int8), np.empty(n, np.int32)
+    static, day = np.empty(n, np.int8), np.empty(n, np.int32)
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << shift, min(b_hi << shift, nlic)
-        r = slice(bptr[b_lo], bptr[b_hi])
-        return K.order_activations(lo, hi, rows[r], b_lic[r], b_ts[r], b_code[r], ptr, code_to_num,
-                                   o_ptr, n_issue_ts, d0, offset, changes, perm, ts, code, num, static, day)
+        return K.order_activations(lo, hi, b_lo, b_hi, bptr, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
+                                   perm, ts, code, num, static, day)
 
     parts = _run(run, _ranges(bptr, n, per_thread=2), pool) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
@@ -395,7 +400,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
         orders_unique, o_sku, o_edition = f_head.result()
         f_tail = _submit(pool, order_tail, o_sku)
-        acts = _order_activations(a_lic, act_ts, ac, f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code, pool)
+        acts = _order_activations(f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code, pool)
         _, dup_code, no_code = index.result()
         n_sku, last_issue, (iss_num, iss_ptr, iss_ts, iss_day, n_issue_day), n_oid = f_tail.result()
     finally:
@@ -702,16 +707,18 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     r = scan_prepared(p, knobs, as_of_day)
     reason = r["reason"]
 
-    if len(r["ranges"]) > 1:  # large: code fates on one thread, periods and rejections on this one
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            f_codes = pool.submit(_codes, ledger, p, as_of_day, r)
-            periods, keys = _periods(ledger, p, cat, as_of_day, r)
-            rejections, keys["rejection_order"] = _rejections(ledger, p, reason)
-            codes = f_codes.result()
-    else:
-        periods, keys = _periods(ledger, p, cat, as_of_day, r)
-        rejections, keys["rejection_order"] = _rejections(ledger, p, reason)
-        codes = _codes(ledger, p, as_of_day, r)
+    # Code fates and periods by ranges of licenses, side by side on the cores (large
+    # ledgers); the rejections here meanwhile.
+    pool = ThreadPoolExecutor(max_workers=THREADS) if len(r["ranges"]) > 1 else None
+    try:
+        codes_done = _codes(ledger, p, as_of_day, r, pool)
+        periods_done = _periods(ledger, p, cat, as_of_day, r, pool)
+        rejections, rejection_order = _rejections(ledger, p, reason)
+        (periods, keys), codes = periods_done(), codes_done()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    keys["rejection_order"] = rejection_order
     return Replay(
         periods=periods,
         keys=keys,
@@ -744,7 +751,9 @@ def _frame(columns: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def _periods(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.DataFrame, dict[str, np.ndarray]]]:
+    """Start writing the periods, a range of licenses a task on ``pool``; returns the
+    function that waits for them and makes the table and its keys."""
     n = sum(r["n_periods"])
     lic, order_row = np.empty(n, np.int32), np.empty(n, np.int32)
     start, end, activated = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
@@ -766,21 +775,24 @@ def _periods(led, p, cat, as_of_day, r) -> tuple[pd.DataFrame, dict[str, np.ndar
             a_code, n_oid, lic, start, end, src, version, activated, act_row, order_row, code, oid,
         )
 
-    ends = [emit(lo, hi) for lo, hi in r["ranges"]]  # (the code fates run beside, on the other core)
-    assert ends == [int(x) for x in first[1:]], "period count differs between scan and emit"
-    keys = {"license": lic, "order": order_row}
-    return _frame(
-        {
-            "license_id": _license_column(p, lic),
-            "start": start.view("datetime64[ns]"),
-            "end": end.view("datetime64[ns]"),
-            "source": _categorical(src, [s.value for s in Source]),
-            "code": _from_codes(code, code_col) if len(a_code) else _take_id(code_col, act_row),
-            "order_id": _from_codes(oid, oid_col) if len(n_oid) else _take_id(oid_col, order_row),
-            "activated_on": activated.view("datetime64[ns]"),
-            "catalog_version": _categorical(version, [v.label for v in cat.versions]),
-        }
-    ), keys
+    ends = [_submit(pool, emit, lo, hi) for lo, hi in r["ranges"]]
+
+    def done() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        assert [e.result() for e in ends] == [int(x) for x in first[1:]], "period count differs between scan and emit"
+        return _frame(
+            {
+                "license_id": _license_column(p, lic),
+                "start": start.view("datetime64[ns]"),
+                "end": end.view("datetime64[ns]"),
+                "source": _categorical(src, [s.value for s in Source]),
+                "code": _from_codes(code, code_col) if len(a_code) else _take_id(code_col, act_row),
+                "order_id": _from_codes(oid, oid_col) if len(n_oid) else _take_id(oid_col, order_row),
+                "activated_on": activated.view("datetime64[ns]"),
+                "catalog_version": _categorical(version, [v.label for v in cat.versions]),
+            }
+        ), {"license": lic, "order": order_row}
+
+    return done
 
 
 def _from_codes(codes: np.ndarray, like: pd.Series) -> pd.Series:
@@ -794,23 +806,34 @@ def _license_column(p: _Prepared, lic: np.ndarray) -> pd.Series:
     return _take_str(p.license_ids, lic)
 
 
-def _codes(led, p, as_of_day, r) -> pd.DataFrame:
+def _codes(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
+    """Start the code fates, the orders of a range of licenses a task on ``pool``; returns
+    the function that waits for them and makes the table."""
     n = len(p.o_sku)
     status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
+    parts = [
+        _submit(pool, K.code_fates, p.o_ptr[lo], p.o_ptr[hi], as_of_day, p.o_perm, p.n_sku, r["ostate"],
+                status, act_ns, dl_ns)
+        for lo, hi in r["ranges"]
+    ]
 
-    K.code_fates(0, n, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
-    o = led.orders
-    return _frame(
-        {
-            "code": _id_column(o["code"]).reset_index(drop=True),
-            "order_id": _id_column(o["order_id"]).reset_index(drop=True),
-            "license_id": _id_column(o["license_id"]).reset_index(drop=True),
-            "sku": _categorical(p.o_sku, [s.value for s in SKUS]),
-            "status": _categorical(status, [s.value for s in CodeStatus]),
-            "activated_on": act_ns.view("datetime64[ns]"),
-            "deadline": dl_ns.view("datetime64[ns]"),
-        }
-    )
+    def done() -> pd.DataFrame:
+        for f in parts:
+            f.result()
+        o = led.orders
+        return _frame(
+            {
+                "code": _id_column(o["code"]).reset_index(drop=True),
+                "order_id": _id_column(o["order_id"]).reset_index(drop=True),
+                "license_id": _id_column(o["license_id"]).reset_index(drop=True),
+                "sku": _categorical(p.o_sku, [s.value for s in SKUS]),
+                "status": _categorical(status, [s.value for s in CodeStatus]),
+                "activated_on": act_ns.view("datetime64[ns]"),
+                "deadline": dl_ns.view("datetime64[ns]"),
+            }
+        )
+
+    return done
 
 
 def _rejections(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
