@@ -21,6 +21,8 @@ result does not depend on it). Replaying the same ledger under another catalog o
 from __future__ import annotations
 
 import enum
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -222,7 +224,7 @@ def _activation_buckets(
     return (*day_offsets(a_ts, tz), *_buckets(a_lic, a_ts, a_code, nlic))
 
 
-def _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak, pool=None) -> tuple[Any, ...]:
+def _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
     perm, pointers, instant, code number, order number, static reason, local day, last day.
     ``buckets`` is :func:`_activation_buckets`'s result, ``index`` a Future of
@@ -242,7 +244,7 @@ def _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak, po
         return K.order_activations(lo, hi, b_lo, b_hi, bptr, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
                                    perm, ts, code, num, static, day)
 
-    parts = _run(run, _ranges(bptr, n, per_thread=2), pool) if n_buckets else [(False, 0, NO_DAY)]
+    parts = _run(run, _ranges(bptr, n, per_thread=2)) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
     if tie:  # events of a license at one instant go by code (R14's total order)
         lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(ptr))
@@ -346,13 +348,12 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         oc, ac, n_codes, codes_cat = _code_space(o_code, a_code)
         orders_unique = None  # checked beside the activations below
     else:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            f_lic = pool.submit(_license_space, lic_cols)
-            f_code = pool.submit(_code_space, o_code, a_code)
-            f_oid = pool.submit(_is_unique, ord_df["order_id"])
-            lic_codes, uniques, license_dtype = f_lic.result()
-            oc, ac, n_codes, codes_cat = f_code.result()
-            orders_unique = f_oid.result()
+        pool = _workers()
+        f_lic = _submit(pool, _license_space, lic_cols)
+        f_code = _submit(pool, _code_space, o_code, a_code)
+        orders_unique = _is_unique(ord_df["order_id"])
+        lic_codes, uniques, license_dtype = f_lic.result()
+        oc, ac, n_codes, codes_cat = f_code.result()
     l_lic, o_lic, a_lic = lic_codes[:3]
     leg_lic = lic_codes[3] if leg_df is not None else np.empty(0, np.int64)
     _check_license_ids(src, ("licenses", "orders", "activations", "legacy_periods"), lic_codes)
@@ -385,27 +386,26 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
         n_sku = sku[o_perm]
         n_issue_day, last = local_days_and_last(n_issue_ts, tz)
-        n_oid = _cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None
-        return n_sku, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day), n_oid
+        return n_sku, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
 
-    # One pool for both sides: its threads take the tasks (and the activations' license
-    # ranges) as they come free, so the two sides share the cores evenly.
-    pool = ThreadPoolExecutor(max_workers=THREADS) if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
-    try:
-        act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-        f_head = _submit(pool, order_head)
-        f_buckets = _submit(pool, _activation_buckets, a_lic, act_ts, ac, nlic, tz)
-        # Orders are numbered by license for the passes over licenses (see _Prepared).
-        o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
-        index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
-        orders_unique, o_sku, o_edition = f_head.result()
-        f_tail = _submit(pool, order_tail, o_sku)
-        acts = _order_activations(f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code, pool)
-        _, dup_code, no_code = index.result()
-        n_sku, last_issue, (iss_num, iss_ptr, iss_ts, iss_day, n_issue_day), n_oid = f_tail.result()
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    def order_ids() -> np.ndarray | None:  # the categorical order_id column's codes by order number
+        return _cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None
+
+    # The workers take the tasks of both sides (and the activations' license ranges) as
+    # they come free, so the two sides share the cores evenly.
+    pool = _workers() if n_o + len(act_df) >= PARALLEL_MIN_EVENTS and THREADS > 1 else None
+    act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
+    f_head = _submit(pool, order_head)
+    f_buckets = _submit(pool, _activation_buckets, a_lic, act_ts, ac, nlic, tz)
+    # Orders are numbered by license for the passes over licenses (see _Prepared).
+    o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
+    index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
+    orders_unique, o_sku, o_edition = f_head.result()
+    f_tail, f_oid = _submit(pool, order_tail, o_sku), _submit(pool, order_ids)
+    acts = _order_activations(f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code)
+    _, dup_code, no_code = index.result()
+    n_sku, last_issue, (iss_num, iss_ptr, iss_ts, iss_day, n_issue_day) = f_tail.result()
+    n_oid = f_oid.result()
     o_target = np.full(n_o, -1, dtype=np.int32)
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
@@ -637,15 +637,42 @@ def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
     return _ranges(work, int(work[-1]))
 
 
-def _run(fn, ranges: list[tuple[int, int]], pool: ThreadPoolExecutor | None = None) -> list[Any]:
-    """``fn(lo, hi)`` for each range, side by side on threads when there are several (on
-    ``pool`` when given: its threads take the ranges as they come free)."""
-    if len(ranges) == 1:
-        return [fn(*ranges[0])]
-    if pool is not None:
-        return [f.result() for f in [pool.submit(fn, *r) for r in ranges]]
-    with ThreadPoolExecutor(max_workers=len(ranges)) as own:
-        return list(own.map(lambda r: fn(*r), ranges))
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_in_pool = threading.local()
+
+
+def _workers() -> ThreadPoolExecutor | None:
+    """The replay's ``THREADS`` worker threads, kept between replays (a replay has four
+    parallel sections; new threads for each cost start-up and the time the OS takes to
+    spread them over the cores). None inside a worker: its tasks run there and then, never
+    waiting on the pool they hold."""
+    global _pool
+    if getattr(_in_pool, "yes", False):
+        return None
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != THREADS:
+            _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="subs_model",
+                                       initializer=setattr, initargs=(_in_pool, "yes", True))
+        return _pool
+
+
+def _forget_workers() -> None:
+    """In a forked child the pool's threads do not exist: start anew."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
+def _run(fn, ranges: list[tuple[int, int]]) -> list[Any]:
+    """``fn(lo, hi)`` for each range, side by side on the worker threads when there are
+    several (they take the ranges as they come free)."""
+    pool = _workers() if len(ranges) > 1 else None
+    if pool is None:
+        return [fn(*r) for r in ranges]
+    return [f.result() for f in [pool.submit(fn, *r) for r in ranges]]
 
 
 def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
@@ -709,15 +736,11 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
 
     # Code fates and periods by ranges of licenses, side by side on the cores (large
     # ledgers); the rejections here meanwhile.
-    pool = ThreadPoolExecutor(max_workers=THREADS) if len(r["ranges"]) > 1 else None
-    try:
-        codes_done = _codes(ledger, p, as_of_day, r, pool)
-        periods_done = _periods(ledger, p, cat, as_of_day, r, pool)
-        rejections, rejection_order = _rejections(ledger, p, reason)
-        (periods, keys), codes = periods_done(), codes_done()
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    pool = _workers() if len(r["ranges"]) > 1 else None
+    codes_done = _codes(ledger, p, as_of_day, r, pool)
+    periods_done = _periods(ledger, p, cat, as_of_day, r, pool)
+    rejections, rejection_order = _rejections(ledger, p, reason)
+    (periods, keys), codes = periods_done(), codes_done()
     keys["rejection_order"] = rejection_order
     return Replay(
         periods=periods,
