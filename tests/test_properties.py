@@ -267,3 +267,35 @@ def test_license_ranges_on_threads_give_the_same_result(led: sm.Ledger, cat: sm.
     pd.testing.assert_frame_equal(one.rejections, many.rejections)
     for k in one.keys:
         np.testing.assert_array_equal(one.keys[k], many.keys[k])
+
+
+def test_replay_on_threads_works_in_a_forked_child(monkeypatch) -> None:
+    """The worker threads are kept between replays; a forked child (multiprocessing's
+    default on Linux) has none of them, so it must start its own rather than wait forever."""
+    import importlib
+    import select
+    from pathlib import Path
+
+    engine = importlib.import_module("subs_model.replay")
+    monkeypatch.setattr(engine, "PARALLEL_MIN_EVENTS", 0)
+    monkeypatch.setattr(engine, "THREADS", 2)
+    led = sm.read_ledger(Path(__file__).parents[1] / "data/sample")
+    expected = len(sm.replay(led, as_of="2026-10-31").periods)  # the parent's workers now exist
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            n = len(sm.replay(sm.Ledger(**led.tables()), as_of="2026-10-31").periods)
+            os.write(w, str(n).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 60)
+        got = os.read(r, 64).decode() if ready else "timed out"
+    finally:
+        os.close(r)
+        if not ready:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert got == str(expected)
