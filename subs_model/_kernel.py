@@ -314,9 +314,9 @@ def event_order(lic, ts, nlic):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
     """Renewal codes issued, in replay order: order numbers, CSR pointers per license,
-    instants and days; and every order's issue day as int32 (``NONE32``: not issued), as
-    the scan keeps it. Orders are numbered by license (``o_ptr``: each license's numbers,
-    see :func:`license_order`); within a license the codes go by instant (stable)."""
+    instants and days. Orders are numbered by license (``o_ptr``: each license's numbers,
+    see :func:`license_order`; ``n_day``: their issue days); within a license the codes go
+    by instant (stable)."""
     nlic = o_ptr.shape[0] - 1
     ptr = np.zeros(nlic + 1, np.int64)
     m = 0
@@ -326,11 +326,8 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
                 m += 1
         ptr[g + 1] = m
     nums = np.empty(m, np.int32)
-    day32 = np.empty(n_sku.shape[0], np.int32)
     k = 0
     for j in range(n_sku.shape[0]):
-        d = n_day[j]
-        day32[j] = NONE32 if d == NONE else d
         if n_sku[j] == REN and n_ts[j] != NONE:
             nums[k] = j
             k += 1
@@ -340,7 +337,7 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
     for k in range(m):
         ts[k] = n_ts[nums[k]]
         day[k] = n_day[nums[k]]
-    return nums, ptr, ts, day, day32
+    return nums, ptr, ts, day
 
 
 @nb.njit(cache=True, nogil=True)
@@ -562,15 +559,16 @@ def day_span(ns):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def local_days(ns, d0, offset, changes, out):  # pragma: no cover - compiled
-    """Local day of each instant from per-UTC-day offsets; returns how many fall on a day
-    whose offset changes (the caller converts those exactly) and the last day."""
+def local_days(ns, d0, offset, changes, out, none):  # pragma: no cover - compiled
+    """Local day of each instant from per-UTC-day offsets (``none`` where the instant is
+    missing); returns how many fall on a day whose offset changes (the caller converts
+    those exactly) and the last day."""
     n_change = 0
     last = NONE
     for k in range(ns.shape[0]):
         x = ns[k]
         if x == NONE:
-            out[k] = NONE
+            out[k] = none
             continue
         pos = x // NS_PER_DAY - d0
         if changes[pos]:

@@ -133,10 +133,24 @@ def local_days_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]
     if len(offset) == 0:
         out.fill(NO_DAY)
         return out, fix_local_days(v, out, tz, d0, changes)
-    n_change, last = K.local_days(v, d0, offset, changes, out)
+    n_change, last = K.local_days(v, d0, offset, changes, out, NO_DAY)
     if n_change:
         last = fix_local_days(v, out, tz, d0, changes)
     return out, int(last)
+
+
+def local_days32_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]:
+    """:func:`local_days_and_last` with the days as int32 (``K.NONE32`` missing), as the
+    replay keeps them: one pass in the usual case, where no offset changes on their days."""
+    v = np.ascontiguousarray(instants, dtype=np.int64)
+    d0, offset, changes = day_offsets(v, tz)
+    if len(offset):
+        out = np.empty(len(v), dtype=np.int32)
+        n_change, last = K.local_days(v, d0, offset, changes, out, K.NONE32)
+        if not n_change:
+            return out, int(last)
+    days, last = local_days_and_last(v, tz)
+    return np.where(days == NO_DAY, K.NONE32, days).astype(np.int32), last
 
 
 def parse_dates(series: pd.Series, *, where: str = "table", column: str = "date") -> np.ndarray:

@@ -35,7 +35,8 @@ import pyarrow as pa
 from . import _kernel as K
 from .catalog import EDITIONS, SKUS, Catalog
 from .days import (
-    NO_DAY, NO_TIME, as_day, day_offsets, days_to_datetime, fix_local_days, local_days_and_last, parse_dates,
+    NO_DAY, NO_TIME, as_day, day_offsets, days_to_datetime, fix_local_days, local_days32_and_last, local_days_and_last,
+    parse_dates,
     parse_instants,
 )
 from .errors import LedgerError
@@ -385,8 +386,8 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
 
     def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
         n_sku = sku[o_perm]
-        n_issue_day, last = local_days_and_last(n_issue_ts, tz)
-        return n_sku, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
+        n_issue_day, last = local_days32_and_last(n_issue_ts, tz)
+        return n_sku, n_issue_day, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
 
     def order_ids() -> np.ndarray | None:  # the categorical order_id column's codes by order number
         return _cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None
@@ -404,7 +405,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     f_tail, f_oid = _submit(pool, order_tail, o_sku), _submit(pool, order_ids)
     acts = _order_activations(f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code)
     _, dup_code, no_code = index.result()
-    n_sku, last_issue, (iss_num, iss_ptr, iss_ts, iss_day, n_issue_day) = f_tail.result()
+    n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
     n_oid = f_oid.result()
     o_target = np.full(n_o, -1, dtype=np.int32)
     # Errors in the order the checks read: order ids, skus, codes, activation times.

@@ -167,7 +167,8 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
     o_perm, o_rank, o_ptr, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
     n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
-    iss_num, iss_ptr, iss_ts_p, iss_day_p, n_day32 = K.issue_events(o_ptr, n_sku, n_ts, n_day)
+    n_day32 = np.where(n_day == NO_DAY, K.NONE32, n_day).astype(np.int32)
+    iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day32)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)

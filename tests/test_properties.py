@@ -79,13 +79,15 @@ def ledgers(draw):
 
 @st.composite
 def catalogs(draw):
-    """The default catalog with random knobs, sometimes a second version (R10)."""
+    """The default catalog with random knobs (its time zone too), sometimes a second version (R10)."""
     knobs = {
         "grace_days": draw(st.sampled_from([0, 1, 15, 30])),
         "term_days": draw(st.sampled_from([30, 365])),
         "subscription_basis": draw(st.sampled_from(["stack", "from_activation"])),
         "renewal_basis": draw(st.sampled_from(["max_end_or_activation", "from_expiry", "from_activation"])),
         "legacy_counts_as_prior": draw(st.booleans()),
+        # a zone with summer time makes some instants fall on days whose offset changes
+        "timezone": draw(st.sampled_from(["Europe/Moscow", "Europe/Moscow", "America/Los_Angeles"])),
     }
     cat = sm.Catalog.default(**knobs)
     if draw(st.booleans()):
