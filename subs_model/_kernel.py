@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # Rejection reasons in the order they are checked (0 = accepted). Keep in step with
 # ``replay.Reason``.
@@ -43,6 +47,44 @@ NONE32 = np.iinfo(np.int32).min  # no deadline (int32 day columns of the scan)
 # deadline (NONE32: none), and the day the code was issued (NONE32: not issued) for the
 # code fates.
 ACCEPTED_FLAG, UPGRADED, LAPSED = 1, 2, 4
+
+
+def _prefetch_intrinsic(write: int):
+    """An intrinsic ``(array, index) -> None`` that asks the CPU to bring the array's element
+    at ``index`` into the cache (for writing when ``write``), as ``__builtin_prefetch`` does.
+
+    The scatter and gather passes over a million rows are bound by cache misses the
+    hardware cannot foresee (each row goes to its own place); issuing them some rows
+    ahead lets the misses overlap (measured: a four-column bucket scatter of 1 M rows,
+    14 → 7 ms). A prefetch never faults, so the index needs no check.
+    """
+
+    def prefetch(typingctx, arr, idx):
+        if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+            return None
+        sig = types.void(arr, idx)
+
+        def codegen(context, builder, signature, args):
+            aty = signature.args[0]
+            ary = context.make_array(aty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aty, ary, [args[1]], wraparound=False)
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch")
+            # (address, read 0 / write 1, locality 3: keep in all levels, data cache 1)
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, write), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    prefetch.__name__ = f"prefetch_{'write' if write else 'read'}"
+    return intrinsic(prefetch)
+
+
+prefetch_read = _prefetch_intrinsic(0)
+prefetch_write = _prefetch_intrinsic(1)
+#: How many rows ahead the random passes prefetch (enough to overlap a few dozen misses).
+AHEAD = 16
 
 
 @nb.njit(cache=True, inline="always")
@@ -358,6 +400,19 @@ def code_index(order_code, issue_ts, o_rank, n_codes):  # pragma: no cover - com
 
 
 @nb.njit(cache=True, nogil=True)
+def gather(values, idx):  # pragma: no cover - compiled
+    """``values[idx]`` (``idx`` valid), prefetching ``AHEAD`` rows on: numpy's take waits on
+    each random read in turn."""
+    n = idx.shape[0]
+    out = np.empty(n, values.dtype)
+    for k in range(n):
+        if k + AHEAD < n:
+            prefetch_read(values, idx[k + AHEAD])
+        out[k] = values[idx[k]]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
 def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
     """Orders numbered by license (stable: row order within a license), so that the orders a
     pass over licenses touches lie together: the row of each number, the number of each
@@ -369,6 +424,10 @@ def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
     rank = np.empty(n, np.int32)
     n_ts = np.empty(n, np.int64)
     for k in range(n):
+        if k + AHEAD < n:  # the slots of the order AHEAD rows on (its license's next free number)
+            ahead = fill[o_lic[k + AHEAD]]
+            prefetch_write(perm, ahead)
+            prefetch_write(n_ts, ahead)
         li = o_lic[k]
         j = fill[li]
         fill[li] = j + 1
@@ -423,6 +482,12 @@ def bucket_rows(lic, ts, code, nlic, shift, rows, b_lic, b_ts, b_code):  # pragm
         b = li >> shift
         dst = fill[b]
         fill[b] = dst + 1
+        # each bucket is a stream of its own, too many for the hardware to follow: fetch the
+        # lines it writes next
+        prefetch_write(rows, dst + AHEAD)
+        prefetch_write(b_lic, dst + AHEAD)
+        prefetch_write(b_ts, dst + AHEAD)
+        prefetch_write(b_code, dst + AHEAD)
         rows[dst] = k
         b_lic[dst] = li
         b_ts[dst] = ts[k]
@@ -471,6 +536,15 @@ def order_activations(
             s_ts[r] = ts[b0 + r]
             s_code[r] = code[b0 + r]
         for r in range(m):
+            if r + AHEAD < m:  # the code's order number and the event's slot, AHEAD rows on
+                c_ahead = s_code[r + AHEAD]
+                if c_ahead >= 0:
+                    prefetch_read(code_to_num, c_ahead)
+                slot = fill[s_lic[r + AHEAD] - lo]
+                prefetch_write(perm, slot)
+                prefetch_write(ts, slot)
+                prefetch_write(code, slot)
+                prefetch_write(order, slot)
             k = s_row[r]
             li = s_lic[r]
             dst = fill[li - lo]
@@ -690,8 +764,8 @@ def code_fates(lo, hi, as_of, o_perm, n_sku, ost, status, act_ns, dl_ns):  # pra
     """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of order
     numbers ``lo .. hi - 1`` from the scan's per-order state ``ost``, written at each
     number's row (``o_perm``). Reading the state in sequence and writing the rows where they
-    fall is faster than the converse: stores do not stall the loop, loads do. A missing
-    issue day or deadline is ``NONE32``.
+    fall is faster than the converse: stores do not stall the loop, loads do (nor does
+    prefetching the rows help here). A missing issue day or deadline is ``NONE32``.
     """
     for j in range(lo, hi):
         k = o_perm[j]

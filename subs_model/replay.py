@@ -385,12 +385,12 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS]), edition[o_lic]
 
     def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
-        n_sku = sku[o_perm]
+        n_sku = K.gather(sku, o_perm)
         n_issue_day, last = local_days32_and_last(n_issue_ts, tz)
         return n_sku, n_issue_day, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
 
     def order_ids() -> np.ndarray | None:  # the categorical order_id column's codes by order number
-        return _cat_codes(ord_df["order_id"])[o_perm] if _is_cat(ord_df["order_id"]) else None
+        return K.gather(_cat_codes(ord_df["order_id"]), o_perm) if _is_cat(ord_df["order_id"]) else None
 
     # The workers take the tasks of both sides (and the activations' license ranges) as
     # they come free, so the two sides share the cores evenly.
