@@ -379,7 +379,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         raise LedgerError(msg)
     edition[l_lic] = ed_codes
 
-    # -- orders (on a second thread) and activations joined to them by code, in replay order --------
+    # -- orders (on the workers) and activations joined to them by code, in replay order ------------
     def order_head() -> tuple[bool, np.ndarray, np.ndarray]:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
         return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS]), edition[o_lic]
@@ -639,6 +639,7 @@ def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_lock = threading.Lock()
 _in_pool = threading.local()
 
@@ -648,20 +649,21 @@ def _workers() -> ThreadPoolExecutor | None:
     parallel sections; new threads for each cost start-up and the time the OS takes to
     spread them over the cores). None inside a worker: its tasks run there and then, never
     waiting on the pool they hold."""
-    global _pool
+    global _pool, _pool_size
     if getattr(_in_pool, "yes", False):
         return None
     with _pool_lock:
-        if _pool is None or _pool._max_workers != THREADS:
+        if _pool is None or _pool_size != THREADS:
             _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="subs_model",
                                        initializer=setattr, initargs=(_in_pool, "yes", True))
+            _pool_size = THREADS
         return _pool
 
 
 def _forget_workers() -> None:
     """In a forked child the pool's threads do not exist: start anew."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_workers)
