@@ -567,13 +567,10 @@ def order_activations(
             if t == NONE or not have_offsets:
                 day[dst] = NONE
             else:
-                pos = t // NS_PER_DAY - d0
-                if changes[pos]:
-                    n_change += 1
-                d = (t + offset[pos]) // NS_PER_DAY
+                d, changing = _local_day(t, d0, offset, changes)
+                n_change += changing
                 day[dst] = d
-                if d > last:
-                    last = d
+                last = max(last, d)
     tie = False
     for g in range(lo, hi):
         a = ptr[g]
@@ -632,6 +629,15 @@ def day_span(ns):  # pragma: no cover - compiled
     return mn // NS_PER_DAY, mx // NS_PER_DAY
 
 
+@nb.njit(cache=True, inline="always")
+def _local_day(x, d0, offset, changes):  # pragma: no cover - compiled
+    """Local day of the instant ``x`` (present) from the per-UTC-day offsets (``offset[d -
+    d0]`` for UTC day ``d``), and whether the offset changes on its day (then the day must
+    be converted exactly)."""
+    pos = x // NS_PER_DAY - d0
+    return (x + offset[pos]) // NS_PER_DAY, np.int64(changes[pos])
+
+
 @nb.njit(cache=True, nogil=True)
 def local_days(ns, d0, offset, changes, out, none):  # pragma: no cover - compiled
     """Local day of each instant from per-UTC-day offsets (``none`` where the instant is
@@ -644,13 +650,10 @@ def local_days(ns, d0, offset, changes, out, none):  # pragma: no cover - compil
         if x == NONE:
             out[k] = none
             continue
-        pos = x // NS_PER_DAY - d0
-        if changes[pos]:
-            n_change += 1
-        d = (x + offset[pos]) // NS_PER_DAY
+        d, changing = _local_day(x, d0, offset, changes)
+        n_change += changing
         out[k] = d
-        if d > last:
-            last = d
+        last = max(last, d)
     return n_change, last
 
 
