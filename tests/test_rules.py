@@ -372,3 +372,45 @@ def test_catalog_yaml_round_trip(tmp_path) -> None:
     path = tmp_path / "c.yaml"
     two.to_yaml(path)
     assert sm.Catalog.from_yaml(path) == two
+
+
+# -- bad ledgers given as DataFrames: the engine's own checks, in a fixed order ------------------
+def _faulty(faults: set[str]) -> sm.Ledger:
+    """Two licenses and a few orders with the chosen faults: an order on a license not in the
+    licenses table, an unknown edition, an activation without a readable timestamp."""
+    return sm.Ledger(
+        licenses=pd.DataFrame({"license_id": ["L1", "L2"], "customer_id": ["K1", "K2"],
+                               "edition": ["full", "platinum" if "edition" in faults else "basic"]}),
+        orders=pd.DataFrame({"order_id": ["O1", "O2", "O3"],
+                             "license_id": ["L1", "L9" if "absent" in faults else "L2", "L1"],
+                             "sku": ["subscription", "subscription", "renewal"], "code": ["C1", "C2", "C3"],
+                             "code_issued_at": ["2025-01-01T10:00:00", "2025-01-02T10:00:00", "2025-12-20T10:00:00"]}),
+        activations=pd.DataFrame({"code": ["C1", "C2"], "license_id": ["L1", "L2"],
+                                  "activated_at": ["2025-01-01T12:00:00",
+                                                   "03/01/2025" if "timestamp" in faults else "2025-01-02T12:00:00"]}),
+    )
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize(
+    ("faults", "match"),
+    [
+        ({"absent"}, r"orders row 2, column 'license_id': 'L9' is not in licenses"),
+        ({"edition"}, r"licenses row 2, column 'edition': 'platinum' is not full or basic"),
+        ({"timestamp"}, r"activations: row 2, column 'activated_at': '03/01/2025'"),
+        ({"absent", "edition"}, "is not in licenses"),
+        ({"absent", "timestamp"}, "is not in licenses"),
+        ({"edition", "timestamp"}, "is not full or basic"),
+    ],
+)
+def test_ledger_faults_are_reported_first_by_license_then_edition_then_timestamp(
+    monkeypatch, faults, match, parallel
+) -> None:
+    """Each fault is named by table, row and column; with several, the same one comes first
+    whether or not the checks run beside the replay's other work on threads."""
+    import importlib
+
+    if parallel:
+        monkeypatch.setattr(importlib.import_module("subs_model.replay"), "PARALLEL_MIN_EVENTS", 0)
+    with pytest.raises(sm.LedgerError, match=match):
+        sm.replay(_faulty(faults))
