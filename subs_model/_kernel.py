@@ -536,15 +536,10 @@ def order_activations(
             s_ts[r] = ts[b0 + r]
             s_code[r] = code[b0 + r]
         for r in range(m):
-            if r + AHEAD < m:  # the code's order number and the event's slot, AHEAD rows on
+            if r + AHEAD < m:  # the order number of the code AHEAD rows on (the slots are in cache)
                 c_ahead = s_code[r + AHEAD]
                 if c_ahead >= 0:
                     prefetch_read(code_to_num, c_ahead)
-                slot = fill[s_lic[r + AHEAD] - lo]
-                prefetch_write(perm, slot)
-                prefetch_write(ts, slot)
-                prefetch_write(code, slot)
-                prefetch_write(order, slot)
             k = s_row[r]
             li = s_lic[r]
             dst = fill[li - lo]
