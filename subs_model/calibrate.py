@@ -30,7 +30,7 @@ from .behaviour import STAGES, Behaviour, LeadTime
 from .catalog import Catalog
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .ledger import Ledger
-from .replay import _prepare, activation_instants, replay
+from .replay import _prepare, first_activations, replay
 
 __all__ = ["calibrate"]
 
@@ -99,12 +99,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
         ]
     )
     # Activation instant of each order's code: its first activation on record.
-    act_ns = np.full(n_o, NO_TIME, np.int64)
-    act_order = p.act_order
-    known = act_order >= 0
-    if known.any():
-        first = pd.Series(activation_instants(ledger, p, tz)[known]).groupby(act_order[known]).min()
-        act_ns[first.index.to_numpy()] = first.to_numpy()
+    act_ns = first_activations(ledger, p, tz)
     times = np.column_stack([times, act_ns])
     req_day = to_local_days(times[:, 0], tz)
     sku = p.o_sku

@@ -139,6 +139,11 @@ def local_days_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]
     return out, int(last)
 
 
+def days32(days: np.ndarray) -> np.ndarray:
+    """int64 days (``NO_DAY`` missing) as int32 (``K.NONE32`` missing), as the replay keeps them."""
+    return np.where(days == NO_DAY, K.NONE32, days).astype(np.int32)
+
+
 def local_days32_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]:
     """:func:`local_days_and_last` with the days as int32 (``K.NONE32`` missing), as the
     replay keeps them: one pass in the usual case, where no offset changes on their days."""
@@ -150,7 +155,7 @@ def local_days32_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, in
         if not n_change:
             return out, int(last)
     days, last = local_days_and_last(v, tz)
-    return np.where(days == NO_DAY, K.NONE32, days).astype(np.int32), last
+    return days32(days), last
 
 
 def parse_dates(series: pd.Series, *, where: str = "table", column: str = "date") -> np.ndarray:

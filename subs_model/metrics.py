@@ -29,7 +29,7 @@ import pandas as pd
 from . import _kernel as K
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .pricing import parse_kopecks
-from .replay import Replay, _prepare, activation_instants
+from .replay import Replay, _prepare, first_activations
 
 __all__ = [
     "OUTCOMES",
@@ -728,13 +728,7 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
     t = {c: parse_instants(o[c], tz, column=c) if c in o.columns else np.full(len(o), NO_TIME) for c in
          ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at")}
     p = _prepare(rep.ledger, tz)
-    act = np.full(len(o), NO_TIME, np.int64)
-    act_order = p.act_order
-    known = act_order >= 0
-    if known.any():
-        first = pd.Series(activation_instants(rep.ledger, p, tz)[known]).groupby(act_order[known]).min()
-        act[first.index.to_numpy()] = first.to_numpy()
-    t["activated_at"] = act
+    t["activated_at"] = first_activations(rep.ledger, p, tz)
     sku = p.o_sku
     rows = []
     for name, a, b in STAGE_PAIRS:

@@ -197,17 +197,6 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
     return perm, ptr
 
 
-def _buckets(lic: np.ndarray, ts: np.ndarray, code: np.ndarray, nlic: int) -> tuple[Any, ...]:
-    """Rows grouped in buckets of about BUCKET_EVENTS rows (licenses ``lic >> shift``), in
-    table order within each, with their license, instant and code (see
-    :func:`_kernel.bucket_rows`; in the arrays :func:`_kernel.order_activations` then
-    fills in place): those four arrays, bucket and license pointers, and the shift."""
-    n = len(lic)
-    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
-    out = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, code.dtype)
-    return *out, *K.bucket_rows(lic, ts, code, nlic, shift, *out), shift
-
-
 def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
     """``fn(*args)`` on ``pool``, or here and now without one."""
     if pool is not None:
@@ -221,8 +210,14 @@ def _activation_buckets(
     a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray, nlic: int, tz: str
 ) -> tuple[Any, ...]:
     """What ordering the activations needs before their orders are known: the UTC-offset
-    table of their days and their buckets (see :func:`_buckets`)."""
-    return (*day_offsets(a_ts, tz), *_buckets(a_lic, a_ts, a_code, nlic))
+    table of their days, and their rows grouped in buckets of about BUCKET_EVENTS rows
+    (licenses ``lic >> shift``), in table order within each, with their license, instant
+    and code (see :func:`_kernel.bucket_rows`; :func:`_kernel.order_activations` then
+    fills those four arrays in place), the bucket and license pointers, and the shift."""
+    n = len(a_lic)
+    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
+    out = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, a_code.dtype)
+    return *day_offsets(a_ts, tz), *out, *K.bucket_rows(a_lic, a_ts, a_code, nlic, shift, *out), shift
 
 
 def _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
@@ -308,10 +303,17 @@ class _Prepared:
         return _at(self.o_perm, self.act_num)
 
 
-def activation_instants(led: Ledger, p: _Prepared, tz: str) -> np.ndarray:
-    """Instants (UTC ns) of the activations in replay order (``p`` prepared from ``led``)."""
-    ts = parse_instants(led.activations["activated_at"], tz, where=f"{led.source}: activations", column="activated_at")
-    return ts[p.act_perm]
+def first_activations(led: Ledger, p: _Prepared, tz: str) -> np.ndarray:
+    """Instant (UTC ns) of each order's code's first activation on record, by order row
+    (``NO_TIME``: never activated; ``p`` prepared from ``led``)."""
+    out = np.full(len(p.o_sku), NO_TIME, np.int64)
+    act_order = p.act_order
+    known = act_order >= 0
+    if known.any():
+        ts = parse_instants(led.activations["activated_at"], tz, where=f"{led.source}: activations", column="activated_at")
+        first = pd.Series(ts[p.act_perm][known]).groupby(act_order[known]).min()
+        out[first.index.to_numpy()] = first.to_numpy()
+    return out
 
 
 def _first(mask: np.ndarray) -> int:
@@ -682,7 +684,6 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
     """Run the compiled scan over prepared arrays; activation results are in replay order."""
     n_a = len(p.act_day)
     out: dict[str, Any] = {
-        "a_num": p.act_num, "a_day": p.act_day,
         # Days of periods fit int32.
         "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
         # The scan's per-order state (see _kernel.ACCEPTED_FLAG), by order number: each

@@ -33,7 +33,7 @@ from . import _kernel as K
 from .behaviour import Behaviour
 from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion
-from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day
+from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day, days32
 from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
 from .metrics import _recognise, expiry_outcomes
@@ -167,7 +167,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
     o_perm, o_rank, o_ptr, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
     n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
-    n_day32 = np.where(n_day == NO_DAY, K.NONE32, n_day).astype(np.int32)
+    n_day32 = days32(n_day)
     iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day32)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
@@ -208,7 +208,7 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     acc = np.flatnonzero(r["reason"] == K.ACCEPTED)
     orders = p.o_perm[p.act_num[acc]]
     lic = core.o_lic[orders]
-    pstart, pend, aday = r["pstart"][acc].astype(np.int64), r["pend"][acc].astype(np.int64), r["a_day"][acc]
+    pstart, pend, aday = r["pstart"][acc].astype(np.int64), r["pend"][acc].astype(np.int64), p.act_day[acc]
     # Recognised revenue of payments made in the horizon, over the periods their activation added.
     carrier = np.full(len(core.o_sku), -1, np.int64)
     carrier[orders] = np.arange(len(acc))
