@@ -15,7 +15,8 @@ from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
 from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
 from .io import QuarantineReason, read_ledger
-from .ledger import Ledger, _no_numpy_hugepages, _prefer_jemalloc
+from . import _tuning
+from .ledger import Ledger
 from .replay import CodeStatus, Reason, Replay, Source, replay
 from .simulate import simulate
 from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
@@ -56,5 +57,4 @@ __all__ = [
     "replay",
 ]
 
-_prefer_jemalloc()
-_no_numpy_hugepages()
+_tuning.apply()

@@ -62,47 +62,6 @@ DATE_COLUMNS = ("start", "valid_until", "released_on")
 ID_COLUMNS = ("license_id", "customer_id", "order_id", "act_number", "code", "upgrade_of_act", "feature_id")
 
 
-def _prefer_jemalloc() -> str:
-    """Use Arrow's jemalloc pool (else the system allocator) unless the user chose a pool.
-
-    Arrow's default mimalloc pool faults in fresh pages on a process's first large read:
-    measured here, the first 2.5 M-row export read took 3.6–4.4 s with it and 2.3 s with
-    jemalloc or the system allocator (later reads about 2.1–2.3 s with any). Setting
-    ``ARROW_DEFAULT_MEMORY_POOL`` keeps the user's choice. Returns the pool in use.
-    """
-    import os
-
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        try:
-            pa.set_memory_pool(pa.jemalloc_memory_pool())
-        except NotImplementedError:  # a pyarrow built without jemalloc
-            pa.set_memory_pool(pa.system_memory_pool())
-    return pa.default_memory_pool().backend_name
-
-
-def _no_numpy_hugepages() -> bool:
-    """Stop numpy asking the kernel for huge pages, unless the user set ``NUMPY_MADVISE_HUGEPAGE``.
-
-    numpy advises huge pages for every array of 4 MB or more. Where the kernel's THP
-    ``defrag`` setting is ``madvise`` and memory is fragmented, each such fault tries a
-    direct compaction and falls back to small pages: measured here, writing fresh arrays
-    cost 2.9 ms/MB with the advice and 0.4 ms/MB without (a cold 1 M-event replay took
-    about twice as long with it). Returns whether numpy still advises huge pages.
-    """
-    import os
-
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # pragma: no cover - a numpy without the switch
-        return False
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:  # numpy read the user's choice at import: keep it
-        enabled = _set_madvise_hugepage(False)
-        _set_madvise_hugepage(enabled)
-        return bool(enabled)
-    _set_madvise_hugepage(False)
-    return False
-
-
 def _check_columns(name: str, df: Any, *, source: str) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         msg = f"{source}: table {name!r} must be a pandas DataFrame, got {type(df).__name__}"

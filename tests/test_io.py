@@ -242,33 +242,3 @@ def test_validate_cli_exit_codes_and_outputs(tmp_path, capsys) -> None:
     assert main(["validate", str(ROOT / "tests/data/handmade"), "--out", str(tmp_path / "q2")]) == 0
     assert main(["validate", str(tmp_path / "nope")]) == 2
 
-
-def test_arrow_memory_pool_is_jemalloc_unless_the_user_chose_one() -> None:
-    """Importing subs_model picks a fast-first-read pool, but an explicit choice is kept."""
-    import os
-    import subprocess
-    import sys
-
-    code = "import subs_model, pyarrow as pa; print(pa.default_memory_pool().backend_name)"
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert ours.stdout.strip() in {"jemalloc", "system"}
-    theirs = subprocess.run([sys.executable, "-c", code], env={**env, "ARROW_DEFAULT_MEMORY_POOL": "system"},
-                            capture_output=True, text=True, check=True)
-    assert theirs.stdout.strip() == "system"
-
-
-def test_numpy_hugepage_advice_is_off_unless_the_user_chose() -> None:
-    """Importing subs_model stops numpy's huge-page advice, but NUMPY_MADVISE_HUGEPAGE is kept."""
-    import os
-    import subprocess
-    import sys
-
-    code = ("import subs_model; from numpy._core.multiarray import _set_madvise_hugepage as s; "
-            "v = s(False); print(int(v))")
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert ours.stdout.strip() == "0"
-    theirs = subprocess.run([sys.executable, "-c", code], env={**env, "NUMPY_MADVISE_HUGEPAGE": "1"},
-                            capture_output=True, text=True, check=True)
-    assert theirs.stdout.strip() == "1"
