@@ -356,29 +356,39 @@ def event_order(lic, ts, nlic):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True)
 def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
     """Renewal codes issued, in replay order: order numbers, CSR pointers per license,
-    instants and days. Orders are numbered by license (``o_ptr``: each license's numbers,
-    see :func:`license_order`; ``n_day``: their issue days); within a license the codes go
-    by instant (stable)."""
+    instants and days (``n_day``'s dtype). Orders are numbered by license (``o_ptr``: each
+    license's numbers, see :func:`license_order`; ``n_day``: their issue days); within a
+    license the codes go by instant (stable). One pass counts, one writes; a license whose
+    codes are out of instant order (rare: exports list orders as they come) is sorted after."""
     nlic = o_ptr.shape[0] - 1
-    ptr = np.zeros(nlic + 1, np.int64)
+    ptr = np.empty(nlic + 1, np.int64)
+    ptr[0] = 0
     m = 0
     for g in range(nlic):
         for j in range(o_ptr[g], o_ptr[g + 1]):
-            if n_sku[j] == REN and n_ts[j] != NONE:
-                m += 1
+            m += (n_sku[j] == REN) & (n_ts[j] != NONE)
         ptr[g + 1] = m
     nums = np.empty(m, np.int32)
-    k = 0
-    for j in range(n_sku.shape[0]):
-        if n_sku[j] == REN and n_ts[j] != NONE:
-            nums[k] = j
-            k += 1
-    _sort_groups(nums, ptr, n_ts)
     ts = np.empty(m, np.int64)
-    day = np.empty(m, np.int64)
-    for k in range(m):
-        ts[k] = n_ts[nums[k]]
-        day[k] = n_day[nums[k]]
+    day = np.empty(m, n_day.dtype)
+    k = 0
+    ordered = True
+    for g in range(nlic):
+        first = k
+        for j in range(o_ptr[g], o_ptr[g + 1]):
+            t = n_ts[j]
+            if n_sku[j] == REN and t != NONE:
+                if k > first and t < ts[k - 1]:
+                    ordered = False
+                nums[k] = j
+                ts[k] = t
+                day[k] = n_day[j]
+                k += 1
+    if not ordered:
+        _sort_groups(nums, ptr, n_ts)
+        for k in range(m):
+            ts[k] = n_ts[nums[k]]
+            day[k] = n_day[nums[k]]
     return nums, ptr, ts, day
 
 
