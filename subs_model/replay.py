@@ -839,14 +839,14 @@ def _license_column(p: _Prepared, lic: np.ndarray) -> pd.Series:
 
 
 def _codes(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
-    """Start the code fates, the orders of a range of licenses a task on ``pool``; returns
-    the function that waits for them and makes the table."""
+    """Start the code fates, a range of order rows a task on ``pool`` (as many ranges as the
+    scan had); returns the function that waits for them and makes the table."""
     n = len(p.o_sku)
     status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
+    cuts = [n * k // len(r["ranges"]) for k in range(len(r["ranges"]) + 1)]
     parts = [
-        _submit(pool, K.code_fates, p.o_ptr[lo], p.o_ptr[hi], as_of_day, p.o_perm, p.n_sku, r["ostate"],
-                status, act_ns, dl_ns)
-        for lo, hi in r["ranges"]
+        _submit(pool, K.code_fates, lo, hi, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)
     ]
 
     def done() -> pd.DataFrame:
