@@ -550,6 +550,11 @@ def order_activations(
                 c_ahead = s_code[r + AHEAD]
                 if c_ahead >= 0:
                     prefetch_read(code_to_num, c_ahead)
+            if r + AHEAD // 2 < m:  # and, that number fetched by now, the order's issue instant
+                c_half = s_code[r + AHEAD // 2]
+                o_half = code_to_num[c_half] if c_half >= 0 else -1
+                if o_half >= 0:
+                    prefetch_read(n_issue_ts, o_half)
             k = s_row[r]
             li = s_lic[r]
             dst = fill[li - lo]
