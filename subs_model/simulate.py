@@ -185,7 +185,8 @@ def _delay(u, mean_days):  # pragma: no cover - compiled
 def _after_subscription(end, act_ns, from_day, term, sub_basis, ren_basis):  # pragma: no cover - compiled
     """The license's end after an accepted subscription activation at ``act_ns`` (R3)."""
     day = act_ns // NS_PER_DAY
-    _, ne = K._extend_one(SUB, end, True, day, K._version(day, from_day), term, sub_basis, ren_basis)
+    v = K._version(day, from_day)
+    _, ne = K._extend_one(SUB, end, True, day, term[v], sub_basis[v], ren_basis[v])
     return max(end, ne)
 
 
@@ -242,7 +243,8 @@ def _simulate_chunks(
                 if t[5] == NO_TIME:
                     continue
                 day = t[5] // NS_PER_DAY
-                _, E = K._extend_one(SUB, 0, False, day, K._version(day, from_day), term, sub_basis, ren_basis)
+                v = K._version(day, from_day)
+                _, E = K._extend_one(SUB, 0, False, day, term[v], sub_basis[v], ren_basis[v])
                 has_sub = True
             else:
                 E = first_end[lic]
@@ -284,7 +286,8 @@ def _simulate_chunks(
                     _put(o_lic, o_sku, o_t, o_up, o_ok, base + k, base + cap, lic, sku, t, -1, ok)
                     k += 1
                     if ok:
-                        _, ne = K._extend_one(sku, E, True, act_day, K._version(act_day, from_day), term, sub_basis, ren_basis)
+                        va = K._version(act_day, from_day)
+                        _, ne = K._extend_one(sku, E, True, act_day, term[va], sub_basis[va], ren_basis[va])
                         E = max(E, ne)
                         has_sub = True
                         continue
