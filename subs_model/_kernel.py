@@ -438,16 +438,19 @@ def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
     rank = np.empty(n, np.int32)
     n_ts = np.empty(n, np.int64)
     for k in range(n):
-        if k + AHEAD < n:  # the slots of the order AHEAD rows on (its license's next free number)
-            ahead = fill[o_lic[k + AHEAD]]
-            prefetch_write(perm, ahead)
-            prefetch_write(n_ts, ahead)
+        if k + AHEAD < n:  # the slot of the order AHEAD rows on (its license's next free number)
+            prefetch_write(perm, fill[o_lic[k + AHEAD]])
         li = o_lic[k]
         j = fill[li]
         fill[li] = j + 1
         perm[j] = k
         rank[k] = j
-        n_ts[j] = o_issue_ts[k]
+    # The instants in a pass of their own, in number order, reading each row's where it lies:
+    # one random store per order above instead of two (alone at 1 M: 16 → 13.5 ms).
+    for j in range(n):
+        if j + AHEAD < n:
+            prefetch_read(o_issue_ts, perm[j + AHEAD])
+        n_ts[j] = o_issue_ts[perm[j]]
     return perm, rank, ptr, n_ts
 
 
