@@ -327,6 +327,30 @@ def _check_license_ids(src: str, names: tuple[str, ...], cols: list[np.ndarray])
             raise LedgerError(msg)
 
 
+def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray, o_rank: np.ndarray,
+                     src: str) -> tuple[np.ndarray, np.ndarray]:
+    """R8: each upgrade's target, the renewal order of the same license whose act number it
+    names, by row and by order number (-1: none; see :func:`target_numbers`)."""
+    o_target = np.full(len(o_sku), -1, dtype=np.int32)
+    upg = np.flatnonzero(o_sku == K.UPG)
+    if len(upg):
+        cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == K.REN))
+        acts = _as_text(ord_df["act_number"].iloc[cand])
+        has_act = acts.notna().to_numpy()
+        cand, acts = cand[has_act], acts[has_act]
+        idx = pd.Index(acts.to_numpy())
+        if not idx.is_unique:
+            dup = idx[idx.duplicated()][0]
+            msg = f"{src}: orders carry act_number {dup!r} more than once; act numbers must be unique"
+            raise LedgerError(msg)
+        found = idx.get_indexer(_as_text(ord_df["upgrade_of_act"].iloc[upg]).to_numpy())
+        tgt = np.full(len(upg), -1, dtype=np.int64)
+        tgt[found >= 0] = cand[found[found >= 0]]
+        ok = (tgt >= 0) & (o_lic[np.maximum(tgt, 0)] == o_lic[upg])
+        o_target[upg] = np.where(ok, tgt, -1)
+    return o_target, target_numbers(o_rank, o_target)
+
+
 def _prepare(led: Ledger, tz: str) -> _Prepared:
     key = ("prepared", tz)
     cached = led._cache.get(key)
@@ -405,11 +429,11 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
     orders_unique, o_sku, o_edition = f_head.result()
     f_tail, f_oid = _submit(pool, order_tail, o_sku), _submit(pool, order_ids)
+    f_targets = _submit(pool, _upgrade_targets, ord_df, o_lic, o_sku, o_rank, src)
     acts = _order_activations(f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code)
     _, dup_code, no_code = index.result()
     n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
     n_oid = f_oid.result()
-    o_target = np.full(n_o, -1, dtype=np.int32)
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
@@ -435,23 +459,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         raise LedgerError(msg)
     act_perm, act_ptr, act_ts, act_code, act_num, act_static, act_day, last_act = acts
 
-    # -- upgrade targets (R8): the renewal order whose act the upgrade names, same license --------
-    upg = np.flatnonzero(o_sku == K.UPG)
-    if len(upg):
-        cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == K.REN))
-        acts = _as_text(ord_df["act_number"].iloc[cand])
-        has_act = acts.notna().to_numpy()
-        cand, acts = cand[has_act], acts[has_act]
-        idx = pd.Index(acts.to_numpy())
-        if not idx.is_unique:
-            dup = idx[idx.duplicated()][0]
-            msg = f"{src}: orders carry act_number {dup!r} more than once; act numbers must be unique"
-            raise LedgerError(msg)
-        found = idx.get_indexer(_as_text(ord_df["upgrade_of_act"].iloc[upg]).to_numpy())
-        tgt = np.full(len(upg), -1, dtype=np.int64)
-        tgt[found >= 0] = cand[found[found >= 0]]
-        ok = (tgt >= 0) & (o_lic[np.maximum(tgt, 0)] == o_lic[upg])
-        o_target[upg] = np.where(ok, tgt, -1)
+    o_target, n_target = f_targets.result()  # raises here, after the checks above, when act numbers repeat
 
     # -- legacy periods (R12) ------------------------------------------------------------------------------
     if leg_df is not None and n_g:
@@ -498,7 +506,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         o_ptr=o_ptr,
         n_sku=n_sku,
         n_issue_day=n_issue_day,
-        n_target=target_numbers(o_rank, o_target),
+        n_target=n_target,
         n_oid=n_oid,
         act_num=act_num,
         act_iss=issues_before(act_ptr, act_ts, iss_ptr, iss_ts),
