@@ -198,11 +198,15 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
 
 
 def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
-    """``fn(*args)`` on ``pool``, or here and now without one."""
+    """``fn(*args)`` on ``pool``, or here and now without one; either way an error it raises
+    comes out of the future's ``result()``, so checks raise in one order on both paths."""
     if pool is not None:
         return pool.submit(fn, *args)
     done: Future = Future()
-    done.set_result(fn(*args))
+    try:
+        done.set_result(fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - raised again by result()
+        done.set_exception(exc)
     return done
 
 
@@ -385,6 +389,22 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     leg_lic = lic_codes[3] if leg_df is not None else np.empty(0, np.int64)
     _check_license_ids(src, ("licenses", "orders", "activations", "legacy_periods"), lic_codes)
     nlic = len(uniques)
+
+    # -- orders (on the workers) and activations joined to them by code, in replay order ------------
+    def order_head() -> tuple[bool, np.ndarray]:
+        unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
+        return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS])
+
+    def activation_buckets() -> tuple[np.ndarray, tuple[Any, ...]]:
+        act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
+        return act_ts, _activation_buckets(a_lic, act_ts, ac, nlic, tz)
+
+    # The workers take the tasks of both sides (and the activations' license ranges) as
+    # they come free, so the two sides share the cores evenly. The first two need only
+    # license numbers in range (checked just above), so they start beside the checks below;
+    # their own errors come out where their results are taken, after those checks.
+    pool = _workers() if n_o + len(act_df) >= PARALLEL_MIN_EVENTS and THREADS > 1 else None
+    f_head, f_buckets = _submit(pool, order_head), _submit(pool, activation_buckets)
     counts = np.bincount(l_lic, minlength=nlic)
     if len(counts) and counts.max() > 1:
         dup = uniques[_first(counts > 1)].as_py()
@@ -404,11 +424,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         msg = f"{src}: licenses row {row + 1}, column 'edition': {lic_df['edition'].iloc[row]!r} is not full or basic"
         raise LedgerError(msg)
     edition[l_lic] = ed_codes
-
-    # -- orders (on the workers) and activations joined to them by code, in replay order ------------
-    def order_head() -> tuple[bool, np.ndarray, np.ndarray]:
-        unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
-        return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS]), edition[o_lic]
+    f_edition = _submit(pool, K.gather, edition, o_lic)
 
     def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
         n_sku = K.gather(sku, o_perm)
@@ -418,22 +434,17 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     def order_ids() -> np.ndarray | None:  # the categorical order_id column's codes by order number
         return K.gather(_cat_codes(ord_df["order_id"]), o_perm) if _is_cat(ord_df["order_id"]) else None
 
-    # The workers take the tasks of both sides (and the activations' license ranges) as
-    # they come free, so the two sides share the cores evenly.
-    pool = _workers() if n_o + len(act_df) >= PARALLEL_MIN_EVENTS and THREADS > 1 else None
-    act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-    f_head = _submit(pool, order_head)
-    f_buckets = _submit(pool, _activation_buckets, a_lic, act_ts, ac, nlic, tz)
     # Orders are numbered by license for the passes over licenses (see _Prepared).
     o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
     index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
-    orders_unique, o_sku, o_edition = f_head.result()
+    orders_unique, o_sku = f_head.result()
     f_tail, f_oid = _submit(pool, order_tail, o_sku), _submit(pool, order_ids)
     f_targets = _submit(pool, _upgrade_targets, ord_df, o_lic, o_sku, o_rank, src)
-    acts = _order_activations(f_buckets.result(), index, o_ptr, n_issue_ts, nlic, tz, a_code)
+    act_ts, buckets = f_buckets.result()
+    acts = _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, a_code)
     _, dup_code, no_code = index.result()
     n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
-    n_oid = f_oid.result()
+    n_oid, o_edition = f_oid.result(), f_edition.result()
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
