@@ -469,10 +469,10 @@ def first_repeat(codes, n):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def first_absent(counts, idx):  # pragma: no cover - compiled
-    """First position ``k`` with ``counts[idx[k]] == 0``, or -1."""
+def first_absent(present, idx):  # pragma: no cover - compiled
+    """First position ``k`` with ``present[idx[k]]`` false, or -1."""
     for k in range(idx.shape[0]):
-        if counts[idx[k]] == 0:
+        if not present[idx[k]]:
             return k
     return -1
 

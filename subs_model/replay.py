@@ -412,7 +412,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         dup = uniques[_first(counts > 1)].as_py()
         msg = f"{src}: licenses has license_id {dup!r} more than once; license ids must be unique"
         raise LedgerError(msg)
-    row = K.first_absent(counts, o_lic)
+    row = K.first_absent(counts > 0, o_lic)  # a byte per license: the lookups stay in cache
     if row >= 0:
         msg = (
             f"{src}: orders row {row + 1}, column 'license_id': {ord_df['license_id'].iloc[row]!r} "
