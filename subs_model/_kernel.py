@@ -362,33 +362,36 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
     """Renewal codes issued, in replay order: order numbers, CSR pointers per license,
     instants and days (``n_day``'s dtype). Orders are numbered by license (``o_ptr``: each
     license's numbers, see :func:`license_order`; ``n_day``: their issue days); within a
-    license the codes go by instant (stable). One pass counts, one writes; a license whose
-    codes are out of instant order (rare: exports list orders as they come) is sorted after."""
+    license the codes go by instant (stable). One pass counts them, one writes them and the
+    pointers; a license whose codes are out of instant order (rare: exports list orders as
+    they come) is sorted after."""
     nlic = o_ptr.shape[0] - 1
+    m = 0
+    for j in range(n_sku.shape[0]):
+        m += (n_sku[j] == REN) & (n_ts[j] != NONE)
     ptr = np.empty(nlic + 1, np.int64)
     ptr[0] = 0
-    m = 0
-    for g in range(nlic):
-        for j in range(o_ptr[g], o_ptr[g + 1]):
-            m += (n_sku[j] == REN) & (n_ts[j] != NONE)
-        ptr[g + 1] = m
-    nums = np.empty(m, np.int32)
-    ts = np.empty(m, np.int64)
-    day = np.empty(m, n_day.dtype)
+    # Every order is written at the next slot, which moves on only for a renewal code issued:
+    # no branch to mispredict (alone at 1 M: 7.2 → 4.6 ms with the count above); one slot
+    # more takes the last write.
+    nums = np.empty(m + 1, np.int32)
+    ts = np.empty(m + 1, np.int64)
+    day = np.empty(m + 1, n_day.dtype)
     k = 0
-    ordered = True
+    disorder = False
     for g in range(nlic):
         first = k
         for j in range(o_ptr[g], o_ptr[g + 1]):
             t = n_ts[j]
-            if n_sku[j] == REN and t != NONE:
-                if k > first and t < ts[k - 1]:
-                    ordered = False
-                nums[k] = j
-                ts[k] = t
-                day[k] = n_day[j]
-                k += 1
-    if not ordered:
+            keep = (n_sku[j] == REN) & (t != NONE)
+            disorder |= keep & (k > first) & (t < ts[k - 1])  # at k = 0 this reads the spare slot, masked
+            nums[k] = j
+            ts[k] = t
+            day[k] = n_day[j]
+            k += keep
+        ptr[g + 1] = k
+    nums, ts, day = nums[:m], ts[:m], day[:m]
+    if disorder:
         _sort_groups(nums, ptr, n_ts)
         for k in range(m):
             ts[k] = n_ts[nums[k]]
