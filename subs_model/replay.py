@@ -21,6 +21,7 @@ result does not depend on it). Replaying the same ledger under another catalog o
 from __future__ import annotations
 
 import enum
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -35,7 +36,14 @@ import pyarrow as pa
 from . import _kernel as K
 from .catalog import EDITIONS, SKUS, Catalog
 from .days import (
-    NO_DAY, NO_TIME, as_day, day_offsets, days_to_datetime, fix_local_days, local_days32_and_last, local_days_and_last,
+    NO_DAY,
+    NO_TIME,
+    as_day,
+    day_offsets,
+    days_to_datetime,
+    fix_local_days,
+    local_days32_and_last,
+    local_days_and_last,
     parse_dates,
     parse_instants,
 )
@@ -646,7 +654,7 @@ def _ranges(work: np.ndarray, n_events: int, per_thread: int = 4) -> list[tuple[
         return [(0, nlic)]
     cuts = np.searchsorted(work, [total * k // parts for k in range(1, parts)])
     bounds = [0, *sorted({int(min(max(c, 1), nlic - 1)) for c in cuts}), nlic]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def issues_before(act_ptr: np.ndarray, act_ts: np.ndarray, iss_ptr: np.ndarray, iss_ts: np.ndarray) -> np.ndarray:
@@ -867,7 +875,7 @@ def _codes(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
     cuts = [n * k // len(r["ranges"]) for k in range(len(r["ranges"]) + 1)]
     parts = [
         _submit(pool, K.code_fates, lo, hi, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
-        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)
+        for lo, hi in itertools.pairwise(cuts)
     ]
 
     def done() -> pd.DataFrame:
