@@ -282,7 +282,6 @@ class _Prepared:
     o_lic: np.ndarray
     o_sku: np.ndarray
     o_target: np.ndarray
-    o_edition: np.ndarray
     o_invoice_day: np.ndarray | None
     # The scan numbers orders by license (row order within one), so that the orders one
     # license touches lie together: ``o_perm`` gives each number's row, ``o_rank`` each
@@ -310,6 +309,11 @@ class _Prepared:
     leg_perm: np.ndarray
     leg_ptr: np.ndarray
     last_event_day: int
+
+    @property
+    def o_edition(self) -> np.ndarray:
+        """Edition position of each order's license (-1 unknown), by order row."""
+        return K.gather(self.license_edition, self.o_lic)
 
     @property
     def act_order(self) -> np.ndarray:
@@ -446,7 +450,6 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         msg = f"{src}: licenses row {row + 1}, column 'edition': {lic_df['edition'].iloc[row]!r} is not full or basic"
         raise LedgerError(msg)
     edition[l_lic] = ed_codes
-    f_edition = _submit(pool, K.gather, edition, o_lic)
 
     def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
         n_sku = K.gather(sku, o_perm)
@@ -466,7 +469,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     acts = _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, a_code)
     _, dup_code, no_code = index.result()
     n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
-    n_oid, o_edition = f_oid.result(), f_edition.result()
+    n_oid = f_oid.result()
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
@@ -532,7 +535,6 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         o_lic=o_lic,
         o_sku=o_sku,
         o_target=o_target,
-        o_edition=o_edition,
         o_invoice_day=o_invoice_day,
         o_perm=o_perm,
         o_rank=o_rank,

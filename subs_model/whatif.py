@@ -175,7 +175,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     return _Prepared(
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
         o_target=core.o_upgrade_of,
-        o_edition=core.edition[core.o_lic], o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
+        o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
         o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku, n_issue_day=n_day32,
         n_target=target_numbers(o_rank, core.o_upgrade_of), n_oid=None,
         act_num=o_rank[act], act_iss=issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
