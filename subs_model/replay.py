@@ -234,12 +234,14 @@ def _activation_buckets(
     return *day_offsets(a_ts, tz), *out, *K.bucket_rows(a_lic, a_ts, a_code, nlic, shift, *out), shift
 
 
-def _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
+def _order_activations(buckets, index, issues, o_ptr, n_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
     """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
-    perm, pointers, instant, code number, order number, static reason, local day, last day.
-    ``buckets`` is :func:`_activation_buckets`'s result, ``index`` a Future of
-    :func:`_kernel.code_index`'s; ``o_ptr`` gives each license's order numbers and
-    ``n_issue_ts`` the orders' issue instants by number."""
+    perm, pointers, instant, code number, order number, static reason, local day, last day,
+    and the index of the license's first renewal-code issue at a later instant (see
+    :func:`issues_before`). ``buckets`` is :func:`_activation_buckets`'s result, ``index`` a
+    Future of :func:`_kernel.code_index`'s, ``issues`` a function returning the issue events'
+    pointers and instants; ``o_ptr`` gives each license's order numbers and ``n_issue_ts``
+    the orders' issue instants by number."""
     # The bucketed rows, licenses, instants and codes become the events' rows, order numbers,
     # instants and codes in place.
     d0, offset, changes, perm, num, ts, code, bptr, ptr, shift = buckets
@@ -247,22 +249,28 @@ def _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, tiebreak) ->
     code_to_num = index.result()[0]
     # Days fit int32 (a missing instant is an error the caller raises; no offset table: the
     # caller fills the days exactly).
-    static, day = np.empty(n, np.int8), np.empty(n, np.int32)
+    static, day, act_iss = np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32)
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << shift, min(b_hi << shift, nlic)
-        return K.order_activations(lo, hi, b_lo, b_hi, bptr, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
-                                   perm, ts, code, num, static, day)
+        out = K.order_activations(lo, hi, b_lo, b_hi, bptr, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
+                                  perm, ts, code, num, static, day)
+        # The range's instants are in cache now. The issue events come from a task queued
+        # before this one, so they are made, or being made on the other worker.
+        iss_ptr, iss_ts = issues()
+        K.issues_before(ptr[lo : hi + 1], ts, iss_ptr[lo : hi + 1], iss_ts, act_iss)
+        return out
 
     parts = _run(run, _ranges(bptr, n)) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
     if tie:  # events of a license at one instant go by code (R14's total order)
         lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(ptr))
         again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
+        # (act_iss stays: it depends only on the license and the instant, which ties share)
         perm, ts, code, num, static, day = (x[again] for x in (perm, ts, code, num, static, day))
     if n_change or len(offset) == 0:
         last = fix_local_days(ts, day, tz, d0, changes)
-    return perm, ptr, ts, code, num, static, day, int(last)
+    return perm, ptr, ts, code, num, static, day, int(last), act_iss
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,9 +474,9 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     f_tail, f_oid = _submit(pool, order_tail, o_sku), _submit(pool, order_ids)
     f_targets = _submit(pool, _upgrade_targets, ord_df, o_lic, o_sku, o_rank, src)
     act_ts, buckets = f_buckets.result()
-    acts = _order_activations(buckets, index, o_ptr, n_issue_ts, nlic, tz, a_code)
+    acts = _order_activations(buckets, index, lambda: f_tail.result()[3][1:3], o_ptr, n_issue_ts, nlic, tz, a_code)
     _, dup_code, no_code = index.result()
-    n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, iss_ts, iss_day) = f_tail.result()
+    n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, _, iss_day) = f_tail.result()
     n_oid = f_oid.result()
     # Errors in the order the checks read: order ids, skus, codes, activation times.
     if not orders_unique:
@@ -493,7 +501,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         row = _first(act_ts == NO_TIME) + 1
         msg = f"{src}: activations row {row}, column 'activated_at' is empty; every activation needs a timestamp"
         raise LedgerError(msg)
-    act_perm, act_ptr, act_ts, act_code, act_num, act_static, act_day, last_act = acts
+    act_perm, act_ptr, act_ts, act_code, act_num, act_static, act_day, last_act, act_iss = acts
 
     o_target, n_target = f_targets.result()  # raises here, after the checks above, when act numbers repeat
 
@@ -544,7 +552,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         n_target=n_target,
         n_oid=n_oid,
         act_num=act_num,
-        act_iss=issues_before(act_ptr, act_ts, iss_ptr, iss_ts),
+        act_iss=act_iss,
         act_day=act_day,
         act_static=act_static,
         act_code=act_code if codes_cat else None,
