@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import _tuning
 from .behaviour import Behaviour, BehaviourError, LeadTime
 from .calibrate import calibrate
 from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
 from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
 from .io import QuarantineReason, read_ledger
-from . import _tuning
 from .ledger import Ledger
 from .replay import CodeStatus, Reason, Replay, Source, replay
 from .simulate import simulate

@@ -417,7 +417,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
         return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS])
 
-    def activation_buckets() -> tuple[np.ndarray, tuple[Any, ...]]:
+    def parsed_buckets() -> tuple[np.ndarray, tuple[Any, ...]]:  # the activations' instants, and their buckets
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
         return act_ts, _activation_buckets(a_lic, act_ts, ac, nlic, tz)
 
@@ -428,7 +428,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
             f_head.set_result(order_head())
         except BaseException as exc:  # noqa: BLE001 - raised again where the head is taken
             f_head.set_exception(exc)
-        return activation_buckets()
+        return parsed_buckets()
 
     # The workers take the tasks of both sides (and the activations' license ranges) as
     # they come free, so the two sides share the cores evenly. The orders' head and the
@@ -464,6 +464,9 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         n_issue_day, last = local_days32_and_last(n_issue_ts, tz)
         return n_sku, n_issue_day, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
 
+    def issued_codes() -> tuple[np.ndarray, np.ndarray]:  # pointers and instants of order_tail's issue events
+        return f_tail.result()[3][1:3]
+
     def order_ids() -> np.ndarray | None:  # the categorical order_id column's codes by order number
         return K.gather(_cat_codes(ord_df["order_id"]), o_perm) if _is_cat(ord_df["order_id"]) else None
 
@@ -474,7 +477,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     f_tail, f_oid = _submit(pool, order_tail, o_sku), _submit(pool, order_ids)
     f_targets = _submit(pool, _upgrade_targets, ord_df, o_lic, o_sku, o_rank, src)
     act_ts, buckets = f_buckets.result()
-    acts = _order_activations(buckets, index, lambda: f_tail.result()[3][1:3], o_ptr, n_issue_ts, nlic, tz, a_code)
+    acts = _order_activations(buckets, index, issued_codes, o_ptr, n_issue_ts, nlic, tz, a_code)
     _, dup_code, no_code = index.result()
     n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, _, iss_day) = f_tail.result()
     n_oid = f_oid.result()
