@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +272,60 @@ def test_competing_risks_exact_with_ties_and_repeatable(rep) -> None:
     outcomes = M.expiry_outcomes(sample)
     first = M.expiry_competing_risks(sample, outcomes=outcomes)
     pd.testing.assert_frame_equal(first, M.expiry_competing_risks(sample, outcomes=outcomes))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40), st.booleans()), max_size=60),
+    times=st.lists(st.floats(0, 60, allow_nan=False), min_size=1, max_size=6),
+)
+def test_km_by_group_is_lifelines_per_group(rows, times) -> None:
+    """One pass over all groups gives what lifelines' KaplanMeierFitter gives each group alone
+    (ties, deaths at day 0, groups dying out, times before the first and after the last event)."""
+    from lifelines import KaplanMeierFitter
+
+    g = np.array([r[0] for r in rows], np.int64)
+    d = np.array([r[1] for r in rows], np.int64)
+    e = np.array([r[2] for r in rows], bool)
+    got = M.km_by_group(g, d, e, times, n_groups=5)
+    assert got.shape == (5, len(times))
+    for k in range(5):
+        m = g == k
+        if not m.any():
+            assert (got[k] == 1.0).all()
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = KaplanMeierFitter().fit(d[m], event_observed=e[m]).survival_function_at_times(times).to_numpy()
+        np.testing.assert_allclose(got[k], want, rtol=1e-12, atol=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    day=st.integers(-800, 20000),
+    months=st.integers(0, 60),
+)
+def test_month_adder_clips_to_month_end(day, months) -> None:
+    """Day + k months as pandas' DateOffset does it (31 January + 1 month = 28/29 February)."""
+    days = np.array([day, day + 1, day + 45], np.int64)
+    got = M._MonthAdder(days)(months)
+    want = (pd.to_datetime(days, unit="D") + pd.DateOffset(months=months)).to_numpy().astype("datetime64[D]").astype(np.int64)
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lic=st.lists(st.lists(st.tuples(st.integers(0, 50), st.integers(1, 30)), max_size=4), min_size=1, max_size=6),
+    probe=st.lists(st.integers(-5, 90), min_size=6, max_size=6),
+)
+def test_covered_at_reads_the_last_period_started(lic, probe) -> None:
+    """A license is covered on a day when its last period starting on or before it still runs."""
+    periods = [sorted((s, s + n) for s, n in p) for p in lic]
+    start = np.array([s for p in periods for s, _ in p], np.int64)
+    end = np.array([e for p in periods for _, e in p], np.int64)
+    first = np.r_[0, np.cumsum([len(p) for p in periods])].astype(np.int64)
+    days = np.array(probe[: len(periods)], np.int64)
+    got = M._covered_at(first, start, end, days)
+    for g, p in enumerate(periods):
+        begun = [(s, e) for s, e in p if s <= days[g]]
+        assert got[g] == (bool(begun) and days[g] < begun[-1][1])
