@@ -430,6 +430,27 @@ def gather(values, idx):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
+def first_by_order(n_orders, act_num, o_perm, act_perm, ts):  # pragma: no cover - compiled
+    """Earliest ``ts`` of each order's activations, by order row (``NONE``: none).
+
+    Activations are in replay order: ``act_num`` their order numbers (-1 unknown code),
+    ``act_perm`` their rows in ``ts``; ``o_perm`` the row of each order number.
+    """
+    first = np.full(n_orders, np.iinfo(np.int64).max, np.int64)
+    for e in range(act_num.shape[0]):
+        c = act_num[e]
+        if c >= 0:
+            o = o_perm[c]
+            v = ts[act_perm[e]]
+            if v < first[o]:
+                first[o] = v
+    for o in range(n_orders):
+        if first[o] == np.iinfo(np.int64).max:
+            first[o] = NONE
+    return first
+
+
+@nb.njit(cache=True, nogil=True)
 def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
     """Orders numbered by license (stable: row order within a license), so that the orders a
     pass over licenses touches lie together: the row of each number, the number of each

@@ -332,14 +332,8 @@ class _Prepared:
 def first_activations(led: Ledger, p: _Prepared, tz: str) -> np.ndarray:
     """Instant (UTC ns) of each order's code's first activation on record, by order row
     (``NO_TIME``: never activated; ``p`` prepared from ``led``)."""
-    out = np.full(len(p.o_sku), NO_TIME, np.int64)
-    act_order = p.act_order
-    known = act_order >= 0
-    if known.any():
-        ts = parse_instants(led.activations["activated_at"], tz, where=f"{led.source}: activations", column="activated_at")
-        first = pd.Series(ts[p.act_perm][known]).groupby(act_order[known]).min()
-        out[first.index.to_numpy()] = first.to_numpy()
-    return out
+    ts = parse_instants(led.activations["activated_at"], tz, where=f"{led.source}: activations", column="activated_at")
+    return K.first_by_order(len(p.o_sku), p.act_num, p.o_perm, p.act_perm, ts)
 
 
 def _first(mask: np.ndarray) -> int:
