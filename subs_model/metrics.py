@@ -42,6 +42,7 @@ __all__ = [
     "forgotten_renewals",
     "forgotten_summary",
     "grace_usage",
+    "km_by_group",
     "lead_times",
     "outcome_counts",
     "renewal_timing",
