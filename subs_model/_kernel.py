@@ -152,7 +152,7 @@ def _extend_one(sku, end, has_end, day, T, sb, rb):
     else:
         start = max(end, day)
         new_end = start + T
-    if new_end < start:
+    if new_end < start:  # noqa: PLR1730 - max() here changed numba's generated code (slower scan)
         new_end = start  # nothing added: the forfeited days are simply not covered
     return start, new_end
 
@@ -442,7 +442,7 @@ def first_by_order(n_orders, act_num, o_perm, act_perm, ts):  # pragma: no cover
         if c >= 0:
             o = o_perm[c]
             v = ts[act_perm[e]]
-            if v < first[o]:
+            if v < first[o]:  # noqa: PLR1730 - stores only when earlier
                 first[o] = v
     for o in range(n_orders):
         if first[o] == np.iinfo(np.int64).max:
