@@ -211,8 +211,14 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
         idx = np.flatnonzero(mask)
         sub = arr.filter(pa.array(mask))
         vals = _cast(sub, aware)
-        if vals is None:  # some values are not ISO 8601: find them
-            text_sub = pd.Series(sub.to_pandas())
+        if vals is None:  # some values are not ISO 8601: values of another shape are bad ...
+            shape = pc.fill_null(pc.match_substring_regex(sub, f"^{_ISO_SHAPE}$"), False).to_numpy(zero_copy_only=False)
+            vals = _cast(sub.filter(pa.array(shape)), aware) if not shape.all() else None
+            if vals is not None:  # ... and the rest parse as the clean columns do
+                bad[idx[~shape]] = True
+                _store(out, bad, idx[shape], vals, aware, tz)
+                continue
+            text_sub = pd.Series(sub.to_pandas())  # an ISO-shaped value that is no instant: find it
             parsed = pd.to_datetime(text_sub, format="ISO8601", errors="coerce", utc=aware)
             ok = parsed.notna().to_numpy() & text_sub.str.fullmatch(_ISO_SHAPE).fillna(False).to_numpy()
             bad[idx[~ok]] = True
