@@ -654,14 +654,22 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
         return _isin(ids, good_lic), _isin(ids, bad_lic)
 
     def act_targets() -> np.ndarray:
-        pos = pc.index_in(pa.array(_text(o["upgrade_of_act"]).iloc[up].array), value_set=pa.array(acts.array))
-        return np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        """Row of the first order carrying each upgrade's target act (-1: none). The acts are
+        looked up in the few upgrades' targets, then those rows' acts indexed: a hash set of
+        a million acts cost more than the rest of the lookup."""
+        wanted = pa.array(_text(o["upgrade_of_act"]).iloc[up].array)
+        all_acts = pa.array(acts.array)
+        named = np.flatnonzero(pc.fill_null(pc.is_in(all_acts, value_set=wanted), False).to_numpy(zero_copy_only=False))
+        pos = pc.index_in(wanted, value_set=all_acts.take(pa.array(named)))
+        pos = np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        return np.where(pos >= 0, named[np.maximum(pos, 0)] if len(named) else -1, -1)
 
     ref_tables = [t for t in ("orders", "legacy_periods") if t in raw]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        uniq = {col: pool.submit(unique_among_kept, col) for col in ("code", "act_number")}
+        # Longest first (each hashes about a million strings; act_targets builds a set of all acts).
         refs = {t: pool.submit(license_refs, t) for t in ref_tables}
         targets = pool.submit(act_targets) if len(up) else None
+        uniq = {col: pool.submit(unique_among_kept, col) for col in ("code", "act_number")}
         for col, reason in (("code", R.DUPLICATE_CODE), ("act_number", R.DUPLICATE_ACT_NUMBER)):
             v, keep, distinct = uniq[col].result()
             if distinct:
