@@ -666,7 +666,7 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
 
     ref_tables = [t for t in ("orders", "legacy_periods") if t in raw]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        # Longest first (each hashes about a million strings; act_targets builds a set of all acts).
+        # Longest first: each of these hashes about a million strings.
         refs = {t: pool.submit(license_refs, t) for t in ref_tables}
         targets = pool.submit(act_targets) if len(up) else None
         uniq = {col: pool.submit(unique_among_kept, col) for col in ("code", "act_number")}
