@@ -603,6 +603,9 @@ def km_by_group(group: np.ndarray, duration: np.ndarray, event: np.ndarray, time
     out = np.ones((n_groups, len(times)))
     if not len(group):
         return out
+    if duration.min() < 0 or group.min() < 0:
+        msg = "km_by_group: durations must be whole days >= 0 and groups numbers >= 0"
+        raise ValueError(msg)
     span = int(duration.max()) + 1
     key = group * span + duration
     uniq, inv = np.unique(key, return_inverse=True)

@@ -329,3 +329,8 @@ def test_covered_at_reads_the_last_period_started(lic, probe) -> None:
     for g, p in enumerate(periods):
         begun = [(s, e) for s, e in p if s <= days[g]]
         assert got[g] == (bool(begun) and days[g] < begun[-1][1])
+
+
+def test_km_by_group_refuses_negative_durations() -> None:
+    with pytest.raises(ValueError, match="durations must be whole days >= 0"):
+        M.km_by_group(np.array([0, 0]), np.array([3, -1]), np.array([True, False]), [1.0])
