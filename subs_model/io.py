@@ -662,7 +662,7 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
         named = np.flatnonzero(pc.fill_null(pc.is_in(all_acts, value_set=wanted), False).to_numpy(zero_copy_only=False))
         pos = pc.index_in(wanted, value_set=all_acts.take(pa.array(named)))
         pos = np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        return np.where(pos >= 0, named[np.maximum(pos, 0)] if len(named) else -1, -1)
+        return np.append(named, -1)[pos]  # -1 (not found) reads the appended -1
 
     ref_tables = [t for t in ("orders", "legacy_periods") if t in raw]
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -569,20 +569,18 @@ class _MonthAdder:
     def __init__(self, days: np.ndarray) -> None:
         self.month = _month_index(days)
         self.m0 = int(self.month.min()) if len(days) else 0
-        self.dom = days - self._starts(0, len(days) and int(self.month.max()) - self.m0 + 1)[self.month - self.m0]
+        self.at = self.month - self.m0  # each day's month in the table
+        self.span = int(self.at.max()) + 1 if len(days) else 0
+        self.dom = days - self._starts(0, self.span)[self.at]
 
     def _starts(self, k: int, n: int) -> np.ndarray:
         """First day of months ``m0 + k .. m0 + k + n - 1``."""
         return np.arange(self.m0 + k, self.m0 + k + n).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
 
     def __call__(self, k: int) -> np.ndarray:
-        if not len(self.month):
-            return self.dom.copy()
-        span = int(self.month.max()) - self.m0 + 1
-        table = self._starts(k, span + 1)
-        at = self.month - self.m0
-        start = table[at]
-        return start + np.minimum(self.dom, table[at + 1] - start - 1)
+        table = self._starts(k, self.span + 1)  # one month more: the last month's length
+        start = table[self.at]
+        return start + np.minimum(self.dom, table[self.at + 1] - start - 1)
 
 
 def km_by_group(group: np.ndarray, duration: np.ndarray, event: np.ndarray, times: Any, n_groups: int | None = None) -> np.ndarray:
@@ -594,7 +592,8 @@ def km_by_group(group: np.ndarray, duration: np.ndarray, event: np.ndarray, time
     groups in one pass over the (group, duration) counts instead of one fit per group:
     a fit costs lifelines about 20 ms of pandas work whatever its size. Durations are
     whole days (integers ≥ 0); a group without rows, or a time before its first event
-    (negative times included, where lifelines answers NaN), has survival 1. ``tests/test_metrics.py`` checks it against lifelines per group.
+    (negative times included, where lifelines answers NaN), has survival 1.
+    ``tests/test_metrics.py`` checks it against lifelines per group.
     """
     times = np.asarray(times, dtype=float)
     group = np.asarray(group, dtype=np.int64)
@@ -612,9 +611,8 @@ def km_by_group(group: np.ndarray, duration: np.ndarray, event: np.ndarray, time
     removed = np.bincount(inv, minlength=len(uniq))
     deaths = np.bincount(inv, weights=np.asarray(event, dtype=np.int64), minlength=len(uniq)).astype(np.int64)
     g_u = uniq // span
-    first = np.flatnonzero(np.r_[True, g_u[1:] != g_u[:-1]])  # each present group's first time
-    done = np.cumsum(removed) - removed  # rows removed before each time, over all groups
-    at_risk = np.bincount(group, minlength=n_groups)[g_u] - (done - np.repeat(done[first], np.diff(np.r_[first, len(uniq)])))
+    removed_before = pd.Series(removed).groupby(g_u, sort=False).cumsum().to_numpy() - removed  # within the group
+    at_risk = np.bincount(group, minlength=n_groups)[g_u] - removed_before
     with np.errstate(divide="ignore"):
         step = np.where(deaths > 0, np.log(at_risk - deaths) - np.log(at_risk), 0.0)
     cum = pd.Series(step).groupby(g_u, sort=False).cumsum().to_numpy()  # −inf once a group dies out
