@@ -17,6 +17,7 @@ from .replay import replay
 from .simulate import simulate
 
 DEFAULT_CATALOG = Path("data/catalog.yaml")
+EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another ingest holds the store; try again later
 
 
 def _catalog(path: str | None) -> Catalog:
@@ -143,10 +144,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from .export import write_table
-    from .store import ingest
+    from .store import StoreBusyError, ingest
 
     try:
-        res = ingest(args.raw, args.into)
+        res = ingest(args.raw, args.into, wait=None if args.wait < 0 else args.wait,
+                     log=lambda m: print(f"subs-model: {m}", file=sys.stderr, flush=True))
+    except StoreBusyError as exc:
+        print(f"subs-model: busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except SubsModelError as exc:
         print(f"subs-model: file error: {exc}", file=sys.stderr)
         return 2
@@ -231,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="merge an export into the canonical Parquet ledger store")
     p.add_argument("raw", help="folder with the exported tables")
     p.add_argument("--into", required=True, help="ledger store folder, e.g. data/ledger")
+    p.add_argument("--wait", type=float, default=600.0,
+                   help="seconds to wait while another ingest writes the same store (default 600; -1: no limit)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("whatif", help="pricing what-if: simulate scenarios from the real customer base, with bands")

@@ -19,6 +19,7 @@ raise an error naming the file and the fix.
 from __future__ import annotations
 
 import enum
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -535,6 +536,8 @@ def read_ledger(
         folder = Path(path)
         if (folder / "current").is_dir():  # a ledger store: read its current version
             folder = folder / "current"
+        if folder.is_symlink():  # resolved once: an ingest switching `current` meanwhile cannot mix two versions
+            folder = Path(os.path.realpath(folder))
         files = _find_files(folder)
         source = str(folder)
     missing = [t for t in TABLES if t not in files]

@@ -14,6 +14,19 @@ progressed through its stages), which is applied as an update. A new version is 
 completely into its own folder before ``current`` is switched with one ``rename``, so an
 interrupted run leaves the previous store as it was. Old versions are kept: nothing the
 user gave is lost or overwritten.
+
+Concurrency and crashes:
+
+- one writer at a time: an ingest holds an OS file lock on ``store/.lock`` (``filelock``;
+  the OS releases it if the process dies) while it merges and switches; a second ingest
+  waits, with a message, up to ``wait`` seconds, then fails with :class:`StoreBusyError`;
+- compare-and-switch: the ingest merges into the version that is ``current`` when it takes
+  the lock, and switches ``current`` only if it still points there;
+- every file of a new version, the version folder and the store folder are fsync'ed before
+  and after the switch, so a power loss leaves ``current`` at a complete version;
+- readers (:func:`subs_model.read_ledger` on a store) resolve ``current`` once and read every
+  table from that version folder, which is never changed again;
+- temporary folders and links of writers that died are removed by the next writer.
 """
 
 from __future__ import annotations
@@ -23,16 +36,22 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock, Timeout
 
+from .errors import SubsModelError
 from .io import read_ledger
 from .ledger import COLUMNS
 
-__all__ = ["IngestResult", "content_hash", "ingest"]
+__all__ = ["DEFAULT_WAIT", "IngestResult", "StoreBusyError", "content_hash", "current_version", "ingest", "store_lock"]
+
+DEFAULT_WAIT = 600.0  # seconds an ingest waits for another one before giving up
 
 KEYS: dict[str, tuple[str, ...]] = {
     "licenses": ("license_id",),
@@ -126,29 +145,126 @@ def _merge(old: pd.DataFrame | None, new: pd.DataFrame, table: str) -> tuple[pd.
     return _canon(out, table), len(added), updated, pd.DataFrame(conflicts, columns=["table", "key", "columns", "stored", "incoming"])
 
 
-def _read_current(store: Path) -> dict[str, pd.DataFrame]:
-    cur = store / "current"
-    if not cur.exists():
+def current_version(store: str | Path) -> Path | None:
+    """The version folder that ``store/current`` points at, resolved once (None: an empty store).
+
+    Readers take every table from this one folder: versions are never changed once written, so
+    an ingest switching ``current`` meanwhile cannot mix two versions into one read.
+
+    >>> current_version("data/ledger")  # doctest: +SKIP
+    PosixPath('/…/data/ledger/versions/3f1c…')
+    """
+    link = Path(store) / "current"
+    if not link.is_symlink() and not link.is_dir():
+        return None
+    return Path(os.path.realpath(link))
+
+
+def _read_version(folder: Path | None) -> dict[str, pd.DataFrame]:
+    if folder is None:
         return {}
-    return {p.stem: pd.read_parquet(p) for p in sorted(cur.glob("*.parquet"))}
+    return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's data and metadata to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_version(folder: Path, tables: dict[str, pd.DataFrame], manifest: dict) -> None:
+    """Every file of a version written and flushed, then the folder itself."""
     folder.mkdir(parents=True)
     for name, df in tables.items():
         df.to_parquet(folder / f"{name}.parquet", index=False)
+        _fsync(folder / f"{name}.parquet")
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    _fsync(folder / "manifest.json")
+    _fsync(folder)
 
 
-def ingest(raw: str | Path, store: str | Path) -> IngestResult:
+def _remove_debris(store: Path) -> list[str]:
+    """Temporary folders and links of writers that died (only the lock holder may call this)."""
+    found = [*(store / "versions").glob(".*.tmp-*"), *store.glob(".current.tmp-*")] if store.exists() else []
+    for p in found:
+        if p.is_symlink() or p.is_file():
+            p.unlink()
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+    return [p.name for p in found]
+
+
+class StoreBusyError(SubsModelError, TimeoutError):
+    """Another ingest holds the store's lock for longer than the caller would wait."""
+
+
+@contextmanager
+def store_lock(store: Path, wait: float | None = DEFAULT_WAIT, log: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the store's writer lock (an OS file lock on ``store/.lock``, released if the process dies).
+
+    ``wait`` is how many seconds to wait for another writer (None: as long as it takes); a
+    message goes to ``log`` when the lock is taken, and :class:`StoreBusyError` is raised after
+    ``wait`` seconds.
+    """
+    store.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(store / ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if log is not None:
+            limit = "as long as it takes" if wait is None else f"up to {wait:g} s"
+            log(f"{store}: another ingest is writing this store; waiting for it ({limit})")
+        try:
+            lock.acquire(timeout=-1 if wait is None else wait)
+        except Timeout:
+            msg = (f"{store}: another ingest still holds the store's lock after {wait:g} s; "
+                   "run again when it has finished, or give a longer --wait")
+            raise StoreBusyError(msg) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _switch_current(store: Path, final: Path, base: Path | None) -> None:
+    """Point ``current`` at ``final`` with one rename, if it still points at ``base`` (compare-and-switch)."""
+    if current_version(store) != base:
+        msg = (f"{store}: `current` changed while this ingest held the lock (was {base}, now "
+               f"{current_version(store)}); another program writes the store without the lock — stop it and ingest again")
+        raise SubsModelError(msg)
+    link = store / f".current.tmp-{os.getpid()}"
+    link.symlink_to(Path("versions") / final.name)
+    os.replace(link, store / "current")  # the one atomic switch
+    _fsync(store)
+
+
+def ingest(raw: str | Path, store: str | Path, *, wait: float | None = DEFAULT_WAIT,
+           log: Callable[[str], None] | None = None) -> IngestResult:
     """Merge the export at ``raw`` into the ledger store at ``store`` (see the module docstring).
+
+    Parameters
+    ----------
+    raw : folder of the export (read and validated as by :func:`subs_model.read_ledger`)
+    store : the store folder (created if missing)
+    wait : seconds to wait for another ingest of the same store (None: no limit)
+    log : where the "waiting for another ingest" message goes (e.g. ``print``)
 
     >>> res = ingest("exports/2026-11", "data/ledger")  # doctest: +SKIP
     >>> res.changed, res.added["orders"], len(res.conflicts)  # doctest: +SKIP
     """
     store = Path(store)
-    led = read_ledger(raw)
-    existing = _read_current(store)
+    led = read_ledger(raw)  # outside the lock: validation needs nothing from the store
+    with store_lock(store, wait, log):
+        _remove_debris(store)
+        base = current_version(store)  # the version this ingest merges into, read once
+        return _merge_and_switch(led, raw, store, base)
+
+
+def _merge_and_switch(led, raw: str | Path, store: Path, base: Path | None) -> IngestResult:
+    existing = _read_version(base)
     tables: dict[str, pd.DataFrame] = {}
     added, updated, conflicts = {}, {}, []
     for name, df in led.tables().items():
@@ -161,37 +277,32 @@ def ingest(raw: str | Path, store: str | Path) -> IngestResult:
         tables.setdefault(name, df)
     digest = content_hash(tables)
     conflicts_df = pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame(columns=["table", "key", "columns", "stored", "incoming"])
-    old_digest = ""
-    if (store / "current" / "manifest.json").exists():
-        old_digest = json.loads((store / "current" / "manifest.json").read_text())["hash"]
+    old_digest = json.loads((base / "manifest.json").read_text())["hash"] if base is not None else ""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    log = store / "log"
-    log.mkdir(parents=True, exist_ok=True)
+    log_dir = store / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
     from .export import write_table
 
     if len(led.quarantine):
-        write_table(led.quarantine, log / f"ingest-{stamp}-quarantine", sheet="quarantine")
+        write_table(led.quarantine, log_dir / f"ingest-{stamp}-quarantine", sheet="quarantine")
     if len(conflicts_df):
-        write_table(conflicts_df, log / f"ingest-{stamp}-conflicts", sheet="conflicts")
+        write_table(conflicts_df, log_dir / f"ingest-{stamp}-conflicts", sheet="conflicts")
     result = IngestResult(changed=digest != old_digest, hash=digest, added=added, updated=updated,
                           conflicts=conflicts_df, quarantine=led.quarantine)
     summary = {"source": str(raw), "finished": stamp, "hash": digest, "changed": result.changed, "added": added,
-               "updated": updated, "conflicts": len(conflicts_df), "quarantined": len(led.quarantine)}
+               "updated": updated, "conflicts": len(conflicts_df), "quarantined": len(led.quarantine),
+               "base": base.name if base is not None else None}
     if result.changed:
         versions = store / "versions"
         final = versions / digest[:16]
-        if not final.exists():
+        if not final.exists():  # an identical version written before is complete: reuse it
             tmp = versions / f".{digest[:16]}.tmp-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            manifest = {"hash": digest, "rows": {k: len(v) for k, v in tables.items()}, "source": str(raw), "written": stamp}
+            manifest = {"hash": digest, "rows": {k: len(v) for k, v in tables.items()}, "source": str(raw),
+                        "written": stamp, "base": summary["base"]}
             _write_version(tmp, tables, manifest)
             os.replace(tmp, final)
-        link = store / f".current.tmp-{os.getpid()}"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(Path("versions") / final.name)
-        os.replace(link, store / "current")  # the one atomic switch
+            _fsync(versions)
+        _switch_current(store, final, base)
         result.version = final
-    (log / f"ingest-{stamp}.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    (log_dir / f"ingest-{stamp}.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return result
-
