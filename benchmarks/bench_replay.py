@@ -24,6 +24,10 @@ Not a test: run it by hand (``make bench``) on an otherwise idle machine.
 
 from __future__ import annotations
 
+import subs_model
+
+subs_model.tune_process()  # a benchmark owns its process: tuned before numpy and Arrow load
+
 import argparse
 import gc
 import resource

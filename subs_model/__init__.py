@@ -1,5 +1,9 @@
 """subs_model — analytics and pricing toolkit for the «Кассир 5» subscriptions.
 
+Importing the package is cheap and changes nothing in the host process: each name below
+loads its module on first use (PEP 562), and process tuning is an explicit call,
+:func:`tune_process`, that programs owning their process make.
+
 >>> import subs_model as sm
 >>> cat = sm.Catalog.default()
 >>> cat.versions[0].term_days
@@ -8,53 +12,91 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from importlib.metadata import PackageNotFoundError, version
-
-from . import _tuning
-from .behaviour import Behaviour, BehaviourError, LeadTime
-from .calibrate import calibrate
-from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
-from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
-from .io import QuarantineReason, read_ledger
-from .ledger import Ledger
-from .replay import CodeStatus, Reason, Replay, Source, replay
-from .simulate import simulate
-from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("subs_model")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = [
-    "Behaviour",
-    "BehaviourError",
-    "Catalog",
-    "CatalogError",
-    "CatalogVersion",
-    "CodeStatus",
-    "Edition",
-    "LeadTime",
-    "Ledger",
-    "LedgerError",
-    "LedgerFileError",
-    "QuarantineReason",
-    "Reason",
-    "RenewalBasis",
-    "Replay",
-    "Scenario",
-    "Sku",
-    "Source",
-    "SubsModelError",
-    "SubscriptionBasis",
-    "__version__",
-    "calibrate",
-    "load_scenarios",
-    "read_ledger",
-    "replay",
-    "run_scenarios",
-    "sensitivity",
-    "simulate",
-]
+#: Public name → the submodule that defines it (imported on first access).
+_LAZY: dict[str, str] = {
+    "Behaviour": "behaviour",
+    "BehaviourError": "behaviour",
+    "LeadTime": "behaviour",
+    "calibrate": "calibrate",
+    "Catalog": "catalog",
+    "CatalogVersion": "catalog",
+    "Edition": "catalog",
+    "RenewalBasis": "catalog",
+    "Sku": "catalog",
+    "SubscriptionBasis": "catalog",
+    "CatalogError": "errors",
+    "LedgerError": "errors",
+    "LedgerFileError": "errors",
+    "SubsModelError": "errors",
+    "QuarantineReason": "io",
+    "read_ledger": "io",
+    "Ledger": "ledger",
+    "CodeStatus": "replay",
+    "Reason": "replay",
+    "Replay": "replay",
+    "Source": "replay",
+    "replay": "replay",
+    "simulate": "simulate",
+    "tune_process": "_tuning",
+    "Scenario": "whatif",
+    "load_scenarios": "whatif",
+    "run_scenarios": "whatif",
+    "sensitivity": "whatif",
+}
 
-_tuning.apply()
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'subs_model' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+#: Submodules named like the function they exist for: ``subs_model.replay`` is the function.
+_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate"})
+
+
+class _Package(types.ModuleType):
+    """The package module: when the import system binds one of ``_FUNCTION_MODULES`` as an
+    attribute (on that submodule's first import), the attribute becomes its function."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FUNCTION_MODULES and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from ._tuning import tune_process
+    from .behaviour import Behaviour, BehaviourError, LeadTime
+    from .calibrate import calibrate
+    from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
+    from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
+    from .io import QuarantineReason, read_ledger
+    from .ledger import Ledger
+    from .replay import CodeStatus, Reason, Replay, Source, replay
+    from .simulate import simulate
+    from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity

@@ -81,8 +81,15 @@ def _prefetch_intrinsic(write: int):
     return intrinsic(prefetch)
 
 
-prefetch_read = _prefetch_intrinsic(0)
-prefetch_write = _prefetch_intrinsic(1)
+def _no_prefetch(arr: np.ndarray, idx: int) -> None:
+    """A prefetch is only a hint: without the JIT (``NUMBA_DISABLE_JIT=1``) it does nothing."""
+
+
+if nb.config.DISABLE_JIT:  # plain Python, for a debugger or coverage: the hints go
+    prefetch_read = prefetch_write = _no_prefetch
+else:
+    prefetch_read = _prefetch_intrinsic(0)
+    prefetch_write = _prefetch_intrinsic(1)
 #: How many rows ahead the random passes prefetch (enough to overlap a few dozen misses).
 AHEAD = 16
 
@@ -168,7 +175,7 @@ def scan(
     act_reason, act_pstart, act_pend, act_ver,
     ost,
     wbuf,
-):  # pragma: no cover - compiled; tested through replay()
+):
     """Scan licenses ``0 .. len(act_ptr) - 2`` (pass slices of the pointer arrays for a range
     of licenses: pointers are absolute). Returns how many periods the range makes (legacy
     periods seen by ``as_of`` plus accepted activations that add days).
@@ -284,7 +291,7 @@ def scan(
 
 
 @nb.njit(cache=True, nogil=True)
-def issues_before(act_ptr, act_ts, iss_ptr, iss_ts, out):  # pragma: no cover - compiled
+def issues_before(act_ptr, act_ts, iss_ptr, iss_ts, out):
     """For each activation (replay order): the index of its license's first renewal-code
     issue at a later instant, into ``out``. The scan takes the issues before it first, so it
     needs no instants (both sides are in instant order within a license). Pass slices of
@@ -300,7 +307,7 @@ def issues_before(act_ptr, act_ts, iss_ptr, iss_ts, out):  # pragma: no cover - 
 
 
 @nb.njit(cache=True, inline="always")
-def _csr(keys, n_groups):  # pragma: no cover - compiled
+def _csr(keys, n_groups):
     """CSR pointers of ``keys`` (each in ``0 .. n_groups - 1``): ``ptr[g]`` is how many keys
     are below ``g``."""
     ptr = np.zeros(n_groups + 1, np.int64)
@@ -312,7 +319,7 @@ def _csr(keys, n_groups):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, inline="always")
-def _sort_groups(perm, ptr, key):  # pragma: no cover - compiled
+def _sort_groups(perm, ptr, key):
     """Sort each group ``perm[ptr[g]:ptr[g + 1]]`` by ``key[perm]``, stably, in place; returns
     whether two members of a group share a key. Groups are short, so insertion sort; a long
     group falls back to a merge sort."""
@@ -339,7 +346,7 @@ def _sort_groups(perm, ptr, key):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def event_order(lic, ts, nlic):  # pragma: no cover - compiled
+def event_order(lic, ts, nlic):
     """Replay order of events: by license (stable counting sort), then by ``ts`` (stable).
 
     Returns the permutation, CSR pointers per license (size ``nlic + 1``) and whether two
@@ -358,7 +365,7 @@ def event_order(lic, ts, nlic):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
+def issue_events(o_ptr, n_sku, n_ts, n_day):
     """Renewal codes issued, in replay order: order numbers, CSR pointers per license,
     instants and days (``n_day``'s dtype). Orders are numbered by license (``o_ptr``: each
     license's numbers, see :func:`license_order`; ``n_day``: their issue days); within a
@@ -400,7 +407,7 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def code_index(order_code, issue_ts, o_rank, n_codes):  # pragma: no cover - compiled
+def code_index(order_code, issue_ts, o_rank, n_codes):
     """Order number (``o_rank`` of its row) of each code issued (-1: none); a code two orders
     carry (-1: none); the first order row issued without a code (-1: none)."""
     out = np.full(n_codes, -1, np.int32)
@@ -417,7 +424,7 @@ def code_index(order_code, issue_ts, o_rank, n_codes):  # pragma: no cover - com
 
 
 @nb.njit(cache=True, nogil=True)
-def gather(values, idx):  # pragma: no cover - compiled
+def gather(values, idx):
     """``values[idx]`` (``idx`` valid; -1 is the last value, as in numpy), prefetching ``AHEAD``
     rows on: numpy's take waits on each random read in turn."""
     n = idx.shape[0]
@@ -430,7 +437,7 @@ def gather(values, idx):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def first_by_order(n_orders, act_num, o_perm, act_perm, ts):  # pragma: no cover - compiled
+def first_by_order(n_orders, act_num, o_perm, act_perm, ts):
     """Earliest ``ts`` of each order's activations, by order row (``NONE``: none).
 
     Activations are in replay order: ``act_num`` their order numbers (-1 unknown code),
@@ -451,7 +458,7 @@ def first_by_order(n_orders, act_num, o_perm, act_perm, ts):  # pragma: no cover
 
 
 @nb.njit(cache=True, nogil=True)
-def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
+def license_order(o_lic, o_issue_ts, nlic):
     """Orders numbered by license (stable: row order within a license), so that the orders a
     pass over licenses touches lie together: the row of each number, the number of each
     row, each license's numbers (CSR pointers), and each number's code-issue instant."""
@@ -479,7 +486,7 @@ def license_order(o_lic, o_issue_ts, nlic):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def first_repeat(codes, n):  # pragma: no cover - compiled
+def first_repeat(codes, n):
     """First position whose code (in ``0 .. n - 1``; -1 = missing) appeared before, or -1."""
     seen = np.zeros(n, np.bool_)
     for k in range(codes.shape[0]):
@@ -493,7 +500,7 @@ def first_repeat(codes, n):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def first_absent(present, idx):  # pragma: no cover - compiled
+def first_absent(present, idx):
     """First position ``k`` with ``present[idx[k]]`` false, or -1."""
     for k in range(idx.shape[0]):
         if not present[idx[k]]:
@@ -502,7 +509,7 @@ def first_absent(present, idx):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def bucket_rows(lic, ts, code, nlic, shift, rows, b_lic, b_ts, b_code):  # pragma: no cover - compiled
+def bucket_rows(lic, ts, code, nlic, shift, rows, b_lic, b_ts, b_code):
     """Rows grouped by bucket ``lic >> shift`` (stable), with their license, instant and
     code carried along (into ``rows``, ``b_*``); returns the buckets' CSR pointers and the
     licenses' CSR pointers (events per license, cumulated).
@@ -540,7 +547,7 @@ def bucket_rows(lic, ts, code, nlic, shift, rows, b_lic, b_ts, b_code):  # pragm
 def order_activations(
     lo, hi, b_lo, b_hi, bptr, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
     perm, ts, code, order, static, day,
-):  # pragma: no cover - compiled
+):
     """Activations of licenses ``lo .. hi - 1`` (buckets ``b_lo .. b_hi - 1``) in replay order,
     joined to their orders, with the static checks (R11); ranges of buckets may run on
     threads side by side.
@@ -656,7 +663,7 @@ def order_activations(
 
 
 @nb.njit(cache=True, nogil=True)
-def day_span(ns):  # pragma: no cover - compiled
+def day_span(ns):
     """First and last UTC day of the instants present (``NONE`` excluded); (1, 0) when none."""
     big = np.iinfo(np.int64).max
     mn = big
@@ -671,7 +678,7 @@ def day_span(ns):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, inline="always")
-def _local_day(x, d0, offset, changes):  # pragma: no cover - compiled
+def _local_day(x, d0, offset, changes):
     """Local day of the instant ``x`` (present) from the per-UTC-day offsets (``offset[d -
     d0]`` for UTC day ``d``), and whether the offset changes on its day (then the day must
     be converted exactly)."""
@@ -680,7 +687,7 @@ def _local_day(x, d0, offset, changes):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def local_days(ns, d0, offset, changes, out, none):  # pragma: no cover - compiled
+def local_days(ns, d0, offset, changes, out, none):
     """Local day of each instant from per-UTC-day offsets (``none`` where the instant is
     missing); returns how many fall on a day whose offset changes (the caller converts
     those exactly) and the last day."""
@@ -702,7 +709,7 @@ def local_days(ns, d0, offset, changes, out, none):  # pragma: no cover - compil
 def emit_periods(
     lic0, k0, as_of, leg_ptr, leg_start, leg_end, act_ptr, reason, pstart, pend, ver, a_num, a_day, a_perm,
     o_perm, n_sku, a_code, n_oid, lic, start, end, src, version, activated, act_row, order, code, oid,
-):  # pragma: no cover - compiled
+):
     """Write the periods of licenses ``lic0 .. lic0 + len(act_ptr) - 2`` from row ``k0`` on.
 
     The rows come out in (license, start) order: per license the legacy periods seen by
@@ -761,7 +768,7 @@ def emit_periods(
 
 
 @nb.njit(cache=True, nogil=True)
-def emit_rejections(act_ptr, reason, act_perm, act_day, act_num, o_perm, act_code):  # pragma: no cover - compiled
+def emit_rejections(act_ptr, reason, act_perm, act_day, act_num, o_perm, act_code):
     """Rows of the rejections table, in replay order: activation row, license, code (when
     ``act_code`` is not empty), day (datetime64[ns]), reason (0-based) and order row (-1:
     unknown code; ``act_num`` holds order numbers, ``o_perm`` their rows)."""
@@ -793,7 +800,7 @@ def emit_rejections(act_ptr, reason, act_perm, act_day, act_num, o_perm, act_cod
 
 
 @nb.njit(cache=True, nogil=True)
-def init_order_state(ost, issue_day, lo, hi):  # pragma: no cover - compiled
+def init_order_state(ost, issue_day, lo, hi):
     """Initial state of order numbers ``lo .. hi - 1``: no flag, no activation day, no
     deadline; the day the code was issued (see :data:`ACCEPTED_FLAG`)."""
     for j in range(lo, hi):
@@ -804,7 +811,7 @@ def init_order_state(ost, issue_day, lo, hi):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
-def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):  # pragma: no cover - compiled
+def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):
     """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of order
     rows ``lo .. hi - 1`` from the scan's per-order state ``ost`` at each row's number
     (``o_rank``; ``o_sku`` by row). The rows are written in sequence and the state read
@@ -837,7 +844,7 @@ def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):  # pra
 
 
 @nb.njit(cache=True)
-def closing_days(end: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np.ndarray:  # pragma: no cover
+def closing_days(end: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np.ndarray:
     """Vectorised :func:`_closing_day`: first closed day of the grace window after each end."""
     out = np.empty(end.shape[0], np.int64)
     for k in range(end.shape[0]):

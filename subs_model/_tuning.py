@@ -1,8 +1,10 @@
-"""Process settings that make a replay fast, applied when ``subs_model`` is imported.
+"""Process settings that make large reads and replays faster: :func:`tune_process`.
 
-Each one keeps the user's own choice when they made it through the library's own
-environment variable. They are measured on the 2-core virtual machines this runs on;
-the README's speed section gives the figures.
+A library is a guest in its host process, so importing ``subs_model`` changes none of
+these. Programs that own their process — the ``subs-model`` CLI, the report runner, the
+benchmarks — call :func:`tune_process` first. Each setting keeps the user's own choice
+made through the library's own environment variable. What they buy is measured in
+``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import sys
 
-import pyarrow as pa
-
-__all__ = ["apply"]
+__all__ = ["tune_process"]
 
 
 def _prefer_jemalloc() -> str:
@@ -24,6 +25,8 @@ def _prefer_jemalloc() -> str:
     jemalloc or the system allocator (later reads about 2.1–2.3 s with any). Setting
     ``ARROW_DEFAULT_MEMORY_POOL`` keeps the user's choice. Returns the pool in use.
     """
+    import pyarrow as pa
+
     if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         try:
             pa.set_memory_pool(pa.jemalloc_memory_pool())
@@ -32,25 +35,28 @@ def _prefer_jemalloc() -> str:
     return pa.default_memory_pool().backend_name
 
 
-def _no_numpy_hugepages() -> bool:
+def _no_numpy_hugepages() -> str:
     """Stop numpy asking the kernel for huge pages, unless the user set ``NUMPY_MADVISE_HUGEPAGE``.
 
     numpy advises huge pages for every array of 4 MB or more. Where the kernel's THP
     ``defrag`` setting is ``madvise`` and memory is fragmented, each such fault tries a
-    direct compaction and falls back to small pages: measured here, writing fresh arrays
-    cost 2.9 ms/MB with the advice and 0.4 ms/MB without (a cold 1 M-event replay took
-    about twice as long with it). Returns whether numpy still advises huge pages.
+    direct compaction and falls back to small pages (see ``docs/performance.md``). numpy
+    reads its public switch, the environment variable ``NUMPY_MADVISE_HUGEPAGE``, when it
+    is imported: it is set here for this process (when numpy is not imported yet) and for
+    the processes it starts. Returns what is in effect.
     """
-    try:
-        from numpy._core.multiarray import _set_madvise_hugepage
-    except ImportError:  # pragma: no cover - a numpy without the switch
-        return False
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:  # numpy read the user's choice at import: keep it
-        enabled = _set_madvise_hugepage(False)
-        _set_madvise_hugepage(enabled)
-        return bool(enabled)
-    _set_madvise_hugepage(False)
-    return False
+    if "numpy" not in _NUMPY_SET and "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return f"the user's choice (NUMPY_MADVISE_HUGEPAGE={os.environ['NUMPY_MADVISE_HUGEPAGE']})"
+    if "numpy" not in _NUMPY_SET:
+        os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
+        _NUMPY_SET["numpy"] = "numpy" in sys.modules  # imported already: too late for this process
+    if _NUMPY_SET["numpy"]:
+        return "off in child processes (numpy was imported before tune_process(): this process keeps its advice)"
+    return "off"
+
+
+#: Whether tune_process() set numpy's switch, and whether numpy had been imported by then.
+_NUMPY_SET: dict[str, bool] = {}
 
 
 #: glibc's ``mallopt`` parameters (malloc.h).
@@ -87,10 +93,25 @@ def _keep_freed_memory() -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
-def apply() -> dict[str, object]:
-    """Apply every setting (idempotent); returns what is in effect."""
+def tune_process() -> dict[str, object]:
+    """Tune this process for large reads and replays; returns what is in effect (idempotent).
+
+    - Arrow's memory pool: jemalloc (else the system allocator) instead of mimalloc, unless
+      ``ARROW_DEFAULT_MEMORY_POOL`` is set;
+    - numpy's huge-page advice off (``NUMPY_MADVISE_HUGEPAGE=0``, for this process if numpy
+      is not imported yet, and for the processes it starts), unless the user set it;
+    - glibc's malloc keeps up to 256 MB of freed memory for the next arrays, unless
+      ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_`` or ``GLIBC_TUNABLES`` is set.
+
+    Call it first thing in a program that owns its process (the CLI does); importing
+    ``subs_model`` never does it.
+
+    >>> import subs_model
+    >>> subs_model.tune_process()  # doctest: +SKIP
+    {'numpy_hugepages': 'off', 'arrow_pool': 'jemalloc', 'keep_freed_memory': True}
+    """
     return {
-        "arrow_pool": _prefer_jemalloc(),
         "numpy_hugepages": _no_numpy_hugepages(),
+        "arrow_pool": _prefer_jemalloc(),
         "keep_freed_memory": _keep_freed_memory(),
     }

@@ -432,7 +432,7 @@ def _exact_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
 
 
 @nb.njit(cache=True)
-def _recognise(A, D, rs, g, ms, me, month_end, n_g):  # pragma: no cover - compiled
+def _recognise(A, D, rs, g, ms, me, month_end, n_g):
     """Recognised kopecks per (month, group): each payment's floor(A·k/D) at its month ends, differenced."""
     rec = np.zeros((month_end.shape[0], n_g), np.int64)
     for i in range(A.shape[0]):
@@ -625,7 +625,7 @@ def km_by_group(group: np.ndarray, duration: np.ndarray, event: np.ndarray, time
 
 
 @nb.njit(cache=True, nogil=True)
-def _covered_at(first, start, end, days):  # pragma: no cover - compiled
+def _covered_at(first, start, end, days):
     """Per license ``g`` (rows ``first[g] .. first[g + 1] - 1``, by start): whether its last
     period starting on or before ``days[g]`` still runs on that day."""
     out = np.zeros(days.shape[0], np.bool_)

@@ -80,7 +80,7 @@ Z_MAIN, Z_FOLLOW, Z_RETURN = 64, 80, 96
 
 
 @nb.njit(cache=True, inline="always")
-def _u(key, rnd, lic, col):  # pragma: no cover - compiled
+def _u(key, rnd, lic, col):
     """A uniform in (0, 1): a SplitMix64 hash of (key, round, license, column).
 
     Each license's draws depend only on its own id, the round and the column, so a
@@ -105,7 +105,7 @@ _ND = np.array([7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e
 
 
 @nb.njit(cache=True)
-def _ndtri(p):  # pragma: no cover - compiled
+def _ndtri(p):
     """Standard normal quantile of ``p`` in (0, 1)."""
     if p < 0.02425:
         q = np.sqrt(-2.0 * np.log(p))
@@ -125,7 +125,7 @@ LEAD_GRID = 4096  # cells of the tabulated lead-time quantiles
 
 
 @nb.njit(cache=True)
-def _lead_table(median_h, sigma):  # pragma: no cover - compiled
+def _lead_table(median_h, sigma):
     """Lead-time quantiles in ns, ``[stage, j]`` at probability ``j / LEAD_GRID`` (lognormal)."""
     g = LEAD_GRID
     out = np.zeros((median_h.shape[0], g + 1), np.float64)
@@ -136,7 +136,7 @@ def _lead_table(median_h, sigma):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, inline="always")
-def _lead_ns(u, stage, table, median_h, sigma):  # pragma: no cover - compiled
+def _lead_ns(u, stage, table, median_h, sigma):
     """A lognormal lead time (ns) by inverse transform: tabulated quantiles, linearly
     interpolated; the two outermost cells (the tails) computed exactly."""
     x = u * LEAD_GRID
@@ -148,7 +148,7 @@ def _lead_ns(u, stage, table, median_h, sigma):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, inline="always")
-def _chain(t, request_ns, key, rnd, lic, col, upgrade, table, median_h, sigma, horizon_ns):  # pragma: no cover
+def _chain(t, request_ns, key, rnd, lic, col, upgrade, table, median_h, sigma, horizon_ns):
     """Stage instants (request, invoice, paid, ticket, code, activation) into ``t`` (6 slots).
 
     Lead times are lognormal; instants are whole seconds, as exports carry them. A stage
@@ -170,19 +170,19 @@ def _chain(t, request_ns, key, rnd, lic, col, upgrade, table, median_h, sigma, h
 
 
 @nb.njit(cache=True, inline="always")
-def _hour_ns(u):  # pragma: no cover - compiled
+def _hour_ns(u):
     """An office-hours instant of the day (09:00–18:00) from a uniform."""
     return np.int64((9.0 + 9.0 * u) * 3.6e12)
 
 
 @nb.njit(cache=True, inline="always")
-def _delay(u, mean_days):  # pragma: no cover - compiled
+def _delay(u, mean_days):
     """Whole days ~ exponential with the given mean (floored)."""
     return np.int64(np.floor(-np.log1p(-min(u, 1.0 - 1e-12)) * mean_days))
 
 
 @nb.njit(cache=True, inline="always")
-def _after_subscription(end, act_ns, from_day, term, sub_basis, ren_basis):  # pragma: no cover - compiled
+def _after_subscription(end, act_ns, from_day, term, sub_basis, ren_basis):
     """The license's end after an accepted subscription activation at ``act_ns`` (R3)."""
     day = act_ns // NS_PER_DAY
     v = K._version(day, from_day)
@@ -191,7 +191,7 @@ def _after_subscription(end, act_ns, from_day, term, sub_basis, ren_basis):  # p
 
 
 @nb.njit(cache=True, inline="always")
-def _put(buf_lic, buf_sku, buf_t, buf_up, buf_ok, slot, cap, lic, sku, t, up, ok):  # pragma: no cover
+def _put(buf_lic, buf_sku, buf_t, buf_up, buf_ok, slot, cap, lic, sku, t, up, ok):
     if slot < cap:
         buf_lic[slot] = lic
         buf_sku[slot] = sku
@@ -211,7 +211,7 @@ def _simulate_chunks(
     cdf, cdf_len, guide, lo_off, p_cont, p_up, P, table, median_h, sigma, horizon_ns,
     from_day, term, grace, sub_basis, ren_basis, legacy_prior,
     o_lic, o_sku, o_t, o_up, o_ok, n_out, cy_out, rounds_out,
-):  # pragma: no cover - compiled; tested through simulate()
+):
     """Every license of each chunk, round after round, until it churns or the horizon ends.
 
     Chunk ``chunks[c]`` holds licenses ``chunks[c], chunks[c] + stride, …`` (strided, so
@@ -347,7 +347,7 @@ def _simulate(
     end_day, earliest, max_rounds, min_off,
     cdf, cdf_len, guide, lo_off, p_cont, p_up, P, table, median_h, sigma, horizon_ns,
     from_day, term, grace, sub_basis, ren_basis, legacy_prior,
-):  # pragma: no cover - compiled; tested through simulate()
+):
     """:func:`_simulate_chunks` into slots allocated here (malloc: numpy would ask for
     transparent huge pages, whose zeroing and compaction cost more than the simulation)."""
     n_c = chunks.shape[0]
@@ -364,13 +364,13 @@ def _simulate(
 
 
 @nb.njit(cache=True)
-def _alloc(n):  # pragma: no cover - compiled
+def _alloc(n):
     """Order arrays allocated by malloc (see :func:`_simulate` on huge pages)."""
     return np.empty(n, np.int64), np.empty(n, np.int64), np.empty((n, 6), np.int64), np.empty(n, np.int64), np.empty(n, np.bool_)
 
 
 @nb.njit(cache=True, nogil=True)
-def _gather(sel, src_at, n, dst_at, b_lic, b_sku, b_t, b_up, b_ok, o_lic, o_sku, o_t, o_up, o_ok):  # pragma: no cover
+def _gather(sel, src_at, n, dst_at, b_lic, b_sku, b_t, b_up, b_ok, o_lic, o_sku, o_t, o_up, o_ok):
     """Copy the orders each chunk wrote (``n[i]`` slots from ``src_at[i]``) to ``dst_at[i]``;
     an upgrade's target moves from a slot within its chunk to the final index."""
     for i in range(sel.shape[0]):
