@@ -52,11 +52,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         out += [f"  {name:<24} {int(n):>9,}" for name, n in counts.items()]
     print("\n".join(out))
     if args.out:
+        from .export import write_table
+
         folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
         for name in ("periods", "codes", "rejections"):
-            getattr(rep, name).to_csv(folder / f"{name}.csv", index=False)
-        print(f"\nWrote periods.csv, codes.csv, rejections.csv to {folder.resolve()}")
+            # For people (a spreadsheet opens them): formula-safe, CSV only — a replay can outgrow a worksheet.
+            write_table(getattr(rep, name), folder / name, xlsx=False)
+        print(f"\nWrote periods.csv, codes.csv, rejections.csv (formula-safe) to {folder.resolve()}")
     return 0
 
 

@@ -34,17 +34,22 @@ def neutralise(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_table(df: pd.DataFrame, path: str | Path, *, sheet: str = "data") -> list[Path]:
-    """Write ``df`` as ``path`` .csv and .xlsx (formula-safe); returns the files written."""
+def write_table(df: pd.DataFrame, path: str | Path, *, sheet: str = "data", xlsx: bool = True) -> list[Path]:
+    """Write ``df`` as ``path`` .csv and .xlsx (formula-safe); returns the files written.
+
+    ``xlsx=False`` writes only the CSV (for tables that may outgrow a worksheet, such as a replay).
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     safe = neutralise(df)
-    csv, xlsx = p.with_suffix(".csv"), p.with_suffix(".xlsx")
+    csv = p.with_suffix(".csv")
     # Quote every text field: a bare carriage return inside a value would otherwise split the row.
     safe.to_csv(csv, index=False, encoding="utf-8-sig", quoting=csv_module.QUOTE_NONNUMERIC)
+    if not xlsx:
+        return [csv]
     naive = safe.copy()
     for c in naive.columns:  # Excel has no time zones
         if isinstance(naive[c].dtype, pd.DatetimeTZDtype):
             naive[c] = naive[c].dt.tz_localize(None)
-    naive.to_excel(xlsx, index=False, sheet_name=sheet[:31], engine="openpyxl")
-    return [csv, xlsx]
+    naive.to_excel(p.with_suffix(".xlsx"), index=False, sheet_name=sheet[:31], engine="openpyxl")
+    return [csv, p.with_suffix(".xlsx")]

@@ -2,7 +2,11 @@
 
 Notebooks stay thin — a parameters cell, one call here, then one cell per chart or table
 — so that a product manager in JupyterLab and the scheduled report run the same logic.
-Notes that quote numbers are computed here, in Russian or English.
+Notes that quote numbers are computed here, in Russian or English. A note is Markdown that
+a browser will render: every value in it that comes from data or configuration (a feature
+name, a scenario name) goes through :func:`subs_model.plots.safe_text` first, so it shows
+as text and never as markup. Tables stay raw values (pandas escapes them when it renders
+HTML); figure labels are escaped in :mod:`subs_model.plots`.
 """
 
 from __future__ import annotations
@@ -268,7 +272,7 @@ def grace_usage_page(
     n = int(g.summary["in_grace"].sum())
     total = int(g.summary["uncovered_days"].sum())
     decided = fr[fr["fate"].ne("open")]
-    feats = ", ".join(f"{r.name} ({r.licenses_uncovered})" for r in g.features.itertuples() if r.licenses_uncovered) or t["none"]
+    feats = ", ".join(f"{P.safe_text(r.name, markdown=True)} ({r.licenses_uncovered})" for r in g.features.itertuples() if r.licenses_uncovered) or t["none"]
     notes = {
         "grace": t["grace_day_note"].format(n=n, mean=f"{total / n:.1f}".replace(".", ",") if n else "—", total=total),
         "features": t["features_note"].format(features=feats),
@@ -377,13 +381,13 @@ def pricing_whatif_page(
                                  active=f"{b['active_mean']:.0f}", rate=_pct(b["renewal_rate_mean"], lang),
                                  observed=_pct(res.observed_renewal_rate, lang))]
     for _, r in s.iloc[1:].iterrows():
-        lines.append(t["line"].format(name=r["scenario"], diff=P.rub(r["bookings_diff_mean"]), dlo=P.rub(r["bookings_diff_p05"]),
+        lines.append(t["line"].format(name=P.safe_text(r["scenario"], markdown=True), diff=P.rub(r["bookings_diff_mean"]), dlo=P.rub(r["bookings_diff_p05"]),
                                       dhi=P.rub(r["bookings_diff_p95"]), adiff=r["active_diff_mean"],
                                       grace=r["grace_renewal_diff_mean"], up=r["upgrade_diff_mean"]))
     top = sens.assign(a=sens["bookings_diff_pct"].abs()).sort_values("a").iloc[-1]["knob"] if len(sens) else None
     if top is not None:
         ks = sens[sens["knob"] == top]
-        lines.append(t["tornado"].format(knob=top, low=_pct(ks["bookings_diff_pct"].min(), lang), high=_pct(ks["bookings_diff_pct"].max(), lang)))
+        lines.append(t["tornado"].format(knob=P.safe_text(top, markdown=True), low=_pct(ks["bookings_diff_pct"].min(), lang), high=_pct(ks["bookings_diff_pct"].max(), lang)))
     table = s[["scenario", "description", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean",
                "bookings_diff_p05", "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean",
                "upgrade_mean", "lapsed_mean"]].copy()

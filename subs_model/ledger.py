@@ -184,6 +184,12 @@ class Ledger:
         falls back to plain pages that the reader must hash again, and reading such a
         file took several times the memory and time of reading the ids as text. Call
         :meth:`categorical_ids` after reading to match ids by number again.
+
+        These are machine files, read back by :func:`subs_model.read_ledger`: values are
+        written byte-exact, deliberately *not* through the formula-safe
+        :func:`subs_model.export.write_table` (its leading apostrophe would change an id or
+        a code that starts with ``=``, ``+``, ``-`` or ``@``). Tables for people go through
+        ``write_table``.
         """
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,10 @@ arrives in kopecks and is shown in rubles as «3 200 ₽».
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +34,7 @@ __all__ = [
     "fig_tornado",
     "fig_upgrade_revenue",
     "rub",
+    "safe_text",
 ]
 
 PALETTE = ["#2E5EAA", "#5AA9E6", "#7FC8A9", "#F4A259", "#E76F51", "#BC4B51", "#8D99AE", "#C9ADA7"]
@@ -121,6 +125,32 @@ def _t(lang: str) -> Mapping[str, str]:
         msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
         raise ValueError(msg)
     return LABELS[lang]
+
+
+# ASCII punctuation that Markdown (and MathJax's `$`) may read as syntax; `&`, `<`, `>` become entities instead.
+_MD_PUNCT = re.compile(r"([!-%'-/:;=?@\[-`{-~])")
+
+
+def safe_text(value: Any, *, markdown: bool = False) -> str:
+    """Text from data or configuration (a feature or scenario name) made inert for a report.
+
+    ``&``, ``<`` and ``>`` become HTML entities, so neither a browser nor plotly (which
+    renders a subset of HTML tags in labels) turns the value into markup; both show the
+    entities as the original characters. With ``markdown=True`` (text placed in a Markdown
+    note) every other ASCII punctuation character is backslash-escaped and line breaks
+    become spaces, so the value cannot open a link, an emphasis, a heading or a formula.
+    Build notes from escaped values; never escape a finished note (that would break its
+    intended markup).
+
+    >>> safe_text("<img src=x onerror=alert(1)>")
+    '&lt;img src=x onerror=alert(1)&gt;'
+    >>> print(safe_text("[a](javascript:x) *b*", markdown=True))
+    \\[a\\]\\(javascript\\:x\\) \\*b\\*
+    """
+    text = str(value)
+    if markdown:
+        text = _MD_PUNCT.sub(r"\\\1", " ".join(text.splitlines()))
+    return html.escape(text, quote=False)
 
 
 def rub(kopecks: float | int) -> str:
@@ -293,7 +323,7 @@ def fig_active_licenses(active: pd.DataFrame, lang: str = "ru") -> go.Figure:
     if active.empty:
         return _empty(fig, lang)
     for edition, g in active.groupby("edition", sort=False):
-        fig.add_scatter(x=g["day"], y=g["active"], name=t.get(str(edition), str(edition)), stackgroup="one", mode="lines")
+        fig.add_scatter(x=g["day"], y=g["active"], name=t.get(str(edition), safe_text(edition)), stackgroup="one", mode="lines")
     fig.update_layout(xaxis_title=t["day"], yaxis_title=t["active"])
     return fig
 
@@ -349,10 +379,11 @@ def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru") -> go.F
     for i, (name, g) in enumerate(d.groupby("scenario", sort=False)):
         color = PALETTE[i % len(PALETTE)]
         fig.add_scatter(x=g["month"], y=g["p95"] / scale, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
-                        legendgroup=name)
+                        legendgroup=safe_text(name))
         fig.add_scatter(x=g["month"], y=g["p05"] / scale, mode="lines", line={"width": 0}, fill="tonexty",
-                        fillcolor=_rgba(color, 0.15), showlegend=False, hoverinfo="skip", legendgroup=name)
-        fig.add_scatter(x=g["month"], y=g["mean"] / scale, mode="lines", name=str(name), line_color=color, legendgroup=name)
+                        fillcolor=_rgba(color, 0.15), showlegend=False, hoverinfo="skip", legendgroup=safe_text(name))
+        fig.add_scatter(x=g["month"], y=g["mean"] / scale, mode="lines", name=safe_text(name), line_color=color,
+                        legendgroup=safe_text(name))
     fig.update_layout(xaxis_title=t["month"])
     if scale == 100:
         _money_axis(fig)
@@ -374,8 +405,9 @@ def fig_tornado(sens: pd.DataFrame, lang: str = "ru") -> go.Figure:
     order = sens.groupby("knob")["bookings_diff_pct"].apply(lambda s: s.abs().max()).sort_values().index.tolist()
     for j, which in enumerate(("low", "high")):
         rows = sens.sort_values("value").groupby("knob").nth(0 if which == "low" else -1).set_index("knob").reindex(order)
-        fig.add_bar(y=order, x=rows["bookings_diff_pct"], orientation="h", name=w[which],
-                    marker_color=PALETTE[4] if j == 0 else PALETTE[0], text=[f"{k} = {v:g}" for k, v in zip(order, rows["value"], strict=True)],
+        fig.add_bar(y=[safe_text(k) for k in order], x=rows["bookings_diff_pct"], orientation="h", name=w[which],
+                    marker_color=PALETTE[4] if j == 0 else PALETTE[0],
+                    text=[f"{safe_text(k)} = {v:g}" for k, v in zip(order, rows["value"], strict=True)],
                     hovertemplate="%{text}: %{x:.1%}<extra></extra>")
     fig.update_layout(barmode="overlay", xaxis={"tickformat": ".0%", "title": w["effect"]})
     return fig

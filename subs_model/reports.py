@@ -1,11 +1,20 @@
 """The report runner: parameterised notebooks → offline HTML reports, published atomically.
 
 Each named notebook is run with papermill (``kernel_name="python3"``, the notebook's
-folder as working directory, a per-cell timeout) in a temporary folder, converted to
-HTML without code cells through an offline template (plotly.js embedded once per report,
-no CDN request of any kind), and only then moved over the published report. A failing
-cell, a timeout or a dead kernel leaves the last good report untouched, keeps the
-executed notebook under ``reports/failed/`` and makes the run exit non-zero.
+folder as working directory, a per-cell timeout) in a work folder outside the published
+tree, converted to HTML without code cells through an offline template (plotly.js embedded
+once per report, no CDN request of any kind), and only then moved over the published
+report. A failing cell, a timeout or a dead kernel leaves the last good report untouched,
+keeps the executed notebook in ``<out>.failed/`` (a sibling of the published folder, so a
+web server that publishes ``<out>`` does not expose it) and makes the run exit non-zero.
+
+Nothing but reports, ``index.html`` and ``runs.json`` stays in the published folder: work
+folders live under the system temp folder (``subs-model-reports-<uid>/<name>-<pid>-*``) and
+are removed when the run ends; those of a run that died (its process is gone), half-written
+``.*.<pid>.tmp`` files of one, and the ``.<name>-*/`` folders and ``failed/`` folder of
+earlier versions are cleaned up by the next run. The index and ``runs.json`` show path
+parameters relative to the data root (the notebooks folder's parent by default), never
+server paths.
 
 Parameters are checked before anything runs: a name the notebook does not declare, or a
 value of the wrong type, is refused with the list of valid parameters.
@@ -14,6 +23,7 @@ value of the wrong type, is refused with the list of valid parameters.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import hashlib
 import html
@@ -37,6 +47,9 @@ from .errors import SubsModelError, read_yaml
 __all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "declared_parameters", "run_reports"]
 
 TEMPLATES = Path(__file__).parent / "templates"
+_STALE_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
+_WORK_DIR = re.compile(r"^(.+)-(\d+)-[a-z0-9_]{8}$")
+_ABS_PATH = re.compile(r"(?<![\w./~-])(?:/[\w.~+@%-]+)+/?")
 _MATHJAX_TAG = re.compile(r"<script[^>]*src=\"[^\"]*(?:mathjax|MathJax)[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
 
 
@@ -188,13 +201,95 @@ def _failed_cell(nb_path: Path) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    # The pid in the name lets the next run tell a dead writer's leftover from a live one's file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def failed_dir(out: str | Path) -> Path:
+    """Where the executed notebooks of failed runs are kept: ``<out>.failed/``, beside ``out``, not in it."""
+    o = Path(out).resolve()
+    return o.with_name(f"{o.name}.failed")
+
+
+def work_root() -> Path:
+    """The folder of the runner's work folders: under the system temp folder, one per user."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    return Path(tempfile.gettempdir()) / f"subs-model-reports-{uid}"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _clean_leftovers(out_dir: Path, names: Sequence[str], failed: Path, log=print) -> None:
+    """Remove what dead runs left behind: work folders, half-written files, and the old in-tree leftovers."""
+    root = work_root()
+    if root.is_dir():
+        for d in root.iterdir():
+            m = _WORK_DIR.match(d.name)
+            if d.is_dir() and m and not _alive(int(m.group(2))):
+                shutil.rmtree(d, ignore_errors=True)
+    if not out_dir.is_dir():
+        return
+    for p in out_dir.iterdir():
+        m = _STALE_TMP.match(p.name)
+        if m and p.is_file() and not _alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+        # Earlier versions staged runs in ``<out>/.<name>-<random>/`` (tempfile.mkdtemp).
+        elif p.is_dir() and p.name.startswith(".") and any(re.fullmatch(rf"\.{re.escape(n)}-[a-z0-9_]{{8}}", p.name) for n in names):
+            shutil.rmtree(p, ignore_errors=True)
+    old = out_dir / "failed"  # earlier versions kept failed notebooks inside the published folder
+    if old.is_dir():
+        dest = failed
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in old.iterdir():
+            if not (dest / f.name).exists():
+                shutil.move(str(f), dest / f.name)
+        shutil.rmtree(old, ignore_errors=True)
+        log(f"moved the failed notebooks of earlier runs out of the published folder to {dest}")
+
+
+def _shown_path(value: str, root: Path, base: Path) -> str:
+    """``value`` (a path, relative to ``base`` if not absolute) as shown to readers: relative to ``root``."""
+    p = Path(value)
+    full = Path(os.path.normpath(p if p.is_absolute() else base / p))
+    with contextlib.suppress(ValueError):
+        return full.relative_to(root).as_posix() or "."
+    return f"…/{full.name}" if full.name else "…"
+
+
+def _scrub(text: str, root: Path, base: Path) -> str:
+    """``text`` with every absolute path replaced by its data-root-relative form."""
+    return _ABS_PATH.sub(lambda m: _shown_path(m.group(0), root, base), text)
+
+
+def _shown_params(params: Mapping[str, Any], declared: Mapping[str, NotebookParameter], root: Path, base: Path) -> dict[str, Any]:
+    """Parameters as the index shows them: path parameters (a ``/`` in the default, or an absolute value) relative to ``root``."""
+    out = {}
+    for k, v in params.items():
+        d = declared.get(k)
+        is_path = isinstance(v, str) and v and (os.path.isabs(v) or (d is not None and isinstance(d.default, str) and "/" in d.default))
+        out[k] = _shown_path(v, root, base) if is_path else v
+    return out
 
 
 def run_one(
-    notebook: Path, out_dir: Path, params: dict[str, Any], *, cell_timeout: int = 600, log=print,
+    notebook: Path, out_dir: Path, params: dict[str, Any], *, cell_timeout: int = 600, failed: Path | None = None, log=print,
 ) -> RunResult:
     """Run one notebook and publish its HTML atomically; never raises for a notebook failure."""
     import papermill as pm
@@ -202,7 +297,9 @@ def run_one(
     name = notebook.stem
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out_dir))
+    root = work_root()
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-{os.getpid()}-", dir=root))
     executed = work / f"{name}.ipynb"
     env_before = os.environ.get("PLOTLY_RENDERER")
     os.environ["PLOTLY_RENDERER"] = "notebook"  # charts render in HTML, plotly.js embedded once
@@ -211,19 +308,16 @@ def run_one(
             str(notebook), str(executed), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
             execution_timeout=cell_timeout, progress_bar=False, log_output=False, report_mode=False,
         )
-        html_text = _to_html(executed)
         target = out_dir / f"{name}.html"
-        staged = work / f"{name}.html"
-        staged.write_text(html_text, encoding="utf-8")
-        os.replace(staged, target)
+        _atomic_write(target, _to_html(executed))  # staged beside the target: os.replace is atomic on one file system
         result = RunResult(name, "ok", time.perf_counter() - started, params, html=target)
     except Exception as exc:  # noqa: BLE001 - any failure (cell error, timeout, dead kernel) is reported the same way
-        failed_dir = out_dir / "failed"
-        failed_dir.mkdir(exist_ok=True)
+        keep = failed or failed_dir(out_dir)
+        keep.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         kept = None
         if executed.exists():
-            kept = failed_dir / f"{name}-{stamp}.ipynb"
+            kept = keep / f"{name}-{stamp}.ipynb"
             shutil.copy2(executed, kept)
         where = _failed_cell(executed) if executed.exists() else ""
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
@@ -271,13 +365,22 @@ def run_reports(
     text_params: Mapping[str, str] | None = None,
     typed_params: Mapping[str, Any] | None = None,
     cell_timeout: int = 600,
+    data_root: str | Path | None = None,
+    failed: str | Path | None = None,
     log=print,
 ) -> list[RunResult]:
     """Run the named report notebooks (all in ``notebooks`` by default) and publish HTML to ``out``.
 
     Returns one :class:`RunResult` per notebook; failures are results, not exceptions (the
     CLI turns them into a non-zero exit). Bad parameters raise :class:`ParameterError`
-    before any notebook runs.
+    before any notebook runs. The published ``index.html`` and ``runs.json`` show path
+    parameters and paths in error messages relative to ``data_root`` (default: the parent
+    of ``notebooks``, the project folder); a path outside it shows as ``…/<last name>``.
+    Executed notebooks of failed runs are kept in ``failed`` (default ``<out>.failed/``).
+
+    Examples
+    --------
+    >>> run_reports(["02-renewal-timing"], text_params={"lang": "en"}, out="reports")  # doctest: +SKIP
     """
     nb_dir = Path(notebooks)
     available = {p.stem: p for p in sorted(nb_dir.glob("*.ipynb"))}
@@ -293,18 +396,23 @@ def run_reports(
     plan = [(n, available[n], check_parameters(available[n], text_params or {}, typed_params or {})) for n in chosen]
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    root = Path(data_root).resolve() if data_root else nb_dir.resolve().parent
+    keep = Path(failed) if failed else failed_dir(out_dir)
+    _clean_leftovers(out_dir, list(available), keep, log=log)
     runs_path = out_dir / "runs.json"
     runs = json.loads(runs_path.read_text(encoding="utf-8")) if runs_path.exists() else {}
     results = []
     for i, (name, path, params) in enumerate(plan, start=1):
         log(f"[{i}/{len(plan)}] {name} …", flush=True) if log is print else log(f"[{i}/{len(plan)}] {name} …")
-        res = run_one(path, out_dir, params, cell_timeout=cell_timeout, log=log)
+        res = run_one(path, out_dir, params, cell_timeout=cell_timeout, failed=keep, log=log)
         declared = declared_parameters(path)
         effective = {k: params.get(k, p.default) for k, p in declared.items()}
-        res.meta = {
-            "status": res.status, "seconds": res.seconds, "parameters": params,
+        base = path.parent.resolve()
+        res.meta = {  # published beside the reports: no server path in it
+            "status": res.status, "seconds": res.seconds, "parameters": _shown_params(params, declared, root, base),
             "as_of": effective.get("as_of") or "last event day", "data_fingerprint": _fingerprint(effective.get("data"), path.parent),
-            "version": __version__, "finished": dt.datetime.now().isoformat(timespec="seconds"), "error": res.error,
+            "version": __version__, "finished": dt.datetime.now().isoformat(timespec="seconds"),
+            "error": _scrub(res.error, root, base),
             "html": bool(res.html) or bool(runs.get(name, {}).get("html")),
         }
         if res.status == "ok":
@@ -339,11 +447,17 @@ def run_schedule(path: str | Path, *, notebooks: str | Path = "notebooks", out: 
     if not isinstance(jobs, list) or not jobs:
         msg = f"{p}: expected 'jobs:' with a list of {{notebooks: [...], parameters: {{...}}, out: DIR}}"
         raise ParameterError(msg)
+    outs = [Path(out or job.get("out", "reports")).resolve() for job in jobs]
     results = []
-    for job in jobs:
+    for job, job_out in zip(jobs, outs, strict=True):
+        # A job published inside another job's folder (reports/en in reports) keeps its failed
+        # notebooks under the outer folder's sibling, so that nothing lands in a published tree.
+        outer = min((o for o in outs if o != job_out and job_out.is_relative_to(o)), key=lambda o: len(o.parts), default=None)
+        keep = failed_dir(outer) / job_out.relative_to(outer) if outer else None
         results += run_reports(
             job.get("notebooks") or (), notebooks=job.get("notebooks_dir", notebooks), out=out or job.get("out", "reports"),
-            typed_params=job.get("parameters") or {}, cell_timeout=int(job.get("cell_timeout", 600)), log=log,
+            typed_params=job.get("parameters") or {}, cell_timeout=int(job.get("cell_timeout", 600)),
+            data_root=job.get("data_root"), failed=keep, log=log,
         )
     return results
 

@@ -6,17 +6,27 @@ import ast
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_notebook
+from test_escape import PAYLOADS, live_payload
 
 from subs_model.cli import main
-from subs_model.reports import ParameterError, check_parameters, declared_parameters, run_reports
+from subs_model.reports import (ParameterError, _scrub, check_parameters, declared_parameters, failed_dir, run_reports,
+                                work_root)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+# A data folder name is a text field that reaches the index, so it carries a payload too.
+DATA_DIR_NAME = "ledger <img src=x onerror=alert(5)>"
 
 
 def _nb(path: Path, body: str, params: str = 'mode = "ok"  # what the test makes the notebook do\nn = 1  # a number') -> Path:
@@ -90,14 +100,81 @@ def test_failure_keeps_previous_report_byte_identical(toy, tmp_path, mode, capsy
     code = main(["report", "--notebooks", str(toy), "--out", str(out), "-p", "mode", mode, "--cell-timeout", "5"])
     assert code == 1
     assert (out / "toy.html").read_bytes() == before
-    kept = list((out / "failed").glob("toy-*.ipynb"))
-    assert len(kept) == 1
+    kept = list(failed_dir(out).glob("toy-*.ipynb"))
+    assert len(kept) == 1 and failed_dir(out).parent == out.parent  # beside the published folder, not in it
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "runs.json", "toy.html"]
     printed = capsys.readouterr().out
     assert "FAILED" in printed
     if mode == "raise":
         assert "RuntimeError: boom on purpose" in printed and "('import os, time')" in printed
     assert json.loads((out / "runs.json").read_text())["toy"]["status"] == "failed"
-    assert not [p for p in out.iterdir() if p.name.startswith(".toy-")], "no temporary folder left behind"
+    assert not _my_work_folders(), "no work folder left behind"
+
+
+def _my_work_folders() -> list[Path]:
+    root = work_root()
+    return [p for p in root.iterdir() if f"-{os.getpid()}-" in p.name] if root.is_dir() else []
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftovers_of_dead_runs_and_old_layouts_removed_at_next_run(toy, tmp_path) -> None:
+    """A dead run's work folder and half-written file, old `.NAME-xxxx/` folders and `failed/` go at the next run."""
+    out = tmp_path / "reports"
+    (out / ".toy-ab12cd_9").mkdir(parents=True)  # the work folder of an earlier version's run
+    (out / "failed").mkdir()
+    (out / "failed" / "toy-20260101-000000.ipynb").write_text("{}")
+    dead = _dead_pid()
+    (out / f".index.html.{dead}.tmp").write_text("half")
+    work_root().mkdir(parents=True, exist_ok=True)
+    stale = work_root() / f"toy-{dead}-abcdefgh"
+    stale.mkdir()
+    (out / "keep-me").mkdir()  # not ours: untouched
+    assert main(["report", "--notebooks", str(toy), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "keep-me", "runs.json", "toy.html"]
+    assert not stale.exists()
+    assert (failed_dir(out) / "toy-20260101-000000.ipynb").exists()
+
+
+def test_runner_killed_mid_run_leaves_nothing_published_and_next_run_cleans(toy, tmp_path) -> None:
+    """kill -9 of the runner during a notebook: nothing appears in the published folder; the next run removes its work folder."""
+    out = tmp_path / "reports"
+    cmd = [sys.executable, "-m", "subs_model.cli", "report", "--notebooks", str(toy), "--out", str(out), "-p", "mode", "sleep"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 60
+        while not [p for p in work_root().glob(f"toy-{proc.pid}-*")] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        work = list(work_root().glob(f"toy-{proc.pid}-*"))
+        assert work, "the runner made its work folder outside the published folder"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel
+        proc.wait()
+    assert [p.name for p in out.iterdir()] == []
+    assert main(["report", "--notebooks", str(toy), "--out", str(out)]) == 0
+    assert not work[0].exists()
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "runs.json", "toy.html"]
+
+
+def test_index_shows_paths_relative_to_the_data_root(toy, tmp_path) -> None:
+    """An absolute path parameter or a path in an error shows relative to the data root, never as a server path."""
+    out = tmp_path / "reports"
+    inner = toy.parent / "data" / "ledger"  # the data root is the notebooks folder's parent
+    for value, shown in (("/srv/kassir/ledger", "…/ledger"), (str(inner), "data/ledger")):
+        assert main(["report", "--notebooks", str(toy), "--out", str(out), "-p", "mode", value]) == 0
+        for name in ("index.html", "runs.json"):
+            text = (out / name).read_text(encoding="utf-8")
+            assert "/srv/" not in text and str(tmp_path) not in text, name
+        assert json.loads((out / "runs.json").read_text())["toy"]["parameters"]["mode"] == shown
+    secret = "/srv/kassir/ledger"
+    root = tmp_path / "project"
+    inside = f"FileNotFoundError: {root}/data/x.csv and {secret}: missing"
+    assert _scrub(inside, root, root / "notebooks") == "FileNotFoundError: data/x.csv and …/ledger: missing"
 
 
 def test_committed_notebooks_carry_no_outputs_except_checked_cells() -> None:
@@ -120,11 +197,48 @@ def _chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Path:
-    """The five report notebooks run on the sample data and published to a fresh folder."""
+    """The five report notebooks published to a fresh folder, from inputs that carry XSS payloads.
+
+    The ledger is the sample with every feature name a payload (in a folder whose name is one),
+    the scenarios file the shipped one with payload names and descriptions.
+    """
+    base = tmp_path_factory.mktemp("inputs")
+    data = base / DATA_DIR_NAME
+    shutil.copytree(ROOT / "data/sample", data)
+    f = pd.read_csv(data / "features.csv", dtype=str)
+    f["name"] = PAYLOADS
+    f["requires_subscription"] = "True"
+    f.to_csv(data / "features.csv", index=False)
+    spec = yaml.safe_load((ROOT / "data/scenarios.yaml").read_text(encoding="utf-8"))
+    for i, sc in enumerate(spec["scenarios"]):
+        sc["name"] = f"{PAYLOADS[i % len(PAYLOADS)]} {i}"
+        sc["description"] = PAYLOADS[(i + 1) % len(PAYLOADS)]
+    (base / "scenarios.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     out = tmp_path_factory.mktemp("reports")
-    results = run_reports(notebooks=NOTEBOOKS, out=out, text_params={"lang": "en"}, log=lambda *a, **k: None)
+    names = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    quiet = {"notebooks": NOTEBOOKS, "out": out, "text_params": {"lang": "en", "data": str(data)}, "log": lambda *a, **k: None}
+    results = run_reports([n for n in names if "whatif" not in n], **quiet)
+    results += run_reports([n for n in names if "whatif" in n], typed_params={"scenarios": str(base / "scenarios.yaml")}, **quiet)
     assert [r.status for r in results] == ["ok"] * 5, [r.error for r in results]
     return out
+
+
+def test_payloads_in_data_and_scenario_names_are_text_in_every_report(published) -> None:
+    """No element or attribute of a payload exists in any published page; the payloads are shown as text."""
+    from bs4 import BeautifulSoup
+
+    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(published.glob("*.html"))}
+    assert len(pages) == 6
+    for name, text in pages.items():
+        assert live_payload(text) == [], name
+        soup = BeautifulSoup(text, "html.parser")
+        assert not soup.select("img[src=x], svg[onload], [onerror], [onload]"), name
+        assert not [a for a in soup.find_all("a", href=True) if a["href"].strip().lower().startswith("javascript:")], name
+    shown = {name: BeautifulSoup(text, "html.parser").get_text() for name, text in pages.items()}
+    for payload in PAYLOADS:  # the paths were exercised: notes and tables show each payload as written
+        assert shown["03-grace-usage.html"].count(payload) >= 2, payload  # the features note and the features table
+        assert payload in shown["05-pricing-whatif.html"], payload  # the scenario table, the summary note
+    assert "…/" + DATA_DIR_NAME in shown["index.html"] and str(published.parent) not in pages["index.html"]
 
 
 def test_reports_render_offline_in_a_real_browser(published) -> None:
@@ -149,8 +263,13 @@ def test_reports_render_offline_in_a_real_browser(published) -> None:
                 errors: list[str] = []
                 ctx.route("http*://**/*", lambda route, req: (requests.append(req.url), route.abort()))
                 page = ctx.new_page()
+                dialogs: list[str] = []
+                page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
+                # A payload that ran would call alert(); count calls even if the dialog were suppressed.
+                page.add_init_script("window.__alerts = []; const a = window.alert; "
+                                     "window.alert = (m) => { window.__alerts.push(String(m)); a(m); };")
                 page.goto(html_file.as_uri())
                 if html_file.name != "index.html":
                     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
@@ -158,6 +277,12 @@ def test_reports_render_offline_in_a_real_browser(published) -> None:
                     assert "page.figure(" not in page.content() and page.locator(".jp-InputArea-editor").count() == 0, "no code"
                 else:
                     assert page.locator("a[href$='.html']").count() == 5
+                if html_file.name == "05-pricing-whatif.html":  # scenario names reach the legends, as text
+                    legend = " ".join(page.locator(".legendtext").all_text_contents())
+                    assert PAYLOADS[0] in legend and PAYLOADS[2] in legend, legend[:200]
+                page.wait_for_timeout(300)  # an onerror/onload handler would have fired by now
+                assert dialogs == [] and page.evaluate("window.__alerts") == [], f"{html_file.name}: payload ran {dialogs}"
+                assert page.locator("img[src='x'], svg[onload], [onerror]").count() == 0, html_file.name
                 assert requests == [], f"{html_file.name} made network requests: {requests[:3]}"
                 assert errors == [], f"{html_file.name} console errors: {errors[:3]}"
                 ctx.close()
