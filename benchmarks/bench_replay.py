@@ -2,8 +2,8 @@
 
 Generates ledgers of 100 k, 1 M and 10 M activations (subscriptions, early / in-grace /
 late renewals, default catalog), runs in this one process the engine (cold: a new
-Ledger, ids numbered and events sorted; warm: the same Ledger replayed again, as a
-what-if sweep does), a plain per-license Python loop and a DuckDB recursive CTE that
+Ledger, ids numbered and events sorted; warm: the same ledger replayed again from its
+``sm.prepare``d arrays, as a what-if sweep does), a plain per-license Python loop and a DuckDB recursive CTE that
 computes the same periods, checks that all agree, and prints events/s and ratios (best
 of ``--repeat`` runs each: the machine is shared).
 
@@ -233,14 +233,14 @@ def _replay_child(folder: str) -> None:
     before = rss_mb()
     _rep, t = timed(sm.replay, led, sm.Catalog.default(), "2031-12-31")  # kept: "after" counts the results
     peak, after = _rss_peak(), rss_mb()
-    p = led._cache[("prepared", "Europe/Moscow")]
+    p = _rep.prepared
     cached = sum(getattr(p, f).nbytes for f in p.__dataclass_fields__ if isinstance(getattr(p, f), np.ndarray)) / 2**20
     n = len(led.activations)
     print(f"{n:,} events, {args_ids(led)} ids, replay {t:.2f}s ({n / t / 1e6:.1f} M events/s, first in this process)\n"
           f"  RSS: interpreter + libraries + kernels {base:,.0f} MB; + ledger {before - base:,.0f} MB; "
           f"replay peak +{peak - before:,.0f} MB; process peak {peak:,.0f} MB\n"
           f"  after the replay: +{after - before:,.0f} MB held (the result tables and {cached:,.0f} MB of prepared "
-          f"arrays the Ledger keeps for its next replay)")
+          f"arrays the Replay holds)")
 
 
 def args_ids(led: sm.Ledger) -> str:
@@ -301,7 +301,8 @@ def main() -> None:
         base_rss = rss_mb()
         rep, t_cold = best_of(args.repeat, cold_replay, led, cat)
         peak_delta = rss_mb() - base_rss
-        _, t_warm = best_of(args.repeat, sm.replay, led, sm.Catalog.default(grace_days=30), "2031-12-31")
+        prepared = sm.prepare(led)
+        _, t_warm = best_of(args.repeat, sm.replay, prepared, sm.Catalog.default(grace_days=30), "2031-12-31")
         n_rej = len(rep.rejections)
         line = f"{n:>11,} {n / t_cold / 1e6:>9.1f} M/s {n / t_warm / 1e6:>9.1f} M/s"
         ratios = []

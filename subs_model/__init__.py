@@ -43,6 +43,8 @@ _LAZY: dict[str, str] = {
     "read_ledger": "io",
     "Ledger": "ledger",
     "CodeStatus": "replay",
+    "Prepared": "replay",
+    "prepare": "replay",
     "Reason": "replay",
     "Replay": "replay",
     "Source": "replay",
@@ -97,6 +99,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
     from .io import QuarantineReason, read_ledger
     from .ledger import Ledger
-    from .replay import CodeStatus, Reason, Replay, Source, replay
+    from .replay import CodeStatus, Prepared, Reason, Replay, Source, prepare, replay
     from .simulate import simulate
     from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity

@@ -30,7 +30,7 @@ from .behaviour import STAGES, Behaviour, LeadTime
 from .catalog import Catalog
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .ledger import Ledger
-from .replay import _prepare, first_activations, replay
+from .replay import first_activations, replay
 
 __all__ = ["calibrate"]
 
@@ -89,7 +89,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     tz = catalog.timezone
     rep = replay(ledger, catalog, as_of)
     as_of_day = as_day(rep.as_of)
-    p = _prepare(ledger, tz)
+    p = rep.prepared
     o = ledger.orders
     n_o = len(o)
     times = np.column_stack(

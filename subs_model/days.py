@@ -51,8 +51,7 @@ def parse_instants(series: pd.Series, tz: str, *, where: str = "table", column: 
     if isinstance(dtype, pd.DatetimeTZDtype):
         return series.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
     if pd.api.types.is_datetime64_dtype(dtype):
-        local = series.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
-        return parse_instants(local, tz, where=where, column=column)
+        return parse_instants(_localize(series, tz, where=where, column=column), tz, where=where, column=column)
     text = series.astype("string")
     missing = text.isna().to_numpy() | (text.str.strip() == "").fillna(True).to_numpy()
     out = np.full(len(series), NO_TIME, dtype=np.int64)
@@ -71,9 +70,19 @@ def parse_instants(series: pd.Series, tz: str, *, where: str = "table", column: 
             full[np.flatnonzero(mask)[bad]] = True
             raise _bad_value(series, full, where=where, column=column, expected="an ISO 8601 timestamp")
         if not aware:
-            parsed = parsed.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+            parsed = _localize(parsed, tz, where=where, column=column)
         out[mask] = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
     return out
+
+
+def _localize(naive: pd.Series, tz: str, *, where: str, column: str) -> pd.Series:
+    """Naive local times in ``tz``; a time the clock skipped or repeated (a DST change) is an error."""
+    try:
+        return naive.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+    except ValueError as exc:  # pandas names the first such time
+        msg = (f"{where}: column {column!r}: {exc}; in {tz} that local time was skipped or repeated by a clock change, "
+               "so give it with its UTC offset (e.g. 2026-03-08T02:07:00-08:00)")
+        raise LedgerError(msg) from exc
 
 
 def _exact_local_ns(utc_ns: np.ndarray, tz: str) -> np.ndarray:

@@ -8,7 +8,7 @@ validates exports into a Ledger.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,6 @@ class Ledger:
     source: str = "ledger"
     quarantine: pd.DataFrame | None = None
     load_summary: pd.DataFrame | None = None
-    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in TABLES:

@@ -29,7 +29,7 @@ import pandas as pd
 from . import _kernel as K
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .pricing import parse_kopecks
-from .replay import Replay, _prepare, first_activations
+from .replay import Replay, first_activations
 
 __all__ = [
     "OUTCOMES",
@@ -119,7 +119,7 @@ def _view(rep: Replay, as_of: pd.Timestamp) -> _View:
     keys = rep.keys
     lic = keys["license"][rows] if "license" in keys else pd.factorize(p["license_id"])[0][rows]
     order = keys["order"][rows] if "order" in keys else np.full(len(rows), -1, np.int64)
-    prep = _prepare(rep.ledger, rep.catalog.timezone)
+    prep = rep.prepared
     edition = prep.license_edition[lic] if len(lic) else np.empty(0, np.int64)
     return _View(rows, lic, order, start[rows], end[rows], act[rows], src[rows], edition)
 
@@ -326,7 +326,7 @@ def forgotten_renewals(rep: Replay, as_of: Any = None, churn_horizon_days: int =
 def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.ndarray, pd.DataFrame]:
     as_of = _as_of(rep, as_of)
     as_of_d = int(_days(pd.Series([as_of]))[0])
-    prep = _prepare(rep.ledger, rep.catalog.timezone)
+    prep = rep.prepared
     c = rep.codes
     status = c["status"].cat.codes.to_numpy() if isinstance(c["status"].dtype, pd.CategoricalDtype) else None
     is_lapsed = np.isin(c["status"].astype("str").to_numpy(), ["lapsed", "upgraded"]) if status is None else np.isin(status, [3, 4])
@@ -381,7 +381,7 @@ def _order_frame(rep: Replay) -> dict[str, np.ndarray]:
     """The money side of the ledger per order row: sku, edition, paid day, amount (kopecks)."""
     o = rep.ledger.orders
     tz = rep.catalog.timezone
-    prep = _prepare(rep.ledger, tz)
+    prep = rep.prepared
     paid_ns = parse_instants(o["paid_at"], tz, column="paid_at") if "paid_at" in o.columns else np.full(len(o), NO_TIME)
     amount = parse_kopecks(o["amount_rub"]) if "amount_rub" in o.columns else np.full(len(o), -1)
     return {
@@ -808,7 +808,7 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
     tz = rep.catalog.timezone
     t = {c: parse_instants(o[c], tz, column=c) if c in o.columns else np.full(len(o), NO_TIME) for c in
          ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at")}
-    p = _prepare(rep.ledger, tz)
+    p = rep.prepared
     t["activated_at"] = first_activations(rep.ledger, p, tz)
     sku = p.o_sku
     rows = []

@@ -6,6 +6,8 @@ Money is integer kopecks; amounts are parsed from their decimal text, never thro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +17,9 @@ from .catalog import EDITIONS, SKUS, Catalog
 from .days import NO_DAY
 from .errors import LedgerError
 from .ledger import Ledger
+
+if TYPE_CHECKING:
+    from .replay import Prepared
 
 __all__ = ["order_prices", "parse_kopecks"]
 
@@ -75,8 +80,11 @@ def _arrow_kopecks(amounts: pd.Series) -> np.ndarray | None:
     return out
 
 
-def order_prices(ledger: Ledger, catalog: Catalog) -> pd.DataFrame:
+def order_prices(ledger: Ledger, catalog: Catalog, prepared: Prepared | None = None) -> pd.DataFrame:
     """Per order: catalog price at its invoice date (R10), amount paid, and the variance.
+
+    ``prepared`` (from :func:`subs_model.prepare` or a replay's ``rep.prepared``) spares
+    preparing the ledger again.
 
     Columns: ``order_id, license_id, sku, edition, catalog_version, list_kopecks,
     paid_kopecks, variance_kopecks`` (paid − list; ``<NA>`` where unpaid or not invoiced).
@@ -85,9 +93,9 @@ def order_prices(ledger: Ledger, catalog: Catalog) -> pd.DataFrame:
     >>> order_prices(sm.read_ledger("data/sample"), sm.Catalog.default()).columns[-1]  # doctest: +SKIP
     'variance_kopecks'
     """
-    from .replay import _prepare  # the prepared columns are shared with the replay
+    from .replay import prepare
 
-    p = _prepare(ledger, catalog.timezone)
+    p = prepared if prepared is not None else prepare(ledger, catalog)
     inv = p.o_invoice_day if p.o_invoice_day is not None else np.full(len(p.o_sku), NO_DAY, np.int64)
     has_inv = inv != NO_DAY
     ver = catalog.version_index(np.where(has_inv, inv, 0))

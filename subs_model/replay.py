@@ -274,8 +274,12 @@ def _order_activations(buckets, index, issues, o_ptr, n_issue_ts, nlic, tz, tieb
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
-    """Catalog-independent arrays of one ledger (in one time zone).
+class Prepared:
+    """Catalog-independent arrays of one ledger (in one time zone), made by :func:`prepare`.
+
+    A replay needs these whatever the catalog; a caller who replays one ledger several
+    times (other catalogs, other days) prepares it once and passes this to :func:`replay`.
+    It reflects the ledger's tables when it was made: after editing them, prepare again.
 
     Licenses are numbered by their position in ``license_ids``. Order arrays (``o_*``) are
     in the orders' row order; ``n_*`` arrays and the order numbers events carry are in
@@ -317,6 +321,8 @@ class _Prepared:
     leg_perm: np.ndarray
     leg_ptr: np.ndarray
     last_event_day: int
+    tz: str = ""  # the time zone of its days
+    ledger: Ledger | None = None  # the ledger it was prepared from (None: a simulated run's arrays)
 
     @property
     def o_edition(self) -> np.ndarray:
@@ -329,7 +335,7 @@ class _Prepared:
         return _at(self.o_perm, self.act_num)
 
 
-def first_activations(led: Ledger, p: _Prepared, tz: str) -> np.ndarray:
+def first_activations(led: Ledger, p: Prepared, tz: str) -> np.ndarray:
     """Instant (UTC ns) of each order's code's first activation on record, by order row
     (``NO_TIME``: never activated; ``p`` prepared from ``led``)."""
     ts = parse_instants(led.activations["activated_at"], tz, where=f"{led.source}: activations", column="activated_at")
@@ -371,11 +377,27 @@ def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray,
     return o_target, target_numbers(o_rank, o_target)
 
 
-def _prepare(led: Ledger, tz: str) -> _Prepared:
-    key = ("prepared", tz)
-    cached = led._cache.get(key)
-    if cached is not None:
-        return cached
+def prepare(ledger: Ledger, catalog: Catalog | str | None = None) -> Prepared:
+    """The catalog-independent arrays of ``ledger`` for :func:`replay`, made once and held by the caller.
+
+    Parameters
+    ----------
+    ledger : Ledger
+    catalog : Catalog or time-zone name, optional
+        Only its time zone matters (days are local days); defaults to Europe/Moscow.
+
+    Examples
+    --------
+    >>> import subs_model as sm
+    >>> led = sm.read_ledger("tests/data/handmade")
+    >>> prep = sm.prepare(led)
+    >>> [len(sm.replay(prep, as_of=day).periods) for day in ("2025-06-30", "2026-10-31")]  # doctest: +SKIP
+    """
+    tz = catalog.timezone if isinstance(catalog, Catalog) else (catalog or Catalog.default().timezone)
+    return _prepare(ledger, tz)
+
+
+def _prepare(led: Ledger, tz: str) -> Prepared:
     src = led.source
     lic_df, ord_df, act_df = led.licenses, led.orders, led.activations
     leg_df = led.legacy_periods if led.legacy_periods is not None else None
@@ -464,7 +486,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     def order_ids() -> np.ndarray | None:  # the categorical order_id column's codes by order number
         return K.gather(_cat_codes(ord_df["order_id"]), o_perm) if _is_cat(ord_df["order_id"]) else None
 
-    # Orders are numbered by license for the passes over licenses (see _Prepared).
+    # Orders are numbered by license for the passes over licenses (see Prepared).
     o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
     index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
     orders_unique, o_sku = f_head.result()
@@ -533,7 +555,7 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
     last = max(lasts)  # NO_DAY is the least int64
     last_event_day = last if last != NO_DAY else 0
 
-    prepared = _Prepared(
+    prepared = Prepared(
         license_ids=uniques,
         license_dtype=license_dtype,
         license_edition=edition,
@@ -564,8 +586,9 @@ def _prepare(led: Ledger, tz: str) -> _Prepared:
         leg_perm=leg_perm,
         leg_ptr=leg_ptr,
         last_event_day=last_event_day,
+        tz=tz,
+        ledger=led,
     )
-    led._cache[key] = prepared
     return prepared
 
 
@@ -597,6 +620,8 @@ class Replay:
     #: for legacy periods) and of ``rejections`` (``rejection_order``: the order row of the
     #: rejected code, -1 for an unknown code).
     keys: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: The ledger's prepared arrays this replay ran on (metrics read their columns from it).
+    prepared: Prepared | None = field(default=None, repr=False)
 
     def is_active(self, license_id: str, day: Any) -> bool:
         """Whether ``license_id`` is covered on ``day`` (``start <= day < end``).
@@ -688,7 +713,7 @@ def issues_before(act_ptr: np.ndarray, act_ts: np.ndarray, iss_ptr: np.ndarray, 
     return out
 
 
-def _license_ranges(p: _Prepared) -> list[tuple[int, int]]:
+def _license_ranges(p: Prepared) -> list[tuple[int, int]]:
     work = p.act_ptr + p.iss_ptr + p.leg_ptr  # cumulative events per license
     return _ranges(work, int(work[-1]))
 
@@ -733,7 +758,7 @@ def _run(fn, ranges: list[tuple[int, int]]) -> list[Any]:
     return [f.result() for f in [pool.submit(fn, *r) for r in ranges]]
 
 
-def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
+def scan_prepared(p: Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
     """Run the compiled scan over prepared arrays; activation results are in replay order."""
     n_a = len(p.act_day)
     out: dict[str, Any] = {
@@ -764,12 +789,14 @@ def scan_prepared(p: _Prepared, knobs: dict[str, np.ndarray], as_of_day: int) ->
     return out
 
 
-def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) -> Replay:
+def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any = None) -> Replay:
     """Replay ``ledger`` under ``catalog`` into periods, code fates and rejections.
 
     Parameters
     ----------
-    ledger : Ledger
+    ledger : Ledger or Prepared
+        A :class:`Prepared` (from :func:`prepare`) spares repeated replays of one ledger its
+        preparation; a ``Ledger`` is prepared for this replay alone.
     catalog : Catalog, optional
         Defaults to :meth:`Catalog.default`.
     as_of : date-like, optional
@@ -785,7 +812,15 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
     """
     cat = catalog if catalog is not None else Catalog.default()
     tz = cat.timezone
-    p = _prepare(ledger, tz)
+    if isinstance(ledger, Prepared):
+        p = ledger
+        if p.ledger is None or p.tz != tz:
+            msg = (f"replay(): the prepared ledger is in time zone {p.tz!r} but the catalog in {tz!r}; "
+                   f"prepare it with this catalog: sm.prepare(ledger, catalog)")
+            raise ValueError(msg)
+        ledger = p.ledger
+    else:
+        p = _prepare(ledger, tz)
     as_of_day = p.last_event_day if as_of is None else as_day(as_of, tz)
     knobs = cat.knob_arrays()
     r = scan_prepared(p, knobs, as_of_day)
@@ -807,6 +842,7 @@ def replay(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None) ->
         as_of=pd.Timestamp(days_to_datetime(np.array([as_of_day]))[0]),
         catalog=cat,
         ledger=ledger,
+        prepared=p,
     )
 
 
@@ -880,7 +916,7 @@ def _from_codes(codes: np.ndarray, like: pd.Series) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, dtype=like.dtype, validate=False), copy=False)
 
 
-def _license_column(p: _Prepared, lic: np.ndarray) -> pd.Series:
+def _license_column(p: Prepared, lic: np.ndarray) -> pd.Series:
     if p.license_dtype is not None:
         return pd.Series(pd.Categorical.from_codes(lic, dtype=p.license_dtype, validate=False), copy=False)
     return _take_str(p.license_ids, lic)

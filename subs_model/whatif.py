@@ -37,7 +37,7 @@ from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day, days32
 from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
 from .metrics import _recognise, expiry_outcomes
-from .replay import _event_order, _Prepared, issues_before, replay, scan_prepared, target_numbers
+from .replay import _event_order, Prepared, issues_before, replay, scan_prepared, target_numbers
 from .simulate import SimCore, simulate_core
 
 __all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
@@ -152,7 +152,7 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
 
 
 # -- one run: simulate, replay on integer arrays, measure ---------------------------------------------------
-def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
+def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
     """Engine input from simulator arrays (no strings): every order's code is its own index."""
     n_lic = core.n_licenses
     t = core.o_times
@@ -172,7 +172,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> _Prepared:
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
-    return _Prepared(
+    return Prepared(
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
         o_target=core.o_upgrade_of,
         o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
@@ -307,9 +307,7 @@ def _initial_state(ledger: Ledger, cat: Catalog, as_of_day: int) -> tuple[tuple[
     v = rep.keys["license"]
     ends = rep.periods["end"].to_numpy().astype("datetime64[D]").astype(np.int64)
     src = rep.periods["source"].astype("str").to_numpy()
-    from .replay import _prepare
-
-    p = _prepare(ledger, cat.timezone)
+    p = rep.prepared
     n = len(p.license_edition)
     last = np.full(n, NO_DAY, np.int64)
     np.maximum.at(last, v, ends)

@@ -9,6 +9,10 @@ import subs_model as sm
 from builders import Ev, make_ledger, periods_of, rejections_of, status_of
 from subs_model.pricing import order_prices
 
+from pathlib import Path
+
+HANDMADE = Path(__file__).resolve().parent / "data" / "handmade"
+
 SUB = Ev("subscription", "2025-03-01")
 SUB_PERIOD = ("2025-03-01", "2026-03-01", "subscription")
 
@@ -414,3 +418,30 @@ def test_ledger_faults_are_reported_first_by_license_then_edition_then_timestamp
         monkeypatch.setattr(importlib.import_module("subs_model.replay"), "PARALLEL_MIN_EVENTS", 0)
     with pytest.raises(sm.LedgerError, match=match):
         sm.replay(_faulty(faults))
+
+
+def test_replay_after_editing_the_ledger_in_place_sees_the_edit() -> None:
+    """No hidden cache: a ledger edited in place (a value changed, rows dropped) replays as it is now."""
+    led = sm.read_ledger(HANDMADE)
+    cat = sm.Catalog.default()
+    before = sm.replay(led, cat, as_of="2026-10-31")
+    led.activations.drop(index=led.activations.index[::2], inplace=True)
+    after = sm.replay(led, cat, as_of="2026-10-31")
+    fresh = sm.replay(sm.Ledger(led.licenses, led.orders, led.activations.reset_index(drop=True), led.legacy_periods,
+                                led.features), cat, as_of="2026-10-31")
+    assert len(after.periods) < len(before.periods)
+    pd.testing.assert_frame_equal(after.periods, fresh.periods)
+
+
+def test_prepared_ledger_replays_like_the_ledger_and_refuses_another_time_zone() -> None:
+    """sm.prepare(ledger) held by the caller gives the same replay on any day; a catalog in another zone is refused."""
+    led = sm.read_ledger(HANDMADE)
+    cat = sm.Catalog.default()
+    prep = sm.prepare(led, cat)
+    for day in ("2025-06-30", "2026-10-31"):
+        a, b = sm.replay(prep, cat, as_of=day), sm.replay(led, cat, as_of=day)
+        for name in ("periods", "codes", "rejections"):
+            pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert a.prepared is prep
+    with pytest.raises(ValueError, match="prepare it with this catalog"):
+        sm.replay(prep, sm.Catalog(cat.versions, timezone="Asia/Vladivostok"))
