@@ -158,10 +158,10 @@ def _parse_int(value: Any, *, where: str, minimum: int, maximum: int) -> int:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) <= 20:
             value = int(value)
         else:
-            msg = f"{where}: {value!r} is not a whole number of days; give one from {minimum} to {maximum:,}"
+            msg = f"{where}: {value!r} is not a whole number of days; give one >= {minimum} and <= {maximum:,}"
             raise CatalogError(msg)
     if not minimum <= value <= maximum:
-        msg = f"{where}: {value!r} is out of range; give a whole number of days from {minimum} to {maximum:,}"
+        msg = f"{where}: {value!r} is out of range; give a whole number of days >= {minimum} and <= {maximum:,}"
         raise CatalogError(msg)
     return int(value)
 
@@ -206,7 +206,7 @@ class CatalogVersion:
             msg = f"{where}: expected a mapping of knobs, got {raw!r}"
             raise CatalogError(msg)
         allowed = {"effective_from", "prices", "name", *KNOBS}
-        unknown = sorted(set(raw) - allowed)
+        unknown = sorted(map(str, set(raw) - allowed))
         if unknown:
             msg = f"{where}: unknown field(s) {unknown}; allowed fields: {sorted(allowed)}"
             raise CatalogError(msg)
@@ -373,7 +373,7 @@ class Catalog:
         if not isinstance(raw, Mapping):
             msg = f"{where}: expected a mapping with 'versions', got {type(raw).__name__}"
             raise CatalogError(msg)
-        unknown = sorted(set(raw) - {"timezone", "versions"})
+        unknown = sorted(map(str, set(raw) - {"timezone", "versions"}))
         if unknown:
             msg = f"{where}: unknown top-level field(s) {unknown}; allowed: timezone, versions"
             raise CatalogError(msg)
@@ -389,7 +389,7 @@ class Catalog:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Catalog:
         """Read a catalog YAML file (see ``data/catalog.yaml``)."""
-        return cls.from_dict(read_yaml(path, CatalogError, "the catalog"), where=str(path))
+        return cls.from_dict(read_yaml(path, CatalogError, "the catalog"), where=f"{path}: catalog")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that :meth:`from_dict` reads back."""
