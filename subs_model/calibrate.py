@@ -147,7 +147,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     pos = np.arange(len(ordr))
     cand = np.where(is_main, pos, len(ordr))
     next_pos = np.minimum.accumulate(cand[::-1])[::-1]  # first main position >= i
-    after = np.append(next_pos[1:], len(ordr))  # first main position > i
+    after = np.append(next_pos[1:], len(ordr))[: len(ordr)]  # first main position > i (none without orders)
     ok_next = after < len(ordr)
     ok_next[ok_next] &= lic[ordr[after[ok_next]]] == lic[ordr[ok_next]]
     nxt = np.full(n_o, -1, np.int64)

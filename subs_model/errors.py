@@ -29,6 +29,14 @@ class LedgerFileError(LedgerError, OSError):
     """A ledger file cannot be found or read."""
 
 
+class SimulationError(SubsModelError, ValueError):
+    """The arguments of a simulation are invalid (dates, seed, size)."""
+
+
+class OutputError(SubsModelError, OSError):
+    """An output file or folder cannot be written."""
+
+
 #: How much YAML aliases (``*name``) may repeat in one file: every value an alias copies out
 #: counts 1, plus the characters of copied text. Repeating a price block through an alias is
 #: fine; a "billion laughs" (aliases of aliases) is refused before anything is expanded.
