@@ -10,6 +10,7 @@ and the reference prices of the price sensitivity.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -30,6 +31,78 @@ STAGES = ("invoice", "payment", "ticket", "code", "activation")
 
 class BehaviourError(SubsModelError, ValueError):
     """A behaviour parameter is invalid."""
+
+
+#: Bounds of the numeric parameters, (low, high), both included; checked at load with a
+#: one-line error. They keep a simulation finite: days stay in range, counts fit memory.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "arrivals_per_month": (0, 1_000_000),
+    "arrivals_growth": (-0.5, 0.5),
+    "legacy_licenses": (0, 10_000_000),
+    "legacy_end_spread_days": (0, 3_650),
+    "upgrade_delay_days": (0, 3_650),
+    "lapse_subscription_delay_days": (0, 3_650),
+    "return_delay_days": (0, 3_650),
+    "elasticity": (0, math.inf),
+    "upgrade_elasticity": (0, math.inf),
+}
+PROBABILITIES = ("share_basic", "p_subscription_instead", "p_late_renewal", "p_forget", "p_upgrade",
+                 "p_subscription_after_lapse", "p_return")
+WHOLE = ("legacy_licenses", "legacy_end_spread_days")
+SEASONALITY_MAX = 100.0
+TIMING_OFFSET_MAX = 3_650  # an order day at most this many days before or after the end
+LEAD_HOURS_MAX = 8_760.0  # a stage's median lead time: at most a year
+SIGMA_MAX = 5.0
+REFERENCE_PRICE_MAX = 100_000_000.0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(value: Any, *, where: str, lo: float, hi: float, whole: bool = False, above: bool = False) -> Any:
+    """``value`` if it is a finite number (an int if ``whole``) in ``lo..hi`` (``lo`` excluded if ``above``)."""
+    kind = "a whole number" if whole else "a number"
+    ok = isinstance(value, (int, np.integer)) if whole else _is_number(value)
+    x = float(value) if ok else math.nan
+    if ok and math.isfinite(x) and (lo < x if above else lo <= x) and x <= hi:
+        return int(value) if whole else x
+    if hi == math.inf:
+        kind = "a finite number" if not whole else kind
+        span = f"> {_fmt(lo)}" if above else f">= {_fmt(lo)}"
+    else:
+        span = f"above {_fmt(lo)} up to {_fmt(hi)}" if above else f"from {_fmt(lo)} to {_fmt(hi)}"
+    msg = f"{where}: {value!r} is not {kind} {span}; give {kind} {span}"
+    raise BehaviourError(msg)
+
+
+def _fmt(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def _probability(value: Any, *, where: str) -> float:
+    if _is_number(value) and 0.0 <= float(value) <= 1.0:
+        return float(value)
+    msg = f"{where}: {value!r} is not a probability; give a number between 0 and 1"
+    raise BehaviourError(msg)
+
+
+def _mapping(value: Any, *, where: str, keys: tuple[str, ...], example: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        msg = f"{where}: {value!r} is not a mapping; write it as {example}"
+        raise BehaviourError(msg)
+    unknown = sorted(str(k) for k in set(value) - set(keys))
+    if unknown:
+        msg = f"{where}: unknown key(s) {unknown}; use {list(keys)}"
+        raise BehaviourError(msg)
+    return value
+
+
+def _sequence(value: Any, *, where: str, example: str) -> list[Any]:
+    if not isinstance(value, (list, tuple)):
+        msg = f"{where}: {value!r} is not a list; write it as {example}"
+        raise BehaviourError(msg)
+    return list(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +126,24 @@ def _default_timing() -> dict[str, tuple[tuple[int, int, float], ...]]:
 
 
 def _bins_to_pmf(bins: Any, *, where: str) -> tuple[int, np.ndarray]:
-    if not isinstance(bins, (list, tuple)) or not bins:
-        msg = f"{where}: expected a list of [first_offset, last_offset, weight] bins"
+    example = "[[first_offset, last_offset, weight], ...], e.g. [[-30, -1, 0.5], [0, 14, 0.5]]"
+    bins = _sequence(bins, where=where, example=example)
+    if not bins:
+        msg = f"{where}: no bins; write them as {example}"
         raise BehaviourError(msg)
-    lo = min(int(b[0]) for b in bins)
-    hi = max(int(b[1]) for b in bins)
-    pmf = np.zeros(hi - lo + 1)
-    for b in bins:
-        if len(b) != 3 or int(b[1]) < int(b[0]) or float(b[2]) < 0:
-            msg = f"{where}: bin {list(b)!r} must be [first, last >= first, weight >= 0]"
+    parsed = []
+    for i, b in enumerate(bins):
+        if not isinstance(b, (list, tuple)) or len(b) != 3:
+            msg = f"{where}[{i}]: bin {b!r} must be [first, last >= first, weight >= 0]"
             raise BehaviourError(msg)
-        first, last, w = int(b[0]), int(b[1]), float(b[2])
+        first = _number(b[0], where=f"{where}[{i}][0]", lo=-TIMING_OFFSET_MAX, hi=TIMING_OFFSET_MAX, whole=True)
+        last = _number(b[1], where=f"{where}[{i}][1]", lo=first, hi=TIMING_OFFSET_MAX, whole=True)
+        w = _number(b[2], where=f"{where}[{i}][2]", lo=0, hi=math.inf)
+        parsed.append((first, last, w))
+    lo = min(b[0] for b in parsed)
+    hi = max(b[1] for b in parsed)
+    pmf = np.zeros(hi - lo + 1)
+    for first, last, w in parsed:
         pmf[first - lo : last - lo + 1] += w / (last - first + 1)
     return lo, pmf
 
@@ -161,54 +241,55 @@ class Behaviour:
         if not self.timing:
             timing = {ed: _bins_to_pmf(b, where=f"timing.{ed}") for ed, b in _default_timing().items()}
             object.__setattr__(self, "timing", {ed: (lo, tuple(p.tolist())) for ed, (lo, p) in timing.items()})
-        self._validate()
+        self._validate("behaviour")
 
     # -- validation -------------------------------------------------------------------------------
-    def _validate(self) -> None:
-        probs = ["share_basic", "p_subscription_instead", "p_late_renewal", "p_forget", "p_upgrade",
-                 "p_subscription_after_lapse", "p_return"]
-        for name in probs:
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
-                msg = f"behaviour.{name}: {v!r} is not a probability; give a number between 0 and 1"
-                raise BehaviourError(msg)
+    def _validate(self, where: str = "behaviour") -> None:
+        for name in PROBABILITIES:
+            _probability(getattr(self, name), where=f"{where}.{name}")
+        for name, (lo, hi) in BOUNDS.items():
+            _number(getattr(self, name), where=f"{where}.{name}", lo=lo, hi=hi, whole=name in WHOLE)
         if self.p_upgrade + self.p_subscription_after_lapse > 1.0 + 1e-12:
             msg = (
-                f"behaviour: p_upgrade ({self.p_upgrade}) + p_subscription_after_lapse "
+                f"{where}: p_upgrade ({self.p_upgrade}) + p_subscription_after_lapse "
                 f"({self.p_subscription_after_lapse}) exceed 1; they are exclusive fates of a lapsed renewal"
             )
             raise BehaviourError(msg)
-        for name in ("arrivals_per_month", "upgrade_delay_days", "lapse_subscription_delay_days", "return_delay_days"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or float(v) < 0:
-                msg = f"behaviour.{name}: {v!r} must be a number >= 0"
-                raise BehaviourError(msg)
-        if not isinstance(self.legacy_licenses, int) or self.legacy_licenses < 0:
-            msg = f"behaviour.legacy_licenses: {self.legacy_licenses!r} must be a whole number >= 0"
+        if len(self.seasonality) != 12:
+            msg = f"{where}.seasonality: give 12 non-negative monthly multipliers (January first), got {list(self.seasonality)}"
             raise BehaviourError(msg)
-        if len(self.seasonality) != 12 or any(float(s) < 0 for s in self.seasonality):
-            msg = f"behaviour.seasonality: give 12 non-negative monthly multipliers (January first), got {list(self.seasonality)}"
-            raise BehaviourError(msg)
+        for m, x in enumerate(self.seasonality):
+            _number(x, where=f"{where}.seasonality[{m}]", lo=0, hi=SEASONALITY_MAX)
         for ed in EDITIONS:
-            if ed not in self.p_continue or not 0 <= float(self.p_continue[ed]) <= 1:
-                msg = f"behaviour.p_continue.{ed}: {self.p_continue.get(ed)!r} is not a probability"
+            if ed not in self.p_continue:
+                msg = f"{where}.p_continue.{ed}: missing; give a probability, e.g. {ed}: 0.8"
                 raise BehaviourError(msg)
+            _probability(self.p_continue[ed], where=f"{where}.p_continue.{ed}")
             if ed not in self.timing:
-                msg = f"behaviour.timing: missing the distribution for edition {ed!r}"
+                msg = f"{where}.timing: missing the distribution for edition {ed!r}"
                 raise BehaviourError(msg)
             lo, w = self.timing[ed]
-            if not w or sum(w) <= 0 or min(w) < 0:
-                msg = f"behaviour.timing.{ed}: weights must be >= 0 with a positive sum"
+            _number(lo, where=f"{where}.timing.{ed}.min_offset", lo=-TIMING_OFFSET_MAX, hi=TIMING_OFFSET_MAX, whole=True)
+            if not 0 < len(w) <= 2 * TIMING_OFFSET_MAX + 1 or lo + len(w) - 1 > TIMING_OFFSET_MAX:
+                msg = f"{where}.timing.{ed}: {len(w)} weights from offset {lo}; give offsets within ±{TIMING_OFFSET_MAX} days"
+                raise BehaviourError(msg)
+            for i, x in enumerate(w):
+                _number(x, where=f"{where}.timing.{ed}.weights[{i}]", lo=0, hi=math.inf)
+            if sum(w) <= 0:
+                msg = f"{where}.timing.{ed}: weights must be >= 0 with a positive sum"
                 raise BehaviourError(msg)
         for st in STAGES:
             lt = self.lead_times.get(st)
-            if not isinstance(lt, LeadTime) or lt.median_hours <= 0 or lt.sigma < 0:
-                msg = f"behaviour.lead_times.{st}: {lt!r} needs median_hours > 0 and sigma >= 0"
+            if not isinstance(lt, LeadTime):
+                msg = f"{where}.lead_times.{st}: {lt!r} needs median_hours > 0 and sigma >= 0"
                 raise BehaviourError(msg)
+            _number(lt.median_hours, where=f"{where}.lead_times.{st}.median_hours", lo=0, hi=LEAD_HOURS_MAX, above=True)
+            _number(lt.sigma, where=f"{where}.lead_times.{st}.sigma", lo=0, hi=SIGMA_MAX)
         for sku in ("renewal", "upgrade"):
-            if float(self.reference_prices.get(sku, 0)) <= 0:
-                msg = f"behaviour.reference_prices.{sku}: give the reference price in rubles (> 0)"
+            if sku not in self.reference_prices:
+                msg = f"{where}.reference_prices.{sku}: missing; give the reference price in rubles (> 0)"
                 raise BehaviourError(msg)
+            _number(self.reference_prices[sku], where=f"{where}.reference_prices.{sku}", lo=0, hi=REFERENCE_PRICE_MAX, above=True)
 
     # -- derived ------------------------------------------------------------------------------------
     def timing_pmf(self, edition: str) -> np.ndarray:
@@ -229,46 +310,63 @@ class Behaviour:
             msg = f"{where}: expected a mapping of parameters"
             raise BehaviourError(msg)
         names = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - names)
+        unknown = sorted(map(str, set(raw) - names))
         if unknown:
             msg = f"{where}: unknown parameter(s) {unknown}; known: {sorted(names)}"
             raise BehaviourError(msg)
         kw: dict[str, Any] = dict(raw)
         if "seasonality" in kw:
-            kw["seasonality"] = tuple(float(x) for x in kw["seasonality"])
+            kw["seasonality"] = tuple(
+                _number(x, where=f"{where}.seasonality[{m}]", lo=0, hi=SEASONALITY_MAX)
+                for m, x in enumerate(_sequence(kw["seasonality"], where=f"{where}.seasonality", example="[1.2, 1.0, …] (12 numbers)"))
+            )
         if "lead_times" in kw:
             lts = dict(cls().lead_times)
-            for st, v in kw["lead_times"].items():
-                if st not in STAGES:
-                    msg = f"{where}.lead_times: unknown stage {st!r}; stages are {list(STAGES)}"
+            example = "{invoice: {median_hours: 4, sigma: 0.9}, ...}"
+            for st, v in _mapping(kw["lead_times"], where=f"{where}.lead_times", keys=STAGES, example=example).items():
+                at = f"{where}.lead_times.{st}"
+                v = _mapping(v, where=at, keys=("median_hours", "sigma"), example="{median_hours: 4, sigma: 0.9}")
+                if "median_hours" not in v:
+                    msg = f"{at}: missing median_hours; write it as {{median_hours: 4, sigma: 0.9}}"
                     raise BehaviourError(msg)
-                lts[st] = LeadTime(float(v["median_hours"]), float(v.get("sigma", 0.8)))
+                lts[st] = LeadTime(
+                    _number(v["median_hours"], where=f"{at}.median_hours", lo=0, hi=LEAD_HOURS_MAX, above=True),
+                    _number(v.get("sigma", 0.8), where=f"{at}.sigma", lo=0, hi=SIGMA_MAX),
+                )
             kw["lead_times"] = lts
         if "timing" in kw:
             timing = {}
-            for ed, spec in kw["timing"].items():
+            example = "{full: {bins: [[-30, -1, 0.5], [0, 14, 0.5]]}, basic: {...}}"
+            for ed, spec in _mapping(kw["timing"], where=f"{where}.timing", keys=EDITIONS, example=example).items():
+                at = f"{where}.timing.{ed}"
+                spec = _mapping(spec, where=at, keys=("bins", "min_offset", "weights"), example="{bins: [[first, last, weight], ...]}")
                 if "bins" in spec:
-                    lo, pmf = _bins_to_pmf(spec["bins"], where=f"{where}.timing.{ed}")
+                    lo, pmf = _bins_to_pmf(spec["bins"], where=f"{at}.bins")
                     timing[ed] = (lo, tuple(pmf.tolist()))
+                elif "min_offset" in spec and "weights" in spec:
+                    lo = _number(spec["min_offset"], where=f"{at}.min_offset", lo=-TIMING_OFFSET_MAX, hi=TIMING_OFFSET_MAX, whole=True)
+                    weights = _sequence(spec["weights"], where=f"{at}.weights", example="[0.1, 0.2, …] (one per day)")
+                    timing[ed] = (lo, tuple(_number(x, where=f"{at}.weights[{i}]", lo=0, hi=math.inf) for i, x in enumerate(weights)))
                 else:
-                    timing[ed] = (int(spec["min_offset"]), tuple(float(x) for x in spec["weights"]))
+                    msg = f"{at}: give 'bins' ([[first, last, weight], ...]) or 'min_offset' with 'weights'"
+                    raise BehaviourError(msg)
             kw["timing"] = timing
-        for key in ("p_continue", "reference_prices"):
+        for key, keys, example in (("p_continue", EDITIONS, "{full: 0.8, basic: 0.72}"),
+                                   ("reference_prices", ("renewal", "upgrade"), "{renewal: 3200, upgrade: 800}")):
             if key in kw:
                 base = dict(getattr(cls(), key))
-                base.update({k: float(v) for k, v in kw[key].items()})
+                base.update(_mapping(kw[key], where=f"{where}.{key}", keys=keys, example=example))
                 kw[key] = base
-        try:
-            return cls(**kw)
-        except TypeError as exc:
-            msg = f"{where}: {exc}"
-            raise BehaviourError(msg) from None
+        defaults = cls()
+        probe = {f.name: kw.get(f.name, getattr(defaults, f.name)) for f in fields(cls)}
+        cls._validate(_Probe(probe), where)  # type: ignore[arg-type]
+        return cls(**kw)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Behaviour:
         """Read a behaviour YAML file (see ``data/behaviour.yaml``)."""
         raw = read_yaml(path, BehaviourError, "the behaviour file") or {}
-        return cls.from_dict(raw, where=str(path))
+        return cls.from_dict(raw, where=f"{path}: behaviour")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that :meth:`from_dict` reads back exactly."""
@@ -295,3 +393,10 @@ class Behaviour:
     def with_changes(self, **changes: Any) -> Behaviour:
         """A copy with some parameters changed (validated)."""
         return replace(self, **changes)
+
+
+class _Probe:
+    """Attribute view of a mapping, so that :meth:`Behaviour._validate` checks values before they are built."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)

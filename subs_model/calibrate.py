@@ -147,7 +147,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     pos = np.arange(len(ordr))
     cand = np.where(is_main, pos, len(ordr))
     next_pos = np.minimum.accumulate(cand[::-1])[::-1]  # first main position >= i
-    after = np.append(next_pos[1:], len(ordr))  # first main position > i
+    after = np.append(next_pos[1:], len(ordr))[: len(ordr)]  # first main position > i (none without orders)
     ok_next = after < len(ordr)
     ok_next[ok_next] &= lic[ordr[after[ok_next]]] == lic[ordr[ok_next]]
     nxt = np.full(n_o, -1, np.int64)
@@ -214,7 +214,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     bought_sub = sku[c_orders] == K.SUB
     p_sub_instead = _rate(bought_sub[on_time]) if on_time.any() else prior.p_subscription_instead
     # Late "continuations" include the returns that fell inside the timing support.
-    n_returns_inside = q * (1 - cont[decided].mean()) / max(1 - q, 1e-9) * decided.sum()
+    n_returns_inside = q * (1 - cont[decided].mean()) / max(1 - q, 1e-9) * decided.sum() if decided.any() else 0.0
     late_n = (~on_time).sum() - n_returns_inside
     p_late_ren = float(np.clip((~bought_sub[~on_time]).sum() / late_n, 0, 1)) if late_n > 0 else prior.p_late_renewal
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -37,6 +38,17 @@ __all__ = [
 ]
 
 Kopecks = int
+
+#: Bounds of the knobs. The engine counts days in int32 and the tables hold instants as
+#: datetime64[ns] (years 1677–2262): a term of up to 10 years, a window of up to one year,
+#: versions from 1900 to 2199 and prices up to 100 million rubles (so that sums of millions
+#: of orders stay exact in int64 kopecks) keep every computed day and sum in range.
+TERM_DAYS_MAX = 3_650
+GRACE_DAYS_MAX = 365
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2199, 12, 31)
+PRICE_RUB_MAX = 100_000_000
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Edition(enum.StrEnum):
@@ -101,6 +113,9 @@ def rub_to_kopecks(value: Any, *, where: str) -> Kopecks:
     if not amount.is_finite() or amount < 0:
         msg = f"{where}: price {value!r} must be a finite amount >= 0 rubles"
         raise CatalogError(msg)
+    if amount > PRICE_RUB_MAX:
+        msg = f"{where}: price {value!r} is above the limit of {PRICE_RUB_MAX:,} rubles; write the amount in rubles, not kopecks"
+        raise CatalogError(msg)
     kopecks = amount * 100
     if kopecks != kopecks.to_integral_value():
         msg = f"{where}: price {value!r} has more than 2 decimals; round it to kopecks"
@@ -109,15 +124,24 @@ def rub_to_kopecks(value: Any, *, where: str) -> Kopecks:
 
 
 def _parse_day(value: Any, *, where: str) -> dt.date:
+    """A day written ``YYYY-MM-DD`` (or a date object) within ``FIRST_DAY``..``LAST_DAY``; nothing is guessed."""
     if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        msg = f"{where}: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2020-01-01"
-        raise CatalogError(msg) from None
+        day = value.date()
+    elif isinstance(value, dt.date):
+        day = value
+    else:
+        text = str(value).strip() if isinstance(value, str) else None
+        try:
+            if text is None or not _ISO_DAY.fullmatch(text):
+                raise ValueError(text)
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            msg = f"{where}: {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2020-01-01"
+            raise CatalogError(msg) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        msg = f"{where}: {day.isoformat()} is out of range; give a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+        raise CatalogError(msg)
+    return day
 
 
 def _parse_enum(enum_type: type[enum.StrEnum], value: Any, *, where: str) -> Any:
@@ -129,15 +153,15 @@ def _parse_enum(enum_type: type[enum.StrEnum], value: Any, *, where: str) -> Any
         raise CatalogError(msg) from None
 
 
-def _parse_int(value: Any, *, where: str, minimum: int) -> int:
+def _parse_int(value: Any, *, where: str, minimum: int, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value.strip()) <= 20:
             value = int(value)
         else:
-            msg = f"{where}: {value!r} is not a whole number of days"
+            msg = f"{where}: {value!r} is not a whole number of days; give one >= {minimum} and <= {maximum:,}"
             raise CatalogError(msg)
-    if value < minimum:
-        msg = f"{where}: {value!r} must be >= {minimum}"
+    if not minimum <= value <= maximum:
+        msg = f"{where}: {value!r} is out of range; give a whole number of days >= {minimum} and <= {maximum:,}"
         raise CatalogError(msg)
     return int(value)
 
@@ -182,7 +206,7 @@ class CatalogVersion:
             msg = f"{where}: expected a mapping of knobs, got {raw!r}"
             raise CatalogError(msg)
         allowed = {"effective_from", "prices", "name", *KNOBS}
-        unknown = sorted(set(raw) - allowed)
+        unknown = sorted(map(str, set(raw) - allowed))
         if unknown:
             msg = f"{where}: unknown field(s) {unknown}; allowed fields: {sorted(allowed)}"
             raise CatalogError(msg)
@@ -205,9 +229,9 @@ class CatalogVersion:
     @classmethod
     def _validated(cls, *, where: str, **kw: Any) -> CatalogVersion:
         if "term_days" in kw:
-            kw["term_days"] = _parse_int(kw["term_days"], where=f"{where}.term_days", minimum=1)
+            kw["term_days"] = _parse_int(kw["term_days"], where=f"{where}.term_days", minimum=1, maximum=TERM_DAYS_MAX)
         if "grace_days" in kw:
-            kw["grace_days"] = _parse_int(kw["grace_days"], where=f"{where}.grace_days", minimum=0)
+            kw["grace_days"] = _parse_int(kw["grace_days"], where=f"{where}.grace_days", minimum=0, maximum=GRACE_DAYS_MAX)
         if "subscription_basis" in kw:
             kw["subscription_basis"] = _parse_enum(
                 SubscriptionBasis, kw["subscription_basis"], where=f"{where}.subscription_basis"
@@ -349,7 +373,7 @@ class Catalog:
         if not isinstance(raw, Mapping):
             msg = f"{where}: expected a mapping with 'versions', got {type(raw).__name__}"
             raise CatalogError(msg)
-        unknown = sorted(set(raw) - {"timezone", "versions"})
+        unknown = sorted(map(str, set(raw) - {"timezone", "versions"}))
         if unknown:
             msg = f"{where}: unknown top-level field(s) {unknown}; allowed: timezone, versions"
             raise CatalogError(msg)
@@ -365,7 +389,7 @@ class Catalog:
     @classmethod
     def from_yaml(cls, path: str | Path) -> Catalog:
         """Read a catalog YAML file (see ``data/catalog.yaml``)."""
-        return cls.from_dict(read_yaml(path, CatalogError, "the catalog"), where=str(path))
+        return cls.from_dict(read_yaml(path, CatalogError, "the catalog"), where=f"{path}: catalog")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that :meth:`from_dict` reads back."""

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
 from .behaviour import Behaviour
 from .calibrate import calibrate
 from .catalog import Catalog
-from .errors import SubsModelError
+from .errors import OutputError, SubsModelError
 from .io import read_ledger
 from .replay import replay
 from .simulate import simulate
@@ -24,6 +25,18 @@ def _catalog(path: str | None) -> Catalog:
     if path:
         return Catalog.from_yaml(path)
     return Catalog.from_yaml(DEFAULT_CATALOG) if DEFAULT_CATALOG.exists() else Catalog.default()
+
+
+@contextmanager
+def _writing(what: str, path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``what`` to ``path`` into a one-line :class:`OutputError`."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, SubsModelError):
+            raise
+        msg = f"cannot write {what} to {path} ({exc.strerror or exc}); choose a folder you can write to"
+        raise OutputError(msg) from None
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -64,12 +77,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     beh = Behaviour.from_yaml(args.behaviour) if args.behaviour else Behaviour()
-    led = simulate(beh, _catalog(args.catalog), start=args.start, end=args.end, seed=args.seed, progress=True)
+    cat = _catalog(args.catalog)
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        print(f"subs-model: error: {out} is not empty; choose a new folder or pass --force to overwrite", file=sys.stderr)
-        return 2
-    led.write(out, format=args.format)
+    with _writing("the simulated ledger", out):  # refuse a bad folder before simulating, not after
+        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+            print(f"subs-model: error: {out} is not empty; choose a new folder or pass --force to overwrite", file=sys.stderr)
+            return 2
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+    try:
+        led = simulate(beh, cat, start=args.start, end=args.end, seed=args.seed, progress=True)
+    except BaseException:
+        if created:
+            out.rmdir()  # leave no empty folder behind a refused simulation
+        raise
+    with _writing("the simulated ledger", out):
+        led.write(out, format=args.format)
     print(
         f"Simulated {len(led.licenses):,} licenses, {len(led.orders):,} orders, {len(led.activations):,} activations "
         f"({args.start} … {args.end}, seed {args.seed}) → {out.resolve()}"
@@ -78,14 +101,15 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    led = read_ledger(args.data)
-    prior = Behaviour.from_yaml(args.prior) if args.prior else None
-    beh = calibrate(led, _catalog(args.catalog), as_of=args.as_of, prior=prior)
     out = Path(args.out)
     if out.exists() and not args.force:
         print(f"subs-model: error: {out} exists; choose another file or pass --force to overwrite", file=sys.stderr)
         return 2
-    beh.to_yaml(out)
+    led = read_ledger(args.data)
+    prior = Behaviour.from_yaml(args.prior) if args.prior else None
+    beh = calibrate(led, _catalog(args.catalog), as_of=args.as_of, prior=prior)
+    with _writing("the behaviour", out):
+        beh.to_yaml(out)
     print(
         f"Calibrated from {args.data}: p_continue full {beh.p_continue['full']:.3f} / basic {beh.p_continue['basic']:.3f}, "
         f"p_forget {beh.p_forget:.3f}, p_upgrade {beh.p_upgrade:.3f}, arrivals {beh.arrivals_per_month:.1f}/month "
@@ -187,9 +211,12 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     table = table.rename(columns={c: c.replace("bookings", "bookings_rub") for c in cols[1:7]})
     print(table.to_string(index=False))
     print(f"observed renewal rate (last decided year): {res.observed_renewal_rate:.3f}")
+    for note in res.notes:
+        print(f"note: {note}")
     out = Path(args.out)
-    files = write_table(table, out / "scenarios", sheet="scenarios")
-    write_table(res.table, out / "scenarios_by_month", sheet="by month")
+    with _writing("the scenario tables", out):
+        files = write_table(table, out / "scenarios", sheet="scenarios")
+        write_table(res.table, out / "scenarios_by_month", sheet="by month")
     print(f"\nScenario table written to {', '.join(str(f) for f in files)} (and scenarios_by_month.csv/.xlsx)")
     return 0
 
@@ -271,9 +298,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except SubsModelError as exc:
-        print(f"subs-model: error: {exc}", file=sys.stderr)
+    except SubsModelError as exc:  # bad input or configuration: one line, exit 2 (1 is "rows quarantined")
+        print(f"subs-model: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the environment: a path that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"subs-model: error: {where}{exc.strerror or _one_line(exc)}; check the path and its permissions", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("subs-model: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -894,7 +894,12 @@ def _periods(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.DataFrame
     ends = [_submit(pool, emit, lo, hi) for lo, hi in r["ranges"]]
 
     def done() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        assert [e.result() for e in ends] == [int(x) for x in first[1:]], "period count differs between scan and emit"
+        # The catalog bounds term and grace days (catalog.TERM_DAYS_MAX, GRACE_DAYS_MAX) so every
+        # day fits the engine's int32; a mismatch here is a bug, not bad input, and must not be
+        # skipped under ``python -O`` (the buffers would hold garbage).
+        if [e.result() for e in ends] != [int(x) for x in first[1:]]:
+            msg = "internal error: the replay's scan and emit steps count different periods; please report this ledger"
+            raise RuntimeError(msg)
         return _frame(
             {
                 "license_id": _license_column(p, lic),

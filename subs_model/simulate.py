@@ -35,8 +35,9 @@ from tqdm.auto import tqdm
 
 from . import _kernel as K
 from .behaviour import STAGES, Behaviour
-from .catalog import Catalog
+from .catalog import FIRST_DAY, LAST_DAY, Catalog
 from .days import NO_TIME, NS_PER_DAY, as_day
+from .errors import SimulationError
 from .ledger import COLUMNS, Ledger
 
 __all__ = ["SimCore", "simulate", "simulate_core"]
@@ -74,6 +75,30 @@ _WORKERS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffi
 _SLACK = 1.15  # slots per chunk over the pilot's orders per license
 FIRST_ROUND = 1023  # the draws of a new license's first subscription (rounds are 0 … max_rounds-1)
 MAX_ROUNDS = 1000
+#: Most licenses one simulation may hold (carried over plus expected arrivals): beyond it the
+#: arrays of a run would not fit the memory of a workstation.
+SIM_LICENSES_MAX = 20_000_000
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _sim_day(value: Any, name: str) -> int:
+    """``start``/``end`` as a day number: ``YYYY-MM-DD``, a date or a day number, inside the catalog's range."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) != 10 or text[4] != "-" or text[7] != "-":
+                raise ValueError(text)
+            day = (dt.date.fromisoformat(text) - _EPOCH).days
+        except ValueError:
+            msg = f"simulate: {name} {value!r} is not a date; write it as YYYY-MM-DD, e.g. 2021-01-01"
+            raise SimulationError(msg) from None
+    else:
+        day = as_day(value)
+    lo, hi = (FIRST_DAY - _EPOCH).days, (LAST_DAY - _EPOCH).days
+    if not lo <= day <= hi:
+        msg = f"simulate: {name} {value!r} is out of range; give a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+        raise SimulationError(msg)
+    return day
 # Draw columns of a round (uniforms); lead-time normals start at the columns below.
 U_CONT, U_TIMING, U_BUY, U_FORGET, U_HOUR, U_LAPSE, U_DELAY, U_RETURN, U_RET_DELAY, U_HOUR2, U_HOUR3 = range(11)
 Z_MAIN, Z_FOLLOW, Z_RETURN = 64, 80, 96
@@ -433,13 +458,13 @@ def simulate_core(
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     beh = behaviour
-    start_day, end_day = as_day(start), as_day(end)
+    start_day, end_day = _sim_day(start, "start"), _sim_day(end, "end")
     if end_day < start_day:
-        msg = f"simulate: end {end!r} is before start {start!r}"
-        raise ValueError(msg)
+        msg = f"simulate: end {end!r} is before start {start!r}; give an end on or after the start"
+        raise SimulationError(msg)
     if not 0 < max_rounds <= MAX_ROUNDS:
         msg = f"simulate: max_rounds={max_rounds} must be between 1 and {MAX_ROUNDS}"
-        raise ValueError(msg)
+        raise SimulationError(msg)
     horizon_ns = (end_day + 1) * NS_PER_DAY - 1
     arrivals_rng, legacy_rng, rounds_rng = gen.spawn(3)
     knobs = catalog.knob_arrays()
@@ -449,12 +474,19 @@ def simulate_core(
     months = np.arange(day0.astype("datetime64[M]"), day1.astype("datetime64[M]") + 1)  # calendar months
     season = np.asarray(beh.seasonality)[months.astype(np.int64) % 12]
     rate = beh.arrivals_per_month * (1 + beh.arrivals_growth) ** np.arange(len(months)) * season
+    n_leg = beh.legacy_licenses if initial is None else len(initial[0])
+    expected = n_leg + float(rate.sum())
+    if expected > SIM_LICENSES_MAX:
+        msg = (
+            f"simulate: about {expected:,.0f} licenses would be simulated ({start!r} … {end!r}), over the limit of "
+            f"{SIM_LICENSES_MAX:,}; lower arrivals_per_month, arrivals_growth or legacy_licenses, or shorten the period"
+        )
+        raise SimulationError(msg)
     counts = arrivals_rng.poisson(rate)
     m_start = np.maximum(months.astype("datetime64[D]").astype(np.int64), start_day)
     m_end = np.minimum((months + 1).astype("datetime64[D]").astype(np.int64) - 1, end_day)
     n_new = int(counts.sum())
     month_of = np.repeat(np.arange(len(months)), counts)
-    n_leg = beh.legacy_licenses if initial is None else len(initial[0])
     n_lic = n_leg + n_new
     arr_day = np.full(n_lic, -1, np.int64)
     arr_day[n_leg:] = m_start[month_of] + np.floor(arrivals_rng.random(n_new) * (m_end - m_start + 1)[month_of]).astype(np.int64)
@@ -669,6 +701,9 @@ def simulate(
     >>> sorted(led.tables())
     ['activations', 'legacy_periods', 'licenses', 'orders']
     """
+    if not isinstance(seed, np.random.Generator) and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        msg = f"simulate: seed {seed!r} is not a whole number >= 0; give one, e.g. 1"
+        raise SimulationError(msg)
     gen = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     sim_rng, id_rng = gen.spawn(2)
     core = simulate_core(behaviour, catalog, start, end, sim_rng, progress=progress)

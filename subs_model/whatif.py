@@ -20,6 +20,7 @@ the result does not depend on the executor or the number of workers.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -30,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from . import _kernel as K
-from .behaviour import Behaviour
+from .behaviour import Behaviour, BehaviourError
 from .calibrate import calibrate
-from .catalog import Catalog, CatalogVersion
+from .catalog import Catalog, CatalogError, CatalogVersion, Edition, Sku, _parse_day, _parse_enum, rub_to_kopecks
 from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day, days32
 from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
@@ -48,6 +49,10 @@ METRICS = (
 )
 MONEY = ("bookings", "recognised")
 CATALOG_KNOBS = ("term_days", "grace_days", "subscription_basis", "renewal_basis", "legacy_counts_as_prior")
+#: Longest forecast, in months (the simulated days stay well inside the catalog's day range).
+HORIZON_MONTHS_MAX = 240
+#: Below this many licenses covered on ``as_of`` the results carry a note that the bands are wide.
+SMALL_BASE = 30
 
 
 class ScenarioError(SubsModelError, ValueError):
@@ -85,10 +90,32 @@ class Scenario:
     description: str = ""
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.catalog) - set(CATALOG_KNOBS) - {"prices"})
-        if unknown:
-            msg = f"scenario {self.name!r}: unknown catalog change(s) {unknown}; use {list(CATALOG_KNOBS) + ['prices']}"
+        where = f"scenario {self.name!r}"
+        if not isinstance(self.name, str) or not self.name.strip():
+            msg = f"{where}: the name must be a non-empty text; give each scenario a name"
             raise ScenarioError(msg)
+        for part in ("catalog", "behaviour"):
+            if not isinstance(getattr(self, part), Mapping):
+                msg = f"{where}.{part}: {getattr(self, part)!r} is not a mapping of changes; write it as '{part}: {{name: value}}'"
+                raise ScenarioError(msg)
+        unknown = sorted(map(str, set(self.catalog) - set(CATALOG_KNOBS) - {"prices"}))
+        if unknown:
+            msg = f"{where}: unknown catalog change(s) {unknown}; use {list(CATALOG_KNOBS) + ['prices']}"
+            raise ScenarioError(msg)
+        try:
+            if self.effective_from is not None:
+                day = _parse_day(self.effective_from, where=f"{where}.effective_from")
+                object.__setattr__(self, "effective_from", day.isoformat())
+            # Every change is checked now, with the validation of the catalog and the behaviour,
+            # not when a run reaches it.
+            CatalogVersion._validated(where=f"{where}.catalog", effective_from=dt.date(2020, 1, 1), prices={},
+                                      **{k: self.catalog[k] for k in CATALOG_KNOBS if k in self.catalog})
+            if "prices" in self.catalog:
+                _check_price_changes(self.catalog["prices"], where=f"{where}.catalog.prices")
+            if self.behaviour:
+                Behaviour.from_dict(self.behaviour, where=f"{where}.behaviour")
+        except (CatalogError, BehaviourError) as exc:
+            raise ScenarioError(str(exc)) from None
 
     @property
     def is_baseline(self) -> bool:
@@ -98,7 +125,8 @@ class Scenario:
         """``base`` plus this scenario's version (from ``effective_from``), or ``base`` itself."""
         if not self.catalog:
             return base
-        start = pd.Timestamp(self.effective_from or default_from).date()
+        start = _parse_day(self.effective_from, where=f"scenario {self.name!r}.effective_from") if self.effective_from \
+            else pd.Timestamp(default_from).date()
         prev = base.version_at(start)
         raw = prev.to_dict()
         raw["effective_from"] = start.isoformat()
@@ -124,6 +152,21 @@ class Scenario:
         return Behaviour.from_dict({**base.to_dict(), **self.behaviour}, where=f"scenario {self.name!r}")
 
 
+def _check_price_changes(raw: Any, *, where: str) -> None:
+    """Price changes ``{edition: {sku: rubles}}``: known editions and SKUs, valid amounts."""
+    if not isinstance(raw, Mapping):
+        msg = f"{where}: {raw!r} is not a mapping; write it as {{full: {{renewal: 3000}}, basic: {{renewal: 3000}}}}"
+        raise ScenarioError(msg)
+    for ed, skus in raw.items():
+        _parse_enum(Edition, ed, where=where)
+        if not isinstance(skus, Mapping):
+            msg = f"{where}.{ed}: {skus!r} is not a mapping sku -> rubles; write it as {{renewal: 3000}}"
+            raise ScenarioError(msg)
+        for sku, value in skus.items():
+            _parse_enum(Sku, sku, where=f"{where}.{ed}")
+            rub_to_kopecks(value, where=f"{where}.{ed}.{sku}")
+
+
 def load_scenarios(path: str | Path) -> list[Scenario]:
     """Scenarios from YAML (see ``data/scenarios.yaml``); the first one is the baseline."""
     p = Path(path)
@@ -142,8 +185,12 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
             msg = f"{p}: scenarios[{i}] ({item['name']}): unknown field(s) {extra}"
             raise ScenarioError(msg)
         eff = item.get("effective_from")
-        out.append(Scenario(str(item["name"]), str(eff) if eff else None, item.get("catalog") or {}, item.get("behaviour") or {},
-                            str(item.get("description", ""))))
+        try:
+            out.append(Scenario(str(item["name"]), eff if eff is None or isinstance(eff, dt.date) else str(eff),
+                                item.get("catalog") or {}, item.get("behaviour") or {}, str(item.get("description", "") or "")))
+        except ScenarioError as exc:
+            msg = f"{p}: scenarios[{i}]: {exc}"
+            raise ScenarioError(msg) from None
     names = [s.name for s in out]
     if len(set(names)) != len(names):
         msg = f"{p}: scenario names must be unique, got {names}"
@@ -236,7 +283,8 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     order = np.lexsort((aday, lic))
     l_s, e_s = lic[order], pend[order]
     prev = np.full(len(order), NO_DAY, np.int64)
-    same = np.r_[False, l_s[1:] == l_s[:-1]]
+    same = np.zeros(len(l_s), bool)  # np.r_[False, …] would have one row too many without activations
+    same[1:] = l_s[1:] == l_s[:-1]
     prev[same] = e_s[np.flatnonzero(same) - 1]
     init_for = np.full(core.n_licenses, NO_DAY, np.int64)
     init_for[: len(init_end)] = init_end
@@ -268,8 +316,9 @@ def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int)
     """Share of coverage ends in the first year that are followed by coverage within 365 days."""
     order = np.lexsort((s, lic))
     lic, s, e = lic[order], s[order], e[order]
-    nxt_same = np.r_[lic[1:] == lic[:-1], False]
-    nxt_s = np.r_[s[1:], NO_DAY]
+    nxt_same = np.zeros(len(lic), bool)
+    nxt_same[:-1] = lic[1:] == lic[:-1]
+    nxt_s = np.r_[s[1:], NO_DAY][: len(s)]
     ends = (e >= start_day) & (e < start_day + 365)
     renewed = nxt_same & (nxt_s - e <= 365)
     return float(renewed[ends].mean()) if ends.any() else float("nan")
@@ -299,6 +348,7 @@ class WhatIf:
     observed_renewal_rate: float
     as_of: pd.Timestamp
     scenarios: tuple[Scenario, ...]
+    notes: tuple[str, ...] = ()  # what limits the reading of the results (tiny base, short horizon, …)
 
 
 def _initial_state(ledger: Ledger, cat: Catalog, as_of_day: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], float, float]:
@@ -364,15 +414,47 @@ def run_scenarios(
     if not scenarios:
         msg = "run_scenarios: give at least one scenario (the first is the baseline)"
         raise ScenarioError(msg)
-    if runs < 2:
-        msg = f"run_scenarios: runs={runs}; at least 2 runs are needed for a band"
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 2:
+        msg = f"run_scenarios: runs={runs!r}; at least 2 runs are needed for a band"
+        raise ScenarioError(msg)
+    if isinstance(horizon_months, bool) or not isinstance(horizon_months, (int, np.integer)) \
+            or not 1 <= horizon_months <= HORIZON_MONTHS_MAX:
+        msg = f"run_scenarios: horizon_months={horizon_months!r}; give a whole number of months from 1 to {HORIZON_MONTHS_MAX}"
+        raise ScenarioError(msg)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        msg = f"run_scenarios: seed={seed!r}; give a whole number >= 0"
+        raise ScenarioError(msg)
+    names = [sc.name for sc in scenarios]
+    if len(set(names)) != len(names):
+        msg = f"run_scenarios: scenario names must be unique, got {names}"
         raise ScenarioError(msg)
     cat0 = catalog or Catalog.default()
     as_of_day = as_day(as_of, cat0.timezone)
-    beh = behaviour or calibrate(ledger, cat0, as_of=pd.Timestamp(as_of_day, unit="D"), prior=prior)
+    as_of_ts = pd.Timestamp(as_of_day, unit="D")
+    notes: list[str] = []
+    if behaviour is None and len(ledger.orders) == 0:
+        beh = prior or Behaviour()  # nothing to calibrate from
+        notes.append("the ledger has no orders: behaviour is the prior's, not calibrated")
+    else:
+        beh = behaviour or calibrate(ledger, cat0, as_of=as_of_ts, prior=prior)
     initial, observed, recent_arrivals = _initial_state(ledger, cat0, as_of_day)
-    if behaviour is None and recent_arrivals > 0:
+    if behaviour is None:
+        # New licenses at the pace of the last year — none if the ledger had none.
         beh = beh.with_changes(arrivals_per_month=recent_arrivals, legacy_licenses=0)
+    day = as_of_ts.date().isoformat()
+    n_base = len(initial[0])
+    empty = n_base == 0 and beh.arrivals_per_month == 0
+    if empty:
+        notes.append(f"no license is covered on {day} and none is expected to arrive: nothing to simulate, every result is 0")
+    elif n_base == 0:
+        notes.append(f"no license is covered on {day}: the forecast holds new arrivals only")
+    elif n_base < SMALL_BASE:
+        notes.append(f"only {n_base} licenses are covered on {day}: the bands are wide and the calibration leans on the prior")
+    if behaviour is None and not empty and beh.arrivals_per_month == 0:
+        notes.append(f"no new license in the year before {day}: no arrivals are simulated")
+    if horizon_months < 24:
+        notes.append(f"the horizon of {horizon_months} months is under 24: renewal rates count only renewals inside it and "
+                     "understate the first-year rate")
     start_day = as_of_day + 1
     first_month = np.datetime64(start_day, "D").astype("datetime64[M]")
     months = first_month + np.arange(horizon_months)
@@ -387,13 +469,17 @@ def run_scenarios(
                 "scenario": sc.name, "run": r, "seed": [seed, r], "behaviour": b.to_dict(), "catalog": cat.to_dict(),
                 "initial": initial, "start_day": start_day, "month_ends": month_ends,
             })
-    own = executor is None
-    ex = executor or ProcessPoolExecutor(max_workers=2)
-    try:
-        results = list(ex.map(_task, payloads, chunksize=max(1, len(payloads) // 16)) if own else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
-    finally:
-        if own:
-            ex.shutdown()
+    if empty:
+        results = [(pl["scenario"], pl["run"], np.zeros((len(METRICS), horizon_months), np.int64), float("nan")) for pl in payloads]
+    else:
+        own = executor is None
+        ex = executor or ProcessPoolExecutor(max_workers=2)
+        try:
+            results = list(ex.map(_task, payloads, chunksize=max(1, len(payloads) // 16)) if own
+                           else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
+        finally:
+            if own:
+                ex.shutdown()
     arr: dict[str, np.ndarray] = {sc.name: np.zeros((runs, len(METRICS), horizon_months), np.int64) for sc in scenarios}
     rates: dict[str, np.ndarray] = {sc.name: np.zeros(runs) for sc in scenarios}
     for name, r, m, rate in results:
@@ -427,7 +513,7 @@ def run_scenarios(
         summary.append(row)
     return WhatIf(
         table=pd.concat(rows, ignore_index=True), summary=pd.DataFrame(summary), runs=arr, renewal_rates=rates,
-        behaviour=beh, observed_renewal_rate=observed, as_of=pd.Timestamp(as_of_day, unit="D"), scenarios=tuple(scenarios),
+        behaviour=beh, observed_renewal_rate=observed, as_of=as_of_ts, scenarios=tuple(scenarios), notes=tuple(notes),
     )
 
 
@@ -469,11 +555,12 @@ def sensitivity(
     s = res.summary.set_index("scenario")
     base = s.loc["baseline"]
     rows = []
+    pct = lambda diff, of: diff / of if of else float("nan")  # noqa: E731 - no share of an empty baseline
     for name, (knob, v) in labels.items():
         r = s.loc[name]
         rows.append({
             "knob": knob, "value": v,
-            "bookings_diff": r["bookings_diff_mean"], "bookings_diff_pct": r["bookings_diff_mean"] / base["bookings_mean"],
-            "active_diff": r["active_diff_mean"], "active_diff_pct": r["active_diff_mean"] / base["active_mean"],
+            "bookings_diff": r["bookings_diff_mean"], "bookings_diff_pct": pct(r["bookings_diff_mean"], base["bookings_mean"]),
+            "active_diff": r["active_diff_mean"], "active_diff_pct": pct(r["active_diff_mean"], base["active_mean"]),
         })
     return pd.DataFrame(rows)

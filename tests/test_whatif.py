@@ -110,3 +110,61 @@ def test_sensitivity_tornado_table(ledger, behaviour) -> None:
                        executor=ThreadPoolExecutor(2), behaviour=behaviour)
     g = sens.set_index("value")["bookings_diff"]
     assert g[30] < 0 < g[7]
+
+
+# -- tiny, empty and short-horizon ledgers ------------------------------------------------------------------------
+def _tiny(n: int) -> sm.Ledger:
+    """``n`` licenses, each with one subscription activated in 2026 (n = 0: an empty ledger)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from builders import Ev, make_ledger
+
+    if n == 0:
+        led = make_ledger([Ev("subscription", "2026-01-10")])
+        return sm.Ledger(licenses=led.licenses.iloc[:0], orders=led.orders.iloc[:0], activations=led.activations.iloc[:0])
+    return make_ledger([Ev("subscription", f"2026-0{1 + k}-10", license=f"L{k}") for k in range(n)],
+                       licenses={f"L{k}": "full" for k in range(n)})
+
+
+@pytest.mark.parametrize(("n", "horizon"), [(0, 12), (3, 2), (3, 1), (3, 12)])
+def test_tiny_and_empty_ledgers_give_results_with_notes(n, horizon) -> None:
+    """0 or 3 licenses, 1-, 2- or 12-month horizons: a result for every scenario and month, and notes saying why it is thin."""
+    sc = [Scenario("baseline"), Scenario("grace 30", catalog={"grace_days": 30})]
+    res = run_scenarios(_tiny(n), sc, AS_OF, horizon_months=horizon, runs=3, executor=ThreadPoolExecutor(1))
+    assert list(res.summary["scenario"]) == ["baseline", "grace 30"]
+    assert len(res.table) == 2 * len(sm.whatif.METRICS) * horizon
+    assert res.runs["baseline"].shape == (3, len(sm.whatif.METRICS), horizon)
+    if n == 0:
+        assert (res.summary["bookings_mean"] == 0).all() and (res.summary["active_mean"] == 0).all()
+        assert any("nothing to simulate" in note for note in res.notes)
+    else:
+        assert any(f"only {n} licenses are covered" in note for note in res.notes)
+        assert res.behaviour.arrivals_per_month == pytest.approx(n / 12)  # arrivals at the ledger's pace, none invented
+    assert any("under 24" in note for note in res.notes) == (horizon < 24)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"horizon_months": 0}, "run_scenarios: horizon_months=0; give a whole number of months from 1 to 240"),
+    ({"horizon_months": 2.5}, "run_scenarios: horizon_months=2.5; give a whole number of months from 1 to 240"),
+    ({"seed": -1}, "run_scenarios: seed=-1; give a whole number >= 0"),
+])
+def test_meaningless_requests_are_one_line_errors(kwargs, message) -> None:
+    """A horizon under one month (or fractional), or a negative seed, is refused before any work."""
+    with pytest.raises(ScenarioError) as err:
+        run_scenarios(_tiny(3), [Scenario("baseline")], AS_OF, runs=2, **kwargs)
+    assert str(err.value) == message
+
+
+def test_whatif_cli_on_a_two_month_horizon_prints_notes(tmp_path, capsys) -> None:
+    """subs-model whatif --horizon 2 on the sample: exit 0, the table, and the short-horizon note."""
+    from subs_model.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text("scenarios:\n  - name: baseline\n  - name: grace 30\n    catalog: {grace_days: 30}\n", encoding="utf-8")
+    code = main(["whatif", str(path), "--data", str(ROOT / "data/sample"), "--horizon", "2", "--runs", "2",
+                 "--as-of", AS_OF, "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: the horizon of 2 months is under 24" in out
+    assert (tmp_path / "out" / "scenarios.csv").exists()
