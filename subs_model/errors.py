@@ -28,6 +28,10 @@ class LedgerFileError(LedgerError, OSError):
     """A ledger file cannot be found or read."""
 
 
+class ProfileError(SubsModelError, ValueError):
+    """A source profile (how an export is written) is invalid."""
+
+
 def read_yaml(path: "str | Path", error: type[SubsModelError], what: str) -> Any:
     """The YAML document at ``path``, or ``error`` naming the file, the problem and the fix.
 
