@@ -435,12 +435,14 @@ def _read_table(path: Path, name: str, profile: Any = None) -> _Read:
 
 def _cell_text(values: list[Any], column: str) -> tuple[list[Any], np.ndarray]:
     """Workbook cells as text, and which were typed. Text stays as written; numbers become
-    their shortest round-trip text (an integral float without ``.0``); a date or datetime
+    their shortest round-trip text (an integral float without ``.0``; an amount with at most
+    two decimals with exactly two, ``4000.00``, as the contract writes it); a date or datetime
     cell becomes ISO (``YYYY-MM-DD`` in a date column or at midnight there, else
     ``YYYY-MM-DDTHH:MM:SS``, Moscow time as Excel has no zones); booleans ``true``/``false``."""
     import datetime as dt
 
     date_col = column in DATE_COLUMNS
+    money = column == "amount_rub"
 
     def text(v: Any) -> Any:
         if v is None or isinstance(v, str):
@@ -450,6 +452,8 @@ def _cell_text(values: list[Any], column: str) -> tuple[list[Any], np.ndarray]:
         if isinstance(v, int):
             return str(v)
         if isinstance(v, float):
+            if money and round(v, 2) == v:
+                return f"{v:.2f}"
             return str(int(v)) if v.is_integer() else repr(v)
         if isinstance(v, dt.datetime):
             return v.date().isoformat() if date_col else v.replace(tzinfo=None).isoformat(timespec="seconds")

@@ -140,14 +140,14 @@ def _write_version(folder: Path, tables: dict[str, pd.DataFrame], manifest: dict
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def ingest(raw: str | Path, store: str | Path) -> IngestResult:
+def ingest(raw: str | Path, store: str | Path, profile=None) -> IngestResult:
     """Merge the export at ``raw`` into the ledger store at ``store`` (see the module docstring).
 
     >>> res = ingest("exports/2026-11", "data/ledger")  # doctest: +SKIP
     >>> res.changed, res.added["orders"], len(res.conflicts)  # doctest: +SKIP
     """
     store = Path(store)
-    led = read_ledger(raw)
+    led = read_ledger(raw, profile=profile)
     existing = _read_current(store)
     tables: dict[str, pd.DataFrame] = {}
     added, updated, conflicts = {}, {}, []
