@@ -435,8 +435,8 @@ def _read_table(path: Path, name: str, profile: Any = None) -> _Read:
 
 def _cell_text(values: list[Any], column: str) -> tuple[list[Any], np.ndarray]:
     """Workbook cells as text, and which were typed. Text stays as written; numbers become
-    their shortest round-trip text (an integral float without ``.0``; an amount with at most
-    two decimals with exactly two, ``4000.00``, as the contract writes it); a date or datetime
+    their shortest round-trip text (an integral float without ``.0``; an amount (integral, or
+    with at most two decimals) with exactly two, ``4000.00``, as the contract writes it); a date or datetime
     cell becomes ISO (``YYYY-MM-DD`` in a date column or at midnight there, else
     ``YYYY-MM-DDTHH:MM:SS``, Moscow time as Excel has no zones); booleans ``true``/``false``."""
     import datetime as dt
@@ -450,7 +450,7 @@ def _cell_text(values: list[Any], column: str) -> tuple[list[Any], np.ndarray]:
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, int):
-            return str(v)
+            return f"{v}.00" if money else str(v)
         if isinstance(v, float):
             if money and round(v, 2) == v:
                 return f"{v:.2f}"
@@ -530,7 +530,8 @@ def _find_files(path: Path, profile: Any = None) -> dict[str, Path]:
         if name not in COLUMNS:
             msg = (
                 f"{p}: unknown table {name!r}; ledger files are named "
-                f"{', '.join(COLUMNS)} (.csv or .parquet)"
+                f"{', '.join(COLUMNS)} (.csv or .parquet); an export that names its files otherwise "
+                f"is read with a profile naming them, e.g. --profile data/profiles/1c.yaml"
             )
             raise LedgerError(msg)
         if name in files:

@@ -253,7 +253,7 @@ def to_canonical(df: pd.DataFrame, profile: Profile, typed: Mapping[str, np.ndar
             conv, ok = _stamps(arr, profile.datetime_formats if c in TIMESTAMP_COLUMNS else profile.date_formats,
                                date=c in DATE_COLUMNS)
         miss = pc.and_(todo, pc.invert(ok))
-        new = pc.if_else(todo, pc.if_else(ok, conv, pc.binary_join_element_wise(MISMATCH, arr, "")), arr)
+        new = pc.if_else(todo, pc.if_else(ok, conv, pc.binary_join_element_wise(pa.scalar(MISMATCH, pa.large_string()), arr, pa.scalar("", pa.large_string()))), arr)
         out[c] = pd.Series(pd.array(new, dtype="str"), index=df.index, name=c)
         bad[c] = miss.to_numpy(zero_copy_only=False)
     return (df.assign(**out) if out else df), bad
@@ -269,7 +269,7 @@ def _stamps(arr: pa.Array, formats: tuple[str, ...], *, date: bool) -> tuple[pa.
     conv = pa.nulls(len(arr), pa.large_string())
     for fmt in formats:
         t = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
-        this = pc.fill_null(pc.equal(pc.strftime(t, format=fmt), arr), False)
+        this = pc.fill_null(pc.equal(pc.strftime(t, format=fmt).cast(pa.large_string()), arr), False)
         this = pc.and_(this, pc.invert(ok))
         text = (t.cast(pa.date32()) if date else t).cast(pa.large_string())
         conv = pc.if_else(this, text, conv)
