@@ -18,6 +18,7 @@ Shipped examples: ``data/profiles/1c.yaml`` (1C-style CSV) and ``data/profiles/e
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,8 +113,11 @@ class Profile:
             raise ProfileError(msg)
         for key in ("datetime_formats", "date_formats"):
             for fmt in getattr(self, key):
-                if not isinstance(fmt, str) or not {"%d", "%m", "%Y"} <= set(re.findall(r"%.", fmt)):
-                    msg = f"{where}: {key} entry {fmt!r} must be a strftime format with %d, %m and %Y, e.g. '%d.%m.%Y %H:%M'"
+                used = re.findall(r"%.", fmt) if isinstance(fmt, str) else []
+                if (not isinstance(fmt, str) or not {"%d", "%m", "%Y"} <= set(used) or set(used) - {*_FIELDS, "%%"}
+                        or len(used) != len(set(used))):
+                    msg = (f"{where}: {key} entry {fmt!r} must be a strftime format with %d, %m and %Y once each "
+                           f"(and %H, %M, %S; no other directive), e.g. '%d.%m.%Y %H:%M'")
                     raise ProfileError(msg)
         for key in ("files", "sheets", "columns"):
             unknown = [t for t in getattr(self, key) if t not in COLUMNS]
@@ -259,21 +263,55 @@ def to_canonical(df: pd.DataFrame, profile: Profile, typed: Mapping[str, np.ndar
     return (df.assign(**out) if out else df), bad
 
 
-def _stamps(arr: pa.Array, formats: tuple[str, ...], *, date: bool) -> tuple[pa.Array, pa.Array]:
-    """ISO text of the values matching one of ``formats`` exactly, and the mask of those that do.
+_FIELDS = {"%d": ("day", 2), "%m": ("month", 2), "%Y": ("year", 4), "%H": ("hour", 2), "%M": ("minute", 2), "%S": ("second", 2)}
 
-    Arrow's ``strptime`` rolls impossible dates over (31.02 → 03.03) and takes unpadded
-    fields, so a value counts only if formatting the parsed instant gives it back unchanged.
+
+def _layout(fmt: str) -> tuple[str, dict[str, int]]:
+    """The exact regex of ``fmt`` (each field zero-padded to its width) and where each field starts."""
+    out, at, pos = [], 0, {}
+    for part in re.split(r"(%.)", fmt):
+        if part in _FIELDS:
+            name, width = _FIELDS[part]
+            pos[name] = at
+            out.append(rf"\d{{{width}}}")
+            at += width
+        else:
+            lit = "%" if part == "%%" else part
+            out.append(re.escape(lit))
+            at += len(lit)
+    return "^" + "".join(out) + "$", pos
+
+
+def _stamps(arr: pa.Array, formats: tuple[str, ...], *, date: bool) -> tuple[pa.Array, pa.Array]:
+    """ISO text of the values written in one of ``formats`` exactly, and the mask of those that are.
+
+    A value must match the format's exact regex (fields zero-padded: ``3.12.2026`` does
+    not match ``%d.%m.%Y``) and parse with Arrow's ``strptime`` to the day, month, hour and
+    minute it shows (``strptime`` rolls ``31.02`` over to ``03.03``). Checking by a
+    ``strftime`` round trip cost about 2 s per million values here, rewriting with regex
+    groups 0.7 s; this check is a few slices of the fixed-width fields.
     """
     ok = pa.array(np.zeros(len(arr), bool))
     conv = pa.nulls(len(arr), pa.large_string())
+    todo = pc.fill_null(pc.not_equal(arr, ""), False)
     for fmt in formats:
-        t = pc.strptime(arr, format=fmt, unit="s", error_is_null=True)
-        this = pc.fill_null(pc.equal(pc.strftime(t, format=fmt).cast(pa.large_string()), arr), False)
-        this = pc.and_(this, pc.invert(ok))
+        regex, pos = _layout(fmt)
+        shape = pc.and_(pc.fill_null(pc.match_substring_regex(arr, regex), False), pc.invert(ok))
+        if not pc.any(shape).as_py():
+            continue
+        stand_in = pa.scalar(dt.datetime(2000, 1, 1).strftime(fmt), pa.large_string())  # other rows parse too
+        src = pc.if_else(shape, arr, stand_in)
+        t = pc.strptime(src, format=fmt, unit="s", error_is_null=True)
+        this = pc.and_(shape, pc.is_valid(t))
+        for f in ("day", "month", "hour", "minute"):
+            if f in pos:
+                written = pc.cast(pc.utf8_slice_codeunits(src, pos[f], pos[f] + 2), pa.int64())
+                this = pc.and_(this, pc.fill_null(pc.equal(getattr(pc, f)(t), written), False))
         text = (t.cast(pa.date32()) if date else t).cast(pa.large_string())
         conv = pc.if_else(this, text, conv)
         ok = pc.or_(ok, this)
+        if pc.all(pc.or_(ok, pc.invert(todo))).as_py():
+            break
     return conv, ok
 
 

@@ -144,9 +144,9 @@ def _one_bad(folder: Path, file: str, header: str, row: int, value: str) -> None
 @pytest.mark.parametrize(
     ("file", "header", "value", "column", "reason", "fmt"),
     [
-        ("заказы.csv", "Оплата", "31.02.2026 10:00", "paid_at", "bad_timestamp", "'%d.%m.%Y %H:%M' or '%d.%m.%Y %H:%M:%S'"),
-        ("заказы.csv", "Оплата", "2021-02-01T09:45:00", "paid_at", "bad_timestamp", "'%d.%m.%Y %H:%M' or '%d.%m.%Y %H:%M:%S'"),
-        ("заказы.csv", "Оплата", "1.2.2021 9:45", "paid_at", "bad_timestamp", "'%d.%m.%Y %H:%M' or '%d.%m.%Y %H:%M:%S'"),
+        ("заказы.csv", "Оплата", "31.02.2026 10:00", "paid_at", "bad_timestamp", "'%d.%m.%Y %H:%M:%S' or '%d.%m.%Y %H:%M'"),
+        ("заказы.csv", "Оплата", "2021-02-01T09:45:00", "paid_at", "bad_timestamp", "'%d.%m.%Y %H:%M:%S' or '%d.%m.%Y %H:%M'"),
+        ("заказы.csv", "Оплата", "1.2.2021 9:45", "paid_at", "bad_timestamp", "'%d.%m.%Y %H:%M:%S' or '%d.%m.%Y %H:%M'"),
         ("заказы.csv", "Сумма", "4000.00", "amount_rub", "non_numeric_amount", "decimal ',', thousands U+0020, U+00A0, U+202F"),
         ("заказы.csv", "Сумма", "4,000,00", "amount_rub", "non_numeric_amount", "decimal ',', thousands U+0020, U+00A0, U+202F"),
         ("заказы.csv", "Сумма", "40 00,00", "amount_rub", "non_numeric_amount", "decimal ',', thousands U+0020, U+00A0, U+202F"),
@@ -215,7 +215,7 @@ def _write(path: Path, text: str) -> Path:
         ("delimiter: ';;'\n", "profile 'p': delimiter ';;' must be one character other than a quote or newline, e.g. ';'"),
         ("decimal: ';'\n", "profile 'p': decimal ';' must be '.' or ','"),
         ("datetime_formats: ['%m/%d']\n",
-         "profile 'p': datetime_formats entry '%m/%d' must be a strftime format with %d, %m and %Y, e.g. '%d.%m.%Y %H:%M'"),
+         "profile 'p': datetime_formats entry '%m/%d' must be a strftime format with %d, %m and %Y once each (and %H, %M, %S; no other directive), e.g. '%d.%m.%Y %H:%M'"),
         ("tables: {invoices: {file: x.csv}}\n",
          "profile 'p': unknown table(s) ['invoices'] in files; tables are licenses, orders, activations, legacy_periods, features"),
         ("tables: {orders: {columns: {Сумма: amount}}}\n",
