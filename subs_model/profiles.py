@@ -21,6 +21,7 @@ import codecs
 import datetime as dt
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -238,11 +239,7 @@ def to_canonical(df: pd.DataFrame, profile: Profile, typed: Mapping[str, np.ndar
     match the declared format (they get :data:`MISMATCH` in front, so the validator rejects
     them). ``typed`` marks cells that came typed from a workbook (already canonical text).
     """
-    out = {}
-    bad: dict[str, np.ndarray] = {}
-    for c in df.columns:
-        if not profile.converts(c):
-            continue
+    def one(c: str) -> tuple[pd.Series, np.ndarray] | None:
         arr = pa.array(df[c].array)
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
         arr = arr.cast(pa.large_string())
@@ -250,16 +247,22 @@ def to_canonical(df: pd.DataFrame, profile: Profile, typed: Mapping[str, np.ndar
         if typed is not None and c in typed:
             todo = pc.and_(todo, pa.array(~typed[c]))
         if not pc.any(todo).as_py():
-            continue
+            return None
         if c == "amount_rub":
             conv, ok = _amounts(arr, profile)
         else:
             conv, ok = _stamps(arr, profile.datetime_formats if c in TIMESTAMP_COLUMNS else profile.date_formats,
                                date=c in DATE_COLUMNS)
         miss = pc.and_(todo, pc.invert(ok))
-        new = pc.if_else(todo, pc.if_else(ok, conv, pc.binary_join_element_wise(pa.scalar(MISMATCH, pa.large_string()), arr, pa.scalar("", pa.large_string()))), arr)
-        out[c] = pd.Series(pd.array(new, dtype="str"), index=df.index, name=c)
-        bad[c] = miss.to_numpy(zero_copy_only=False)
+        new = pc.if_else(todo, pc.if_else(ok, conv, pc.binary_join_element_wise(
+            pa.scalar(MISMATCH, pa.large_string()), arr, pa.scalar("", pa.large_string()))), arr)
+        return pd.Series(pd.array(new, dtype="str"), index=df.index, name=c), miss.to_numpy(zero_copy_only=False)
+
+    cols = [c for c in df.columns if profile.converts(c)]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow's kernels release the GIL: a column per worker
+        done = dict(zip(cols, pool.map(one, cols), strict=True))
+    out = {c: r[0] for c, r in done.items() if r is not None}
+    bad = {c: r[1] for c, r in done.items() if r is not None}
     return (df.assign(**out) if out else df), bad
 
 
