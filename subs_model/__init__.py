@@ -36,12 +36,15 @@ _LAZY: dict[str, str] = {
     "Sku": "catalog",
     "SubscriptionBasis": "catalog",
     "CatalogError": "errors",
+    "ProfileError": "errors",
     "LedgerError": "errors",
     "LedgerFileError": "errors",
     "SubsModelError": "errors",
     "QuarantineReason": "io",
     "read_ledger": "io",
     "Ledger": "ledger",
+    "Profile": "profiles",
+    "load_profile": "profiles",
     "CodeStatus": "replay",
     "Prepared": "replay",
     "prepare": "replay",
@@ -96,9 +99,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .behaviour import Behaviour, BehaviourError, LeadTime
     from .calibrate import calibrate
     from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
-    from .errors import CatalogError, LedgerError, LedgerFileError, SubsModelError
+    from .errors import CatalogError, LedgerError, LedgerFileError, ProfileError, SubsModelError
     from .io import QuarantineReason, read_ledger
     from .ledger import Ledger
+    from .profiles import Profile, load_profile
     from .replay import CodeStatus, Prepared, Reason, Replay, Source, prepare, replay
     from .simulate import simulate
     from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity

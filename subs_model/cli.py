@@ -140,7 +140,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .pricing import order_prices
 
     try:
-        led = read_ledger(args.data)
+        led = read_ledger(args.data, profile=args.profile)
     except SubsModelError as exc:
         print(f"subs-model: file error: {exc}", file=sys.stderr)
         return 2
@@ -149,7 +149,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"Validated {args.data}:")
     for r in totals.itertuples():
         print(f"  {r.table:<15} read {r.read:>9,}  accepted {r.accepted:>9,}  quarantined {r.quarantined:>7,}"
-              + (f"  (merged {r.merged:,} identical duplicates)" if r.merged else ""))
+              + (f"  (merged {r.merged:,} identical duplicates)" if r.merged else "")
+              + (f"  (trimmed white space around {r.trimmed:,} values)" if r.trimmed else ""))
     reasons = s[s["reason"] != ""]
     if len(reasons):
         print("\nQuarantined rows by reason:")
@@ -173,7 +174,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from .store import StoreBusyError, ingest
 
     try:
-        res = ingest(args.raw, args.into, wait=None if args.wait < 0 else args.wait,
+        res = ingest(args.raw, args.into, profile=args.profile, wait=None if args.wait < 0 else args.wait,
                      log=lambda m: print(f"subs-model: {m}", file=sys.stderr, flush=True))
     except StoreBusyError as exc:
         print(f"subs-model: busy: {exc}", file=sys.stderr)
@@ -260,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="folder with the exported tables (.csv or .parquet)")
     p.add_argument("--out", default="quarantine", help="folder for quarantine.csv / quarantine.xlsx (default: ./quarantine)")
     p.add_argument("--catalog", default=None, help="catalog YAML for price variances (default: data/catalog.yaml)")
+    p.add_argument("--profile", default=None, help="source profile YAML of a real export (e.g. data/profiles/1c.yaml)")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("ingest", help="merge an export into the canonical Parquet ledger store")
@@ -267,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--into", required=True, help="ledger store folder, e.g. data/ledger")
     p.add_argument("--wait", type=float, default=600.0,
                    help="seconds to wait while another ingest writes the same store (default 600; -1: no limit)")
+    p.add_argument("--profile", default=None, help="source profile YAML of a real export (e.g. data/profiles/1c.yaml)")
     p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("whatif", help="pricing what-if: simulate scenarios from the real customer base, with bands")

@@ -33,6 +33,10 @@ class SimulationError(SubsModelError, ValueError):
     """The arguments of a simulation are invalid (dates, seed, size)."""
 
 
+class ProfileError(SubsModelError, ValueError):
+    """A source profile (how an export is written) is invalid."""
+
+
 class OutputError(SubsModelError, OSError):
     """An output file or folder cannot be written."""
 

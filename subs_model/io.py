@@ -18,6 +18,7 @@ raise an error naming the file and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import threading
@@ -34,6 +35,7 @@ import pandera.pandas as pa_
 from .days import NO_DAY, NO_TIME, _OFFSET_RE
 from .errors import LedgerError
 from .ledger import COLUMNS, DATE_COLUMNS, REQUIRED, TABLES, TIMESTAMP_COLUMNS, Ledger, _find_files, _read_table
+from .profiles import Profile, load_profile, to_canonical
 
 __all__ = ["QuarantineReason", "read_ledger"]
 
@@ -138,7 +140,9 @@ def _memo(kind: str, s: pd.Series, fn) -> Any:
 
 
 def _strip(s: pd.Series) -> pd.Series:
-    return s.astype("str").str.strip() if not isinstance(s.dtype, pd.StringDtype) else s.str.strip()
+    """The text of a raw column. Values were trimmed once when read (:func:`ledger._trim`,
+    the one whitespace policy), so validation compares exactly the values the ledger keeps."""
+    return s if isinstance(s.dtype, pd.StringDtype) else s.astype("str")
 
 
 def _text(s: pd.Series) -> pd.Series:
@@ -439,7 +443,7 @@ def _stage_columns(reason: R, rows: np.ndarray, p: dict[str, Any]) -> dict[str, 
 def _lines(path: Path | None, n: int) -> np.ndarray:
     # CSV: header is line 1, so row i is line i + 2 (exports carry no embedded newlines);
     # Parquet: the row number.
-    if path is not None and path.suffix == ".csv":
+    if path is not None and path.suffix.lower() in (".csv", ".xlsx", ".xlsm"):  # a sheet's header is row 1 too
         return np.arange(n) + 2
     return np.arange(n) + 1
 
@@ -497,7 +501,8 @@ def _duplicates(df: pd.DataFrame, key: str, reason: R, q: _Q, table: str) -> np.
 
 
 def read_ledger(
-    path: str | Path | Mapping[str, str | Path], on_bad_rows: str = "quarantine", tz: str = "Europe/Moscow"
+    path: str | Path | Mapping[str, str | Path], on_bad_rows: str = "quarantine", tz: str = "Europe/Moscow",
+    profile: str | Path | Profile | None = None,
 ) -> Ledger:
     """Read and validate the ledger tables; bad rows are quarantined (or raise).
 
@@ -505,26 +510,33 @@ def read_ledger(
     ----------
     path : folder, or mapping table name → file
         ``licenses``, ``orders``, ``activations`` and optionally ``legacy_periods`` and
-        ``features`` as ``.csv`` or ``.parquet``.
+        ``features`` as ``.csv`` or ``.parquet`` (with a profile: as it names them, or its
+        workbook; the workbook's path may be given).
     on_bad_rows : {"quarantine", "raise"}
         ``"raise"`` fails on the first bad row with its file, line, column and reason.
     tz : str
         Time zone of naive timestamps and of the calendar days (Europe/Moscow).
+    profile : path of a profile YAML, or :class:`~subs_model.profiles.Profile`, optional
+        How the export is written (encoding, delimiter, formats, headers, sheets); without
+        one the strict contract holds (UTF-8, ``,``, ISO 8601, canonical names).
 
     Returns
     -------
     Ledger
         Accepted rows (timestamps as tz-aware datetimes in ``tz``), with ``quarantine``
-        (file, line, table, column, reason, message, raw row) and ``load_summary``.
+        (file, line, table, column, reason, message, raw row) and ``load_summary`` (with
+        ``trimmed``: values whose surrounding white space was removed, per table).
 
     Examples
     --------
     >>> led = read_ledger("data/sample")  # doctest: +SKIP
     >>> led.load_summary  # doctest: +SKIP
+    >>> led = read_ledger("exports/2026-11", profile="data/profiles/1c.yaml")  # doctest: +SKIP
     """
     if on_bad_rows not in ("quarantine", "raise"):
         msg = f"on_bad_rows={on_bad_rows!r}: use 'quarantine' or 'raise'"
         raise ValueError(msg)
+    prof = load_profile(profile)
     if isinstance(path, Mapping):
         files = {str(k): Path(v) for k, v in path.items()}
         for name in files:
@@ -538,15 +550,17 @@ def read_ledger(
             folder = folder / "current"
         if folder.is_symlink():  # resolved once: an ingest switching `current` meanwhile cannot mix two versions
             folder = Path(os.path.realpath(folder))
-        files = _find_files(folder)
+        files = _find_files(folder, prof)
         source = str(folder)
     missing = [t for t in TABLES if t not in files]
     if missing:
         from .errors import LedgerFileError
 
-        msg = f"{source}: missing table(s) {missing}; add {', '.join(m + '.csv' for m in missing)} (or .parquet)"
+        where = f" (profile {prof.name!r}: {', '.join(prof.files.get(m, prof.sheets.get(m, m)) for m in missing)})" if prof else ""
+        msg = f"{source}: missing table(s) {missing}{where}; add {', '.join(m + '.csv' for m in missing)} (or .parquet)"
         raise LedgerFileError(msg)
-    raw = {name: _read_table(p, name) for name, p in files.items()}
+    reads = {name: _read_table(p, name, prof) for name, p in files.items()}
+    raw = {name: r.df for name, r in reads.items()}
     for name, df in raw.items():
         miss = [c for c in REQUIRED[name] if c not in df.columns]
         if miss:
@@ -556,7 +570,52 @@ def read_ledger(
             if c not in df.columns:
                 df[c] = pd.Series(pd.NA, index=df.index, dtype="str")
         raw[name] = df.reset_index(drop=True)
-    return _validate(raw, files, source, on_bad_rows, tz)
+    trimmed = {name: r.trimmed for name, r in reads.items()}
+    if prof is None:
+        return _with_trimmed(_validate(raw, files, source, on_bad_rows, tz), trimmed)
+    original = raw
+    converted, mismatch = {}, {}
+    for name, df in raw.items():
+        converted[name], mismatch[name] = to_canonical(df, prof, reads[name].typed)
+    # Quarantine mode, then the messages and raw rows of the declared formats; raise after.
+    led = _with_trimmed(_validate(converted, files, source, "quarantine", tz), trimmed)
+    led = _profile_quarantine(led, original, mismatch, files, prof)
+    if on_bad_rows == "raise" and len(led.quarantine):
+        r = led.quarantine.iloc[0]
+        msg = (f"{r['file']}: line {r['line']}, column {r['column'] or '-'}: {r['reason']}: {r['message']} ({r['raw']}); "
+               f"fix the row or read with on_bad_rows='quarantine'")
+        raise LedgerError(msg)
+    return led
+
+
+def _with_trimmed(led: Ledger, trimmed: dict[str, int]) -> Ledger:
+    """``led`` whose load summary says, per table, how many values had white space trimmed."""
+    s = led.load_summary.copy()
+    s["trimmed"] = np.where(s["reason"] == "", s["table"].map(trimmed).fillna(0), 0).astype(np.int64)
+    return dataclasses.replace(led, load_summary=s)
+
+
+def _profile_quarantine(led: Ledger, original: dict[str, pd.DataFrame], mismatch: dict[str, dict[str, np.ndarray]],
+                        files: dict[str, Path], prof: Profile) -> Ledger:
+    """The quarantine of a profiled read: raw rows as the export wrote them, and a message
+    naming the declared format for values that did not match it."""
+    q = led.quarantine
+    if not len(q):
+        return led
+    q = q.copy()
+    first_line = {name: int(_lines(files.get(name), 1)[0]) if name in files else 1 for name in original}
+    row = (q["line"] - q["table"].map(first_line)).to_numpy()
+    for name, df in original.items():
+        sel = np.flatnonzero((q["table"] == name).to_numpy())
+        if not len(sel):
+            continue
+        q.iloc[sel, q.columns.get_loc("raw")] = _raw_rows(df.iloc[row[sel]])
+        for col, bad in mismatch[name].items():
+            hit = sel[(q["column"].to_numpy()[sel] == col) & bad[row[sel]]]
+            if len(hit):
+                msg = f"does not match the declared format {prof.format_of(col)} (profile {prof.name!r}); fix the value or the profile"
+                q.iloc[hit, q.columns.get_loc("message")] = msg
+    return dataclasses.replace(led, quarantine=q)
 
 
 def _validate(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:

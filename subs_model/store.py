@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -241,7 +242,7 @@ def _switch_current(store: Path, final: Path, base: Path | None) -> None:
     _fsync(store)
 
 
-def ingest(raw: str | Path, store: str | Path, *, wait: float | None = DEFAULT_WAIT,
+def ingest(raw: str | Path, store: str | Path, profile: Any = None, *, wait: float | None = DEFAULT_WAIT,
            log: Callable[[str], None] | None = None) -> IngestResult:
     """Merge the export at ``raw`` into the ledger store at ``store`` (see the module docstring).
 
@@ -249,6 +250,7 @@ def ingest(raw: str | Path, store: str | Path, *, wait: float | None = DEFAULT_W
     ----------
     raw : folder of the export (read and validated as by :func:`subs_model.read_ledger`)
     store : the store folder (created if missing)
+    profile : source profile of the export (a path or a loaded profile; see :mod:`subs_model.profiles`)
     wait : seconds to wait for another ingest of the same store (None: no limit)
     log : where the "waiting for another ingest" message goes (e.g. ``print``)
 
@@ -256,7 +258,7 @@ def ingest(raw: str | Path, store: str | Path, *, wait: float | None = DEFAULT_W
     >>> res.changed, res.added["orders"], len(res.conflicts)  # doctest: +SKIP
     """
     store = Path(store)
-    led = read_ledger(raw)  # outside the lock: validation needs nothing from the store
+    led = read_ledger(raw, profile=profile)  # outside the lock: validation needs nothing from the store
     with store_lock(store, wait, log):
         _remove_debris(store)
         base = current_version(store)  # the version this ingest merges into, read once

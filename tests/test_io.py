@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv as csv_module
 import os
 import shutil
 import subprocess
@@ -242,3 +243,147 @@ def test_validate_cli_exit_codes_and_outputs(tmp_path, capsys) -> None:
     assert main(["validate", str(ROOT / "tests/data/handmade"), "--out", str(tmp_path / "q2")]) == 0
     assert main(["validate", str(tmp_path / "nope")]) == 2
 
+
+
+# --- Exports as they really come: schema types, null markers, one whitespace policy (issue 16) ---
+
+HANDMADE = ROOT / "tests/data/handmade"
+
+
+def _small_export(folder: Path, licenses: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "licenses.csv").write_text(licenses, encoding="utf-8")
+    (folder / "orders.csv").write_text("order_id,license_id,sku,code,code_issued_at\n", encoding="utf-8")
+    (folder / "activations.csv").write_text("code,license_id,activated_at\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("quoting", [csv_module.QUOTE_ALL, csv_module.QUOTE_NONNUMERIC, csv_module.QUOTE_MINIMAL])
+def test_quoted_header_still_reads_every_column_as_text(tmp_path, quoting) -> None:
+    """A header written with QUOTE_ALL / QUOTE_NONNUMERIC keeps ids as text: 00777 stays 00777, 0001 stays 0001."""
+    folder = _small_export(tmp_path, "")
+    with (folder / "licenses.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv_module.writer(fh, quoting=quoting)
+        w.writerow(["license_id", "customer_id", "edition"])
+        w.writerows([["00777", "0001", "full"], ["1e3", "007", "basic"]])
+    led = sm.read_ledger(folder)
+    assert led.licenses["license_id"].tolist() == ["00777", "1e3"]
+    assert led.licenses["customer_id"].tolist() == ["0001", "007"]
+
+
+def test_product_write_table_output_reads_back_byte_for_byte(tmp_path) -> None:
+    """The product's own write_table (UTF-8 BOM, QUOTE_NONNUMERIC header) reads back with the same ids."""
+    folder = _small_export(tmp_path, "")
+    lic = pd.DataFrame({"license_id": ["00777", "0001"], "customer_id": ["00", "K 1"], "edition": ["full", "basic"]})
+    write_table(lic, folder / "licenses")
+    (folder / "licenses.xlsx").unlink()
+    led = sm.read_ledger(folder)
+    assert led.licenses["license_id"].tolist() == ["00777", "0001"] and led.licenses["customer_id"].tolist() == ["00", "K 1"]
+
+
+NULL_MARKERS = ["NA", "NULL", "N/A", "null", "nan", "None", "NaN", "n/a", "#N/A", "-"]
+
+
+def test_null_markers_are_text_only_an_empty_field_is_missing(tmp_path) -> None:
+    """NA, NULL, N/A, null, nan, None … are ids like any other; an empty field is the only missing value."""
+    rows = "".join(f"{m},{m},full\n" for m in NULL_MARKERS)
+    led = sm.read_ledger(_small_export(tmp_path, "license_id,customer_id,edition\n" + rows + "L1,,full\n"))
+    assert led.licenses["license_id"].tolist() == [*NULL_MARKERS, "L1"]
+    assert led.licenses["customer_id"].iloc[:-1].tolist() == NULL_MARKERS
+    assert pd.isna(led.licenses["customer_id"].iloc[-1])
+    assert len(led.quarantine) == 0
+
+
+def test_duplicate_column_names_are_a_one_line_error(tmp_path) -> None:
+    """A header naming a column twice: a LedgerError naming the file, the column and the fix (no traceback)."""
+    folder = _small_export(tmp_path, "license_id,customer_id,license_id,edition\nL1,K1,L1,full\n")
+    msg = (f"{folder / 'licenses.csv'}: the header has column 'license_id' twice (columns 1 and 3) in table 'licenses'; "
+           f"keep one and delete or rename the other")
+    with pytest.raises(sm.LedgerError) as exc:
+        sm.read_ledger(folder)
+    assert str(exc.value) == msg
+    assert main(["validate", str(folder), "--out", str(tmp_path / "q")]) == 2
+
+
+def _spaced(src: Path, dst: Path) -> Path:
+    """The handmade export with white space around ids: ``L001 `` everywhere and a trailing NBSP after codes."""
+    shutil.copytree(src, dst)
+    for name, cols in (("licenses", {"license_id": " {}"}), ("orders", {"license_id": "{} ", "code": "{}\u00a0"}),
+                       ("activations", {"license_id": "{}\t", "code": "\u2007{}\u202f"})):
+        df = pd.read_csv(dst / f"{name}.csv", dtype=str, keep_default_na=False)
+        for c, fmt in cols.items():
+            df[c] = df[c].where(df[c] == "", df[c].map(fmt.format))
+        df.to_csv(dst / f"{name}.csv", index=False)
+    return dst
+
+
+def test_whitespace_around_ids_is_trimmed_so_the_replay_sees_the_validated_ids(tmp_path) -> None:
+    """`L001 `, NBSP after a code, tabs, U+2007/U+202F: trimmed at ingestion, counted, and the replay is the clean one's."""
+    clean = sm.read_ledger(HANDMADE)
+    spaced = sm.read_ledger(_spaced(HANDMADE, tmp_path / "spaced"))
+    for name, df in clean.tables().items():
+        pd.testing.assert_frame_equal(spaced.tables()[name], df, check_like=False)
+    s = spaced.load_summary[spaced.load_summary["reason"] == ""].set_index("table")["trimmed"]
+    o = pd.read_csv(HANDMADE / "orders.csv", dtype=str)
+    assert s.to_dict() == {"activations": 2 * len(clean.activations), "features": 0, "legacy_periods": 0,
+                           "licenses": len(clean.licenses), "orders": len(o) + int(o["code"].notna().sum())}
+    assert clean.load_summary["trimmed"].sum() == 0
+    a, b = sm.replay(clean, as_of="2026-10-31"), sm.replay(spaced, as_of="2026-10-31")
+    assert int(b.active_on("2026-10-31").sum()) == int(a.active_on("2026-10-31").sum()) > 0
+    for name in ("periods", "codes", "rejections"):
+        pd.testing.assert_frame_equal(getattr(b, name), getattr(a, name))
+    bad = b.rejections["reason"].isin(["wrong_license", "unknown_code"])
+    assert bad.sum() == a.rejections["reason"].isin(["wrong_license", "unknown_code"]).sum(), "no new rejection from white space"
+
+
+def test_validate_reports_trimmed_values(tmp_path, capsys) -> None:
+    """`subs-model validate` says, per table, how many values had white space trimmed."""
+    folder = _spaced(HANDMADE, tmp_path / "spaced")
+    assert main(["validate", str(folder), "--out", str(tmp_path / "q")]) == 0
+    out = capsys.readouterr().out
+    assert "licenses" in out and "(trimmed white space around 30 values)" in out
+
+
+def test_trim_policy_strips_unicode_spaces_and_keeps_inner_ones() -> None:
+    """The policy: Unicode white space around a value goes (NBSP, U+2007, U+202F, tabs); inside it stays."""
+    import pyarrow as pa
+
+    from subs_model.ledger import _trim
+
+    values = [" L001 ", "\u00a0K1\u00a0", "\u2007x\u202f", "\tA B\t", "Лицензия", "ok", None, "", "р", "\u3000y"]
+    out, n = _trim(pa.array(values))
+    assert out.to_pylist() == ["L001", "K1", "x", "A B", "Лицензия", "ok", None, "", "р", "y"]
+    assert n == 5
+
+
+def test_folder_with_workbook_without_profile_names_the_profile_option(tmp_path) -> None:
+    """A folder holding .xlsx without a profile: the message says so and names --profile."""
+    folder = _small_export(tmp_path, "license_id,customer_id,edition\nL1,K1,full\n")
+    openpyxl.Workbook().save(folder / "export.xlsx")
+    msg = (f"{folder}: holds workbook(s) ['export.xlsx']; without a profile only UTF-8 CSV and Parquet files are read; "
+           f"read it with --profile data/profiles/excel-ru.yaml (or a profile of your own naming the sheets), "
+           f"or save each sheet as <table>.csv")
+    with pytest.raises(sm.LedgerFileError) as exc:
+        sm.read_ledger(folder)
+    assert str(exc.value) == msg
+
+
+def test_upper_case_file_names_without_profile_are_refused_with_the_fix(tmp_path) -> None:
+    """`Orders.CSV` is not silently skipped: the message names the file, the expected name and --profile."""
+    folder = _small_export(tmp_path, "license_id,customer_id,edition\nL1,K1,full\n")
+    (folder / "orders.csv").rename(folder / "Orders.CSV")
+    msg = (f"{folder}: file 'Orders.CSV' is not named as the contract says ('orders.csv': lower-case names, "
+           f"lower-case .csv/.parquet); rename it, or read the folder with --profile (a profile names "
+           f"each table's file and matches names without regard to case)")
+    with pytest.raises(sm.LedgerFileError) as exc:
+        sm.read_ledger(folder)
+    assert str(exc.value) == msg
+
+
+def test_non_utf8_file_suggests_the_1c_profile(tmp_path) -> None:
+    """A cp1251 file read without a profile: a one-line error that suggests --profile data/profiles/1c.yaml."""
+    folder = _small_export(tmp_path, "")
+    (folder / "licenses.csv").write_bytes("license_id,customer_id,edition\nЛ1,Клиент,full\n".encode("cp1251"))
+    with pytest.raises(sm.LedgerFileError, match=r"licenses.csv: cannot read table 'licenses'.*--profile data/profiles/1c.yaml") as exc:
+        sm.read_ledger(folder)
+    assert "\n" not in str(exc.value)
