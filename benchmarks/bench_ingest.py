@@ -5,6 +5,7 @@ validation of the same rules (ISO timestamps, stage order, amounts, required fie
 duplicate keys), checked to quarantine the same number of rows.
 
     python benchmarks/bench_ingest.py [--rows 1000000] [--keep /tmp/export]
+    python benchmarks/bench_ingest.py --garbage 5000000 [--keep /tmp/garbage]
 
 Not a test: run it by hand on an otherwise idle machine.
 """
@@ -77,7 +78,7 @@ def write_garbage(folder: Path, n: int, seed: int = 1, licenses: int = 1000) -> 
         return pc.binary_join_element_wise(prefix, arr, "")
 
     def put(arr, mask, value):
-        return pc.if_else(pa.array(mask), pa.scalar(value, pa.string()) if not isinstance(value, pa.Array) else value, arr)
+        return pc.if_else(pa.array(mask), pa.scalar(value, pa.string()) if isinstance(value, str) else value, arr)
 
     day = rng.integers(0, 1500, n)
     base = np.datetime64("2021-01-01T09:00:00") + day.astype("timedelta64[D]")
@@ -166,11 +167,45 @@ def python_peer(folder: Path) -> int:
     return bad
 
 
+def garbage(rows: int, keep: Path | None) -> None:
+    """``subs-model validate`` on a garbage export in a child process: wall time and its peak RSS."""
+    import resource
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as d:
+        folder = keep or Path(d) / "garbage"
+        if not (folder / "orders.csv").exists():
+            t = time.perf_counter()
+            kinds = write_garbage(folder, rows)
+            print(f"wrote {rows:,} garbage order rows in {time.perf_counter() - t:.1f} s: "
+                  + ", ".join(f"{k} {v:,}" for k, v in kinds.items()))
+        out = Path(d) / "quarantine"
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "subs_model.cli", "validate", str(folder), "--out", str(out)],
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+        lines = proc.stdout.splitlines()
+        print("\n".join(lines[: lines.index("Quarantined rows by reason:")] if "Quarantined rows by reason:" in lines else lines[:6]))
+        print("\n".join(x for x in lines if "XLSX holds" in x or "Quarantine written" in x))
+        sizes = {p.name: p.stat().st_size / 1e6 for p in out.iterdir()} if out.exists() else {}
+        print(f"  validate (exit {proc.returncode}): {wall:.1f} s, peak RSS {peak:,.0f} MB; "
+              + ", ".join(f"{k} {v:,.0f} MB" for k, v in sizes.items()))
+        if proc.returncode not in (0, 1):
+            print(proc.stderr[-2000:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--keep", type=Path, help="write the export here (once) and reuse it on later runs")
+    ap.add_argument("--garbage", type=int, metavar="ROWS", help="instead: validate a garbage orders.csv of ROWS rows "
+                    "(e.g. 5000000) in a child process and print its time and peak RSS")
     args = ap.parse_args()
+    if args.garbage:
+        garbage(args.garbage, args.keep)
+        return
     with tempfile.TemporaryDirectory() as d:
         folder = args.keep or Path(d) / "export"
         if not (folder / "orders.csv").exists():
