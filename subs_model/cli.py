@@ -136,7 +136,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .export import write_table
+    from .export import write_table, xlsx_note
     from .pricing import order_prices
 
     try:
@@ -162,6 +162,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 print(f"  {r.file}:{r.line} [{r.column or '-'}] {r.reason}: {r.message}\n      {r.raw[:160]}")
         files = write_table(led.quarantine, Path(args.out) / "quarantine", sheet="quarantine")
         print(f"\nQuarantine written to {', '.join(str(f) for f in files)}")
+        if note := xlsx_note(len(led.quarantine), files[0].name):
+            print(f"  ({note})")
     var = order_prices(led, _catalog(args.catalog))
     var = var[var["variance_kopecks"].fillna(0) != 0]
     if len(var):

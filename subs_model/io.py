@@ -54,6 +54,7 @@ class QuarantineReason(enum.StrEnum):
     NON_NUMERIC_AMOUNT = "non_numeric_amount"
     NEGATIVE_AMOUNT = "negative_amount"
     TOO_MANY_DECIMALS = "too_many_decimals"
+    AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
     AMOUNT_MISSING = "amount_missing"
     STAGE_MISSING = "stage_missing"
     STAGE_OUT_OF_ORDER = "stage_out_of_order"
@@ -85,6 +86,7 @@ MESSAGES = {
     R.NON_NUMERIC_AMOUNT: "amount is not a number in rubles (e.g. 3200.00)",
     R.NEGATIVE_AMOUNT: "amount is negative",
     R.TOO_MANY_DECIMALS: "amount has more than 2 decimals (kopecks)",
+    R.AMOUNT_OUT_OF_RANGE: "amount is over 9999999999999999.99 rubles (16 digits before the point); check the value",
     R.AMOUNT_MISSING: "the order is paid but has no amount",
     R.STAGE_MISSING: "a later stage is filled while an earlier one is empty (R9)",
     R.STAGE_OUT_OF_ORDER: "a later stage is dated before an earlier one (R9)",
@@ -226,13 +228,19 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
             text_sub = pd.Series(sub.to_pandas())  # an ISO-shaped value that is no instant: find it
             parsed = pd.to_datetime(text_sub, format="ISO8601", errors="coerce", utc=aware)
             ok = parsed.notna().to_numpy() & text_sub.str.fullmatch(_ISO_SHAPE).fillna(False).to_numpy()
+            # pandas parses 1677 or 2262 at a coarser unit; nanoseconds (the ledger's unit) cannot hold them.
+            wall = (parsed.dt.tz_convert(None) if aware else parsed).to_numpy()
+            ok &= (wall >= np.datetime64(_FIRST_INSTANT)) & (wall < np.datetime64(_END_INSTANT))
             bad[idx[~ok]] = True
             idx = idx[ok]
-            vals = (parsed.dt.tz_convert(None) if aware else parsed).to_numpy(dtype="datetime64[ns]")[ok]
+            vals = wall[ok].astype("datetime64[ns]")
         _store(out, bad, idx, vals, aware, tz)
     return out, bad
 
 
+#: Timestamps are held in nanoseconds (1677-09-21 … 2262-04-11); a day clear of both ends
+#: is required, so a naive time moved to UTC cannot leave the range.
+_FIRST_INSTANT, _END_INSTANT = "1678-01-01", "2262-01-01"
 _ISO_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)?"
 
 
@@ -272,8 +280,8 @@ def _dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _amount_reasons(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """Kopecks (-1 where missing or bad) and the reason of each bad amount (or '').
 
-    Plain ``1234`` / ``1234.5`` / ``1234.56`` values take an exact Arrow decimal path; only
-    the others go through the slower classification below.
+    Plain ``1234`` / ``1234.5`` / ``1234.56`` values of up to 16 digits before the point take
+    an exact Arrow decimal path; only the others go through the slower classification below.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -281,7 +289,7 @@ def _amount_reasons(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     arr = pa.array(_text(s).array)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    plain = pc.fill_null(pc.match_substring_regex(arr, r"^\d+(?:\.\d{1,2})?$"), False).to_numpy(zero_copy_only=False)
+    plain = pc.fill_null(pc.match_substring_regex(arr, r"^\d{1,16}(?:\.\d{1,2})?$"), False).to_numpy(zero_copy_only=False)
     empty = _empty(s).to_numpy()
     out = np.full(len(s), -1, np.int64)
     reason = pd.Series(np.full(len(s), "", dtype=object), index=s.index)
@@ -296,18 +304,24 @@ def _amount_reasons(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return out, reason
 
 
+_RUBLE_DIGITS = 16
+
+
 def _amount_slow(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     text = _text(s).str.replace(r"[\s\u00a0]", "", regex=True).str.replace(",", ".", regex=False)
     empty = _empty(s).to_numpy()
     num = text.str.fullmatch(r"-?\d+(?:\.\d+)?").fillna(False).to_numpy()
     neg = text.str.startswith("-").fillna(False).to_numpy()
     dec = text.str.extract(r"\.(\d+)$")[0].str.len().fillna(0).to_numpy() > 2
+    # More than 16 digits of rubles (leading zeros aside) do not fit int64 kopecks.
+    big = text.str.extract(r"^-?0*(\d*)")[0].str.len().fillna(0).to_numpy() > _RUBLE_DIGITS
     reason = np.full(len(s), "", dtype=object)
     reason[~num & ~empty] = R.NON_NUMERIC_AMOUNT.value
     reason[num & neg] = R.NEGATIVE_AMOUNT.value
     reason[num & ~neg & dec] = R.TOO_MANY_DECIMALS.value
+    reason[num & ~neg & ~dec & big] = R.AMOUNT_OUT_OF_RANGE.value
     out = np.full(len(s), -1, np.int64)
-    good = num & ~neg & ~dec
+    good = num & ~neg & ~dec & ~big
     if good.any():
         parts = text[good].str.split(".", n=1, expand=True)
         rub = parts[0].astype("int64").to_numpy()
@@ -355,7 +369,7 @@ def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
         for c in STAGES:
             column(c, failing(parsed[c][1], R.BAD_TIMESTAMP))
         amount = parsed["_amount"][1].to_numpy()
-        column("amount_rub", *(failing(amount == r.value, r) for r in (R.NON_NUMERIC_AMOUNT, R.NEGATIVE_AMOUNT, R.TOO_MANY_DECIMALS)))
+        column("amount_rub", *(failing(amount == r.value, r) for r in (R.NON_NUMERIC_AMOUNT, R.NEGATIVE_AMOUNT, R.TOO_MANY_DECIMALS, R.AMOUNT_OUT_OF_RANGE)))
         rows = parsed["_rows"]
         for c, r in (("amount_rub", R.AMOUNT_MISSING), ("act_number", R.ACT_MISSING), ("code", R.CODE_MISSING),
                      ("ticket_at", R.TICKET_ON_NON_UPGRADE), ("upgrade_of_act", R.UPGRADE_WITHOUT_TARGET)):
@@ -449,21 +463,47 @@ def _lines(path: Path | None, n: int) -> np.ndarray:
 
 
 class _Q:
-    """Collects quarantined rows: (table, row) → first reason by priority, column and message."""
+    """Quarantined rows as columns, one array per table: each row's first reason by priority
+    (``NONE`` while the row is kept), the column it blames and its message (both as numbers
+    into ``columns`` / ``messages``). No object per row: millions of bad rows stay cheap."""
 
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, int], tuple[str, str, str]] = {}
+    NONE = np.iinfo(np.int8).max
+
+    def __init__(self, sizes: Mapping[str, int]) -> None:
+        self.prio = {t: np.full(n, self.NONE, np.int8) for t, n in sizes.items()}
+        self.col = {t: np.zeros(n, np.int16) for t, n in sizes.items()}
+        self.msg = {t: np.zeros(n, np.int16) for t, n in sizes.items()}
+        self.columns: list[str] = [""]
+        self.messages: list[str] = [""]
+        self._lock = threading.Lock()
+
+    def _id(self, names: list[str], name: str) -> int:
+        with self._lock:
+            if name not in names:
+                names.append(name)
+            return names.index(name)
 
     def add(self, table: str, rows: np.ndarray, reason: R | str, column: str = "", message: str = "") -> None:
         reason = R(reason)
-        for r in np.asarray(rows).tolist():
-            key = (table, int(r))
-            cur = self.rows.get(key)
-            if cur is None or PRIORITY[reason.value] < PRIORITY[cur[0]]:
-                self.rows[key] = (reason.value, column, message or MESSAGES[reason])
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
+        p = PRIORITY[reason.value]
+        prio = self.prio[table]
+        better = rows[p < prio[rows]]  # an earlier reason of the same or higher priority stays
+        prio[better] = p
+        self.col[table][better] = self._id(self.columns, column)
+        self.msg[table][better] = self._id(self.messages, message or MESSAGES[reason])
 
     def rows_of(self, table: str) -> np.ndarray:
-        return np.array(sorted(r for t, r in self.rows if t == table), dtype=np.int64)
+        return np.flatnonzero(self.prio[table] != self.NONE)
+
+    def get(self, table: str, row: int) -> tuple[str, str, str]:
+        """(reason, column, message) of a quarantined row."""
+        return _REASONS[self.prio[table][row]], self.columns[self.col[table][row]], self.messages[self.msg[table][row]]
+
+
+_REASONS = [r.value for r in QuarantineReason]
 
 
 def _repeats(s: pd.Series) -> np.ndarray:
@@ -624,7 +664,7 @@ def _validate(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str,
 
 
 def _validate_tables(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
-    q = _Q()
+    q = _Q({n: len(df) for n, df in raw.items()})
     # Tables are checked side by side (Arrow and numpy release the GIL); the largest first.
     names = sorted(raw, key=lambda n: -raw[n].size)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -654,26 +694,22 @@ def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q) 
     dropped = None
     if name == "orders":
         p["_rows"] = _order_row_checks(df, p, p["_amount"][0])
-    try:
-        _schema(name, p).validate(df, lazy=True)
-    except pa_.errors.SchemaErrors as exc:
-        fc = exc.failure_cases
-        fc = fc[fc["index"].notna()]
-        for (check, ctx), g in fc.groupby(["check", "schema_context"], dropna=False):
-            if check == "not_nullable":
-                for column, gc in g.groupby("column"):
-                    reason = R.ACTIVATION_WITHOUT_TIMESTAMP if column == "activated_at" else R.EMPTY_REQUIRED
-                    q.add(name, gc["index"].astype(int).to_numpy(), reason, str(column))
-                continue
-            reason = R(check)
-            if ctx == "Column" and reason not in STAGE_CHECKS:  # in the table's column order: a row's first bad column is blamed
-                by_col = dict(tuple(g.groupby("column")))
-                for column in [c for c in COLUMNS[name] if c in by_col]:
-                    q.add(name, by_col[column]["index"].astype(int).to_numpy(), reason, str(column))
-                continue
-            rows = np.unique(g["index"].astype(int).to_numpy())
-            for col, rr in _stage_columns(reason, rows, p).items():
-                q.add(name, rr, reason, col)
+    failures = _run_schema(_schema(name, p), df)
+    for check in sorted(failures):  # in check-name order, as pandera's lazy report groups them
+        by_col = failures[check]
+        if check == "not_nullable":
+            for column in sorted(by_col):
+                reason = R.ACTIVATION_WITHOUT_TIMESTAMP if column == "activated_at" else R.EMPTY_REQUIRED
+                q.add(name, by_col[column], reason, column)
+            continue
+        reason = R(check)
+        if reason not in STAGE_CHECKS:  # in the table's column order: a row's first bad column is blamed
+            for column in [c for c in COLUMNS[name] if c in by_col]:
+                q.add(name, by_col[column], reason, column)
+            continue
+        rows = np.unique(np.concatenate(list(by_col.values())))
+        for col, rr in _stage_columns(reason, rows, p).items():
+            q.add(name, rr, reason, col)
     key = {"licenses": "license_id", "orders": "order_id", "features": "feature_id"}.get(name)
     if key:
         reason = {"licenses": R.DUPLICATE_LICENSE_ID, "orders": R.DUPLICATE_ORDER_ID, "features": R.DUPLICATE_FEATURE_ID}[name]
@@ -681,6 +717,30 @@ def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q) 
     elif name in ("activations", "legacy_periods"):
         dropped = _identical_rows(df, "code" if name == "activations" else "license_id")
     return p, dropped
+
+
+def _run_schema(schema: pa_.DataFrameSchema, df: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """The failing rows of each check of ``schema``: check name → column → row positions.
+
+    Each check is run by pandera on its column, as ``schema.validate(df, lazy=True)`` would;
+    only the failure report is built here, as arrays: pandera's own report is a frame with a
+    row per failure, which for millions of bad rows took gigabytes and minutes.
+    ``df`` has a RangeIndex, so index labels are row positions.
+    """
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for column, spec in schema.columns.items():
+        s = df[column]
+        if not spec.nullable:
+            null = np.flatnonzero(s.isna().to_numpy())
+            if len(null):
+                out.setdefault("not_nullable", {})[column] = null
+        for check in spec.checks:
+            passed = check(s).check_output  # nulls are left out unless the check says ignore_na=False
+            rows = passed.index.to_numpy()[~passed.to_numpy(dtype=bool)]
+            if len(rows):
+                have = out.setdefault(check.name, {})
+                have[column] = np.union1d(have[column], rows) if column in have else rows.astype(np.int64)
+    return out
 
 
 def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, np.ndarray]) -> None:
@@ -766,17 +826,29 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     q.add("activations", np.flatnonzero(ref), R.REFERENCES_QUARANTINED, "code", "the order carrying this code was quarantined")
 
 
-def _raw_rows(sub: pd.DataFrame) -> list[str]:
-    """``col=value; …`` of each row, empty values left out (whole columns at a time)."""
+#: Bad rows turned into quarantine text per step: bounds the memory of the intermediate columns.
+_RAW_CHUNK = 262_144
+
+
+def _raw_rows(sub: pd.DataFrame) -> Any:
+    """``col=value; …`` of each row, empty values left out (an Arrow string array, built from
+    whole columns at a time: no Python string per row)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     pieces = []
     for c in sub.columns:
         v = sub[c].astype("str")
-        pieces.append((c + "=" + v).where(v.notna() & (v.str.strip() != ""), ""))
-    joined = pieces[0].fillna("")
-    for p in pieces[1:]:
-        p = p.fillna("")
-        joined = joined.str.cat(p, sep="; ")
-    return joined.str.replace(r"(; )+", "; ", regex=True).str.strip("; ").tolist()
+        arr = pa.array(v.array)
+        arr = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.large_string())
+        keep = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(arr), ""), False)
+        named = pc.binary_join_element_wise(pa.scalar(c + "=", pa.large_string()), arr, pa.scalar("", pa.large_string()))
+        pieces.append(pc.if_else(keep, named, pa.scalar(None, pa.large_string())))
+    if not pieces:
+        return pa.array([""] * len(sub), pa.large_string())
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar("; ", pa.large_string()), null_handling="skip")
+    joined = pc.utf8_trim(pc.replace_substring_regex(joined, r"(; )+", "; "), characters="; ")
+    return joined.cast(pa.large_string())
 
 
 def _accepted(df: pd.DataFrame, parsed: dict[str, Any], drop: np.ndarray, tz: str) -> pd.DataFrame:
@@ -800,19 +872,20 @@ def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, 
 
 
 def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str, pool) -> Ledger:
-    qrows = []
     summary = []
     tables: dict[str, pd.DataFrame] = {}
     if on_bad_rows == "quarantine":  # the accepted rows of every table, side by side
         accepted = {name: pool.submit(_accepted, df, parsed[name], np.union1d(q.rows_of(name), merged.get(name, [])).astype(np.int64), tz)
                     for name, df in raw.items()}
-    for name, df in raw.items():
+    parts: dict[str, list[Any]] = {k: [] for k in ("file", "line", "table", "column", "reason", "message", "raw")}
+    file_names: list[str] = []
+    for t_i, (name, df) in enumerate(raw.items()):
         path = files.get(name)
         lines = _lines(path, len(df))
         bad = q.rows_of(name)
         if on_bad_rows == "raise" and len(bad):
             r = int(bad[0])
-            reason, col, message = q.rows[(name, r)]
+            reason, col, message = q.get(name, r)
             msg = (
                 f"{path}: line {lines[r]}, column {col or '-'}: {reason}: {message} "
                 f"(value {df[col].iloc[r]!r})" if col else f"{path}: line {lines[r]}: {reason}: {message}"
@@ -822,19 +895,23 @@ def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows
             tables[name] = _accepted(df, parsed[name], merged.get(name, np.empty(0, np.int64)), tz)
         else:
             tables[name] = accepted[name].result()
-        counts: dict[str, int] = {}
-        raw_text = _raw_rows(df.iloc[bad]) if len(bad) else []
-        for r, raw_row in zip(bad.tolist(), raw_text, strict=True):
-            reason, col, message = q.rows[(name, r)]
-            counts[reason] = counts.get(reason, 0) + 1
-            qrows.append({"file": str(path) if path else name, "line": int(lines[r]), "table": name, "column": col,
-                          "reason": reason, "message": message, "raw": raw_row})
+        file_names.append(str(path) if path else name)
+        # Columns, not a record per row: codes into the reason, column and message lists.
+        parts["file"].append(np.full(len(bad), t_i, np.int16))
+        parts["table"].append(np.full(len(bad), t_i, np.int16))
+        parts["line"].append(lines[bad].astype(np.int64))
+        parts["column"].append(q.col[name][bad])
+        parts["reason"].append(q.prio[name][bad])
+        parts["message"].append(q.msg[name][bad])
+        parts["raw"] += [_raw_rows(df.iloc[bad[i:i + _RAW_CHUNK]]) for i in range(0, len(bad), _RAW_CHUNK)]
+        counts = np.bincount(q.prio[name][bad], minlength=len(_REASONS))
         m = merged.get(name, np.empty(0, np.int64))
         n_merged = int((~np.isin(m, bad)).sum())
         summary.append({"table": name, "reason": "", "read": len(df), "accepted": len(df) - len(bad), "merged": n_merged,
                         "quarantined": len(bad)})
-        summary += [{"table": name, "reason": k, "read": 0, "accepted": 0, "merged": 0, "quarantined": v} for k, v in sorted(counts.items())]
-    quarantine = pd.DataFrame(qrows, columns=["file", "line", "table", "column", "reason", "message", "raw"])
+        summary += [{"table": name, "reason": k, "read": 0, "accepted": 0, "merged": 0, "quarantined": int(counts[i])}
+                    for i, k in sorted(enumerate(_REASONS), key=lambda x: x[1]) if counts[i]]
+    quarantine = _quarantine_frame(parts, file_names, list(raw), q)
     load_summary = pd.DataFrame(summary, columns=["table", "reason", "read", "accepted", "merged", "quarantined"])
     return Ledger(
         licenses=tables["licenses"], orders=tables["orders"], activations=tables["activations"],
@@ -842,3 +919,23 @@ def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows
         quarantine=quarantine, load_summary=load_summary,
     )
 
+
+def _quarantine_frame(parts: dict[str, list[Any]], file_names: list[str], table_names: list[str], q: _Q) -> pd.DataFrame:
+    """The quarantine table: repeated texts (file, table, column, reason, message) as
+    categoricals, the raw rows as one Arrow string column."""
+    import pyarrow as pa
+
+    def cat(key: str, names: list[str]) -> pd.Categorical:
+        codes = np.concatenate(parts[key]).astype(np.int16) if parts[key] else np.empty(0, np.int16)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object), validate=False)
+
+    raw = pa.chunked_array(parts["raw"], pa.large_string())
+    return pd.DataFrame({
+        "file": cat("file", file_names),
+        "line": np.concatenate(parts["line"]) if parts["line"] else np.empty(0, np.int64),
+        "table": cat("table", table_names),
+        "column": cat("column", q.columns),
+        "reason": cat("reason", _REASONS),
+        "message": cat("message", q.messages),
+        "raw": raw.to_pandas(),
+    })
