@@ -645,6 +645,7 @@ def _profile_quarantine(led: Ledger, original: dict[str, pd.DataFrame], mismatch
     q = q.copy()
     first_line = {name: int(_lines(files.get(name), 1)[0]) if name in files else 1 for name in original}
     row = (q["line"] - q["table"].map(first_line)).to_numpy()
+    messages = q["message"].astype(object).to_numpy(copy=True)
     for name, df in original.items():
         sel = np.flatnonzero((q["table"] == name).to_numpy())
         if not len(sel):
@@ -654,7 +655,8 @@ def _profile_quarantine(led: Ledger, original: dict[str, pd.DataFrame], mismatch
             hit = sel[(q["column"].to_numpy()[sel] == col) & bad[row[sel]]]
             if len(hit):
                 msg = f"does not match the declared format {prof.format_of(col)} (profile {prof.name!r}); fix the value or the profile"
-                q.iloc[hit, q.columns.get_loc("message")] = msg
+                messages[hit] = msg
+    q["message"] = pd.Categorical(messages)
     return dataclasses.replace(led, quarantine=q)
 
 
@@ -927,7 +929,10 @@ def _quarantine_frame(parts: dict[str, list[Any]], file_names: list[str], table_
 
     def cat(key: str, names: list[str]) -> pd.Categorical:
         codes = np.concatenate(parts[key]).astype(np.int16) if parts[key] else np.empty(0, np.int16)
-        return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object), validate=False)
+        unique = list(dict.fromkeys(names))  # several tables may come from one file (a workbook)
+        if len(unique) < len(names):
+            codes = np.array([unique.index(n) for n in names], np.int16)[codes]
+        return pd.Categorical.from_codes(codes, categories=pd.Index(unique, dtype=object), validate=False)
 
     raw = pa.chunked_array(parts["raw"], pa.large_string())
     return pd.DataFrame({
