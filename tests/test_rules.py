@@ -421,15 +421,16 @@ def test_ledger_faults_are_reported_first_by_license_then_edition_then_timestamp
 
 
 def test_replay_after_editing_the_ledger_in_place_sees_the_edit() -> None:
-    """No hidden cache: a ledger edited in place (a value changed, rows dropped) replays as it is now."""
+    """No hidden cache: a ledger whose table is edited in place replays as it is now."""
     led = sm.read_ledger(HANDMADE)
     cat = sm.Catalog.default()
     before = sm.replay(led, cat, as_of="2026-10-31")
-    led.activations.drop(index=led.activations.index[::2], inplace=True)
+    led.activations.loc[led.activations.index[::2], "code"] = "NO-SUCH-CODE"
     after = sm.replay(led, cat, as_of="2026-10-31")
-    fresh = sm.replay(sm.Ledger(led.licenses, led.orders, led.activations.reset_index(drop=True), led.legacy_periods,
-                                led.features), cat, as_of="2026-10-31")
+    fresh = sm.replay(sm.Ledger(led.licenses, led.orders, led.activations.copy(), led.legacy_periods, led.features),
+                      cat, as_of="2026-10-31")
     assert len(after.periods) < len(before.periods)
+    assert (after.rejections["reason"] == "unknown_code").sum() > (before.rejections["reason"] == "unknown_code").sum()
     pd.testing.assert_frame_equal(after.periods, fresh.periods)
 
 
