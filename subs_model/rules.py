@@ -485,7 +485,8 @@ def _read_orders(ledger: Ledger, tz: ZoneInfo) -> list[Order]:
         try:
             sku = Sku(str(o["sku"]))
         except ValueError:
-            msg = f"{ledger.source}: orders row {row + 1}, column 'sku': {o['sku']!r} is not one of {[str(s) for s in Sku]}"
+            skus = [str(s) for s in Sku]
+            msg = f"{ledger.source}: orders row {row + 1}, column 'sku': {o['sku']!r} is not one of {skus}"
             raise LedgerError(msg) from None
         at = _parsed(instant, o["code_issued_at"], tz, ledger.source, "orders", row, "code_issued_at")
         orders.append(
@@ -670,7 +671,8 @@ def _take(column: pd.Series, rows: list[int]) -> pd.Series:
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         return pd.Series(pd.Categorical.from_codes([codes[r] if r >= 0 else -1 for r in rows], dtype=column.dtype))
-    return _text_column(_text(column.iloc[r]) if r >= 0 else None for r in rows)
+    values = column.tolist()
+    return _text_column(_text(values[r]) if r >= 0 else None for r in rows)
 
 
 def _id_column(column: pd.Series) -> pd.Series:
