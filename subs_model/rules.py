@@ -37,20 +37,29 @@ from .ledger import Ledger
 from .replay import CodeStatus, Reason, Replay, Source
 
 __all__ = [
+    "Activation",
     "CodeState",
     "Coverage",
+    "Issue",
     "Order",
+    "activate",
     "closing_day",
     "code_status",
     "extend",
     "has_prior",
     "identity_refusal",
+    "issue_code",
     "issue_fate",
+    "instant",
+    "lapse_waiting",
     "legacy_period",
     "local_day",
     "reference_replay",
     "renewal_deadline",
     "renewal_refusal",
+    "replay_key",
+    "replay_license",
+    "reported_deadline",
     "reuse_refusal",
     "upgrade_target",
     "upgrade_target_refusal",
@@ -411,9 +420,9 @@ def replay_license(
         if coverage.waiting and window_closed(coverage.end, event.day, catalog):
             lapse_waiting(coverage, catalog)
         if isinstance(event, Issue):
-            _issue(event.order, coverage, event.day, catalog)
+            issue_code(event.order, coverage, event.day, catalog)
         else:
-            _activate(event, coverage, orders_by_code, renewals_by_act, catalog, out)
+            activate(event, coverage, orders_by_code, renewals_by_act, catalog, out)
     if coverage.waiting:  # the codes still waiting as of as_of
         if window_closed(coverage.end, as_of, catalog):
             lapse_waiting(coverage, catalog)
@@ -424,7 +433,9 @@ def replay_license(
     return out
 
 
-def _issue(order: Order, coverage: Coverage, day: dt.date, catalog: Catalog) -> None:
+def issue_code(order: Order, coverage: Coverage, day: dt.date, catalog: Catalog) -> None:
+    """R14: a renewal code is issued on ``day``: it takes its :func:`issue_fate` and, when
+    open, waits on the current expiry."""
     if order.state is CodeState.UPGRADED:
         return  # converted by an upgrade before its code came (R8)
     order.state, order.deadline = issue_fate(coverage, day, catalog)
@@ -432,7 +443,7 @@ def _issue(order: Order, coverage: Coverage, day: dt.date, catalog: Catalog) -> 
         coverage.waiting.append(order)
 
 
-def _activate(
+def activate(
     event: Activation,
     coverage: Coverage,
     orders_by_code: dict[str, Order],
@@ -440,6 +451,9 @@ def _activate(
     catalog: Catalog,
     out: _LicenseResult,
 ) -> None:
+    """R11, R4–R8, then R3/R6/R13: check an activation (the refusals in the order of
+    :class:`Reason`); a refused one changes nothing but a late renewal's lapse (R7), an
+    accepted one adds its period, moves the end and, for an upgrade, upgrades its target."""
     day = event.day
     order = orders_by_code.get(event.code) if event.code is not None else None
     reason = identity_refusal(order, event.license_id, event.at)

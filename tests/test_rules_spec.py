@@ -249,3 +249,15 @@ def test_r14_replay_key_issue_before_activation_then_code() -> None:
     earlier = rules.Activation(3, "Z", "L1", at - dt.timedelta(seconds=1), at.date())
     events = [act_b, act_a, issue, no_code, earlier]
     assert sorted(events, key=rules.replay_key) == [earlier, issue, no_code, act_a, act_b]
+
+
+def test_docs_link_every_rule_to_an_existing_function() -> None:
+    """docs/rules.md cites rule functions as subs_model/rules.py::name; each exists and is public in rules."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs/rules.md").read_text(encoding="utf-8")
+    cited = set(re.findall(r"subs_model/rules\.py::(\w+)", text))
+    assert {"closing_day", "renewal_refusal", "upgrade_target_refusal", "extend", "version_on"} <= cited
+    assert sorted(n for n in cited if not callable(getattr(rules, n, None))) == []
+    assert cited <= set(rules.__all__)
