@@ -215,6 +215,15 @@ def test_every_metric_works_on_the_reference_replay(metric: str) -> None:
     _assert_same_value(fn(fast), fn(ref), metric)
 
 
+def test_reference_engine_takes_a_prepared_ledger_and_carries_it_for_metrics() -> None:
+    """replay(sm.prepare(led), engine="reference") replays the prepared ledger and keeps its arrays."""
+    led = sm.read_ledger(ROOT / "tests/data/handmade")
+    prep = sm.prepare(led)
+    ref = sm.replay(prep, as_of="2026-06-30", engine="reference")
+    assert ref.prepared is prep
+    assert_same_replay(sm.replay(prep, as_of="2026-06-30"), ref)
+
+
 def test_unknown_engine_is_a_value_error_naming_the_choices() -> None:
     """replay(engine=...) accepts "fast" and "reference" only."""
     led = sm.read_ledger(ROOT / "tests/data/handmade")
