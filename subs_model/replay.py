@@ -26,7 +26,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -789,7 +789,8 @@ def scan_prepared(p: Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> 
     return out
 
 
-def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any = None) -> Replay:
+def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any = None,
+           engine: str = "fast") -> Replay:
     """Replay ``ledger`` under ``catalog`` into periods, code fates and rejections.
 
     Parameters
@@ -802,6 +803,9 @@ def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any
     as_of : date-like, optional
         The replay sees only what happened on or before this day; defaults to the
         ledger's last event day.
+    engine : {"fast", "reference"}
+        ``"fast"``: the compiled engine. ``"reference"``: the plain-Python specification
+        :func:`subs_model.rules.reference_replay` (slow; the same tables).
 
     Examples
     --------
@@ -810,6 +814,9 @@ def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any
     >>> rep.periods.columns.tolist()  # doctest: +SKIP
     ['license_id', 'start', 'end', 'source', 'code', 'order_id', 'activated_on', 'catalog_version']
     """
+    if engine not in ("fast", "reference"):
+        msg = f"replay(): unknown engine {engine!r}; choose 'fast' or 'reference'"
+        raise ValueError(msg)
     cat = catalog if catalog is not None else Catalog.default()
     tz = cat.timezone
     if isinstance(ledger, Prepared):
@@ -820,7 +827,13 @@ def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any
             raise ValueError(msg)
         ledger = p.ledger
     else:
-        p = _prepare(ledger, tz)
+        p = _prepare(ledger, tz) if engine == "fast" else None
+    if engine == "reference":
+        from .rules import reference_replay  # noqa: PLC0415 - rules imports this module
+
+        # The specification makes the tables; the prepared arrays ride along because metrics read them.
+        rep = reference_replay(ledger, cat, as_of)
+        return replace(rep, prepared=p if p is not None else _prepare(ledger, tz))
     as_of_day = p.last_event_day if as_of is None else as_day(as_of, tz)
     knobs = cat.knob_arrays()
     r = scan_prepared(p, knobs, as_of_day)

@@ -1,24 +1,27 @@
-"""Invariants of the replay over generated ledgers (Hypothesis), and the differential test."""
+"""Invariants of the replay over generated ledgers (Hypothesis), and the differential test: the
+fast engine against the executable specification (``engine="reference"``, ``subs_model/rules.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import subs_model as sm
-from reference import engine_as_reference, reference_replay
 
 settings.register_profile("ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
+ROOT = Path(__file__).resolve().parents[1]
 BASE = dt.date(2025, 1, 1)
 AS_OF = "2027-12-31"
 SKUS = ["subscription", "renewal", "upgrade"]
@@ -117,11 +120,22 @@ def _canonical(rep: sm.Replay) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     return p, c, r
 
 
-@given(ledgers(), catalogs())
-def test_engine_matches_reference_and_invariants(led: sm.Ledger, cat: sm.Catalog) -> None:
-    """The engine equals the plain reference replay, and its result keeps every invariant."""
-    rep = sm.replay(led, cat, as_of=AS_OF)
-    assert engine_as_reference(rep) == reference_replay(led, cat, AS_OF)
+def assert_same_replay(fast: sm.Replay, ref: sm.Replay) -> None:
+    """Both engines give the same tables (columns, dtypes, row order), keys and as_of."""
+    for name in ("periods", "codes", "rejections"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(ref, name), obj=name)
+    assert fast.keys.keys() == ref.keys.keys()
+    for k in fast.keys:
+        np.testing.assert_array_equal(fast.keys[k], ref.keys[k], err_msg=k)
+        assert fast.keys[k].dtype == ref.keys[k].dtype, k
+    assert fast.as_of == ref.as_of
+
+
+@given(ledgers(), catalogs(), st.sampled_from([AS_OF, AS_OF, "2026-01-31", None]))
+def test_engine_matches_reference_and_invariants(led: sm.Ledger, cat: sm.Catalog, as_of: str | None) -> None:
+    """The engine equals the executable specification (rules.py), and its result keeps every invariant."""
+    rep = sm.replay(led, cat, as_of=as_of)
+    assert_same_replay(rep, sm.replay(led, cat, as_of=as_of, engine="reference"))
 
     p = rep.periods
     for _, g in p.groupby("license_id"):
@@ -145,6 +159,76 @@ def test_engine_matches_reference_and_invariants(led: sm.Ledger, cat: sm.Catalog
     assert set(coded) <= activated
     # every rejection reason is one of the fixed enum
     assert set(rep.rejections["reason"]) <= {r.value for r in sm.Reason}
+
+
+@pytest.mark.parametrize(("folder", "as_of"), [("tests/data/handmade", "2026-06-30"), ("data/sample", None)])
+def test_engine_matches_reference_on_the_shipped_ledgers(folder: str, as_of: str | None) -> None:
+    """On the hand-made and the sample ledger (read from files) the engines give the same Replay."""
+    led = sm.read_ledger(ROOT / folder)
+    cat = sm.Catalog.from_yaml(ROOT / "data/catalog.yaml")
+    assert_same_replay(sm.replay(led, cat, as_of=as_of), sm.replay(led, cat, as_of=as_of, engine="reference"))
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_both_engines_refuse_a_naive_time_the_clock_skipped(engine: str) -> None:
+    """A naive local time in a summer-time gap has no instant: both engines say so (LedgerError)."""
+    led = sm.read_ledger(ROOT / "tests/data/handmade")
+    acts = pd.concat([led.activations, pd.DataFrame({"code": ["C1"], "license_id": ["L1"],
+                                                     "activated_at": ["2026-03-08T02:07:00"]})], ignore_index=True)
+    led = sm.Ledger(led.licenses, led.orders, acts, led.legacy_periods)
+    with pytest.raises(sm.LedgerError, match="2026-03-08"):
+        sm.replay(led, sm.Catalog.default(timezone="America/Los_Angeles"), engine=engine)
+
+
+def _assert_same_value(a, b, where: str) -> None:
+    """Equal metric results: frames and series exactly, dataclasses and tuples field by field."""
+    import dataclasses
+
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, obj=where)
+    elif isinstance(a, pd.Series):
+        pd.testing.assert_series_equal(a, b, obj=where)
+    elif dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            _assert_same_value(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, (tuple, list)):
+        assert len(a) == len(b), where
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same_value(x, y, f"{where}[{k}]")
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("metric", ["active_licenses", "cohort_retention", "expiry_calendar", "expiry_competing_risks",
+                                    "expiry_outcomes", "forgotten_renewals", "grace_usage", "lead_times",
+                                    "renewal_timing", "revenue", "upgrade_revenue"])
+def test_every_metric_works_on_the_reference_replay(metric: str) -> None:
+    """A metric of the reference engine's Replay equals the same metric of the fast engine's."""
+    from subs_model import metrics
+
+    led = sm.read_ledger(ROOT / "tests/data/handmade")
+    cat = sm.Catalog.from_yaml(ROOT / "data/catalog.yaml")
+    fn = getattr(metrics, metric)
+    fast, ref = (sm.replay(led, cat, as_of="2026-06-30", engine=e) for e in ("fast", "reference"))
+    _assert_same_value(fn(fast), fn(ref), metric)
+
+
+def test_reference_engine_takes_a_prepared_ledger_and_carries_it_for_metrics() -> None:
+    """replay(sm.prepare(led), engine="reference") replays the prepared ledger and keeps its arrays."""
+    led = sm.read_ledger(ROOT / "tests/data/handmade")
+    prep = sm.prepare(led)
+    ref = sm.replay(prep, as_of="2026-06-30", engine="reference")
+    assert ref.prepared is prep
+    assert_same_replay(sm.replay(prep, as_of="2026-06-30"), ref)
+
+
+def test_unknown_engine_is_a_value_error_naming_the_choices() -> None:
+    """replay(engine=...) accepts "fast" and "reference" only."""
+    led = sm.read_ledger(ROOT / "tests/data/handmade")
+    with pytest.raises(ValueError, match="unknown engine 'numba'; choose 'fast' or 'reference'"):
+        sm.replay(led, engine="numba")
 
 
 @given(ledgers(), catalogs(), st.randoms(use_true_random=False))
@@ -237,6 +321,7 @@ def test_categorical_ids_give_the_same_result(led: sm.Ledger, cat: sm.Catalog, r
     text = sm.replay(led, cat, as_of=AS_OF)
     led_c = _as_categorical(led, rnd, shared=shared)
     rep = sm.replay(led_c, cat, as_of=AS_OF)
+    assert_same_replay(rep, sm.replay(led_c, cat, as_of=AS_OF, engine="reference"))  # same dtypes too
     for a, b in zip(_as_text((text.periods, text.codes, text.rejections)),
                     _as_text((rep.periods, rep.codes, rep.rejections)), strict=True):
         pd.testing.assert_frame_equal(a, b)
