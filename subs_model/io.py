@@ -802,8 +802,8 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
             v, keep, distinct = uniq[col].result()
             if distinct:
                 continue
-            d = v[keep].duplicated(keep=False)
-            q.add("orders", np.flatnonzero(keep)[d.to_numpy()], reason, col)
+            d = _repeats(v[keep])  # Arrow's hash encoding: pandas' duplicated made a Python string per row
+            q.add("orders", np.flatnonzero(keep)[d], reason, col)
         for table in ref_tables:
             in_good, in_bad = refs[table].result()
             unknown = ~in_good & ~in_bad & ~_empty(raw[table]["license_id"]).to_numpy()
@@ -963,7 +963,7 @@ def _quarantine_frame(parts: dict[str, list[Any]], file_names: list[str], table_
 #: The streamed path (:func:`read_ledger` with ``quarantine_to``): an ``orders.csv`` of more
 #: bytes than this is checked :data:`_CHUNK_ROWS` rows at a time.
 _STREAM_BYTES = 64 << 20
-_CHUNK_ROWS = 500_000
+_CHUNK_ROWS = 250_000
 #: The columns of orders the cross-table checks read; kept whole on the streamed path.
 _KEY_COLUMNS = ("order_id", "license_id", "sku", "act_number", "code", "upgrade_of_act")
 
