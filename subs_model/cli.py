@@ -136,11 +136,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .export import write_table, xlsx_note
+    from .export import write_xlsx, xlsx_note
     from .pricing import order_prices
 
-    try:
-        led = read_ledger(args.data, profile=args.profile)
+    out = Path(args.out) / "quarantine"
+    try:  # the quarantine CSV is written while reading; memory keeps the rows the XLSX can hold
+        led = read_ledger(args.data, profile=args.profile, quarantine_to=out)
     except SubsModelError as exc:
         print(f"subs-model: file error: {exc}", file=sys.stderr)
         return 2
@@ -160,15 +161,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         for _, g in led.quarantine.groupby("reason", sort=False):
             for r in g.head(2).itertuples():
                 print(f"  {r.file}:{r.line} [{r.column or '-'}] {r.reason}: {r.message}\n      {r.raw[:160]}")
-        files = write_table(led.quarantine, Path(args.out) / "quarantine", sheet="quarantine")
+        n_bad = int(totals["quarantined"].sum())
+        csv = out.with_suffix(".csv")
+        files = [csv, write_xlsx(led.quarantine, out, sheet="quarantine", rows=n_bad, csv_name=csv.name)]
         print(f"\nQuarantine written to {', '.join(str(f) for f in files)}")
-        if note := xlsx_note(len(led.quarantine), files[0].name):
+        if note := xlsx_note(n_bad, csv.name):
             print(f"  ({note})")
     var = order_prices(led, _catalog(args.catalog))
     var = var[var["variance_kopecks"].fillna(0) != 0]
     if len(var):
         print(f"\nPrice variances (kept, not rejected): {len(var):,} paid orders differ from the catalog price")
-    return 1 if len(led.quarantine) else 0
+    return 1 if int(totals["quarantined"].sum()) else 0
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:

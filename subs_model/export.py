@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMULA_START", "XLSX_MAX_ROWS", "neutralise", "write_table", "xlsx_note"]
+__all__ = ["FORMULA_START", "XLSX_MAX_ROWS", "CsvStream", "neutralise", "write_table", "write_xlsx", "xlsx_note"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Data rows an Excel sheet can hold below its header row.
@@ -73,23 +73,91 @@ def write_table(df: pd.DataFrame, path: str | Path, *, sheet: str = "data", xlsx
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    csv, book = p.with_suffix(".csv"), p.with_suffix(".xlsx")
-    # Quote every text field: a bare carriage return inside a value would otherwise split the row.
-    import pyarrow.csv as pacsv
-
-    with csv.open("wb") as fh:
-        fh.write("\ufeff".encode())
+    csv = p.with_suffix(".csv")
+    with CsvStream(csv) as stream:
         for i in range(0, max(len(df), 1), chunk_rows):
-            chunk = df.iloc[i:i + chunk_rows]
-            table = _arrow_text(chunk)
-            if table is not None:  # text and whole numbers: Arrow writes what pandas would, many times faster
-                pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=i == 0, quoting_style="needed"))
-            else:
-                fh.write(neutralise(chunk).to_csv(index=False, header=i == 0, quoting=csv_module.QUOTE_NONNUMERIC).encode())
+            stream.write(df.iloc[i:i + chunk_rows])
     if not xlsx:
         return [csv]
-    _write_xlsx(df, book, sheet[:31], max(int(xlsx_max_rows), 0), chunk_rows, xlsx_note(len(df), csv.name, xlsx_max_rows))
-    return [csv, book]
+    return [csv, write_xlsx(df, p, sheet=sheet, rows=len(df), csv_name=csv.name, xlsx_max_rows=xlsx_max_rows, chunk_rows=chunk_rows)]
+
+
+class CsvStream:
+    """A formula-safe CSV written a chunk of rows at a time, as :func:`write_table` writes it.
+
+    The file is written under a temporary name and put in place by :meth:`close` (a
+    ``with`` block), so a failed run leaves no half-written file behind the final name.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with CsvStream(f"{d}/t.csv") as s:
+    ...     s.write(pd.DataFrame({"a": ["=1", "x"]}))
+    ...     s.write(pd.DataFrame({"a": ["y"]}))
+    >>> open(f"{d}/t.csv", encoding="utf-8-sig").read().split()
+    ['a', "'=1", 'x', 'y']
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.part")
+        self._fh = self._tmp.open("wb")
+        self._fh.write("\ufeff".encode())
+        self.rows = 0
+        self._header = True
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        """Append the rows of ``chunk`` (the header goes with the first chunk, even an empty one)."""
+        import pyarrow.csv as pacsv
+
+        if not len(chunk) and not self._header:
+            return
+        table = _arrow_text(chunk)
+        if table is not None:  # text and whole numbers: Arrow writes what pandas would, many times faster
+            pacsv.write_csv(table, self._fh, pacsv.WriteOptions(include_header=self._header, quoting_style="needed"))
+        else:
+            self._fh.write(neutralise(chunk).to_csv(index=False, header=self._header, quoting=csv_module.QUOTE_NONNUMERIC).encode())
+        self._header = False
+        self.rows += len(chunk)
+
+    def close(self, keep: bool = True) -> None:
+        """Finish the file (``keep=False``: drop it)."""
+        if self._fh.closed:
+            return
+        self._fh.close()
+        if keep:
+            self._tmp.replace(self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> CsvStream:
+        return self
+
+    def __exit__(self, exc_type, *_: Any) -> None:
+        self.close(keep=exc_type is None)
+
+
+def write_xlsx(df: pd.DataFrame, path: str | Path, *, sheet: str = "data", rows: int | None = None, csv_name: str | None = None,
+               xlsx_max_rows: int | None = None, chunk_rows: int = CHUNK_ROWS) -> Path:
+    """Write the first ``xlsx_max_rows`` rows of ``df`` as ``path`` .xlsx, formula-safe.
+
+    ``rows`` is the length of the whole table when ``df`` is only its head (the rest being
+    in the CSV ``csv_name``): the ``note`` sheet then counts the rows left out. The cap
+    defaults to :data:`XLSX_MAX_ROWS`. Returns the file.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> write_xlsx(pd.DataFrame({"a": range(3)}), f"{d}/t", rows=5).name
+    't.xlsx'
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    book = p.with_suffix(".xlsx")
+    xlsx_max_rows = XLSX_MAX_ROWS if xlsx_max_rows is None else xlsx_max_rows
+    cap = max(int(xlsx_max_rows), 0)
+    total = len(df) if rows is None else int(rows)
+    _write_xlsx(df, book, sheet[:31], cap, chunk_rows, xlsx_note(total, csv_name or p.with_suffix(".csv").name, xlsx_max_rows))
+    return book
 
 
 def _safe_strings(arr: Any) -> Any:

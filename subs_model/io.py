@@ -22,9 +22,8 @@ import dataclasses
 import enum
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,38 +108,6 @@ TRUE = {"true", "1", "yes", "да", "t", "y"}
 FALSE = {"false", "0", "no", "нет", "f", "n"}
 
 
-# Stripped text and emptiness of a raw column are asked for by many checks; within one
-# read they are computed once per column (keyed by the column's array, which is held so
-# its id stays unique until the read ends).
-_MEMO: dict[tuple[str, int], tuple[Any, Any]] = {}
-_MEMO_USERS = [0]
-_MEMO_LOCK = threading.Lock()
-
-
-@contextmanager
-def _memo_scope() -> Iterator[None]:
-    with _MEMO_LOCK:
-        _MEMO_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _MEMO_LOCK:
-            _MEMO_USERS[0] -= 1
-            if not _MEMO_USERS[0]:
-                _MEMO.clear()
-
-
-def _memo(kind: str, s: pd.Series, fn) -> Any:
-    if not _MEMO_USERS[0]:
-        return fn(s)
-    key = (kind, id(s.array))
-    hit = _MEMO.get(key)
-    if hit is None or hit[0] is not s.array:
-        hit = (s.array, fn(s))
-        _MEMO[key] = hit
-    return hit[1]
-
-
 def _strip(s: pd.Series) -> pd.Series:
     """The text of a raw column. Values were trimmed once when read (:func:`ledger._trim`,
     the one whitespace policy), so validation compares exactly the values the ledger keeps."""
@@ -148,8 +115,7 @@ def _strip(s: pd.Series) -> pd.Series:
 
 
 def _text(s: pd.Series) -> pd.Series:
-    t = _memo("text", s, _strip)
-    return t if t.index is s.index else pd.Series(t.array, index=s.index, name=s.name)
+    return _strip(s)
 
 
 def _all_distinct(s: pd.Series) -> bool:
@@ -174,8 +140,7 @@ def _isin(s: pd.Series, values: pd.Series) -> np.ndarray:
 
 
 def _empty(s: pd.Series) -> pd.Series:
-    e = _memo("empty", s, lambda x: (x.isna() | (_text(x) == "")).to_numpy())
-    return pd.Series(e, index=s.index)
+    return pd.Series((s.isna() | (_text(s) == "")).to_numpy(), index=s.index)
 
 
 def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
@@ -542,7 +507,8 @@ def _duplicates(df: pd.DataFrame, key: str, reason: R, q: _Q, table: str) -> np.
 
 def read_ledger(
     path: str | Path | Mapping[str, str | Path], on_bad_rows: str = "quarantine", tz: str = "Europe/Moscow",
-    profile: str | Path | Profile | None = None,
+    profile: str | Path | Profile | None = None, quarantine_to: str | Path | None = None,
+    quarantine_head: int = 1_048_575,
 ) -> Ledger:
     """Read and validate the ledger tables; bad rows are quarantined (or raise).
 
@@ -559,6 +525,16 @@ def read_ledger(
     profile : path of a profile YAML, or :class:`~subs_model.profiles.Profile`, optional
         How the export is written (encoding, delimiter, formats, headers, sheets); without
         one the strict contract holds (UTF-8, ``,``, ISO 8601, canonical names).
+    quarantine_to : path, optional
+        Write the whole quarantine to this path as ``.csv`` (``out/quarantine`` →
+        ``out/quarantine.csv``; no file when no row is quarantined), formula-safe, and keep
+        only its first ``quarantine_head`` rows in ``ledger.quarantine``; ``load_summary``
+        still counts every row. A large plain ``orders.csv`` (no profile, ``on_bad_rows=
+        "quarantine"``) is then read in chunks, so memory holds its key columns rather than
+        the whole table, and the quarantine's raw rows go to the file as they are built.
+    quarantine_head : int
+        Rows of the quarantine kept in memory with ``quarantine_to`` (default: as many as
+        an XLSX sheet holds, 1,048,575).
 
     Returns
     -------
@@ -599,7 +575,17 @@ def read_ledger(
         where = f" (profile {prof.name!r}: {', '.join(prof.files.get(m, prof.sheets.get(m, m)) for m in missing)})" if prof else ""
         msg = f"{source}: missing table(s) {missing}{where}; add {', '.join(m + '.csv' for m in missing)} (or .parquet)"
         raise LedgerFileError(msg)
-    reads = {name: _read_table(p, name, prof) for name, p in files.items()}
+    streamed = _streams(files, prof, on_bad_rows, quarantine_to)
+    if streamed:
+        from .ledger import _canonical, _check_header, _header
+
+        names = _canonical(files[streamed], streamed, _header(files[streamed], streamed, "utf-8", ","), None)
+        _check_header(files[streamed], streamed, names, None)
+        miss = [c for c in REQUIRED[streamed] if c not in names]
+        if miss:
+            msg = f"{files[streamed]}: missing required column(s) {miss}; add them (columns of {streamed}: {list(COLUMNS[streamed])})"
+            raise LedgerError(msg)
+    reads = {name: _read_table(p, name, prof) for name, p in files.items() if name != streamed}
     raw = {name: r.df for name, r in reads.items()}
     for name, df in raw.items():
         miss = [c for c in REQUIRED[name] if c not in df.columns]
@@ -611,21 +597,35 @@ def read_ledger(
                 df[c] = pd.Series(pd.NA, index=df.index, dtype="str")
         raw[name] = df.reset_index(drop=True)
     trimmed = {name: r.trimmed for name, r in reads.items()}
+    if streamed:
+        led, trimmed[streamed] = _validate_streamed(raw, files, streamed, source, tz, Path(quarantine_to), quarantine_head)
+        return _with_trimmed(led, trimmed)
     if prof is None:
-        return _with_trimmed(_validate(raw, files, source, on_bad_rows, tz), trimmed)
+        return _head(_with_trimmed(_validate_tables(raw, files, source, on_bad_rows, tz), trimmed), quarantine_to, quarantine_head)
     original = raw
     converted, mismatch = {}, {}
     for name, df in raw.items():
         converted[name], mismatch[name] = to_canonical(df, prof, reads[name].typed)
     # Quarantine mode, then the messages and raw rows of the declared formats; raise after.
-    led = _with_trimmed(_validate(converted, files, source, "quarantine", tz), trimmed)
+    led = _with_trimmed(_validate_tables(converted, files, source, "quarantine", tz), trimmed)
     led = _profile_quarantine(led, original, mismatch, files, prof)
     if on_bad_rows == "raise" and len(led.quarantine):
         r = led.quarantine.iloc[0]
         msg = (f"{r['file']}: line {r['line']}, column {r['column'] or '-'}: {r['reason']}: {r['message']} ({r['raw']}); "
                f"fix the row or read with on_bad_rows='quarantine'")
         raise LedgerError(msg)
-    return led
+    return _head(led, quarantine_to, quarantine_head)
+
+
+def _head(led: Ledger, quarantine_to: str | Path | None, head: int) -> Ledger:
+    """With ``quarantine_to``: the whole quarantine written there as CSV, the ledger keeping its first ``head`` rows."""
+    if quarantine_to is None:
+        return led
+    if len(led.quarantine):
+        from .export import write_table
+
+        write_table(led.quarantine, quarantine_to, xlsx=False)
+    return led if len(led.quarantine) <= head else dataclasses.replace(led, quarantine=led.quarantine.iloc[:head].copy())
 
 
 def _with_trimmed(led: Ledger, trimmed: dict[str, int]) -> Ledger:
@@ -660,26 +660,28 @@ def _profile_quarantine(led: Ledger, original: dict[str, pd.DataFrame], mismatch
     return dataclasses.replace(led, quarantine=q)
 
 
-def _validate(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
-    with _memo_scope():
-        return _validate_tables(raw, files, source, on_bad_rows, tz)
-
-
 def _validate_tables(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
     q = _Q({n: len(df) for n, df in raw.items()})
-    # Tables are checked side by side (Arrow and numpy release the GIL); the largest first.
-    names = sorted(raw, key=lambda n: -raw[n].size)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        # Column parsing first, a task per column, so both workers stay busy; then the checks.
-        jobs = [(n, c) for n in names for c in COLUMNS[n] if c in TIMESTAMP_COLUMNS or c in DATE_COLUMNS]
-        jobs += [(n, "_amount") for n in names if n == "orders"]
-        parsed_cols = dict(zip(jobs, pool.map(lambda job: _parse_column(raw[job[0]], job[1], tz), jobs), strict=True))
-        pre = {n: {c: v for (t, c), v in parsed_cols.items() if t == n} for n in names}
-        done = dict(zip(names, pool.map(lambda n: _validate_table(n, raw[n], pre[n], q), names), strict=True))
-    parsed = {n: done[n][0] for n in raw}
-    merged = {n: done[n][1] for n in raw if done[n][1] is not None}
+        parsed, merged = _check_tables(raw, q, tz, pool)
     _cross_table(raw, parsed, q, merged)
     return _assemble(raw, files, parsed, q, merged, source, on_bad_rows, tz)
+
+
+def _check_tables(raw: dict[str, pd.DataFrame], q: _Q, tz: str, pool, keys: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Each table's own checks (``keys=False``: the per-row ones only, not its key's duplicates):
+    the parsed columns and the rows merged as identical duplicates of each table."""
+    # Tables are checked side by side (Arrow and numpy release the GIL); the largest first.
+    names = sorted(raw, key=lambda n: -raw[n].size)
+    # Column parsing first, a task per column, so both workers stay busy; then the checks.
+    jobs = [(n, c) for n in names for c in COLUMNS[n] if c in TIMESTAMP_COLUMNS or c in DATE_COLUMNS]
+    jobs += [(n, "_amount") for n in names if n == "orders"]
+    parsed_cols = dict(zip(jobs, pool.map(lambda job: _parse_column(raw[job[0]], job[1], tz), jobs), strict=True))
+    pre = {n: {c: v for (t, c), v in parsed_cols.items() if t == n} for n in names}
+    done = dict(zip(names, pool.map(lambda n: _validate_table(n, raw[n], pre[n], q, keys), names), strict=True))
+    parsed = {n: done[n][0] for n in raw}
+    merged = {n: done[n][1] for n in raw if done[n][1] is not None}
+    return parsed, merged
 
 
 def _parse_column(df: pd.DataFrame, column: str, tz: str) -> Any:
@@ -689,7 +691,7 @@ def _parse_column(df: pd.DataFrame, column: str, tz: str) -> Any:
     return _instants(df[column], tz) if column in TIMESTAMP_COLUMNS else _dates(df[column])
 
 
-def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q) -> tuple[dict[str, Any], np.ndarray | None]:
+def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q, keys: bool = True) -> tuple[dict[str, Any], np.ndarray | None]:
     """One table's own checks on its parsed columns: quarantined rows (into ``q``) and the
     rows merged as identical duplicates."""
     p = dict(parsed)
@@ -713,6 +715,8 @@ def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q) 
         for col, rr in _stage_columns(reason, rows, p).items():
             q.add(name, rr, reason, col)
     key = {"licenses": "license_id", "orders": "order_id", "features": "feature_id"}.get(name)
+    if not keys:
+        return p, None
     if key:
         reason = {"licenses": R.DUPLICATE_LICENSE_ID, "orders": R.DUPLICATE_ORDER_ID, "features": R.DUPLICATE_FEATURE_ID}[name]
         dropped = _duplicates(df, key, reason, q, name)
@@ -798,8 +802,8 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
             v, keep, distinct = uniq[col].result()
             if distinct:
                 continue
-            d = v[keep].duplicated(keep=False)
-            q.add("orders", np.flatnonzero(keep)[d.to_numpy()], reason, col)
+            d = _repeats(v[keep])  # Arrow's hash encoding: pandas' duplicated made a Python string per row
+            q.add("orders", np.flatnonzero(keep)[d], reason, col)
         for table in ref_tables:
             in_good, in_bad = refs[table].result()
             unknown = ~in_good & ~in_bad & ~_empty(raw[table]["license_id"]).to_numpy()
@@ -898,21 +902,8 @@ def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows
         else:
             tables[name] = accepted[name].result()
         file_names.append(str(path) if path else name)
-        # Columns, not a record per row: codes into the reason, column and message lists.
-        parts["file"].append(np.full(len(bad), t_i, np.int16))
-        parts["table"].append(np.full(len(bad), t_i, np.int16))
-        parts["line"].append(lines[bad].astype(np.int64))
-        parts["column"].append(q.col[name][bad])
-        parts["reason"].append(q.prio[name][bad])
-        parts["message"].append(q.msg[name][bad])
-        parts["raw"] += [_raw_rows(df.iloc[bad[i:i + _RAW_CHUNK]]) for i in range(0, len(bad), _RAW_CHUNK)]
-        counts = np.bincount(q.prio[name][bad], minlength=len(_REASONS))
-        m = merged.get(name, np.empty(0, np.int64))
-        n_merged = int((~np.isin(m, bad)).sum())
-        summary.append({"table": name, "reason": "", "read": len(df), "accepted": len(df) - len(bad), "merged": n_merged,
-                        "quarantined": len(bad)})
-        summary += [{"table": name, "reason": k, "read": 0, "accepted": 0, "merged": 0, "quarantined": int(counts[i])}
-                    for i, k in sorted(enumerate(_REASONS), key=lambda x: x[1]) if counts[i]]
+        _add_part(parts, t_i, df, bad, lines[bad], q.col[name][bad], q.prio[name][bad], q.msg[name][bad])
+        summary += _summary_rows(name, q, bad, merged.get(name, np.empty(0, np.int64)))
     quarantine = _quarantine_frame(parts, file_names, list(raw), q)
     load_summary = pd.DataFrame(summary, columns=["table", "reason", "read", "accepted", "merged", "quarantined"])
     return Ledger(
@@ -920,6 +911,29 @@ def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows
         legacy_periods=tables.get("legacy_periods"), features=tables.get("features"), source=source,
         quarantine=quarantine, load_summary=load_summary,
     )
+
+
+def _add_part(parts: dict[str, list[Any]], t_i: int, df: pd.DataFrame, rows: np.ndarray, lines: np.ndarray,
+              col: np.ndarray, prio: np.ndarray, msg: np.ndarray) -> None:
+    """The quarantine columns of ``rows`` of ``df`` (table number ``t_i``) appended to ``parts``.
+    Columns, not a record per row: codes into the reason, column and message lists."""
+    parts["file"].append(np.full(len(rows), t_i, np.int16))
+    parts["table"].append(np.full(len(rows), t_i, np.int16))
+    parts["line"].append(np.asarray(lines, np.int64))
+    parts["column"].append(col)
+    parts["reason"].append(prio)
+    parts["message"].append(msg)
+    parts["raw"] += [_raw_rows(df.iloc[rows[i:i + _RAW_CHUNK]]) for i in range(0, len(rows), _RAW_CHUNK)]
+
+
+def _summary_rows(name: str, q: _Q, bad: np.ndarray, merged: np.ndarray) -> list[dict[str, Any]]:
+    """The load summary of a table: its totals row, then a row per reason (by name)."""
+    n = len(q.prio[name])
+    counts = np.bincount(q.prio[name][bad], minlength=len(_REASONS))
+    n_merged = int((~np.isin(merged, bad)).sum())
+    out = [{"table": name, "reason": "", "read": n, "accepted": n - len(bad), "merged": n_merged, "quarantined": len(bad)}]
+    return out + [{"table": name, "reason": k, "read": 0, "accepted": 0, "merged": 0, "quarantined": int(counts[i])}
+                  for i, k in sorted(enumerate(_REASONS), key=lambda x: x[1]) if counts[i]]
 
 
 def _quarantine_frame(parts: dict[str, list[Any]], file_names: list[str], table_names: list[str], q: _Q) -> pd.DataFrame:
@@ -944,3 +958,152 @@ def _quarantine_frame(parts: dict[str, list[Any]], file_names: list[str], table_
         "message": cat("message", q.messages),
         "raw": raw.to_pandas(),
     })
+
+
+#: The streamed path (:func:`read_ledger` with ``quarantine_to``): an ``orders.csv`` of more
+#: bytes than this is checked :data:`_CHUNK_ROWS` rows at a time.
+_STREAM_BYTES = 64 << 20
+_CHUNK_ROWS = 250_000
+#: The columns of orders the cross-table checks read; kept whole on the streamed path.
+_KEY_COLUMNS = ("order_id", "license_id", "sku", "act_number", "code", "upgrade_of_act")
+
+
+def _row_hash(df: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's whole content (a missing value differs from an empty text).
+
+    Two rows of one order id with equal hashes are taken as identical duplicates: for rows
+    that differ, the chance of that is about 2^-64 a pair."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fields = []
+    for c in df.columns:
+        arr = pa.array(df[c].astype("str").array, pa.large_string())
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        marked = pc.binary_join_element_wise(pa.scalar("\x01", pa.large_string()), arr, pa.scalar("", pa.large_string()))
+        fields.append(pc.fill_null(marked, pa.scalar("\x00", pa.large_string())))
+    if not fields:
+        return np.zeros(len(df), np.uint64)
+    joined = pc.binary_join_element_wise(*fields, pa.scalar("\x02", pa.large_string()))
+    return pd.util.hash_array(joined.to_numpy(zero_copy_only=False), categorize=False)
+
+
+def _streams(files: dict[str, Path], prof: Profile | None, on_bad_rows: str, quarantine_to: Any) -> str | None:
+    """The table read in chunks (orders, as a large plain CSV), or None: every table whole."""
+    path = files.get("orders")
+    if quarantine_to is None or prof is not None or on_bad_rows != "quarantine" or path is None:
+        return None
+    if path.suffix.lower() != ".csv" or path.stat().st_size <= _STREAM_BYTES:
+        return None
+    return "orders"
+
+
+def _validate_streamed(raw: dict[str, pd.DataFrame], files: dict[str, Path], name: str, source: str, tz: str,
+                       out: Path, head: int) -> tuple[Ledger, int]:
+    """:func:`_validate_tables` with table ``name`` read twice in chunks, and the quarantine
+    written to ``out`` .csv as it is built; returns the ledger (its quarantine: the first
+    ``head`` rows) and how many values of ``name`` were trimmed.
+
+    Pass 1 runs each chunk's own checks (parse, schema, stage order) and keeps only the key
+    columns and a row hash whole, for the duplicate and cross-table checks. Pass 2 reads the
+    chunks again: their quarantined rows go to the CSV, their accepted rows to the ledger.
+    Quarantine decisions, messages, lines and order are those of the whole-table path.
+    """
+    import pyarrow as pa
+
+    from .export import CsvStream
+    from .ledger import _csv_batches
+
+    path = files[name]
+    q = _Q({n: len(df) for n, df in raw.items()})
+    keys: dict[str, list[Any]] = {c: [] for c in _KEY_COLUMNS}
+    hashes, prio, col, msg = [], [], [], []
+    trimmed = 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parsed, merged = _check_tables(raw, q, tz, pool)
+        for read in _csv_batches(path, name, _CHUNK_ROWS):  # pass 1
+            df = read.df
+            trimmed += read.trimmed
+            qc = _Q({name: len(df)})
+            qc.columns, qc.messages, qc._lock = q.columns, q.messages, q._lock  # one list of names
+            _check_tables({name: df}, qc, tz, pool, keys=False)
+            prio.append(qc.prio[name])
+            col.append(qc.col[name])
+            msg.append(qc.msg[name])
+            for c in _KEY_COLUMNS:
+                keys[c].append(pa.array(df[c].astype("str").array, pa.large_string()))
+            hashes.append(_row_hash(df))
+            del df, read, qc
+    q.prio[name], q.col[name], q.msg[name] = np.concatenate(prio), np.concatenate(col), np.concatenate(msg)
+    del prio, col, msg
+    key_frame = pa.table({c: pa.chunked_array(v, pa.large_string()) for c, v in keys.items()}).combine_chunks().to_pandas()
+    del keys
+    key_frame["_row"] = np.concatenate(hashes)
+    del hashes
+    merged[name] = _duplicates(key_frame[["order_id", "_row"]], "order_id", R.DUPLICATE_ORDER_ID, q, name)
+    key_frame = key_frame.drop(columns=["_row", "order_id"])
+    _cross_table({**raw, name: key_frame}, parsed, q, merged)
+    del key_frame
+
+    tables = list(files)
+    file_names = [str(files[t]) if files.get(t) else t for t in tables]
+    summary: list[dict[str, Any]] = []
+    accepted: dict[str, pd.DataFrame] = {}
+    kept: list[pd.DataFrame] = []
+    total = sum(len(q.rows_of(t)) for t in tables)
+    stream = CsvStream(Path(out).with_suffix(".csv")) if total else None
+
+    def emit(parts: dict[str, list[Any]]) -> None:
+        frame = _quarantine_frame(parts, file_names, tables, q)
+        if stream is not None:
+            stream.write(frame)
+        if not kept or sum(map(len, kept)) < head:
+            kept.append(frame.iloc[:head - sum(map(len, kept))])
+
+    try:
+        for t_i, t in enumerate(tables):
+            bad = q.rows_of(t)
+            m = merged.get(t, np.empty(0, np.int64))
+            summary += _summary_rows(t, q, bad, m)
+            parts: dict[str, list[Any]] = {k: [] for k in ("file", "line", "table", "column", "reason", "message", "raw")}
+            if t != name:
+                lines = _lines(files.get(t), len(raw[t]))
+                _add_part(parts, t_i, raw[t], bad, lines[bad], q.col[t][bad], q.prio[t][bad], q.msg[t][bad])
+                emit(parts)
+                accepted[t] = _accepted(raw[t], parsed[t], np.union1d(bad, m).astype(np.int64), tz)
+                continue
+            drop = np.zeros(len(q.prio[t]), bool)
+            drop[bad] = True
+            drop[m] = True
+            pieces = []
+            start = 0
+            for read in _csv_batches(path, name, _CHUNK_ROWS):  # pass 2
+                df = read.df
+                stop = start + len(df)
+                rows = np.flatnonzero(q.prio[t][start:stop] != q.NONE)
+                glob = rows + start
+                _add_part(parts, t_i, df, rows, glob + 2, q.col[t][glob], q.prio[t][glob], q.msg[t][glob])
+                emit(parts)
+                parts = {k: [] for k in parts}
+                keep = np.flatnonzero(~drop[start:stop])
+                if len(keep) or not pieces:
+                    sub = df.iloc[keep].reset_index(drop=True)
+                    stamps = {c: _instants(sub[c], tz) for c in sub.columns if c in TIMESTAMP_COLUMNS}
+                    pieces.append(_accepted(sub, stamps, np.empty(0, np.int64), tz))
+                start = stop
+                del df, read
+            accepted[t] = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
+    except BaseException:
+        if stream is not None:
+            stream.close(keep=False)
+        raise
+    if stream is not None:
+        stream.close()
+    quarantine = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True)
+    load_summary = pd.DataFrame(summary, columns=["table", "reason", "read", "accepted", "merged", "quarantined"])
+    led = Ledger(
+        licenses=accepted["licenses"], orders=accepted["orders"], activations=accepted["activations"],
+        legacy_periods=accepted.get("legacy_periods"), features=accepted.get("features"), source=source,
+        quarantine=quarantine, load_summary=load_summary,
+    )
+    return led, trimmed

@@ -7,6 +7,7 @@ validates exports into a Ledger.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,6 +383,58 @@ def _canonical(path: Path, name: str, headers: list[str], profile: Any) -> list[
     return canon
 
 
+def _csv_options(names: list[str], encoding: str, delimiter: str, block_size: int | None = None) -> dict[str, Any]:
+    read = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding)
+    if block_size:
+        read.block_size = block_size
+    return {
+        "read_options": read,
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter),
+        "convert_options": pacsv.ConvertOptions(
+            # Types come from the schema, never from inference: every column is text
+            # (pandas strings are large_string: no copy), and only an empty field is
+            # missing ("NA", "NULL", "nan", "None" are text).
+            column_types={c: pa.large_string() for c in names},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
+def _read_error(exc: Exception, path: Path, name: str, profile: Any, encoding: str) -> LedgerFileError:
+    """The one-line error of a table that cannot be read (not text in ``encoding``, not CSV/Parquet)."""
+    if isinstance(exc, UnicodeDecodeError):
+        hint = ("if it is a 1C export in Windows-1251, read it with --profile data/profiles/1c.yaml "
+                "(profile= in Python), or save it as UTF-8") if profile is None else (
+                f"the profile {profile.name!r} says {encoding}; fix 'encoding:' in {profile.path or 'the profile'}")
+        msg = f"{path}: cannot read table {name!r}: it is not {encoding} text ({exc.reason} at byte {exc.start}); {hint}"
+        return LedgerFileError(msg)
+    hint = ("if it is not UTF-8 (a 1C export in Windows-1251), read it with --profile data/profiles/1c.yaml"
+            if profile is None and "UTF8" in str(exc) else "check that it is a valid " +
+            ("UTF-8 CSV or Parquet file" if profile is None else f"{encoding} CSV with {profile.delimiter!r}, Parquet or XLSX file"))
+    msg = f"{path}: cannot read table {name!r} ({exc}); {hint}"
+    return LedgerFileError(msg)
+
+
+def _check_header(path: Path, name: str, columns: list[str], profile: Any) -> None:
+    unknown = [c for c in columns if c not in COLUMNS[name]]
+    if unknown:
+        fix = "map them in the profile's columns or drop them" if profile is not None else f"its columns are {list(COLUMNS[name])}"
+        msg = f"{path}: unknown column(s) {unknown} in table {name!r}; {fix}"
+        if profile is not None:
+            msg += f" (columns of {name}: {list(COLUMNS[name])})"
+        raise LedgerError(msg)
+
+
+def _frame(table: pa.Table, name: str) -> pd.DataFrame:
+    df = table.combine_chunks().to_pandas()  # one chunk per column: hashing chunked strings is several times slower
+    for c in COLUMNS[name]:
+        if c not in df.columns and c not in REQUIRED[name]:
+            df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
+    return df
+
+
 def _read_table(path: Path, name: str, profile: Any = None) -> _Read:
     """Read one table: CSV (every column as text, whatever the header's quoting; only an empty
     field is missing), Parquet, or with a profile a workbook's sheet; text values trimmed."""
@@ -397,45 +450,44 @@ def _read_table(path: Path, name: str, profile: Any = None) -> _Read:
         else:
             delimiter = profile.delimiter if profile is not None else ","
             names = _canonical(path, name, _header(path, name, encoding, delimiter), profile)
-            table = pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter),
-                convert_options=pacsv.ConvertOptions(
-                    # Types come from the schema, never from inference: every column is text
-                    # (pandas strings are large_string: no copy), and only an empty field is
-                    # missing ("NA", "NULL", "nan", "None" are text).
-                    column_types={c: pa.large_string() for c in names},
-                    null_values=[""],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-    except UnicodeDecodeError as exc:
-        hint = ("if it is a 1C export in Windows-1251, read it with --profile data/profiles/1c.yaml "
-                "(profile= in Python), or save it as UTF-8") if profile is None else (
-                f"the profile {profile.name!r} says {encoding}; fix 'encoding:' in {profile.path or 'the profile'}")
-        msg = f"{path}: cannot read table {name!r}: it is not {encoding} text ({exc.reason} at byte {exc.start}); {hint}"
-        raise LedgerFileError(msg) from exc
-    except (OSError, pa.ArrowInvalid) as exc:
-        hint = ("if it is not UTF-8 (a 1C export in Windows-1251), read it with --profile data/profiles/1c.yaml"
-                if profile is None and "UTF8" in str(exc) else "check that it is a valid " +
-                ("UTF-8 CSV or Parquet file" if profile is None else f"{encoding} CSV with {profile.delimiter!r}, Parquet or XLSX file"))
-        msg = f"{path}: cannot read table {name!r} ({exc}); {hint}"
-        raise LedgerFileError(msg) from exc
-    unknown = [c for c in table.column_names if c not in COLUMNS[name]]
-    if unknown:
-        fix = "map them in the profile's columns or drop them" if profile is not None else f"its columns are {list(COLUMNS[name])}"
-        msg = f"{path}: unknown column(s) {unknown} in table {name!r}; {fix}"
-        if profile is not None:
-            msg += f" (columns of {name}: {list(COLUMNS[name])})"
-        raise LedgerError(msg)
+            table = pacsv.read_csv(path, **_csv_options(names, encoding, delimiter))
+    except (UnicodeDecodeError, OSError, pa.ArrowInvalid) as exc:
+        raise _read_error(exc, path, name, profile, encoding) from exc
+    _check_header(path, name, table.column_names, profile)
     table, trimmed = _trim_table(table)
-    df = table.combine_chunks().to_pandas()  # one chunk per column: hashing chunked strings is several times slower
-    for c in COLUMNS[name]:
-        if c not in df.columns and c not in REQUIRED[name]:
-            df[c] = pd.Series(pd.NA, index=df.index, dtype="string")
-    return _Read(df, trimmed, typed)
+    return _Read(_frame(table, name), trimmed, typed)
+
+
+def _csv_batches(path: Path, name: str, rows: int) -> Iterator[_Read]:
+    """A CSV table without a profile, read as :func:`_read_table` reads it, ``rows`` rows at a
+    time (the last batch may be shorter; a file without rows gives one empty batch)."""
+    names = _canonical(path, name, _header(path, name, "utf-8", ","), None)
+    _check_header(path, name, names, None)
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    sent = False
+    try:
+        reader = pacsv.open_csv(path, **_csv_options(names, "utf-8", ",", block_size=1 << 24))
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            pending.append(batch)
+            have += batch.num_rows
+            while have >= rows:
+                table = pa.Table.from_batches(pending)
+                head, rest = table.slice(0, rows), table.slice(rows)
+                table, trimmed = _trim_table(head)
+                yield _Read(_frame(table, name), trimmed)
+                sent = True
+                pending, have = rest.to_batches(), rest.num_rows
+        if have or not sent:
+            table = pa.Table.from_batches(pending, schema=reader.schema)
+            table, trimmed = _trim_table(table)
+            yield _Read(_frame(table, name), trimmed)
+    except (UnicodeDecodeError, OSError, pa.ArrowInvalid) as exc:
+        raise _read_error(exc, path, name, None, "utf-8") from exc
 
 
 def _cell_text(values: list[Any], column: str) -> tuple[list[Any], np.ndarray]:

@@ -116,3 +116,44 @@ def test_xlsx_holds_the_first_rows_as_text_any_cap(tmp_path_factory, values, cap
         assert (v or "") == clean
     assert (len(openpyxl.load_workbook(xlsx).sheetnames) == 2) == (len(values) > cap)
     assert xlsx_note(len(values), "t.csv", cap) == ("" if len(values) <= cap else f"the XLSX holds the first {cap:,} rows; {len(values) - cap:,} more are in t.csv")
+
+
+def test_streamed_read_gives_the_whole_reads_ledger_and_quarantine(tmp_path, monkeypatch) -> None:
+    """quarantine_to on a garbage export read in chunks: same summary, accepted rows and quarantine CSV; the head in memory."""
+    from subs_model import io
+
+    folder = tmp_path / "g"
+    write_garbage(folder, 40_000, seed=5)
+    head, body = (folder / "orders.csv").read_text().split("\n", 1)
+    same = "Z1,L1,renewal,2021-01-02T09:00:00,,,,,,,,\n"  # identical duplicates in the first and last chunks
+    (folder / "orders.csv").write_text(head + "\n" + same + body + same + "O8,L1,renewal,2021-01-02T09:00:00,,,,,,,,\n"
+                                       "Z2,L1,renewal, 2021-01-02T09:00:00,,,,,,,,\nZ2,L1,renewal,2021-01-02T09:00:00,,,,,,,, \n")
+    whole = sm.read_ledger(folder)
+    write_table(whole.quarantine, tmp_path / "whole" / "quarantine", xlsx=False)
+    monkeypatch.setattr(io, "_STREAM_BYTES", 0)
+    monkeypatch.setattr(io, "_CHUNK_ROWS", 7_000)
+    calls = []
+    batches = sm.ledger._csv_batches
+    monkeypatch.setattr(sm.ledger, "_csv_batches", lambda *a: calls.append(a) or batches(*a))
+    led = sm.read_ledger(folder, quarantine_to=tmp_path / "s" / "quarantine", quarantine_head=5_000)
+    assert len(calls) == 2, "orders were read twice in chunks"
+    pd.testing.assert_frame_equal(led.load_summary, whole.load_summary)
+    s = led.load_summary[led.load_summary["reason"] == ""]
+    assert (s["read"] == s["accepted"] + s["quarantined"]).all() and s["merged"].sum() > 0
+    for t in ("licenses", "orders", "activations"):
+        pd.testing.assert_frame_equal(getattr(led, t), getattr(whole, t))
+    assert (tmp_path / "s" / "quarantine.csv").read_bytes() == (tmp_path / "whole" / "quarantine.csv").read_bytes()
+    assert len(led.quarantine) == 5_000 < len(whole.quarantine)
+    for c in led.quarantine.columns:
+        assert led.quarantine[c].astype(str).tolist() == whole.quarantine[c].iloc[:5_000].astype(str).tolist()
+    assert not list((tmp_path / "s").glob(".*")), "no partial file left"
+
+
+def test_quarantine_to_writes_the_csv_of_a_small_read_too(tmp_path) -> None:
+    """Below the streaming size the whole quarantine is written as well, and nothing when no row is bad."""
+    led = sm.read_ledger(ROOT / "tests/data/nasty", quarantine_to=tmp_path / "q" / "quarantine", quarantine_head=3)
+    back = pd.read_csv(tmp_path / "q" / "quarantine.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    total = led.load_summary.loc[led.load_summary["reason"] == "", "quarantined"].sum()
+    assert len(back) == total > 3 and len(led.quarantine) == 3
+    sm.read_ledger(ROOT / "data/sample", quarantine_to=tmp_path / "clean" / "quarantine")
+    assert not (tmp_path / "clean").exists() or not list((tmp_path / "clean").iterdir())
