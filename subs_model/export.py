@@ -93,8 +93,9 @@ class CsvStream:
     >>> with CsvStream(f"{d}/t.csv") as s:
     ...     s.write(pd.DataFrame({"a": ["=1", "x"]}))
     ...     s.write(pd.DataFrame({"a": ["y"]}))
-    >>> open(f"{d}/t.csv", encoding="utf-8-sig").read().split()
-    ['a', "'=1", 'x', 'y']
+    >>> import csv
+    >>> [row for row in csv.reader(open(f"{d}/t.csv", encoding="utf-8-sig"))]
+    [['a'], ["'=1"], ['x'], ['y']]
     """
 
     def __init__(self, path: str | Path) -> None:
