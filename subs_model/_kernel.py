@@ -23,30 +23,44 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-# Rejection reasons in the order they are checked (0 = accepted). Keep in step with
-# ``replay.Reason``.
-ACCEPTED = 0
-UNKNOWN_CODE = 1
-WRONG_LICENSE = 2
-ACTIVATED_BEFORE_ISSUE = 3
-CODE_REUSED = 4
-CODE_UPGRADED = 5
-NO_PRIOR_SUBSCRIPTION = 6
-RENEWAL_AFTER_DEADLINE = 7
-UPGRADE_INVALID_TARGET = 8
-AFTER_AS_OF = -1  # not seen: the activation lies after as_of
+from .vocab import (  # the engine codes, made from the enums in one place (see subs_model.vocab)
+    ACCEPTED,
+    ACTIVATED_BEFORE_ISSUE,
+    AFTER_AS_OF,
+    CODE_REUSED,
+    CODE_UPGRADED,
+    FROM_EXPIRY,
+    LEGACY,
+    NO_DAY,
+    NO_DAY32,
+    NO_PRIOR_SUBSCRIPTION,
+    NO_TIME,
+    NS_PER_DAY,
+    REN,
+    REN_FROM_ACTIVATION,
+    RENEWAL_AFTER_DEADLINE,
+    STATUS_ACTIVATED,
+    STATUS_ISSUED,
+    STATUS_LAPSED,
+    STATUS_PENDING,
+    STATUS_UPGRADED,
+    SUB_FROM_ACTIVATION,
+    UNKNOWN_CODE,
+    UPG,
+    UPGRADE_INVALID_TARGET,
+    WRONG_LICENSE,
+)
 
-SUB, REN, UPG = 0, 1, 2
-STACK, SUB_FROM_ACTIVATION = 0, 1
-MAX_END_OR_ACTIVATION, FROM_EXPIRY, REN_FROM_ACTIVATION = 0, 1, 2
-NONE = np.iinfo(np.int64).min  # missing day / instant (NaT)
-NS_PER_DAY = 86_400 * 1_000_000_000
-NONE32 = np.iinfo(np.int32).min  # no deadline (int32 day columns of the scan)
-# Per-order state the scan keeps, one row of 4 int32 per order number (one cache line holds
-# four orders, so an event touches one line): flags, activation day (when accepted),
-# deadline (NONE32: none), and the day the code was issued (NONE32: not issued) for the
-# code fates.
-ACCEPTED_FLAG, UPGRADED, LAPSED = 1, 2, 4
+# -- the scan's per-order state ----------------------------------------------------------------------------
+# One row of ``N_STATE`` int32 per order number (one cache line holds four orders, so an event
+# touches one line), its columns named here:
+FLAGS = 0  # what happened to the code: ACCEPTED_FLAG | UPGRADED_FLAG | LAPSED_FLAG (0: open)
+ACTIVATED_ON = 1  # the day its activation was accepted (when ACCEPTED_FLAG)
+DEADLINE = 2  # a renewal code's deadline (NO_DAY32: none yet)
+ISSUED_ON = 3  # the day the code was issued (NO_DAY32: not issued), for the code fates
+N_STATE = 4
+# The flags (rules.py's CodeState: OPEN, ACCEPTED, LAPSED, UPGRADED; a code may be lapsed and later upgraded).
+ACCEPTED_FLAG, UPGRADED_FLAG, LAPSED_FLAG = 1, 2, 4
 
 
 def _prefetch_intrinsic(write: int):
@@ -94,8 +108,42 @@ else:
 AHEAD = 16
 
 
+# -- the rules, on scalars (each the twin of a function of subs_model/rules.py) ------------------------------
+# Inlined into every kernel that applies a rule: the replay's scan, the code fates, the simulator
+# and the vectorised forms below that the metrics, calibrate and the what-if call. Scalars only: an
+# array passed to an inlined helper gets reference-count updates on each call that numba does not
+# always prune (see docs/performance.md). Days are int days since 1970-01-01; ``closing`` is the
+# first closed day of the grace window after the current end (:func:`closing_day`), which the scan
+# keeps in step with the end. ``version_on`` and ``closing_day`` read the catalog's per-version
+# arrays: the version table is the one thing that is not a scalar.
 @nb.njit(cache=True, inline="always")
-def _version(day: int, from_day: np.ndarray) -> int:
+def is_accepted(f):
+    """R11: the code's activation was accepted (flags ``f``; rules.py: ``CodeState.ACCEPTED``)."""
+    return f & ACCEPTED_FLAG != 0
+
+
+@nb.njit(cache=True, inline="always")
+def is_upgraded(f):
+    """R8: the renewal code was converted by an upgrade (rules.py: ``CodeState.UPGRADED``)."""
+    return f & UPGRADED_FLAG != 0
+
+
+@nb.njit(cache=True, inline="always")
+def is_lapsed(f):
+    """R7: the renewal code lapsed (rules.py: ``CodeState.LAPSED``)."""
+    return f & LAPSED_FLAG != 0
+
+
+@nb.njit(cache=True, inline="always")
+def is_open(f):
+    """R14: neither accepted, upgraded nor lapsed: a renewal code may wait (rules.py: ``CodeState.OPEN``)."""
+    return f == 0
+
+
+@nb.njit(cache=True, inline="always")
+def version_on(day, from_day):
+    """R10: index of the catalog version in force on ``day`` (the first also governs earlier days);
+    twin of ``rules.version_on``."""
     v = 0
     for k in range(1, from_day.shape[0]):
         if from_day[k] <= day:
@@ -104,13 +152,10 @@ def _version(day: int, from_day: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _closing_day(end: int, from_day: np.ndarray, grace: np.ndarray) -> int:
-    """First day on which the grace window after ``end`` is closed.
-
-    A day ``d >= end`` is closed when ``d >= end + grace_days`` of the version in force
-    on ``d``; the renewal deadline is the day before. With one version this is
-    ``end + grace_days``.
-    """
+def closing_day(end, from_day, grace):
+    """R4, R7, R10: first day on which the grace window after ``end`` is closed — the first
+    ``d >= end`` with ``d >= end + grace_days`` of the version in force on ``d``; twin of
+    ``rules.closing_day``."""
     nv = from_day.shape[0]
     c = end + grace[0]
     for k in range(nv):
@@ -123,45 +168,134 @@ def _closing_day(end: int, from_day: np.ndarray, grace: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _lapse_waiting(wbuf, wn, closing, ost):
-    for k in range(wn):
-        c = wbuf[k]
-        if ost[c, 0] == 0:  # neither accepted, upgraded nor lapsed
-            ost[c, 0] = LAPSED
-            ost[c, 2] = closing - 1
+def renewal_deadline(closing):
+    """R4: the last day a renewal may be activated, the day before the window's ``closing`` day;
+    twin of ``rules.renewal_deadline`` (which takes the end)."""
+    return closing - 1
 
 
 @nb.njit(cache=True, inline="always")
-def _extend_one(sku, end, has_end, day, T, sb, rb):
-    """Start and end of the period an accepted activation on ``day`` adds (R3, R6, R13), under
-    the version in force then: term ``T``, subscription basis ``sb``, renewal basis ``rb``.
+def lapse_day(deadline):
+    """R7: the day a renewal code whose ``deadline`` passed is lapsed (the closing day); the day
+    ``rules.lapse_waiting`` runs."""
+    return deadline + 1
 
-    Scalars only: an array passed to an inlined helper gets reference-count updates on each
-    call that numba does not always prune (with the knob arrays passed here the scan spent
-    half its time, 36 against 18 ms at 1 M, in those atomic updates).
-    """
+
+@nb.njit(cache=True, inline="always")
+def window_closed(day, closing):
+    """R4, R7: whether ``day`` is after the renewal deadline (the window closed on ``closing``);
+    twin of ``rules.window_closed``."""
+    return day >= closing
+
+
+@nb.njit(cache=True, inline="always")
+def has_prior(prior_sub, prior_legacy, legacy_counts):
+    """R5: the license had a period before — an accepted activation, or a legacy period when
+    ``legacy_counts_as_prior`` of the version in force; twin of ``rules.has_prior``."""
+    return prior_sub or (prior_legacy and legacy_counts)
+
+
+@nb.njit(cache=True, inline="always")
+def reuse_refusal(f):
+    """R11: a code is activated at most once (``code_reused``, else ACCEPTED); twin of ``rules.reuse_refusal``."""
+    return CODE_REUSED if is_accepted(f) else ACCEPTED
+
+
+@nb.njit(cache=True, inline="always")
+def renewal_refusal(f, prior, day, closing):
+    """R8, R5, R4/R7: why a renewal code (flags ``f``) activated on ``day`` is refused
+    (``code_upgraded``, ``no_prior_subscription``, ``renewal_after_deadline``), else ACCEPTED;
+    twin of ``rules.renewal_refusal``."""
+    if is_upgraded(f):
+        return CODE_UPGRADED
+    if not prior:
+        return NO_PRIOR_SUBSCRIPTION
+    if is_lapsed(f) or window_closed(day, closing):
+        return RENEWAL_AFTER_DEADLINE
+    return ACCEPTED
+
+
+@nb.njit(cache=True, inline="always")
+def upgrade_target_refusal(has_target, target_flags):
+    """R8: an upgrade naming no renewal of its license, or one already activated or upgraded, is
+    refused (``upgrade_invalid_target``), else ACCEPTED; twin of ``rules.upgrade_target_refusal``."""
+    if not has_target or is_accepted(target_flags) or is_upgraded(target_flags):
+        return UPGRADE_INVALID_TARGET
+    return ACCEPTED
+
+
+@nb.njit(cache=True, inline="always")
+def issue_fate(prior, day, closing):
+    """R14: flags and deadline of a renewal code issued on ``day`` — 0 (open: it waits on the
+    current expiry), or lapsed at once without a prior period (R5; no deadline) or after the
+    window closed (deadline: the day before it closed); twin of ``rules.issue_fate``."""
+    if not prior:
+        return LAPSED_FLAG, NO_DAY32
+    if window_closed(day, closing):
+        return LAPSED_FLAG, renewal_deadline(closing)
+    return 0, NO_DAY32
+
+
+@nb.njit(cache=True, inline="always")
+def extend(sku, end, has_end, day, term, sb, rb):
+    """R3, R6, R13: ``(start, new_end)`` of the period an activation accepted on ``day`` adds, with
+    ``end`` the license's end before it (``has_end`` false: none) and the term ``term`` and bases
+    ``sb`` / ``rb`` of the version in force (R10); twin of ``rules.extend``."""
     if sku == REN:
         if rb == FROM_EXPIRY:
             start = end
-            new_end = end + T
+            new_end = end + term
         elif rb == REN_FROM_ACTIVATION:
             start = max(end, day)
-            new_end = day + T
+            new_end = day + term
         else:
             start = max(end, day)
-            new_end = start + T
+            new_end = start + term
     elif not has_end:
         start = day
-        new_end = day + T
+        new_end = day + term
     elif sb == SUB_FROM_ACTIVATION:
         start = max(end, day)
-        new_end = day + T
+        new_end = day + term
     else:
         start = max(end, day)
-        new_end = start + T
+        new_end = start + term
     if new_end < start:  # noqa: PLR1730 - max() here changed numba's generated code (slower scan)
         new_end = start  # nothing added: the forfeited days are simply not covered
     return start, new_end
+
+
+@nb.njit(cache=True, inline="always")
+def issued_by(issued_on, as_of):
+    """R14: the code was issued on or before ``as_of`` (``issued_on`` NO_DAY32: not issued)."""
+    return issued_on != NO_DAY32 and issued_on <= as_of
+
+
+@nb.njit(cache=True, inline="always")
+def code_status(f, issued_on, as_of):
+    """R14: the code's status as of ``as_of`` (a CodeStatus engine code) from its flags and issue
+    day (NO_DAY32: not issued); twin of ``rules.code_status``."""
+    if is_upgraded(f):
+        return STATUS_UPGRADED
+    if not issued_by(issued_on, as_of):
+        return STATUS_PENDING
+    if is_accepted(f):
+        return STATUS_ACTIVATED
+    if is_lapsed(f):
+        return STATUS_LAPSED
+    return STATUS_ISSUED
+
+
+@nb.njit(cache=True, inline="always")
+def lapse_waiting(wbuf, wn, closing, ost):
+    """R7: the window after the current end closed with the license uncovered: the ``wn`` renewal
+    codes waiting on it (``wbuf``) that are still open lapse, their deadline the window's last
+    day; twin of ``rules.lapse_waiting``."""
+    for k in range(wn):
+        c = wbuf[k]
+        if is_open(ost[c, FLAGS]):
+            ost[c, FLAGS] = LAPSED_FLAG
+            ost[c, DEADLINE] = renewal_deadline(closing)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -182,7 +316,8 @@ def scan(
 
     Orders are referred to by number (``iss_num``, ``act_num``, ``n_sku``, ``n_target`` and
     the state ``ost`` all use one numbering; the replay numbers them by license, so that a
-    license's orders lie together)."""
+    license's orders lie together). The loop is ``rules.replay_license``; each decision is one
+    of the rule helpers above."""
     nlic = leg_ptr.shape[0] - 1
     n_periods = 0
     for lic in range(nlic):
@@ -190,7 +325,7 @@ def scan(
         end = 0
         prior_sub = False  # a period from an accepted activation
         prior_legacy = False
-        wn = 0
+        wn = 0  # renewal codes waiting on the current expiry, in wbuf
         for j in range(leg_ptr[lic], leg_ptr[lic + 1]):
             if leg_start[j] > as_of:
                 continue
@@ -199,7 +334,7 @@ def scan(
                 end = leg_end[j]
             has_end = True
             prior_legacy = True
-        closing = _closing_day(end, from_day, grace)  # kept in step with end (used only once there is one)
+        closing = closing_day(end, from_day, grace)  # kept in step with end (used only once there is one)
         i = iss_ptr[lic]
         ie = iss_ptr[lic + 1]
         a = act_ptr[lic]
@@ -209,20 +344,20 @@ def scan(
                 day = iss_day[i]
                 c = iss_num[i]
                 i += 1
-                if day > as_of or ost[c, 0] & UPGRADED:
+                if day > as_of or is_upgraded(ost[c, FLAGS]):
                     continue  # not seen yet / already converted by an upgrade (R8)
-                if wn > 0 and closing <= day:
-                    _lapse_waiting(wbuf, wn, closing, ost)
+                if wn > 0 and window_closed(day, closing):
+                    lapse_waiting(wbuf, wn, closing, ost)
                     wn = 0
-                v = _version(day, from_day)
-                if not (prior_sub or (prior_legacy and legacy_prior[v])):
-                    ost[c, 0] |= LAPSED  # R14: no prior period, lapsed at once
-                elif day >= closing:
-                    ost[c, 0] |= LAPSED  # R14: issued after the window closed
-                    ost[c, 2] = closing - 1
-                else:
+                v = version_on(day, from_day)
+                fate, deadline = issue_fate(has_prior(prior_sub, prior_legacy, legacy_prior[v]), day, closing)
+                if fate == 0:
                     wbuf[wn] = c
                     wn += 1
+                else:
+                    ost[c, FLAGS] |= fate
+                    if deadline != NO_DAY32:
+                        ost[c, DEADLINE] = deadline
                 continue
             e = a
             a += 1
@@ -230,40 +365,34 @@ def scan(
             if day > as_of:
                 act_reason[e] = AFTER_AS_OF
                 continue
-            r = act_static[e]
+            r = act_static[e]  # identity_refusal (R11), decided in preparation
             if r != ACCEPTED:
                 act_reason[e] = r
                 continue
-            if wn > 0 and closing <= day:
-                _lapse_waiting(wbuf, wn, closing, ost)
+            if wn > 0 and window_closed(day, closing):
+                lapse_waiting(wbuf, wn, closing, ost)
                 wn = 0
             c = act_num[e]
             sku = n_sku[c]
-            v = _version(day, from_day)
+            v = version_on(day, from_day)
             t = -1
-            flags = ost[c, 0]
-            if flags & ACCEPTED_FLAG:
-                r = CODE_REUSED
-            elif sku == REN:
-                if flags & UPGRADED:
-                    r = CODE_UPGRADED
-                elif not (prior_sub or (prior_legacy and legacy_prior[v])):
-                    r = NO_PRIOR_SUBSCRIPTION
-                elif flags & LAPSED or day >= closing:
-                    r = RENEWAL_AFTER_DEADLINE
-                    if not flags & LAPSED:
-                        ost[c, 0] = flags | LAPSED
-                        ost[c, 2] = closing - 1
-            elif sku == UPG:
-                t = n_target[c]
-                if t < 0 or ost[t, 0] & (ACCEPTED_FLAG | UPGRADED):
-                    r = UPGRADE_INVALID_TARGET
+            flags = ost[c, FLAGS]
+            r = reuse_refusal(flags)
+            if r == ACCEPTED:
+                if sku == REN:
+                    r = renewal_refusal(flags, has_prior(prior_sub, prior_legacy, legacy_prior[v]), day, closing)
+                    if r == RENEWAL_AFTER_DEADLINE and not is_lapsed(flags):  # R7: a late renewal's code lapses
+                        ost[c, FLAGS] = flags | LAPSED_FLAG
+                        ost[c, DEADLINE] = renewal_deadline(closing)
+                elif sku == UPG:
+                    t = n_target[c]
+                    r = upgrade_target_refusal(t >= 0, ost[t, FLAGS] if t >= 0 else 0)
             if r != ACCEPTED:
                 act_reason[e] = r
                 continue
             if sku == REN:
-                ost[c, 2] = closing - 1
-            start, new_end = _extend_one(sku, end, has_end, day, term[v], sub_basis[v], ren_basis[v])
+                ost[c, DEADLINE] = renewal_deadline(closing)
+            start, new_end = extend(sku, end, has_end, day, term[v], sub_basis[v], ren_basis[v])
             act_reason[e] = ACCEPTED
             act_pstart[e] = start
             act_pend[e] = new_end
@@ -272,21 +401,21 @@ def scan(
                 n_periods += 1
             if not has_end or new_end > end:
                 end = new_end
-                closing = _closing_day(end, from_day, grace)
+                closing = closing_day(end, from_day, grace)
             has_end = True
             prior_sub = True
-            ost[c, 0] |= ACCEPTED_FLAG
-            ost[c, 1] = day
+            ost[c, FLAGS] |= ACCEPTED_FLAG
+            ost[c, ACTIVATED_ON] = day
             if sku == UPG:
-                ost[t, 0] |= UPGRADED
+                ost[t, FLAGS] |= UPGRADED_FLAG  # R8: the upgrade takes effect when its code is accepted
         if wn > 0:
-            if closing <= as_of:
-                _lapse_waiting(wbuf, wn, closing, ost)
-            else:
+            if window_closed(as_of, closing):
+                lapse_waiting(wbuf, wn, closing, ost)
+            else:  # still waiting on as_of: the deadline they would have
                 for k in range(wn):
                     c = wbuf[k]
-                    if ost[c, 0] == 0:
-                        ost[c, 2] = closing - 1
+                    if is_open(ost[c, FLAGS]):
+                        ost[c, DEADLINE] = renewal_deadline(closing)
     return n_periods
 
 
@@ -375,7 +504,7 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):
     nlic = o_ptr.shape[0] - 1
     m = 0
     for j in range(n_sku.shape[0]):
-        m += (n_sku[j] == REN) & (n_ts[j] != NONE)
+        m += (n_sku[j] == REN) & (n_ts[j] != NO_TIME)
     ptr = np.empty(nlic + 1, np.int64)
     ptr[0] = 0
     # Every order is written at the next slot, which moves on only for a renewal code issued:
@@ -390,7 +519,7 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):
         first = k
         for j in range(o_ptr[g], o_ptr[g + 1]):
             t = n_ts[j]
-            keep = (n_sku[j] == REN) & (t != NONE)
+            keep = (n_sku[j] == REN) & (t != NO_TIME)
             disorder |= keep & (k > first) & (t < ts[k - 1])  # at k = 0 this reads the spare slot, masked
             nums[k] = j
             ts[k] = t
@@ -412,7 +541,7 @@ def code_index(order_code, issue_ts, o_rank, n_codes):
     carry (-1: none); the first order row issued without a code (-1: none)."""
     out = np.full(n_codes, -1, np.int32)
     for k in range(order_code.shape[0]):
-        if issue_ts[k] == NONE:
+        if issue_ts[k] == NO_TIME:
             continue
         c = order_code[k]
         if c < 0:
@@ -438,7 +567,7 @@ def gather(values, idx):
 
 @nb.njit(cache=True, nogil=True)
 def first_by_order(n_orders, act_num, o_perm, act_perm, ts):
-    """Earliest ``ts`` of each order's activations, by order row (``NONE``: none).
+    """Earliest ``ts`` of each order's activations, by order row (``NO_TIME``: none).
 
     Activations are in replay order: ``act_num`` their order numbers (-1 unknown code),
     ``act_perm`` their rows in ``ts``; ``o_perm`` the row of each order number.
@@ -453,7 +582,7 @@ def first_by_order(n_orders, act_num, o_perm, act_perm, ts):
                 first[o] = v
     for o in range(n_orders):
         if first[o] == np.iinfo(np.int64).max:
-            first[o] = NONE
+            first[o] = NO_TIME
     return first
 
 
@@ -561,12 +690,12 @@ def order_activations(
     static reason and local day; then each license's events are sorted by instant (stable).
     So the pass reads and writes one bucket's few hundred kilobytes at a time, with no
     second copy of the columns. Local days come from per-UTC-day offsets (``offset`` empty:
-    left ``NONE`` for the caller). Returns whether two events of a license share an
+    left ``NO_DAY`` for the caller). Returns whether two events of a license share an
     instant, how many fall on a day whose offset changes, and the last local day.
     """
     have_offsets = offset.shape[0] > 0
     n_change = 0
-    last = NONE
+    last = NO_DAY
     fill = ptr[lo:hi].copy()
     width = 0
     for b in range(b_lo, b_hi):
@@ -612,8 +741,8 @@ def order_activations(
                 static[dst] = ACTIVATED_BEFORE_ISSUE
             else:
                 static[dst] = ACCEPTED
-            if t == NONE or not have_offsets:
-                day[dst] = NONE
+            if t == NO_TIME or not have_offsets:
+                day[dst] = NO_DAY
             else:
                 d, changing = _local_day(t, d0, offset, changes)
                 n_change += changing
@@ -664,15 +793,15 @@ def order_activations(
 
 @nb.njit(cache=True, nogil=True)
 def day_span(ns):
-    """First and last UTC day of the instants present (``NONE`` excluded); (1, 0) when none."""
+    """First and last UTC day of the instants present (``NO_TIME`` excluded); (1, 0) when none."""
     big = np.iinfo(np.int64).max
     mn = big
-    mx = NONE  # NONE is the least int64: it never raises the maximum
+    mx = NO_TIME  # NO_TIME is the least int64: it never raises the maximum
     for k in range(ns.shape[0]):  # branch-free min / max of the instants (vectorised)
         x = ns[k]
         mx = max(mx, x)
-        mn = min(mn, x if x != NONE else big)
-    if mx == NONE:
+        mn = min(mn, x if x != NO_TIME else big)
+    if mx == NO_TIME:
         return np.int64(1), np.int64(0)
     return mn // NS_PER_DAY, mx // NS_PER_DAY
 
@@ -692,10 +821,10 @@ def local_days(ns, d0, offset, changes, out, none):
     missing); returns how many fall on a day whose offset changes (the caller converts
     those exactly) and the last day."""
     n_change = 0
-    last = NONE
+    last = NO_DAY
     for k in range(ns.shape[0]):
         x = ns[k]
-        if x == NONE:
+        if x == NO_TIME:
             out[k] = none
             continue
         d, changing = _local_day(x, d0, offset, changes)
@@ -715,7 +844,7 @@ def emit_periods(
     The rows come out in (license, start) order: per license the legacy periods seen by
     ``as_of`` first (by start), then the periods of accepted activations, whose starts
     never decrease and never fall before an earlier end. Days become datetime64[ns]
-    values (``NONE`` is NaT). ``a_num`` is each activation's order number (see
+    values (``NO_TIME`` is NaT). ``a_num`` is each activation's order number (see
     :func:`license_order`), ``o_perm`` the row of each number and ``n_sku`` the sku by
     number. ``act_row`` and ``order`` are the activation's and the order's rows (-1 for
     legacy); when ``a_code`` / ``n_oid`` (categorical codes of the activations' code in
@@ -734,9 +863,9 @@ def emit_periods(
                 lic[k] = li
                 start[k] = leg_start[j] * NS_PER_DAY
                 end[k] = leg_end[j] * NS_PER_DAY
-                src[k] = 3
+                src[k] = LEGACY
                 version[k] = -1
-                activated[k] = NONE
+                activated[k] = NO_TIME
                 if with_rows:
                     act_row[k] = -1
                 order[k] = -1
@@ -801,52 +930,70 @@ def emit_rejections(act_ptr, reason, act_perm, act_day, act_num, o_perm, act_cod
 
 @nb.njit(cache=True, nogil=True)
 def init_order_state(ost, issue_day, lo, hi):
-    """Initial state of order numbers ``lo .. hi - 1``: no flag, no activation day, no
-    deadline; the day the code was issued (see :data:`ACCEPTED_FLAG`)."""
+    """Initial state of order numbers ``lo .. hi - 1`` (see :data:`FLAGS`): open, no
+    activation day, no deadline; the day the code was issued."""
     for j in range(lo, hi):
-        ost[j, 0] = 0
-        ost[j, 1] = 0
-        ost[j, 2] = NONE32
-        ost[j, 3] = issue_day[j]
+        ost[j, FLAGS] = 0
+        ost[j, ACTIVATED_ON] = 0
+        ost[j, DEADLINE] = NO_DAY32
+        ost[j, ISSUED_ON] = issue_day[j]
 
 
 @nb.njit(cache=True, nogil=True)
 def code_fates(lo, hi, as_of, o_rank, o_sku, ost, status, act_ns, dl_ns):
-    """Status (R14 codes 0–4), activation and deadline instants (datetime64[ns]) of order
+    """Status (:func:`code_status`), activation and deadline instants (datetime64[ns]) of order
     rows ``lo .. hi - 1`` from the scan's per-order state ``ost`` at each row's number
     (``o_rank``; ``o_sku`` by row). The rows are written in sequence and the state read
-    where it lies, fetched ``AHEAD`` rows on: one random read per order, against three
-    random stores the other way round (alone at 1 M: 11–13 against 13–17 ms). A missing
-    issue day or deadline is ``NONE32``.
+    where it lies, fetched ``AHEAD`` rows on (one random read per order instead of three
+    random stores). A deadline is reported for a renewal code issued by ``as_of`` that has one.
     """
-    flat = ost.reshape(-1)  # the prefetch takes one index: the state's rows are 4 int32 each
+    flat = ost.reshape(-1)  # the prefetch takes one index: the state's rows are N_STATE int32 each
     for k in range(lo, hi):
         if k + AHEAD < hi:
-            prefetch_read(flat, o_rank[k + AHEAD] * 4)
+            prefetch_read(flat, o_rank[k + AHEAD] * N_STATE)
         j = o_rank[k]
-        flags = ost[j, 0]
-        iday = ost[j, 3]
-        issued = iday != NONE32 and iday <= as_of
-        if flags & UPGRADED:
-            s = 4
-        elif not issued:
-            s = 0
-        elif flags & ACCEPTED_FLAG:
-            s = 2
-        elif flags & LAPSED:
-            s = 3
-        else:
-            s = 1
-        status[k] = s
-        act_ns[k] = np.int64(ost[j, 1]) * NS_PER_DAY if flags & ACCEPTED_FLAG else NONE
-        dl = ost[j, 2]
-        dl_ns[k] = np.int64(dl) * NS_PER_DAY if (o_sku[k] == REN and issued and dl != NONE32) else NONE
+        flags = ost[j, FLAGS]
+        issued_on = ost[j, ISSUED_ON]
+        status[k] = code_status(flags, issued_on, as_of)
+        act_ns[k] = np.int64(ost[j, ACTIVATED_ON]) * NS_PER_DAY if is_accepted(flags) else NO_TIME
+        dl = ost[j, DEADLINE]
+        has_dl = o_sku[k] == REN and issued_by(issued_on, as_of) and dl != NO_DAY32
+        dl_ns[k] = np.int64(dl) * NS_PER_DAY if has_dl else NO_TIME
+
+
+# -- the rules over whole columns, for the metrics, calibrate and the what-if ----------------------------------
+@nb.njit(cache=True)
+def closing_days(end: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np.ndarray:
+    """:func:`closing_day` of each end: first closed day of the grace window after it (R4, R7, R10)."""
+    out = np.empty(end.shape[0], np.int64)
+    for k in range(end.shape[0]):
+        out[k] = closing_day(end[k], from_day, grace)
+    return out
 
 
 @nb.njit(cache=True)
-def closing_days(end: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`_closing_day`: first closed day of the grace window after each end."""
+def renewal_deadlines(end: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np.ndarray:
+    """:func:`renewal_deadline` of each end (R4, R10)."""
     out = np.empty(end.shape[0], np.int64)
     for k in range(end.shape[0]):
-        out[k] = _closing_day(end[k], from_day, grace)
+        out[k] = renewal_deadline(closing_day(end[k], from_day, grace))
+    return out
+
+
+@nb.njit(cache=True)
+def windows_closed(end: np.ndarray, day: np.ndarray, from_day: np.ndarray, grace: np.ndarray) -> np.ndarray:
+    """:func:`window_closed`: whether each ``day`` is after the renewal deadline of its ``end``
+    (R4, R7, R10)."""
+    out = np.empty(end.shape[0], np.bool_)
+    for k in range(end.shape[0]):
+        out[k] = window_closed(day[k], closing_day(end[k], from_day, grace))
+    return out
+
+
+@nb.njit(cache=True)
+def lapse_days(deadline: np.ndarray) -> np.ndarray:
+    """:func:`lapse_day` of each deadline (R7; callers mask missing ones)."""
+    out = np.empty(deadline.shape[0], np.int64)
+    for k in range(deadline.shape[0]):
+        out[k] = lapse_day(deadline[k])
     return out

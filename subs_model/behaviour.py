@@ -20,13 +20,12 @@ import numpy as np
 import yaml
 
 from .errors import SubsModelError, read_yaml
+from .vocab import STAGES, Edition, categories
 
 __all__ = ["STAGES", "Behaviour", "BehaviourError", "LeadTime"]
 
-EDITIONS = ("full", "basic")
-#: Order stages whose lead time (from the previous stage) the customer and back office take.
-#: ``ticket`` (helpdesk ticket quoting the act) exists for upgrades only.
-STAGES = ("invoice", "payment", "ticket", "code", "activation")
+#: Editions by name (keys of the per-edition parameters), in engine-code order.
+EDITIONS = tuple(categories(Edition))
 
 
 class BehaviourError(SubsModelError, ValueError):

@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 
 from . import _kernel as K
-from .behaviour import STAGES, Behaviour, LeadTime
+from .behaviour import Behaviour, LeadTime
 from .catalog import Catalog
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .ledger import Ledger
 from .replay import first_activations, replay
+from .vocab import EDITIONS, REN, STAGES, SUB, UPG, CodeStatus, Edition, Stage
 
 __all__ = ["calibrate"]
 
@@ -128,7 +129,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
         level = float(np.exp(coef[1 + month0 - 1]) / s_norm[month0 - 1])
         growth = float(np.exp(coef[0]) - 1)
         season = tuple(float(x) for x in s_norm)
-    share_basic = _rate(edition[new.index.to_numpy()] == 1) if len(new) else prior.share_basic
+    share_basic = _rate(edition[new.index.to_numpy()] == Edition.BASIC.code) if len(new) else prior.share_basic
     legacy_n = len(leg_lics)
     spread = prior.legacy_end_spread_days
     if len(p.leg_end) and len(new):
@@ -143,7 +144,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     has_req = req_day != NO_DAY
     ordr = np.flatnonzero(has_req)
     ordr = ordr[np.lexsort((ordr, times[ordr, 0], lic[ordr]))]
-    is_main = sku[ordr] != K.UPG
+    is_main = sku[ordr] != UPG
     pos = np.arange(len(ordr))
     cand = np.where(is_main, pos, len(ordr))
     next_pos = np.minimum.accumulate(cand[::-1])[::-1]  # first main position >= i
@@ -159,8 +160,8 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     cont_order = np.where(order_pos >= 0, nxt[np.maximum(order_pos, 0)], first_of_lic[per_lic])
     knobs = catalog.knob_arrays()
     closing = K.closing_days(E, knobs["from_day"], knobs["grace"])
-    lo = min(int(prior.timing[ed][0]) for ed in ("full", "basic"))
-    hi = max(int(prior.timing[ed][0]) + len(prior.timing[ed][1]) - 1 for ed in ("full", "basic"))
+    lo = min(int(prior.timing[ed][0]) for ed in EDITIONS)
+    hi = max(int(prior.timing[ed][0]) + len(prior.timing[ed][1]) - 1 for ed in EDITIONS)
     decided = E + hi <= as_of_day
     has_next = cont_order >= 0
     off = np.where(has_next, req_day[np.maximum(cont_order, 0)] - E, np.iinfo(np.int64).max)
@@ -197,10 +198,11 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     ref_up = prior.reference_prices["upgrade"] * 100
     p_continue = dict(prior.p_continue)
     timing = dict(prior.timing)
-    for e, name in enumerate(("full", "basic")):
+    for ed in Edition:
+        e, name = ed.code, ed.value
         m = decided & (ed_end == e)
         if m.sum() >= 20:
-            price_factor = (prices[ver_e[m], e, K.REN] / ref_ren) ** (-prior.elasticity)
+            price_factor = (prices[ver_e[m], e, REN] / ref_ren) ** (-prior.elasticity)
             c_obs = cont[m].mean()
             c_true = (c_obs - q) / (1 - q) if q < 1 else c_obs
             p_continue[name] = float(np.clip(c_true * m.sum() / price_factor.sum(), 0, 1))
@@ -210,8 +212,8 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
                 timing[name] = (lo, tuple((w / w.sum()).tolist()))
     dc = decided & cont
     c_orders = cont_order[dc]
-    on_time = (E + off)[dc] < closing[dc]
-    bought_sub = sku[c_orders] == K.SUB
+    on_time = ~K.windows_closed(E[dc], (E + off)[dc], knobs["from_day"], knobs["grace"])  # R4: by the deadline
+    bought_sub = sku[c_orders] == SUB
     p_sub_instead = _rate(bought_sub[on_time]) if on_time.any() else prior.p_subscription_instead
     # Late "continuations" include the returns that fell inside the timing support.
     n_returns_inside = q * (1 - cont[decided].mean()) / max(1 - q, 1e-9) * decided.sum() if decided.any() else 0.0
@@ -228,15 +230,15 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     # -- lapsed renewals and their fate ---------------------------------------------------------------------
     codes = rep.codes
     status = codes["status"].astype("str").to_numpy()
-    lapsed = np.flatnonzero((sku == K.REN) & np.isin(status, ["lapsed", "upgraded"]))
+    lapsed = np.flatnonzero((sku == REN) & np.isin(status, [CodeStatus.LAPSED.value, CodeStatus.UPGRADED.value]))
     dl = codes["deadline"].to_numpy().astype("datetime64[D]").astype(np.int64)
     act_day = np.where(act_ns != NO_TIME, to_local_days(act_ns, tz), NO_DAY)
     issue_day = to_local_days(times[:, 4], tz)
     # The customer learns of the lapse at the rejected activation, or when the window closes.
-    notice = np.where(act_day[lapsed] != NO_DAY, act_day[lapsed], np.maximum(dl[lapsed] + 1, issue_day[lapsed]))
+    notice = np.where(act_day[lapsed] != NO_DAY, act_day[lapsed], np.maximum(K.lapse_days(dl[lapsed]), issue_day[lapsed]))
     window = max(4 * prior.lapse_subscription_delay_days, 60)
     seen = notice + window <= as_of_day
-    up_orders = np.flatnonzero(sku == K.UPG)
+    up_orders = np.flatnonzero(sku == UPG)
     up_target = p.o_target[up_orders]
     upgraded_by = np.full(n_o, -1, np.int64)
     ok_t = up_target >= 0
@@ -245,7 +247,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     p_upgrade, up_delay = prior.p_upgrade, prior.upgrade_delay_days
     p_sub_lapse, sub_delay = prior.p_subscription_after_lapse, prior.lapse_subscription_delay_days
     if seen.sum() >= 20:
-        up_price = prices[catalog.version_index(notice[seen]), edition[lic[lapsed[seen]]], K.UPG]
+        up_price = prices[catalog.version_index(notice[seen]), edition[lic[lapsed[seen]]], UPG]
         factor = (up_price / ref_up) ** (-prior.upgrade_elasticity)
         p_upgrade = float(np.clip(was_up[seen].sum() / factor.sum(), 0, 1))
         d = req_day[upgraded_by[lapsed[seen & was_up]]] - notice[seen & was_up]
@@ -262,13 +264,13 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
 
     # -- lead times -------------------------------------------------------------------------------------
     lead: dict[str, LeadTime] = dict(prior.lead_times)
-    is_up = sku == K.UPG
+    is_up = sku == UPG
     pairs = {
-        "invoice": (times[:, 0], times[:, 1], np.ones(n_o, bool)),
-        "payment": (times[:, 1], times[:, 2], np.ones(n_o, bool)),
-        "ticket": (times[:, 2], times[:, 3], is_up),
-        "code": (np.where(is_up, times[:, 3], times[:, 2]), times[:, 4], np.ones(n_o, bool)),
-        "activation": (times[:, 4], act_ns, np.ones(n_o, bool)),
+        Stage.INVOICE: (times[:, 0], times[:, 1], np.ones(n_o, bool)),
+        Stage.PAYMENT: (times[:, 1], times[:, 2], np.ones(n_o, bool)),
+        Stage.TICKET: (times[:, 2], times[:, 3], is_up),
+        Stage.CODE: (np.where(is_up, times[:, 3], times[:, 2]), times[:, 4], np.ones(n_o, bool)),
+        Stage.ACTIVATION: (times[:, 4], act_ns, np.ones(n_o, bool)),
     }
     for stage in STAGES:
         a, b, m = pairs[stage]

@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from .errors import CatalogError, read_yaml
+from .vocab import EDITIONS, SKUS, Edition, RenewalBasis, Sku, SubscriptionBasis
 
 __all__ = [
     "Catalog",
@@ -51,38 +52,6 @@ PRICE_RUB_MAX = 100_000_000
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-class Edition(enum.StrEnum):
-    """The product a license is for."""
-
-    FULL = "full"
-    BASIC = "basic"
-
-
-class Sku(enum.StrEnum):
-    """What is sold. The integer codes used by the engine follow this order."""
-
-    SUBSCRIPTION = "subscription"
-    RENEWAL = "renewal"
-    UPGRADE = "upgrade"
-
-
-class SubscriptionBasis(enum.StrEnum):
-    """R3: how a subscription (or an upgrade) extends coverage."""
-
-    STACK = "stack"
-    FROM_ACTIVATION = "from_activation"
-
-
-class RenewalBasis(enum.StrEnum):
-    """R6: how an accepted renewal extends coverage."""
-
-    MAX_END_OR_ACTIVATION = "max_end_or_activation"
-    FROM_EXPIRY = "from_expiry"
-    FROM_ACTIVATION = "from_activation"
-
-
-SKUS: tuple[Sku, ...] = tuple(Sku)
-EDITIONS: tuple[Edition, ...] = tuple(Edition)
 DEFAULT_TIMEZONE = "Europe/Moscow"
 KNOBS = (
     "term_days",
@@ -424,13 +393,13 @@ class Catalog:
         )
 
     def knob_arrays(self) -> dict[str, np.ndarray]:
-        """Per-version knob arrays for the replay kernel (enums as their position)."""
+        """Per-version knob arrays for the replay kernel (enums as their engine codes)."""
         vs = self.versions
         return {
             "from_day": self._from_days,
             "term": np.array([v.term_days for v in vs], dtype=np.int64),
             "grace": np.array([v.grace_days for v in vs], dtype=np.int64),
-            "sub_basis": np.array([list(SubscriptionBasis).index(v.subscription_basis) for v in vs], dtype=np.int64),
-            "ren_basis": np.array([list(RenewalBasis).index(v.renewal_basis) for v in vs], dtype=np.int64),
+            "sub_basis": np.array([SubscriptionBasis(v.subscription_basis).code for v in vs], dtype=np.int64),
+            "ren_basis": np.array([RenewalBasis(v.renewal_basis).code for v in vs], dtype=np.int64),
             "legacy_prior": np.array([v.legacy_counts_as_prior for v in vs], dtype=np.bool_),
         }

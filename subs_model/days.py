@@ -17,12 +17,10 @@ import pandas as pd
 
 from . import _kernel as K
 from .errors import LedgerError
+from .vocab import NO_DAY, NO_DAY32, NO_TIME, NS_PER_DAY
 
 __all__ = ["NO_DAY", "NO_TIME", "as_day", "days_to_datetime", "parse_dates", "parse_instants", "to_local_days"]
 
-NO_TIME = np.iinfo(np.int64).min  # missing instant (NaT)
-NO_DAY = np.iinfo(np.int64).min  # missing day
-NS_PER_DAY = 86_400 * 1_000_000_000
 _OFFSET_RE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
@@ -149,18 +147,18 @@ def local_days_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]
 
 
 def days32(days: np.ndarray) -> np.ndarray:
-    """int64 days (``NO_DAY`` missing) as int32 (``K.NONE32`` missing), as the replay keeps them."""
-    return np.where(days == NO_DAY, K.NONE32, days).astype(np.int32)
+    """int64 days (``NO_DAY`` missing) as int32 (``NO_DAY32`` missing), as the replay keeps them."""
+    return np.where(days == NO_DAY, NO_DAY32, days).astype(np.int32)
 
 
 def local_days32_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]:
-    """:func:`local_days_and_last` with the days as int32 (``K.NONE32`` missing), as the
+    """:func:`local_days_and_last` with the days as int32 (``NO_DAY32`` missing), as the
     replay keeps them: one pass in the usual case, where no offset changes on their days."""
     v = np.ascontiguousarray(instants, dtype=np.int64)
     d0, offset, changes = day_offsets(v, tz)
     if len(offset):
         out = np.empty(len(v), dtype=np.int32)
-        n_change, last = K.local_days(v, d0, offset, changes, out, K.NONE32)
+        n_change, last = K.local_days(v, d0, offset, changes, out, NO_DAY32)
         if not n_change:
             return out, int(last)
     days, last = local_days_and_last(v, tz)

@@ -24,6 +24,7 @@ from . import plots as P
 from .catalog import Catalog
 from .io import read_ledger
 from .replay import Replay, replay
+from .vocab import Edition, categories
 
 __all__ = ["Page", "cohort_overview", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
 
@@ -68,7 +69,7 @@ def _window(df: pd.DataFrame, col: str, start: str, end: str, as_of: pd.Timestam
 def _edition(df: pd.DataFrame, edition: str) -> pd.DataFrame:
     if edition in ("", "all"):
         return df
-    if edition not in ("full", "basic"):
+    if edition not in categories(Edition):
         msg = f"edition {edition!r} is not one of 'all', 'full', 'basic'"
         raise ValueError(msg)
     return df[df["edition"].astype("str") == edition]
@@ -170,7 +171,7 @@ def cohort_overview(
     rev = _edition(M.revenue(rep), edition)
     now = rep.active_on(day.date().isoformat())
     eds = rep.ledger.licenses.set_index("license_id")["edition"].astype("str")
-    now = now[eds.reindex(now.index).isin(["full", "basic"] if edition in ("", "all") else [edition]).to_numpy()]
+    now = now[eds.reindex(now.index).isin(categories(Edition) if edition in ("", "all") else [edition]).to_numpy()]
     # The latest year of expiries whose fate is known for all: ends before as_of - horizon.
     to = day - pd.Timedelta(days=churn_horizon_days)
     frm = to - pd.DateOffset(years=1)
@@ -368,7 +369,7 @@ def pricing_whatif_page(
         inline["grace_days"] = grace_days
     if renewal_price or upgrade_price:
         prices = {k: v for k, v in (("renewal", renewal_price), ("upgrade", upgrade_price)) if v}
-        inline["prices"] = {"full": prices, "basic": prices}
+        inline["prices"] = {ed: prices for ed in categories(Edition)}
     if inline:
         scs.append(Scenario("inline", catalog=inline, description="knobs of the parameters cell"))
     res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat)

@@ -17,7 +17,6 @@ Definitions
 
 from __future__ import annotations
 
-import enum
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,22 @@ from . import _kernel as K
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .pricing import parse_kopecks
 from .replay import Replay, first_activations
+from .vocab import (
+    LEGACY,
+    OUTCOMES,
+    REN,
+    SUB,
+    UPG,
+    CodeStatus,
+    Edition,
+    ForgottenFate,
+    ForgottenKind,
+    Outcome,
+    Reason,
+    Sku,
+    Source,
+    categories,
+)
 
 __all__ = [
     "OUTCOMES",
@@ -53,22 +68,10 @@ __all__ = [
 DAY = np.timedelta64(1, "D")
 
 
-class Outcome(enum.StrEnum):
-    """Fate of a term end (rules §6)."""
-
-    EARLY_RENEWAL = "early_renewal"
-    GRACE_RENEWAL = "grace_renewal"
-    EARLY_SUBSCRIPTION = "early_subscription"
-    GRACE_SUBSCRIPTION = "grace_subscription"
-    UPGRADE = "upgrade"
-    LATE_SUBSCRIPTION = "late_subscription"
-    CHURNED = "churned"
-    OPEN = "open"
-
-
-OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
-RENEWED = ("early_renewal", "grace_renewal", "early_subscription", "grace_subscription", "upgrade", "late_subscription")
-IN_GRACE = ("grace_renewal", "grace_subscription")
+RENEWED = tuple(o.value for o in Outcome if o not in (Outcome.CHURNED, Outcome.OPEN))
+IN_GRACE = (Outcome.GRACE_RENEWAL.value, Outcome.GRACE_SUBSCRIPTION.value)
+RENEWALS = (Outcome.EARLY_RENEWAL.value, Outcome.GRACE_RENEWAL.value)
+SUBSCRIPTIONS = (Outcome.EARLY_SUBSCRIPTION.value, Outcome.GRACE_SUBSCRIPTION.value, Outcome.LATE_SUBSCRIPTION.value)
 
 
 def _int_na(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
@@ -102,18 +105,18 @@ class _View:
     start: np.ndarray
     end: np.ndarray
     act: np.ndarray  # activation day, NO_DAY for legacy
-    src: np.ndarray  # 0 subscription, 1 renewal, 2 upgrade, 3 legacy
-    edition: np.ndarray  # per row: 0 full, 1 basic, -1 unknown
+    src: np.ndarray  # Source codes
+    edition: np.ndarray  # per row: Edition codes, -1 unknown
 
 
 def _view(rep: Replay, as_of: pd.Timestamp) -> _View:
     p = rep.periods
     src = p["source"].cat.codes.to_numpy().astype(np.int64) if isinstance(p["source"].dtype, pd.CategoricalDtype) else (
-        pd.Categorical(p["source"].astype("str"), categories=["subscription", "renewal", "upgrade", "legacy"]).codes.astype(np.int64)
+        pd.Categorical(p["source"].astype("str"), categories=categories(Source)).codes.astype(np.int64)
     )
     start, end, act = _days(p["start"]), _days(p["end"]), _days(p["activated_on"])
     as_of_d = int(_days(pd.Series([as_of]))[0])
-    legacy = src == 3
+    legacy = src == LEGACY
     seen = np.where(legacy, start <= as_of_d, act <= as_of_d)
     rows = np.flatnonzero(seen)
     keys = rep.keys
@@ -143,9 +146,6 @@ def _group_first(lic: np.ndarray, values: np.ndarray) -> np.ndarray:
     return values[np.flatnonzero(starts)][np.cumsum(starts) - 1]
 
 
-EDITION_NAMES = np.array(["full", "basic", None], dtype=object)
-
-
 def expiry_outcomes(rep: Replay, as_of: Any = None, churn_horizon_days: int = 365) -> pd.DataFrame:
     """One row per term end with its outcome (rules §6).
 
@@ -173,34 +173,35 @@ def expiry_outcomes(rep: Replay, as_of: Any = None, churn_horizon_days: int = 36
     start_next[same_next] = v.start[nxt]
     src_next[same_next] = v.src[nxt]
     knobs = rep.catalog.knob_arrays()
-    deadline = K.closing_days(end, knobs["from_day"], knobs["grace"]) - 1 if n else end
+    deadline = K.renewal_deadlines(end, knobs["from_day"], knobs["grace"])
+    in_window = ~K.windows_closed(end, a, knobs["from_day"], knobs["grace"])  # R4: a <= deadline
     as_of_d = int(_days(pd.Series([as_of]))[0])
     has = same_next & (a != NO_DAY)
     offset = np.where(has, a - end, 0)
     within = has & (offset <= churn_horizon_days)
-    code = np.full(n, 7, np.int64)  # open
+    code = np.full(n, Outcome.OPEN.code, np.int64)
     early = a < end
-    ren, sub, upg = src_next == K.REN, src_next == K.SUB, src_next == K.UPG
-    code[within & ren & early] = 0
-    code[within & ren & ~early] = 1
-    code[within & sub & early] = 2
-    code[within & sub & ~early & (a <= deadline)] = 3
-    code[within & upg] = 4
-    code[within & sub & (a > deadline)] = 5
+    ren, sub, upg = src_next == REN, src_next == SUB, src_next == UPG
+    code[within & ren & early] = Outcome.EARLY_RENEWAL.code
+    code[within & ren & ~early] = Outcome.GRACE_RENEWAL.code
+    code[within & sub & early] = Outcome.EARLY_SUBSCRIPTION.code
+    code[within & sub & ~early & in_window] = Outcome.GRACE_SUBSCRIPTION.code
+    code[within & upg] = Outcome.UPGRADE.code
+    code[within & sub & ~in_window] = Outcome.LATE_SUBSCRIPTION.code
     decided_churn = (~within) & (end + churn_horizon_days <= as_of_d)
-    code[decided_churn] = 6
+    code[decided_churn] = Outcome.CHURNED.code
     versions = [x.label for x in rep.catalog.versions]
     cohort = _month_starts_ns(_month_index(_group_first(v.lic, v.start)))
     return pd.DataFrame(
         {
             "license_id": rep.periods["license_id"].iloc[v.rows].reset_index(drop=True),
-            "edition": pd.Categorical.from_codes(v.edition, categories=["full", "basic"]),
+            "edition": pd.Categorical.from_codes(v.edition, categories=categories(Edition)),
             "end": _to_dt(end),
             "deadline": _to_dt(deadline),
             "outcome": pd.Categorical.from_codes(code, categories=list(OUTCOMES)),
             "offset_days": _int_na(offset, has),
             "uncovered_days": _int_na(np.maximum(start_next - end, 0), same_next),
-            "next_source": pd.Categorical.from_codes(src_next, categories=["subscription", "renewal", "upgrade", "legacy"]),
+            "next_source": pd.Categorical.from_codes(src_next, categories=categories(Source)),
             "next_start": _to_dt(start_next),
             "reactivated": decided_churn & has,
             "cohort": cohort,
@@ -225,7 +226,7 @@ def _rates(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     small["churned"] = outcome.eq("churned").to_numpy()
     small["renewed"] = outcome.isin(RENEWED).to_numpy()
     small["in_grace"] = outcome.isin(IN_GRACE).to_numpy()
-    small["renewals"] = outcome.isin(("early_renewal", "grace_renewal")).to_numpy()
+    small["renewals"] = outcome.isin(RENEWALS).to_numpy()
     out = small.groupby(by, observed=True, sort=True).sum().astype(np.int64)
     decided = out["expiries"] - out["open"]
     out["decided"] = decided
@@ -329,19 +330,21 @@ def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.nda
     prep = rep.prepared
     c = rep.codes
     status = c["status"].cat.codes.to_numpy() if isinstance(c["status"].dtype, pd.CategoricalDtype) else None
-    is_lapsed = np.isin(c["status"].astype("str").to_numpy(), ["lapsed", "upgraded"]) if status is None else np.isin(status, [3, 4])
+    gone = [CodeStatus.LAPSED, CodeStatus.UPGRADED]
+    is_lapsed = (np.isin(c["status"].astype("str").to_numpy(), [s.value for s in gone]) if status is None
+                 else np.isin(status, [s.code for s in gone]))
     deadline = _days(c["deadline"])
-    rows = np.flatnonzero((prep.o_sku == K.REN) & is_lapsed & (deadline != NO_DAY))
-    lapse = deadline[rows] + 1
+    rows = np.flatnonzero((prep.o_sku == REN) & is_lapsed & (deadline != NO_DAY))
+    lapse = K.lapse_days(deadline[rows])
     rej = rep.rejections
-    late = (rej["reason"] == "renewal_after_deadline").to_numpy()
+    late = (rej["reason"] == Reason.RENEWAL_AFTER_DEADLINE).to_numpy()
     if "rejection_order" in rep.keys:
         tried = np.isin(rows, rep.keys["rejection_order"][late])
     else:
         tried = c["code"].iloc[rows].isin(rej.loc[late, "code"]).to_numpy()
     # The upgrade that converted each renewal, and its activation day.
     act_day = _days(c["activated_on"])
-    up_rows = np.flatnonzero((prep.o_sku == K.UPG) & (prep.o_target >= 0) & (act_day != NO_DAY) & (act_day <= as_of_d))
+    up_rows = np.flatnonzero((prep.o_sku == UPG) & (prep.o_target >= 0) & (act_day != NO_DAY) & (act_day <= as_of_d))
     upgraded_by = np.full(len(prep.o_sku), -1, np.int64)
     upgraded_by[prep.o_target[up_rows]] = up_rows
     up = upgraded_by[rows]
@@ -350,7 +353,7 @@ def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.nda
     # Next coverage of the license activated on or after the lapse (non-legacy periods are in
     # activation order within a license, so one searchsorted over (license, day) keys finds it).
     v = _view(rep, as_of)
-    keep = v.src != 3
+    keep = v.src != LEGACY
     big = np.int64(1 << 32)
     key = v.lic[keep] * big + v.act[keep]
     lic = prep.o_lic[rows]
@@ -359,19 +362,20 @@ def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.nda
     found = (j < len(key)) & (key[jj] // big == lic) if len(key) else np.zeros(len(rows), bool)
     nxt_src = np.where(found, v.src[keep][jj] if len(key) else 0, -1)
     nxt_day = np.where(found, v.act[keep][jj] if len(key) else 0, NO_DAY)
-    fate = np.full(len(rows), 3, np.int64)  # open
-    fate[lapse + churn_horizon_days <= as_of_d] = 2  # churned
-    fate[(nxt_src == K.SUB) & (nxt_day - lapse <= churn_horizon_days)] = 1
-    fate[up_code] = 0
+    fate = np.full(len(rows), ForgottenFate.OPEN.code, np.int64)
+    fate[lapse + churn_horizon_days <= as_of_d] = ForgottenFate.CHURNED.code
+    fate[(nxt_src == SUB) & (nxt_day - lapse <= churn_horizon_days)] = ForgottenFate.REPLACED_BY_SUBSCRIPTION.code
+    fate[up_code] = ForgottenFate.UPGRADED.code
     return rows, pd.DataFrame(
         {
             "code": c["code"].iloc[rows].reset_index(drop=True),
             "order_id": c["order_id"].iloc[rows].reset_index(drop=True),
             "license_id": c["license_id"].iloc[rows].reset_index(drop=True),
-            "edition": pd.Categorical.from_codes(prep.o_edition[rows], categories=["full", "basic"]),
-            "kind": pd.Categorical.from_codes(tried.astype(np.int64), categories=["never_activated", "rejected_late"]),
+            "edition": pd.Categorical.from_codes(prep.o_edition[rows], categories=categories(Edition)),
+            "kind": pd.Categorical.from_codes(np.where(tried, ForgottenKind.REJECTED_LATE.code, ForgottenKind.NEVER_ACTIVATED.code),
+                                              categories=categories(ForgottenKind)),
             "lapsed_on": _to_dt(lapse),
-            "fate": pd.Categorical.from_codes(fate, categories=["upgraded", "replaced_by_subscription", "churned", "open"]),
+            "fate": pd.Categorical.from_codes(fate, categories=categories(ForgottenFate)),
             "days_to_upgrade": _int_na(up_day - lapse, up_code),
         }
     )
@@ -474,14 +478,15 @@ def revenue(rep: Replay, as_of: Any = None) -> pd.DataFrame:
     period_of = np.full(n_o, -1, np.int64)
     own = v.order >= 0
     period_of[v.order[own]] = np.flatnonzero(own)
-    ups = np.flatnonzero((o["sku"] == K.UPG) & (o["target"] >= 0) & (period_of >= 0))
+    ups = np.flatnonzero((o["sku"] == UPG) & (o["target"] >= 0) & (period_of >= 0))
     tgt = o["target"][ups]
     free = period_of[tgt] < 0
     period_of[tgt[free]] = period_of[ups[free]]
     pi = period_of[paid]
     active = pi >= 0
     A = o["amount"][paid]
-    g = o["sku"][paid] * 3 + np.where(o["edition"][paid] >= 0, o["edition"][paid], 2)  # sku × edition (2 = unknown)
+    n_e = len(Edition) + 1  # the editions and "unknown"
+    g = o["sku"][paid] * n_e + np.where(o["edition"][paid] >= 0, o["edition"][paid], n_e - 1)  # sku × edition
     m0 = int(_month_index(np.array([min(int(o["paid_day"][paid].min()), int(v.start.min()) if len(v.start) else as_of_d)]))[0])
     m_last = int(_month_index(np.array([as_of_d]))[0])
     n_m = m_last - m0 + 1
@@ -495,19 +500,19 @@ def revenue(rep: Replay, as_of: Any = None) -> pd.DataFrame:
     a_idx = np.flatnonzero(active & (rs <= as_of_d))
     ms = _month_index(rs[a_idx]) - m0
     me = np.minimum(_month_index(np.minimum(last[a_idx], as_of_d)) - m0, n_m - 1)
-    n_g = 9
+    n_g = len(Sku) * n_e
     rec = _recognise(A[a_idx], D[a_idx], rs[a_idx], g[a_idx], ms, me, month_end, n_g)
     book = _exact_sums((_month_index(o["paid_day"][paid]) - m0) * n_g + g, A, n_m * n_g).reshape(n_m, n_g)
     deferred = np.cumsum(book, axis=0) - np.cumsum(rec, axis=0)
     used = np.flatnonzero(book.any(axis=0) | rec.any(axis=0))
     months = np.arange(m0, m_last + 1).astype("datetime64[M]").astype("datetime64[ns]")
-    sku_names = ["subscription", "renewal", "upgrade"]
-    ed_names = ["full", "basic", "unknown"]
+    sku_names = categories(Sku)
+    ed_names = [*categories(Edition), "unknown"]
     out = pd.DataFrame(
         {
             "month": np.tile(months, len(used)),
-            "sku": np.repeat([sku_names[j // 3] for j in used], n_m),
-            "edition": np.repeat([ed_names[j % 3] for j in used], n_m),
+            "sku": np.repeat([sku_names[j // n_e] for j in used], n_m),
+            "edition": np.repeat([ed_names[j % n_e] for j in used], n_m),
             "bookings": book[:, used].T.ravel(),
             "recognised": rec[:, used].T.ravel(),
             "deferred": deferred[:, used].T.ravel(),
@@ -532,7 +537,7 @@ def upgrade_revenue(
     as_of_d = int(_days(pd.Series([as_of]))[0])
     o = _order_frame(rep)
     cols = ["month", "upgrades", "upgrade_revenue", "lapsed_renewals", "converted", "decided", "conversion_rate", "revenue_kept"]
-    up = np.flatnonzero((o["sku"] == K.UPG) & (o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_d))
+    up = np.flatnonzero((o["sku"] == UPG) & (o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_d))
     order_row, fr = forgotten if forgotten is not None else _forgotten(rep, as_of, churn_horizon_days)
     lapse_m = _month_index(_days(fr["lapsed_on"])) if len(fr) else np.empty(0, np.int64)
     paid_m = _month_index(o["paid_day"][up])
@@ -728,9 +733,9 @@ def expiry_competing_risks(
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
     cols = {"day": pd.Series(dtype="int64"), "event": pd.Series(dtype="str"), "cumulative_incidence": pd.Series(dtype="float64")}
     kind = np.select(
-        [df["outcome"].isin(["early_renewal", "grace_renewal"]).to_numpy(),
-         df["outcome"].isin(["early_subscription", "grace_subscription", "late_subscription"]).to_numpy(),
-         df["outcome"].eq("upgrade").to_numpy()],
+        [df["outcome"].isin(RENEWALS).to_numpy(),
+         df["outcome"].isin(SUBSCRIPTIONS).to_numpy(),
+         df["outcome"].eq(Outcome.UPGRADE).to_numpy()],
         [1, 2, 3], 0,
     )
     open_days = ((as_of - df["end"]) / pd.Timedelta(days=1)).to_numpy()
@@ -779,8 +784,8 @@ def active_licenses(rep: Replay, as_of: Any = None, freq: str = "MS") -> pd.Data
     probe = days.to_numpy().astype("datetime64[D]").astype(np.int64) - lo
     n = hi - lo + 2
     out = []
-    for e, name in enumerate(("full", "basic")):
-        m = v.edition == e
+    for ed in Edition:
+        name, m = ed.value, v.edition == ed.code
         diff = np.bincount(np.clip(v.start[m] - lo, 0, n - 1), minlength=n) - np.bincount(np.clip(v.end[m] - lo, 0, n - 1), minlength=n)
         out.append(pd.DataFrame({"day": days, "edition": name, "active": np.cumsum(diff)[probe]}))
     return pd.concat(out, ignore_index=True)
@@ -813,13 +818,13 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
     sku = p.o_sku
     rows = []
     for name, a, b in STAGE_PAIRS:
-        start = np.where(sku == K.UPG, t["ticket_at"], t["paid_at"]) if a is None else t[a]
+        start = np.where(sku == UPG, t["ticket_at"], t["paid_at"]) if a is None else t[a]
         end = t[b]
         ok = (start != NO_TIME) & (end != NO_TIME)
         d = (end[ok] - start[ok]) / 86_400e9
         sku_ok = sku[ok]
-        for code, s_name in enumerate(("subscription", "renewal", "upgrade")):
-            m = sku_ok == code
+        for s_kind in Sku:
+            s_name, m = s_kind.value, sku_ok == s_kind.code
             if not m.any():
                 continue
             v = d[m]
@@ -828,7 +833,8 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
                          "p90_days": float(p90), "mean_days": float(v.mean())})
     stages = pd.DataFrame(rows, columns=["stage", "sku", "orders", "median_days", "p90_days", "mean_days"])
     c = rep.codes
-    lapsed = np.flatnonzero(((c["sku"] == "renewal") & c["status"].isin(["lapsed", "upgraded"]) & c["deadline"].notna()).to_numpy())
+    lapsed = np.flatnonzero(((c["sku"] == Sku.RENEWAL) & c["status"].isin([CodeStatus.LAPSED, CodeStatus.UPGRADED])
+                             & c["deadline"].notna()).to_numpy())
     deadline = _days(c["deadline"].iloc[lapsed])
     req_day = to_local_days(t["requested_at"][lapsed], tz)
     code_day = to_local_days(t["code_issued_at"][lapsed], tz)
@@ -864,16 +870,15 @@ def expiry_calendar(
                              "expiries": pd.Series(dtype="int64"), "expected_cash": pd.Series(dtype="int64")})
     prices = rep.catalog.price_table()
     ver = rep.catalog.version_index(_days(upcoming["end"]))
-    ed_idx = (upcoming["edition"] == "basic").to_numpy().astype(np.int64)
+    ed_idx = np.maximum(pd.Categorical(upcoming["edition"].astype("str"), categories=categories(Edition)).codes, 0)  # unknown: priced as full
     pay = {  # what each follow-up pays, per expiry (kopecks): renewal, subscription, renewal + upgrade
-        "renewal": prices[ver, ed_idx, K.REN],
-        "subscription": prices[ver, ed_idx, K.SUB],
-        "upgrade": prices[ver, ed_idx, K.REN] + prices[ver, ed_idx, K.UPG],
+        "renewal": prices[ver, ed_idx, REN],
+        "subscription": prices[ver, ed_idx, SUB],
+        "upgrade": prices[ver, ed_idx, REN] + prices[ver, ed_idx, UPG],
     }
-    kinds = {"renewal": ("early_renewal", "grace_renewal"), "subscription": ("early_subscription", "grace_subscription", "late_subscription"),
-             "upgrade": ("upgrade",)}
+    kinds = {"renewal": RENEWALS, "subscription": SUBSCRIPTIONS, "upgrade": (Outcome.UPGRADE.value,)}
     exp_cash = np.zeros(len(upcoming))
-    for ed_name, e_i in (("full", 0), ("basic", 1)):
+    for ed_name, e_i in ((e.value, e.code) for e in Edition):
         r = recent[(recent["edition"] == ed_name).to_numpy()]
         n = max(len(r), 1)
         m = ed_idx == e_i

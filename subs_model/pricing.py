@@ -13,10 +13,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .catalog import EDITIONS, SKUS, Catalog
+from .catalog import Catalog
 from .days import NO_DAY
 from .errors import LedgerError
 from .ledger import Ledger
+from .vocab import Edition, Sku, categories
 
 if TYPE_CHECKING:
     from .replay import Prepared
@@ -111,8 +112,8 @@ def order_prices(ledger: Ledger, catalog: Catalog, prepared: Prepared | None = N
         {
             "order_id": ledger.orders["order_id"].astype("str").to_numpy(),
             "license_id": ledger.orders["license_id"].astype("str").to_numpy(),
-            "sku": np.array([s.value for s in SKUS], dtype=object)[p.o_sku],
-            "edition": np.array([e.value for e in EDITIONS] + [None], dtype=object)[np.where(ed >= 0, ed, len(EDITIONS))],
+            "sku": np.array(categories(Sku), dtype=object)[p.o_sku],
+            "edition": np.array([*categories(Edition), None], dtype=object)[ed],  # -1 (unknown) takes None
             "catalog_version": np.where(has_inv, labels[ver], None),
             "list_kopecks": list_s.array,
             "paid_kopecks": paid_s.array,

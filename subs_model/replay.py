@@ -20,7 +20,6 @@ result does not depend on it). Replaying the same ledger under another catalog o
 
 from __future__ import annotations
 
-import enum
 import itertools
 import os
 import threading
@@ -34,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import _kernel as K
-from .catalog import EDITIONS, SKUS, Catalog
+from .catalog import Catalog
 from .days import (
     NO_DAY,
     NO_TIME,
@@ -49,43 +48,12 @@ from .days import (
 )
 from .errors import LedgerError
 from .ledger import Ledger, _as_text, _id_codes
+from .vocab import REN, UPG, CodeStatus, Edition, Reason, Sku, Source, categories
 
 __all__ = ["CodeStatus", "Reason", "Replay", "Source", "replay"]
 
 
-class Reason(enum.StrEnum):
-    """Why an activation was rejected, in the order the checks run (R11, R4–R8)."""
-
-    UNKNOWN_CODE = "unknown_code"
-    WRONG_LICENSE = "wrong_license"
-    ACTIVATED_BEFORE_ISSUE = "activated_before_issue"
-    CODE_REUSED = "code_reused"
-    CODE_UPGRADED = "code_upgraded"
-    NO_PRIOR_SUBSCRIPTION = "no_prior_subscription"
-    RENEWAL_AFTER_DEADLINE = "renewal_after_deadline"
-    UPGRADE_INVALID_TARGET = "upgrade_invalid_target"
-
-
-class CodeStatus(enum.StrEnum):
-    """Fate of an order's code as of the replay's ``as_of`` day (R14)."""
-
-    PENDING = "pending"
-    ISSUED = "issued"
-    ACTIVATED = "activated"
-    LAPSED = "lapsed"
-    UPGRADED = "upgraded"
-
-
-class Source(enum.StrEnum):
-    """What created a period."""
-
-    SUBSCRIPTION = "subscription"
-    RENEWAL = "renewal"
-    UPGRADE = "upgrade"
-    LEGACY = "legacy"
-
-
-REASONS: tuple[Reason, ...] = tuple(Reason)  # engine code k+1 ↔ REASONS[k]
+REASONS: tuple[Reason, ...] = tuple(Reason)  # engine code k+1 ↔ REASONS[k] (Reason.code)
 
 
 def _is_cat(series: pd.Series) -> bool:
@@ -302,7 +270,7 @@ class Prepared:
     o_rank: np.ndarray
     o_ptr: np.ndarray  # each license's order numbers (CSR pointers)
     n_sku: np.ndarray  # sku by order number
-    n_issue_day: np.ndarray  # local day the code was issued by order number (int32, K.NONE32: not issued)
+    n_issue_day: np.ndarray  # local day the code was issued by order number (int32, NO_DAY32: not issued)
     n_target: np.ndarray  # upgrade target's order number by order number, -1 none
     n_oid: np.ndarray | None  # the categorical order_id column's codes by order number, when it is one
     act_num: np.ndarray  # order number of each activation's code, -1 unknown
@@ -358,9 +326,9 @@ def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray,
     """R8: each upgrade's target, the renewal order of the same license whose act number it
     names, by row and by order number (-1: none; see :func:`target_numbers`)."""
     o_target = np.full(len(o_sku), -1, dtype=np.int32)
-    upg = np.flatnonzero(o_sku == K.UPG)
+    upg = np.flatnonzero(o_sku == UPG)
     if len(upg):
-        cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == K.REN))
+        cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == REN))
         acts = _as_text(ord_df["act_number"].iloc[cand])
         has_act = acts.notna().to_numpy()
         cand, acts = cand[has_act], acts[has_act]
@@ -431,7 +399,7 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
     # -- orders (on the workers) and activations joined to them by code, in replay order ------------
     def order_head() -> tuple[bool, np.ndarray]:
         unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
-        return unique, _enum_codes(ord_df["sku"], [s.value for s in SKUS])
+        return unique, _enum_codes(ord_df["sku"], categories(Sku))
 
     def parsed_buckets() -> tuple[np.ndarray, tuple[Any, ...]]:  # the activations' instants, and their buckets
         act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
@@ -468,7 +436,7 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
         )
         raise LedgerError(msg)
     edition = np.full(nlic, -1, dtype=np.int8)
-    ed_codes = _enum_codes(lic_df["edition"], [e.value for e in EDITIONS])
+    ed_codes = _enum_codes(lic_df["edition"], categories(Edition))
     if len(ed_codes) and ed_codes.min() < 0:
         row = _first(ed_codes < 0)
         msg = f"{src}: licenses row {row + 1}, column 'edition': {lic_df['edition'].iloc[row]!r} is not full or basic"
@@ -506,7 +474,7 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
         row = _first(o_sku < 0)
         msg = (
             f"{src}: orders row {row + 1}, column 'sku': {ord_df['sku'].iloc[row]!r} is not one of "
-            f"{[s.value for s in SKUS]}"
+            f"{categories(Sku)}"
         )
         raise LedgerError(msg)
     if no_code >= 0:
@@ -668,9 +636,9 @@ class Replay:
     def summary(self) -> dict[str, pd.Series]:
         """Counts for a readable report: periods by source, codes by status, rejections by reason."""
         return {
-            "periods_by_source": self.periods["source"].value_counts().reindex([s.value for s in Source], fill_value=0),
-            "codes_by_status": self.codes["status"].value_counts().reindex([s.value for s in CodeStatus], fill_value=0),
-            "rejections_by_reason": self.rejections["reason"].value_counts().reindex([r.value for r in Reason], fill_value=0),
+            "periods_by_source": self.periods["source"].value_counts().reindex(categories(Source), fill_value=0),
+            "codes_by_status": self.codes["status"].value_counts().reindex(categories(CodeStatus), fill_value=0),
+            "rejections_by_reason": self.rejections["reason"].value_counts().reindex(categories(Reason), fill_value=0),
         }
 
 
@@ -764,9 +732,9 @@ def scan_prepared(p: Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> 
     out: dict[str, Any] = {
         # Days of periods fit int32.
         "reason": np.empty(n_a, np.int8), "pstart": np.empty(n_a, np.int32), "pend": np.empty(n_a, np.int32),
-        # The scan's per-order state (see _kernel.ACCEPTED_FLAG), by order number: each
+        # The scan's per-order state (see _kernel.FLAGS), by order number: each
         # thread fills the rows of its licenses' orders (its memory, touched first there).
-        "ver": np.empty(n_a, np.int16), "ostate": np.empty((len(p.n_issue_day), 4), np.int32),
+        "ver": np.empty(n_a, np.int16), "ostate": np.empty((len(p.n_issue_day), K.N_STATE), np.int32),
     }
 
     def scan(lo: int, hi: int) -> int:
@@ -918,7 +886,7 @@ def _periods(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.DataFrame
                 "license_id": _license_column(p, lic),
                 "start": start.view("datetime64[ns]"),
                 "end": end.view("datetime64[ns]"),
-                "source": _categorical(src, [s.value for s in Source]),
+                "source": _categorical(src, categories(Source)),
                 "code": _from_codes(code, code_col) if len(a_code) else _take_id(code_col, act_row),
                 "order_id": _from_codes(oid, oid_col) if len(n_oid) else _take_id(oid_col, order_row),
                 "activated_on": activated.view("datetime64[ns]"),
@@ -960,8 +928,8 @@ def _codes(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
                 "code": _id_column(o["code"]).reset_index(drop=True),
                 "order_id": _id_column(o["order_id"]).reset_index(drop=True),
                 "license_id": _id_column(o["license_id"]).reset_index(drop=True),
-                "sku": _categorical(p.o_sku, [s.value for s in SKUS]),
-                "status": _categorical(status, [s.value for s in CodeStatus]),
+                "sku": _categorical(p.o_sku, categories(Sku)),
+                "status": _categorical(status, categories(CodeStatus)),
                 "activated_on": act_ns.view("datetime64[ns]"),
                 "deadline": dl_ns.view("datetime64[ns]"),
             }
@@ -982,6 +950,6 @@ def _rejections(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
             "code": _from_codes(code, code_col) if p.act_code is not None else _take_id(code_col, rows),
             "license_id": _from_codes(lic, lic_col) if same_licenses else _take_id(lic_col, rows),
             "day": day.view("datetime64[ns]"),
-            "reason": _categorical(why, [r.value for r in REASONS]),
+            "reason": _categorical(why, categories(Reason)),
         }
     ), order

@@ -34,16 +34,17 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from . import _kernel as K
-from .behaviour import STAGES, Behaviour
+from .behaviour import Behaviour
 from .catalog import FIRST_DAY, LAST_DAY, Catalog
-from .days import NO_TIME, NS_PER_DAY, as_day
+from .days import as_day
 from .errors import SimulationError
 from .ledger import COLUMNS, Ledger
+from .vocab import EDITIONS, NO_TIME, NS_PER_DAY, REN, STAGE_TICKET, STAGES, SUB, UPG, Edition, categories
+
+N_STAGES = len(STAGES)
 
 __all__ = ["SimCore", "simulate", "simulate_core"]
 
-SUB, REN, UPG = K.SUB, K.REN, K.UPG
-EDITIONS = ("full", "basic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ class SimCore:
     """
 
     n_licenses: int
-    edition: np.ndarray  # per license: 0 full, 1 basic
+    edition: np.ndarray  # per license: its Edition code
     legacy_start: np.ndarray  # per license, -1 = no legacy period (days)
     legacy_until: np.ndarray
     o_lic: np.ndarray
@@ -185,8 +186,8 @@ def _chain(t, request_ns, key, rnd, lic, col, upgrade, table, median_h, sigma, h
     if cur > horizon_ns:
         return
     t[0] = cur
-    for stage in range(5):  # invoice, payment, ticket, code, activation
-        if stage == 2 and not upgrade:
+    for stage in range(N_STAGES):  # invoice, payment, ticket, code, activation
+        if stage == STAGE_TICKET and not upgrade:
             continue
         cur = cur + _lead_ns(_u(key, rnd, lic, col + stage), stage, table, median_h, sigma)
         if cur > horizon_ns:
@@ -210,8 +211,8 @@ def _delay(u, mean_days):
 def _after_subscription(end, act_ns, from_day, term, sub_basis, ren_basis):
     """The license's end after an accepted subscription activation at ``act_ns`` (R3)."""
     day = act_ns // NS_PER_DAY
-    v = K._version(day, from_day)
-    _, ne = K._extend_one(SUB, end, True, day, term[v], sub_basis[v], ren_basis[v])
+    v = K.version_on(day, from_day)
+    _, ne = K.extend(SUB, end, True, day, term[v], sub_basis[v], ren_basis[v])
     return max(end, ne)
 
 
@@ -268,8 +269,8 @@ def _simulate_chunks(
                 if t[5] == NO_TIME:
                     continue
                 day = t[5] // NS_PER_DAY
-                v = K._version(day, from_day)
-                _, E = K._extend_one(SUB, 0, False, day, term[v], sub_basis[v], ren_basis[v])
+                v = K.version_on(day, from_day)
+                _, E = K.extend(SUB, 0, False, day, term[v], sub_basis[v], ren_basis[v])
                 has_sub = True
             else:
                 E = first_end[lic]
@@ -278,8 +279,8 @@ def _simulate_chunks(
                 r = rnd
                 rnd += 1
                 cy += 1
-                v = K._version(E, from_day)
-                closing = K._closing_day(E, from_day, grace)
+                v = K.version_on(E, from_day)
+                closing = K.closing_day(E, from_day, grace)
                 cont = _u(key, r, lic, U_CONT) < p_cont[v, ed]
                 if not cont:
                     notice = closing  # the day the customer is gone: churn, maybe a return later
@@ -293,7 +294,7 @@ def _simulate_chunks(
                     if req_day > end_day:
                         break
                     u = _u(key, r, lic, U_BUY)
-                    ren = u >= p_sub_instead if req_day < closing else u < p_late
+                    ren = u >= p_sub_instead if not K.window_closed(req_day, closing) else u < p_late
                     forget = ren and _u(key, r, lic, U_FORGET) < p_forget
                     req = req_day * NS_PER_DAY + _hour_ns(_u(key, r, lic, U_HOUR))
                     _chain(t, req, key, r, lic, Z_MAIN, False, table, median_h, sigma, horizon_ns)
@@ -303,16 +304,17 @@ def _simulate_chunks(
                     act_day = act // NS_PER_DAY if act != NO_TIME else never
                     sku = REN if ren else SUB
                     if ren:
-                        prior = has_sub or (is_legacy[lic] and legacy_prior[K._version(min(act_day, end_day), from_day)])
-                        ok = act != NO_TIME and act_day < closing and prior
+                        prior = K.has_prior(has_sub, is_legacy[lic],
+                                            legacy_prior[K.version_on(min(act_day, end_day), from_day)])
+                        ok = act != NO_TIME and not K.window_closed(act_day, closing) and prior
                     else:
                         ok = act != NO_TIME
                     main = k
                     _put(o_lic, o_sku, o_t, o_up, o_ok, base + k, base + cap, lic, sku, t, -1, ok)
                     k += 1
                     if ok:
-                        va = K._version(act_day, from_day)
-                        _, ne = K._extend_one(sku, E, True, act_day, term[va], sub_basis[va], ren_basis[va])
+                        va = K.version_on(act_day, from_day)
+                        _, ne = K.extend(sku, E, True, act_day, term[va], sub_basis[va], ren_basis[va])
                         E = max(E, ne)
                         has_sub = True
                         continue
@@ -330,7 +332,7 @@ def _simulate_chunks(
                     if notice > end_day:
                         break
                     f = _u(key, r, lic, U_LAPSE)
-                    pu = p_up[K._version(notice, from_day), ed]
+                    pu = p_up[K.version_on(notice, from_day), ed]
                     if f < pu + p_sub_lapse:
                         is_up = f < pu
                         rq_day = notice + _delay(_u(key, r, lic, U_DELAY), up_delay if is_up else lapse_delay)
@@ -640,7 +642,7 @@ def core_to_ledger(core: SimCore, catalog: Catalog, rng: np.random.Generator) ->
         {
             "license_id": _str(lic_ids),
             "customer_id": _str(_ids("K", np.arange(core.n_licenses), wl)),
-            "edition": pd.Series(np.array(EDITIONS, dtype=object)[core.edition], dtype="str"),
+            "edition": pd.Series(np.array(categories(Edition), dtype=object)[core.edition], dtype="str"),
         }
     )
     leg = np.flatnonzero(core.legacy_until >= 0)

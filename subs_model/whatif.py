@@ -33,22 +33,36 @@ import pandas as pd
 from . import _kernel as K
 from .behaviour import Behaviour, BehaviourError
 from .calibrate import calibrate
-from .catalog import Catalog, CatalogError, CatalogVersion, Edition, Sku, _parse_day, _parse_enum, rub_to_kopecks
+from .catalog import KNOBS, Catalog, CatalogError, CatalogVersion, Edition, Sku, _parse_day, _parse_enum, rub_to_kopecks
 from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day, days32
 from .errors import SubsModelError, read_yaml
 from .ledger import Ledger
-from .metrics import _recognise, expiry_outcomes
+from .metrics import RENEWED, _recognise, expiry_outcomes
 from .replay import _event_order, Prepared, issues_before, replay, scan_prepared, target_numbers
 from .simulate import SimCore, simulate_core
+from .vocab import ACCEPTED, EDITIONS, REN, SUB, UPG, Coded, Source, categories, numbered
 
 __all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
 
-METRICS = (
-    "bookings", "recognised", "active", "early_renewal", "grace_renewal", "subscription_continuation",
-    "upgrade", "lapsed",
-)
-MONEY = ("bookings", "recognised")
-CATALOG_KNOBS = ("term_days", "grace_days", "subscription_basis", "renewal_basis", "legacy_counts_as_prior")
+class Metric(Coded):
+    """What a what-if run measures per month; ``code`` is its row in a run's ``[metric, month]`` array."""
+
+    BOOKINGS = "bookings"
+    RECOGNISED = "recognised"
+    ACTIVE = "active"
+    EARLY_RENEWAL = "early_renewal"
+    GRACE_RENEWAL = "grace_renewal"
+    SUBSCRIPTION_CONTINUATION = "subscription_continuation"
+    UPGRADE = "upgrade"
+    LAPSED = "lapsed"
+
+
+numbered(Metric)
+METRICS = tuple(categories(Metric))
+MONEY = (Metric.BOOKINGS.value, Metric.RECOGNISED.value)
+CATALOG_KNOBS = KNOBS  # the catalog knobs a scenario may change
+#: A subscription activated up to this many days after the window closed counts as a continuation.
+CONTINUATION_DAYS = 365
 #: Longest forecast, in months (the simulated days stay well inside the catalog's day range).
 HORIZON_MONTHS_MAX = 240
 #: Below this many licenses covered on ``as_of`` the results carry a note that the bands are wide.
@@ -250,16 +264,16 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     amount = prices[cat.version_index(inv_day), core.edition[core.o_lic], core.o_sku]
     paid = (paid_day >= start_day) & (paid_day <= end_day)
     pm = np.searchsorted(month_ends, paid_day[paid])
-    out[0] = np.bincount(pm, weights=amount[paid], minlength=n_m)[:n_m].astype(np.int64)
+    out[Metric.BOOKINGS.code] = np.bincount(pm, weights=amount[paid], minlength=n_m)[:n_m].astype(np.int64)
     # Accepted activations: the periods they added, in replay order (license, time).
-    acc = np.flatnonzero(r["reason"] == K.ACCEPTED)
+    acc = np.flatnonzero(r["reason"] == ACCEPTED)
     orders = p.o_perm[p.act_num[acc]]
     lic = core.o_lic[orders]
     pstart, pend, aday = r["pstart"][acc].astype(np.int64), r["pend"][acc].astype(np.int64), p.act_day[acc]
     # Recognised revenue of payments made in the horizon, over the periods their activation added.
     carrier = np.full(len(core.o_sku), -1, np.int64)
     carrier[orders] = np.arange(len(acc))
-    up = orders[core.o_sku[orders] == K.UPG]
+    up = orders[core.o_sku[orders] == UPG]
     tgt = core.o_upgrade_of[up]
     ok = (tgt >= 0) & (carrier[tgt] < 0)
     carrier[tgt[ok]] = carrier[up[ok]]
@@ -272,12 +286,12 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     ms = np.searchsorted(month_ends, np.maximum(rs[keep], start_day))
     me = np.searchsorted(month_ends, np.minimum(last[keep], end_day))
     rec = _recognise(amount[pay][keep], D[keep], rs[keep], np.zeros(int(keep.sum()), np.int64), ms, me, month_ends, 1)
-    out[1] = rec[:, 0]
+    out[Metric.RECOGNISED.code] = rec[:, 0]
     # Active licenses on each month end: initial periods plus accepted ones.
     s_all = np.r_[init_end - 365, pstart]
     e_all = np.r_[init_end, pend]
     # A license's periods never overlap, so covered licenses = periods started - periods ended.
-    out[2] = np.searchsorted(np.sort(s_all), month_ends, side="right") - np.searchsorted(np.sort(e_all), month_ends, side="right")
+    out[Metric.ACTIVE.code] = np.searchsorted(np.sort(s_all), month_ends, side="right") - np.searchsorted(np.sort(e_all), month_ends, side="right")
     # Continuations by outcome, by activation month: against the license's previous end.
     prev_end = np.full(len(acc), NO_DAY, np.int64)
     order = np.lexsort((aday, lic))
@@ -297,18 +311,18 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     in_h = (aday >= start_day) & (aday <= end_day) & has_prev
     closing = K.closing_days(np.where(has_prev, prev_end, 0), knobs["from_day"], knobs["grace"])
     early = aday < prev_end
-    for row, mask in (
-        (3, in_h & (sku == K.REN) & early),
-        (4, in_h & (sku == K.REN) & ~early),
-        (5, in_h & (sku == K.SUB) & (aday < closing + 365)),
-        (6, in_h & (sku == K.UPG)),
+    for metric, mask in (
+        (Metric.EARLY_RENEWAL, in_h & (sku == REN) & early),
+        (Metric.GRACE_RENEWAL, in_h & (sku == REN) & ~early),
+        (Metric.SUBSCRIPTION_CONTINUATION, in_h & (sku == SUB) & (aday < closing + CONTINUATION_DAYS)),
+        (Metric.UPGRADE, in_h & (sku == UPG)),
     ):
-        out[row] = np.bincount(am[mask], minlength=n_m)[:n_m]
+        out[metric.code] = np.bincount(am[mask], minlength=n_m)[:n_m]
     # Lapses: coverage ends in the month with no later period by the end of the horizon.
     last_end = np.full(core.n_licenses, NO_DAY, np.int64)
     np.maximum.at(last_end, np.r_[np.arange(len(init_end)), lic], e_all)
     lapsed = (last_end >= start_day) & (last_end <= end_day)
-    out[7] = np.bincount(np.searchsorted(month_ends, last_end[lapsed]), minlength=n_m)[:n_m]
+    out[Metric.LAPSED.code] = np.bincount(np.searchsorted(month_ends, last_end[lapsed]), minlength=n_m)[:n_m]
     return out, _renewal_rate(np.r_[np.arange(len(init_end)), lic], s_all, e_all, start_day)
 
 
@@ -351,6 +365,11 @@ class WhatIf:
     notes: tuple[str, ...] = ()  # what limits the reading of the results (tiny base, short horizon, …)
 
 
+def _grace_knobs(cat: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    knobs = cat.knob_arrays()
+    return knobs["from_day"], knobs["grace"]
+
+
 def _initial_state(ledger: Ledger, cat: Catalog, as_of_day: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], float, float]:
     """Licenses covered or in grace on as_of (end, edition, had a subscription), observed renewal rate, arrivals."""
     rep = replay(ledger, cat, as_of=pd.Timestamp(as_of_day, unit="D"))
@@ -362,15 +381,17 @@ def _initial_state(ledger: Ledger, cat: Catalog, as_of_day: int) -> tuple[tuple[
     last = np.full(n, NO_DAY, np.int64)
     np.maximum.at(last, v, ends)
     had_sub = np.zeros(n, bool)
-    had_sub[v[src != "legacy"]] = True
-    grace = cat.version_at(pd.Timestamp(as_of_day, unit="D").date()).grace_days
-    live = (last != NO_DAY) & (last + grace > as_of_day)
+    had_sub[v[src != Source.LEGACY.value]] = True
+    # Covered on as_of or still inside the grace window after the last end (R4, R7, under the
+    # versions in force after that end, R10).
+    has_end = last != NO_DAY
+    live = has_end & ~K.windows_closed(np.where(has_end, last, 0), np.full(n, as_of_day, np.int64),
+                                       *_grace_knobs(cat))
     ed = np.maximum(p.license_edition[live], 0)
     out = expiry_outcomes(rep)
     recent = out[(out["end"] <= pd.Timestamp(as_of_day - 365, unit="D")) & (out["end"] > pd.Timestamp(as_of_day - 730, unit="D"))]
     decided = recent[recent["outcome"] != "open"]
-    observed = float(decided["outcome"].isin(["early_renewal", "grace_renewal", "early_subscription", "grace_subscription",
-                                              "upgrade", "late_subscription"]).mean()) if len(decided) else float("nan")
+    observed = float(decided["outcome"].isin(RENEWED).mean()) if len(decided) else float("nan")
     first = rep.periods.groupby(v)["start"].min() if len(v) else pd.Series(dtype="datetime64[ns]")
     recent_new = ((first > pd.Timestamp(as_of_day - 365, unit="D")) & (first <= pd.Timestamp(as_of_day, unit="D"))).sum()
     return (last[live], ed.astype(np.int64), had_sub[live]), observed, float(recent_new) / 12.0
@@ -500,8 +521,9 @@ def run_scenarios(
                 "mean_ci": ci[k], "diff_mean": dmean[k], "diff_p05": dlo[k], "diff_p95": dhi[k],
             }))
         tot = x.sum(axis=2)
-        tot[:, METRICS.index("active")] = x[:, METRICS.index("active"), -1]  # active: at the end, not summed
-        dt = tot - np.c_[[arr[base][:, k].sum(axis=1) if METRICS[k] != "active" else arr[base][:, k, -1] for k in range(len(METRICS))]].T
+        active = Metric.ACTIVE.code
+        tot[:, active] = x[:, active, -1]  # active: at the end, not summed
+        dt = tot - np.c_[[arr[base][:, k].sum(axis=1) if k != active else arr[base][:, k, -1] for k in range(len(METRICS))]].T
         row = {"scenario": sc.name, "description": sc.description}
         for k, metric in enumerate(METRICS):
             m, lo_, hi_ = _band(tot[:, k])
@@ -545,9 +567,9 @@ def sensitivity(
             if kind == "catalog":
                 scenarios.append(Scenario(name, catalog={knob: v}))
             elif kind == "price":
-                scenarios.append(Scenario(name, catalog={"prices": {e: {"renewal": v} for e in ("full", "basic")}}))
+                scenarios.append(Scenario(name, catalog={"prices": {e.value: {"renewal": v} for e in EDITIONS}}))
             elif kind == "upgrade_price":
-                scenarios.append(Scenario(name, catalog={"prices": {e: {"upgrade": v} for e in ("full", "basic")}}))
+                scenarios.append(Scenario(name, catalog={"prices": {e.value: {"upgrade": v} for e in EDITIONS}}))
             else:
                 scenarios.append(Scenario(name, behaviour={knob: v}))
     res = run_scenarios(ledger, scenarios, as_of, horizon_months=horizon_months, runs=runs, seed=seed, executor=executor,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,6 +11,8 @@ import numpy as np
 import pytest
 
 import subs_model as sm
+from subs_model import rules
+from subs_model.days import as_day
 from subs_model.whatif import Scenario, ScenarioError, load_scenarios, run_scenarios, sensitivity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,3 +172,23 @@ def test_whatif_cli_on_a_two_month_horizon_prints_notes(tmp_path, capsys) -> Non
     assert code == 0
     assert "note: the horizon of 2 months is under 24" in out
     assert (tmp_path / "out" / "scenarios.csv").exists()
+
+
+def test_initial_state_uses_the_grace_of_the_versions_in_force_after_the_end() -> None:
+    """R10: a license is carried into the forecast while its grace window is open under the versions in force
+    after its end, not under the grace of the version in force on as_of (15 days until 2026-03-20, 30 after)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from builders import Ev, make_ledger
+
+    from subs_model.whatif import _initial_state
+
+    led = make_ledger([Ev("subscription", "2025-03-01", license="L1"), Ev("subscription", "2025-03-15", license="L2")])
+    cat = sm.Catalog.default().with_version(sm.Catalog.default(grace_days=30, effective_from="2026-03-20").versions[0])
+    as_of = as_day("2026-03-25")
+    # L1 ends 2026-03-01: its window closed on 03-16 under the first version (the second came later),
+    # although 03-01 + 30 days of the version in force on as_of would still be open. L2 ends 03-15: its
+    # window reaches into the second version, which keeps it open until 04-14.
+    assert rules.closing_day(dt.date(2026, 3, 1), cat) == dt.date(2026, 3, 16)
+    assert rules.closing_day(dt.date(2026, 3, 15), cat) == dt.date(2026, 4, 14)
+    (ends, _, _), _, _ = _initial_state(led, cat, as_of)
+    assert ends.tolist() == [as_day("2026-03-15")]
