@@ -118,15 +118,6 @@ def _text(s: pd.Series) -> pd.Series:
     return _strip(s)
 
 
-def _all_distinct(s: pd.Series) -> bool:
-    """True when no value repeats (Arrow's hash unique: a fast path before finding which rows do)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(_text(s).array)
-    return len(pc.unique(arr)) == len(arr)
-
-
 def _isin(s: pd.Series, values: pd.Series) -> np.ndarray:
     """Membership of string values (Arrow's hash set: pandas' isin is far slower on strings)."""
     import pyarrow as pa
@@ -469,15 +460,22 @@ class _Q:
 
 
 _REASONS = [r.value for r in QuarantineReason]
+#: Orders tables longer than this run their cross-table hash passes one after the other.
+SERIAL_CROSS_CHECK_ROWS = 2_000_000
 
 
-def _repeats(s: pd.Series) -> np.ndarray:
-    """Rows whose stripped value occurs more than once (Arrow's hash encoding; nulls count as one value)."""
+def _value_codes(s: pd.Series) -> np.ndarray:
+    """Each row's value as a number (equal values, equal numbers; -1 missing), by Arrow's hash encoding."""
     import pyarrow as pa
 
     arr = pa.array(_text(s).array)
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    codes = np.asarray(arr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(arr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _repeats(s: pd.Series) -> np.ndarray:
+    """Rows whose value occurs more than once (nulls count as one value)."""
+    codes = _value_codes(s)
     return np.bincount(codes + 1)[codes + 1] > 1
 
 
@@ -772,10 +770,13 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     acts = _text(o["act_number"])
     up = np.flatnonzero((sku == "upgrade").to_numpy() & ~_empty(o["upgrade_of_act"]).to_numpy())
 
-    def unique_among_kept(col: str) -> tuple[pd.Series, np.ndarray, bool]:
-        v = _text(o[col])
+    def repeated_among_kept(col: str) -> np.ndarray:
+        """Rows whose value repeats among the kept rows' values: one hash encoding of the
+        whole column (no filtered copy of millions of strings, no second hash table)."""
         keep = ~_empty(o[col]).to_numpy() & ~dropped
-        return v, keep, _all_distinct(v[keep])
+        codes = _value_codes(o[col])
+        counts = np.bincount(codes[keep] + 1, minlength=int(codes.max(initial=-1)) + 2)
+        return keep & (counts[codes + 1] > 1)
 
     def license_refs(table: str) -> tuple[np.ndarray, np.ndarray]:
         ids = _text(raw[table]["license_id"])
@@ -793,17 +794,14 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
         return np.append(named, -1)[pos]  # -1 (not found) reads the appended -1
 
     ref_tables = [t for t in ("orders", "legacy_periods") if t in raw]
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # Side by side unless the hash tables of millions of strings would add up (memory bound).
+    with ThreadPoolExecutor(max_workers=2 if len(o) <= SERIAL_CROSS_CHECK_ROWS else 1) as pool:
         # Longest first: each of these hashes about a million strings.
         refs = {t: pool.submit(license_refs, t) for t in ref_tables}
         targets = pool.submit(act_targets) if len(up) else None
-        uniq = {col: pool.submit(unique_among_kept, col) for col in ("code", "act_number")}
+        repeated = {col: pool.submit(repeated_among_kept, col) for col in ("code", "act_number")}
         for col, reason in (("code", R.DUPLICATE_CODE), ("act_number", R.DUPLICATE_ACT_NUMBER)):
-            v, keep, distinct = uniq[col].result()
-            if distinct:
-                continue
-            d = _repeats(v[keep])  # Arrow's hash encoding: pandas' duplicated made a Python string per row
-            q.add("orders", np.flatnonzero(keep)[d], reason, col)
+            q.add("orders", np.flatnonzero(repeated[col].result()), reason, col)
         for table in ref_tables:
             in_good, in_bad = refs[table].result()
             unknown = ~in_good & ~in_bad & ~_empty(raw[table]["license_id"]).to_numpy()
@@ -844,7 +842,7 @@ def _raw_rows(sub: pd.DataFrame) -> Any:
 
     pieces = []
     for c in sub.columns:
-        v = sub[c].astype("str")
+        v = sub[c] if isinstance(sub[c].dtype, pd.StringDtype) else sub[c].astype("str")
         arr = pa.array(v.array)
         arr = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.large_string())
         keep = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(arr), ""), False)
@@ -852,8 +850,8 @@ def _raw_rows(sub: pd.DataFrame) -> Any:
         pieces.append(pc.if_else(keep, named, pa.scalar(None, pa.large_string())))
     if not pieces:
         return pa.array([""] * len(sub), pa.large_string())
+    # Empty values are null pieces, which the join skips: the values stay exactly as written.
     joined = pc.binary_join_element_wise(*pieces, pa.scalar("; ", pa.large_string()), null_handling="skip")
-    joined = pc.utf8_trim(pc.replace_substring_regex(joined, r"(; )+", "; "), characters="; ")
     return joined.cast(pa.large_string())
 
 
