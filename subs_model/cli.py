@@ -190,12 +190,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     print(f"Ingested {args.raw} into {args.into}: " + ("new version " + res.hash[:16] if res.changed else "no change (same content hash)"))
     for t in res.added:
         print(f"  {t:<15} added {res.added[t]:>8,}  updated {res.updated.get(t, 0):>6,}")
-    if len(res.quarantine):
-        print(f"  {len(res.quarantine):,} rows quarantined (see {args.into}/log/)")
+    if res.quarantined:
+        print(f"  {res.quarantined:,} rows quarantined (see {args.into}/log/)")
     if len(res.conflicts):
         files = write_table(res.conflicts, Path(args.into) / "log" / "last-conflicts", sheet="conflicts")
         print(f"  {len(res.conflicts):,} conflicts NOT applied (same key, different content): {files[0]}")
-    return 1 if len(res.conflicts) or len(res.quarantine) else 0
+    return 1 if len(res.conflicts) or res.quarantined else 0
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:

@@ -72,7 +72,8 @@ class IngestResult:
     added: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     conflicts: pd.DataFrame = field(default_factory=pd.DataFrame)
-    quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)  # its first rows when there are very many
+    quarantined: int = 0  # rows quarantined in all (the log's CSV holds every one)
     version: Path | None = None
 
 
@@ -258,14 +259,17 @@ def ingest(raw: str | Path, store: str | Path, profile: Any = None, *, wait: flo
     >>> res.changed, res.added["orders"], len(res.conflicts)  # doctest: +SKIP
     """
     store = Path(store)
-    led = read_ledger(raw, profile=profile)  # outside the lock: validation needs nothing from the store
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    # Outside the lock: validation needs nothing from the store. The quarantine goes to the
+    # log as it is read (memory keeps the rows an XLSX can hold).
+    led = read_ledger(raw, profile=profile, quarantine_to=store / "log" / f"ingest-{stamp}-quarantine")
     with store_lock(store, wait, log):
         _remove_debris(store)
         base = current_version(store)  # the version this ingest merges into, read once
-        return _merge_and_switch(led, raw, store, base)
+        return _merge_and_switch(led, raw, store, base, stamp)
 
 
-def _merge_and_switch(led, raw: str | Path, store: Path, base: Path | None) -> IngestResult:
+def _merge_and_switch(led, raw: str | Path, store: Path, base: Path | None, stamp: str) -> IngestResult:
     existing = _read_version(base)
     tables: dict[str, pd.DataFrame] = {}
     added, updated, conflicts = {}, {}, []
@@ -280,19 +284,21 @@ def _merge_and_switch(led, raw: str | Path, store: Path, base: Path | None) -> I
     digest = content_hash(tables)
     conflicts_df = pd.concat(conflicts, ignore_index=True) if conflicts else pd.DataFrame(columns=["table", "key", "columns", "stored", "incoming"])
     old_digest = json.loads((base / "manifest.json").read_text())["hash"] if base is not None else ""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     log_dir = store / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    from .export import write_table
+    from .export import write_table, write_xlsx
 
-    if len(led.quarantine):
-        write_table(led.quarantine, log_dir / f"ingest-{stamp}-quarantine", sheet="quarantine")
+    totals = led.load_summary[led.load_summary["reason"] == ""]
+    n_bad = int(totals["quarantined"].sum())
+    if n_bad:  # its CSV was written while reading
+        q_csv = log_dir / f"ingest-{stamp}-quarantine.csv"
+        write_xlsx(led.quarantine, q_csv.with_suffix(""), sheet="quarantine", rows=n_bad, csv_name=q_csv.name)
     if len(conflicts_df):
         write_table(conflicts_df, log_dir / f"ingest-{stamp}-conflicts", sheet="conflicts")
     result = IngestResult(changed=digest != old_digest, hash=digest, added=added, updated=updated,
-                          conflicts=conflicts_df, quarantine=led.quarantine)
+                          conflicts=conflicts_df, quarantine=led.quarantine, quarantined=n_bad)
     summary = {"source": str(raw), "finished": stamp, "hash": digest, "changed": result.changed, "added": added,
-               "updated": updated, "conflicts": len(conflicts_df), "quarantined": len(led.quarantine),
+               "updated": updated, "conflicts": len(conflicts_df), "quarantined": n_bad,
                "base": base.name if base is not None else None}
     if result.changed:
         versions = store / "versions"

@@ -165,3 +165,16 @@ def test_killed_ingests_leave_old_or_new_version_and_no_debris(tmp_path, exports
         assert _debris(store) == []
         assert store_mod.content_hash(sm.read_ledger(store).tables()) == full.hash
     assert outcomes.count(False) >= 1, "no kill landed before the switch; the trial times are too long"
+
+
+def test_ingest_writes_the_whole_quarantine_to_its_log(tmp_path) -> None:
+    """An ingest streams the quarantine to store/log/ (CSV of every row, XLSX copy) and counts them all."""
+    store = tmp_path / "store"
+    res = store_mod.ingest(ROOT / "tests" / "data" / "nasty", store)
+    want = sm.read_ledger(ROOT / "tests" / "data" / "nasty").quarantine
+    assert res.quarantined == len(want) > 0
+    csv = next((store / "log").glob("ingest-*-quarantine.csv"))
+    back = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    assert len(back) == len(want)
+    assert sorted(back["reason"]) == sorted(want["reason"].astype(str))
+    assert csv.with_suffix(".xlsx").exists()
