@@ -58,6 +58,9 @@ _LAZY: dict[str, str] = {
     "load_scenarios": "whatif",
     "run_scenarios": "whatif",
     "sensitivity": "whatif",
+    "workers": "workers",
+    "set_workers": "workers",
+    "shutdown": "workers",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -78,7 +81,7 @@ def __dir__() -> list[str]:
 
 
 #: Submodules named like the function they exist for: ``subs_model.replay`` is the function.
-_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate"})
+_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers"})
 
 
 class _Package(types.ModuleType):
@@ -106,3 +109,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .replay import CodeStatus, Prepared, Reason, Replay, Source, prepare, replay
     from .simulate import simulate
     from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
+    from .workers import set_workers, shutdown, workers

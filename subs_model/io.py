@@ -35,6 +35,7 @@ from .days import NO_DAY, NO_TIME, _OFFSET_RE
 from .errors import LedgerError
 from .ledger import COLUMNS, DATE_COLUMNS, REQUIRED, TABLES, TIMESTAMP_COLUMNS, Ledger, _find_files, _read_table
 from .profiles import Profile, load_profile, to_canonical
+from .workers import workers
 
 __all__ = ["QuarantineReason", "read_ledger"]
 
@@ -660,7 +661,7 @@ def _profile_quarantine(led: Ledger, original: dict[str, pd.DataFrame], mismatch
 
 def _validate_tables(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
     q = _Q({n: len(df) for n, df in raw.items()})
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
         parsed, merged = _check_tables(raw, q, tz, pool)
     _cross_table(raw, parsed, q, merged)
     return _assemble(raw, files, parsed, q, merged, source, on_bad_rows, tz)
@@ -795,7 +796,7 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
 
     ref_tables = [t for t in ("orders", "legacy_periods") if t in raw]
     # Side by side unless the hash tables of millions of strings would add up (memory bound).
-    with ThreadPoolExecutor(max_workers=2 if len(o) <= SERIAL_CROSS_CHECK_ROWS else 1) as pool:
+    with ThreadPoolExecutor(max_workers=workers() if len(o) <= SERIAL_CROSS_CHECK_ROWS else 1) as pool:
         # Longest first: each of these hashes about a million strings.
         refs = {t: pool.submit(license_refs, t) for t in ref_tables}
         targets = pool.submit(act_targets) if len(up) else None
@@ -871,7 +872,7 @@ def _accepted(df: pd.DataFrame, parsed: dict[str, Any], drop: np.ndarray, tz: st
 
 
 def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str) -> Ledger:
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
         return _assemble_tables(raw, files, parsed, q, merged, source, on_bad_rows, tz, pool)
 
 
@@ -1017,7 +1018,7 @@ def _validate_streamed(raw: dict[str, pd.DataFrame], files: dict[str, Path], nam
     keys: dict[str, list[Any]] = {c: [] for c in _KEY_COLUMNS}
     hashes, prio, col, msg = [], [], [], []
     trimmed = 0
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=workers()) as pool:
         parsed, merged = _check_tables(raw, q, tz, pool)
         for read in _csv_batches(path, name, _CHUNK_ROWS):  # pass 1
             df = read.df

@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import LedgerError, LedgerFileError
+from .workers import workers
 
 __all__ = ["COLUMNS", "OPTIONAL_TABLES", "TABLES", "Ledger"]
 
@@ -162,7 +163,7 @@ class Ledger:
             "edition": ["licenses"],
         }
         columns: dict[str, dict[str, pd.Series]] = {name: {} for name in tables}
-        with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow hashes without the GIL
+        with ThreadPoolExecutor(max_workers=workers()) as pool:  # Arrow hashes without the GIL
             encoded = {
                 column: pool.submit(_shared_dictionary, [tables[n][column] for n in names], sort=column not in ("code", "order_id"))
                 for column, names in groups.items()

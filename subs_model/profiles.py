@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from .errors import ProfileError, read_yaml
 from .ledger import COLUMNS, DATE_COLUMNS, TIMESTAMP_COLUMNS
+from .workers import workers
 
 __all__ = ["Profile", "load_profile"]
 
@@ -259,7 +260,7 @@ def to_canonical(df: pd.DataFrame, profile: Profile, typed: Mapping[str, np.ndar
         return pd.Series(pd.array(new, dtype="str"), index=df.index, name=c), miss.to_numpy(zero_copy_only=False)
 
     cols = [c for c in df.columns if profile.converts(c)]
-    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow's kernels release the GIL: a column per worker
+    with ThreadPoolExecutor(max_workers=workers()) as pool:  # Arrow's kernels release the GIL: a column per worker
         done = dict(zip(cols, pool.map(one, cols), strict=True))
     out = {c: r[0] for c, r in done.items() if r is not None}
     bad = {c: r[1] for c, r in done.items() if r is not None}

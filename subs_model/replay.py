@@ -21,8 +21,6 @@ result does not depend on it). Replaying the same ledger under another catalog o
 from __future__ import annotations
 
 import itertools
-import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -49,6 +47,9 @@ from .days import (
 from .errors import LedgerError
 from .ledger import Ledger, _as_text, _id_codes
 from .vocab import REN, UPG, CodeStatus, Edition, Reason, Sku, Source, categories
+from .workers import pool as worker_pool
+from .workers import run as run_ranges
+from .workers import workers
 
 __all__ = ["CodeStatus", "Reason", "Replay", "Source", "replay"]
 
@@ -229,7 +230,7 @@ def _order_activations(buckets, index, issues, o_ptr, n_issue_ts, nlic, tz, tieb
         K.issues_before(ptr[lo : hi + 1], ts, iss_ptr[lo : hi + 1], iss_ts, act_iss)
         return out
 
-    parts = _run(run, _ranges(bptr, n)) if n_buckets else [(False, 0, NO_DAY)]
+    parts = run_ranges(run, _ranges(bptr, n)) if n_buckets else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
     if tie:  # events of a license at one instant go by code (R14's total order)
         lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(ptr))
@@ -385,7 +386,7 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
         oc, ac, n_codes, codes_cat = _code_space(o_code, a_code)
         orders_unique = None  # checked beside the activations below
     else:
-        pool = _workers()
+        pool = worker_pool()
         f_lic = _submit(pool, _license_space, lic_cols)
         f_code = _submit(pool, _code_space, o_code, a_code)
         orders_unique = _is_unique(ord_df["order_id"])
@@ -421,7 +422,7 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
     # waits on: on one worker, one after the other, as a third busy thread on two cores
     # only slowed the numbering down (in-process A/B at 1 M: cold p25 91 → 81 ms). Their
     # own errors come out where their results are taken, after those checks.
-    pool = _workers() if n_o + len(act_df) >= PARALLEL_MIN_EVENTS and THREADS > 1 else None
+    pool = worker_pool() if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
     f_buckets = _submit(pool, head_then_buckets)
     counts = np.bincount(l_lic, minlength=nlic)
     if len(counts) and counts.max() > 1:
@@ -644,9 +645,6 @@ class Replay:
 
 #: Below this many events a replay runs on one thread (starting threads costs more).
 PARALLEL_MIN_EVENTS = 50_000
-#: Threads for the compiled passes: licenses are independent, so ranges of licenses run side
-#: by side (the kernels release the GIL). Results do not depend on it.
-THREADS = 2
 #: Activations per bucket when ordering them by license (keeps each pass cache-sized).
 BUCKET_EVENTS = 16_384
 
@@ -661,8 +659,9 @@ def _ranges(work: np.ndarray, n_events: int, per_thread: int = 4) -> list[tuple[
     """
     nlic = len(work) - 1
     total = int(work[-1])
-    parts = THREADS * per_thread
-    if THREADS < 2 or n_events < PARALLEL_MIN_EVENTS or nlic < 2:
+    threads = workers()
+    parts = threads * per_thread
+    if threads < 2 or n_events < PARALLEL_MIN_EVENTS or nlic < 2:
         return [(0, nlic)]
     cuts = np.searchsorted(work, [total * k // parts for k in range(1, parts)])
     bounds = [0, *sorted({int(min(max(c, 1), nlic - 1)) for c in cuts}), nlic]
@@ -677,53 +676,13 @@ def issues_before(act_ptr: np.ndarray, act_ts: np.ndarray, iss_ptr: np.ndarray, 
     def part(lo: int, hi: int) -> None:
         K.issues_before(act_ptr[lo : hi + 1], act_ts, iss_ptr[lo : hi + 1], iss_ts, out)
 
-    _run(part, _ranges(act_ptr + iss_ptr, len(act_ts) + len(iss_ts)))
+    run_ranges(part, _ranges(act_ptr + iss_ptr, len(act_ts) + len(iss_ts)))
     return out
 
 
 def _license_ranges(p: Prepared) -> list[tuple[int, int]]:
     work = p.act_ptr + p.iss_ptr + p.leg_ptr  # cumulative events per license
     return _ranges(work, int(work[-1]))
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
-_in_pool = threading.local()
-
-
-def _workers() -> ThreadPoolExecutor | None:
-    """The replay's ``THREADS`` worker threads, kept between replays (a replay has four
-    parallel sections; new threads for each cost start-up and the time the OS takes to
-    spread them over the cores). None inside a worker: its tasks run there and then, never
-    waiting on the pool they hold."""
-    global _pool, _pool_size
-    if getattr(_in_pool, "yes", False):
-        return None
-    with _pool_lock:
-        if _pool is None or _pool_size != THREADS:
-            _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="subs_model",
-                                       initializer=setattr, initargs=(_in_pool, "yes", True))
-            _pool_size = THREADS
-        return _pool
-
-
-def _forget_workers() -> None:
-    """In a forked child the pool's threads do not exist: start anew."""
-    global _pool, _pool_size, _pool_lock
-    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_workers)
-
-
-def _run(fn, ranges: list[tuple[int, int]]) -> list[Any]:
-    """``fn(lo, hi)`` for each range, side by side on the worker threads when there are
-    several (they take the ranges as they come free)."""
-    pool = _workers() if len(ranges) > 1 else None
-    if pool is None:
-        return [fn(*r) for r in ranges]
-    return [f.result() for f in [pool.submit(fn, *r) for r in ranges]]
 
 
 def scan_prepared(p: Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> dict[str, Any]:
@@ -753,7 +712,7 @@ def scan_prepared(p: Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> 
 
     ranges = _license_ranges(p)
     out["ranges"] = ranges
-    out["n_periods"] = _run(scan, ranges)
+    out["n_periods"] = run_ranges(scan, ranges)
     return out
 
 
@@ -809,7 +768,7 @@ def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any
 
     # Code fates and periods by ranges of licenses, side by side on the cores (large
     # ledgers); the rejections here meanwhile.
-    pool = _workers() if len(r["ranges"]) > 1 else None
+    pool = worker_pool() if len(r["ranges"]) > 1 else None
     codes_done = _codes(ledger, p, as_of_day, r, pool)
     periods_done = _periods(ledger, p, cat, as_of_day, r, pool)
     rejections, rejection_order = _rejections(ledger, p, reason)

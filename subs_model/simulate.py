@@ -20,7 +20,6 @@ Lead times are lognormal, drawn by inverse transform from tabulated quantiles.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from .days import as_day
 from .errors import SimulationError
 from .ledger import COLUMNS, Ledger
 from .vocab import EDITIONS, NO_TIME, NS_PER_DAY, REN, STAGE_TICKET, STAGES, SUB, UPG, Edition, categories
+from .workers import workers
 
 N_STAGES = len(STAGES)
 
@@ -72,7 +72,6 @@ class SimCore:
 _C1 = np.uint64(0x9E3779B97F4A7C15)
 _C2 = np.uint64(0xBF58476D1CE4E5B9)
 _C3 = np.uint64(0x94D049BB133111EB)
-_WORKERS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 _SLACK = 1.15  # slots per chunk over the pilot's orders per license
 FIRST_ROUND = 1023  # the draws of a new license's first subscription (rounds are 0 … max_rounds-1)
 MAX_ROUNDS = 1000
@@ -524,7 +523,7 @@ def simulate_core(
 
     def run(chunks: np.ndarray, cap: int) -> list[tuple]:
         """(chunks, slots, stats) per worker thread: the kernel runs without the GIL."""
-        groups = [g for g in np.array_split(chunks, min(_WORKERS, len(chunks))) if len(g)]
+        groups = [g for g in np.array_split(chunks, min(workers(), len(chunks))) if len(g)]
         if len(groups) == 1:
             return [(groups[0], *run1(groups[0], cap))]
         with ThreadPoolExecutor(len(groups)) as pool:
@@ -567,7 +566,7 @@ def simulate_core(
         offset += int(n_out[sel].sum())
         customer_years += int(cy[sel].sum())
         rounds = max(rounds, int(rmax[sel].max(initial=0)))
-    with ThreadPoolExecutor(min(_WORKERS, len(jobs))) as pool:
+    with ThreadPoolExecutor(min(workers(), len(jobs))) as pool:
         list(pool.map(lambda job: _gather(*job), jobs))
     return SimCore(n_lic, edition, legacy_start, legacy_until, o_lic, o_sku, o_times, o_up, o_ok, customer_years, rounds)
 

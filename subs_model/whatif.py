@@ -41,6 +41,7 @@ from .metrics import RENEWED, _recognise, expiry_outcomes
 from .replay import _event_order, Prepared, issues_before, replay, scan_prepared, target_numbers
 from .simulate import SimCore, simulate_core
 from .vocab import ACCEPTED, EDITIONS, REN, SUB, UPG, Coded, Source, categories, numbered
+from .workers import workers
 
 __all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
 
@@ -494,7 +495,7 @@ def run_scenarios(
         results = [(pl["scenario"], pl["run"], np.zeros((len(METRICS), horizon_months), np.int64), float("nan")) for pl in payloads]
     else:
         own = executor is None
-        ex = executor or ProcessPoolExecutor(max_workers=2)
+        ex = executor or ProcessPoolExecutor(max_workers=workers())
         try:
             results = list(ex.map(_task, payloads, chunksize=max(1, len(payloads) // 16)) if own
                            else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])

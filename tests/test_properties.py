@@ -350,12 +350,14 @@ def test_license_ranges_on_threads_give_the_same_result(led: sm.Ledger, cat: sm.
 
     engine = importlib.import_module("subs_model.replay")
     one = sm.replay(sm.Ledger(**led.tables()), cat, as_of=AS_OF)
-    old = engine.PARALLEL_MIN_EVENTS, engine.THREADS, engine.BUCKET_EVENTS
+    old = engine.PARALLEL_MIN_EVENTS, engine.BUCKET_EVENTS
     try:
-        engine.PARALLEL_MIN_EVENTS, engine.THREADS, engine.BUCKET_EVENTS = 0, 3, 1  # many ranges, one license a bucket
+        engine.PARALLEL_MIN_EVENTS, engine.BUCKET_EVENTS = 0, 1  # many ranges, one license a bucket
+        sm.set_workers(3)
         many = sm.replay(sm.Ledger(**led.tables()), cat, as_of=AS_OF)
     finally:
-        engine.PARALLEL_MIN_EVENTS, engine.THREADS, engine.BUCKET_EVENTS = old
+        engine.PARALLEL_MIN_EVENTS, engine.BUCKET_EVENTS = old
+        sm.set_workers(None)
     pd.testing.assert_frame_equal(one.periods, many.periods)
     pd.testing.assert_frame_equal(one.codes, many.codes)
     pd.testing.assert_frame_equal(one.rejections, many.rejections)
@@ -372,7 +374,7 @@ def test_replay_on_threads_works_in_a_forked_child(monkeypatch) -> None:
 
     engine = importlib.import_module("subs_model.replay")
     monkeypatch.setattr(engine, "PARALLEL_MIN_EVENTS", 0)
-    monkeypatch.setattr(engine, "THREADS", 2)
+    monkeypatch.setattr(importlib.import_module("subs_model.workers"), "_setting", 2)
     led = sm.read_ledger(Path(__file__).parents[1] / "data/sample")
     expected = len(sm.replay(led, as_of="2026-10-31").periods)  # the parent's workers now exist
     r, w = os.pipe()

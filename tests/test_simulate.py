@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -223,5 +225,9 @@ def test_chunks_that_outgrow_their_slots_are_rerun_to_the_same_result(monkeypatc
 
 def test_threads_do_not_change_the_result(monkeypatch) -> None:
     """One worker thread or several: the same orders in the same order."""
-    many, one = _twice(monkeypatch, "_WORKERS", 1, sm.Behaviour(arrivals_per_month=300, legacy_licenses=1_000), 4)
+    cat = sm.Catalog.default()
+    beh = sm.Behaviour(arrivals_per_month=300, legacy_licenses=1_000)
+    many = simulate_core(beh, cat, "2021-01-01", "2024-12-31", 4)
+    monkeypatch.setattr(importlib.import_module("subs_model.workers"), "_setting", 1)
+    one = simulate_core(beh, cat, "2021-01-01", "2024-12-31", 4)
     assert (many.o_times == one.o_times).all() and (many.o_upgrade_of == one.o_upgrade_of).all()

@@ -105,3 +105,19 @@ def test_replay_runs_without_the_jit() -> None:
     compiled = _run(code)
     assert _run(code, NUMBA_DISABLE_JIT="1") == compiled
     assert int(compiled.split()[1]) > 0
+
+
+def test_one_concurrency_setting_with_a_pool_that_can_be_shut_down() -> None:
+    """workers() defaults to the CPUs (at most 8) or SUBS_MODEL_WORKERS; set_workers checks its value; the kept
+    pool follows the setting and shutdown() stops its threads (the next replay starts new ones)."""
+    code = ("import os, threading, subs_model as sm\n"
+            "import importlib; w = importlib.import_module('subs_model.workers')\n"
+            "cpus = min(len(os.sched_getaffinity(0)), 8)\n"
+            "print(sm.workers() == cpus)\n"
+            "sm.set_workers(3); p = w.pool(); print(p._max_workers)\n"
+            "try:\n    sm.set_workers(0)\nexcept ValueError as e:\n    print(e)\n"
+            "sm.shutdown(); print(w._pool is None)\n"
+            "sm.set_workers(1); print(w.pool())\n")
+    assert _run(code).splitlines() == [
+        "True", "3", "set_workers: 0 is not a whole number ≥ 1; give the number of threads to use, e.g. 2", "True", "None"]
+    assert _run("import subs_model as sm; print(sm.workers())", SUBS_MODEL_WORKERS="5") == "5"
