@@ -67,10 +67,9 @@ def _prefetch_intrinsic(write: int):
     """An intrinsic ``(array, index) -> None`` that asks the CPU to bring the array's element
     at ``index`` into the cache (for writing when ``write``), as ``__builtin_prefetch`` does.
 
-    The scatter and gather passes over a million rows are bound by cache misses the
-    hardware cannot foresee (each row goes to its own place); issuing them some rows
-    ahead lets the misses overlap (measured: a four-column bucket scatter of 1 M rows,
-    14 → 7 ms). A prefetch never faults, so the index needs no check.
+    The scatter and gather passes are bound by cache misses the hardware cannot foresee;
+    issued some rows ahead, the misses overlap (docs/performance.md). A prefetch never
+    faults, so the index needs no check.
     """
 
     def prefetch(typingctx, arr, idx):
@@ -507,9 +506,8 @@ def issue_events(o_ptr, n_sku, n_ts, n_day):
         m += (n_sku[j] == REN) & (n_ts[j] != NO_TIME)
     ptr = np.empty(nlic + 1, np.int64)
     ptr[0] = 0
-    # Every order is written at the next slot, which moves on only for a renewal code issued:
-    # no branch to mispredict (alone at 1 M: 7.2 → 4.6 ms with the count above); one slot
-    # more takes the last write.
+    # Every order is written at the next slot, which moves on only for a renewal code issued
+    # (no branch to mispredict); one slot more takes the last write.
     nums = np.empty(m + 1, np.int32)
     ts = np.empty(m + 1, np.int64)
     day = np.empty(m + 1, n_day.dtype)
@@ -605,8 +603,8 @@ def license_order(o_lic, o_issue_ts, nlic):
         fill[li] = j + 1
         perm[j] = k
         rank[k] = j
-    # The instants in a pass of their own, in number order, reading each row's where it lies:
-    # one random store per order above instead of two (alone at 1 M: 16 → 13.5 ms).
+    # The instants in a pass of their own, in number order: one random store per order above
+    # instead of two.
     for j in range(n):
         if j + AHEAD < n:
             prefetch_read(o_issue_ts, perm[j + AHEAD])

@@ -20,9 +20,8 @@ __all__ = ["tune_process"]
 def _prefer_jemalloc() -> str:
     """Use Arrow's jemalloc pool (else the system allocator) unless the user chose a pool.
 
-    Arrow's default mimalloc pool faults in fresh pages on a process's first large read:
-    measured here, the first 2.5 M-row export read took 3.6–4.4 s with it and 2.3 s with
-    jemalloc or the system allocator (later reads about 2.1–2.3 s with any). Setting
+    Arrow's default mimalloc pool faults in fresh pages on a process's first large read,
+    which made it markedly slower here (docs/performance.md). Setting
     ``ARROW_DEFAULT_MEMORY_POOL`` keeps the user's choice. Returns the pool in use.
     """
     import pyarrow as pa
@@ -74,12 +73,10 @@ def _keep_freed_memory() -> bool:
     ``GLIBC_TUNABLES``.
 
     By default glibc gives back to the kernel all but 64 MB of the memory freed at the top
-    of the heap; a replay allocates and drops 100–200 MB of arrays, so the next one gets
-    fresh pages and the kernel zeroes each on first touch. Measured here, a cold 1 M-event
-    replay took about 9,000 page faults by default and about 1,100 with the memory kept
-    (sys time 30–50 ms → about 0), and ran 10–15 % faster. The cost: a process keeps up to
-    ``TRIM_THRESHOLD`` of free heap after a replay instead of returning it. Returns whether
-    the setting is in effect (False where the C library is not glibc).
+    of the heap, so each replay's arrays come on fresh pages the kernel zeroes on first
+    touch (docs/performance.md has the page faults and times). The cost: a process keeps up
+    to ``TRIM_THRESHOLD`` of free heap after a replay instead of returning it. Returns
+    whether the setting is in effect (False where the C library is not glibc).
     """
     if any(k in os.environ for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")):
         return False
