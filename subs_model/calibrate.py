@@ -20,6 +20,7 @@ Price sensitivity is not identifiable from one price regime: ``elasticity``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -87,9 +88,59 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     True
     """
     prior = prior or Behaviour()
-    tz = catalog.timezone
     rep = replay(ledger, catalog, as_of)
-    as_of_day = as_day(rep.as_of)
+    obs = _observe_orders(ledger, catalog, rep)
+    ends = _term_ends(obs, ledger, rep, catalog, prior)
+    returns, q = _returns(ends, obs, prior)
+    return prior.with_changes(
+        **_arrivals(obs, prior),
+        **_continuation(ends, obs, catalog, prior, q),
+        **_what_followed(ends, obs, prior, q),
+        **_forgotten(ends, obs, prior),
+        **_lapsed(obs, rep, catalog, prior),
+        **returns,
+        lead_times=_lead_times(obs, prior),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Orders:
+    """What the ledger shows of each order, by order row (and of each license, by number)."""
+
+    p: Any  #: the replay's prepared arrays
+    tz: str
+    as_of_day: int
+    n_o: int
+    times: np.ndarray  #: UTC ns of each stage of STAGE_COLS, then of the code's first activation (NO_TIME: none)
+    act_ns: np.ndarray  #: UTC ns of the first activation of each order's code
+    req_day: np.ndarray  #: local day of each order's request
+    sku: np.ndarray
+    lic: np.ndarray  #: license number of each order
+    edition: np.ndarray  #: edition code of each license number
+    nxt: np.ndarray  #: each order's next non-upgrade order of its license (-1: none)
+    first_of_lic: np.ndarray  #: each license's first non-upgrade order (-1: none)
+
+
+@dataclass(frozen=True, slots=True)
+class _TermEnds:
+    """Every period's end and the continuation that followed it (by period row)."""
+
+    E: np.ndarray  #: end day
+    per_lic: np.ndarray  #: license number
+    cont_order: np.ndarray  #: the next main order after the end (-1: none)
+    closing: np.ndarray  #: the day the renewal window closes
+    decided: np.ndarray  #: the whole timing support lies before as_of
+    has_next: np.ndarray
+    off: np.ndarray  #: request day of cont_order minus the end
+    cont: np.ndarray  #: continued within the timing support
+    lo: int
+    hi: int
+    knobs: dict[str, np.ndarray]
+
+
+def _observe_orders(ledger: Ledger, catalog: Catalog, rep: Any) -> _Orders:
+    """Each order's stage instants, request day and next main order (the replay's numbering)."""
+    tz = catalog.timezone
     p = rep.prepared
     o = ledger.orders
     n_o = len(o)
@@ -103,44 +154,15 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     act_ns = first_activations(ledger, p, tz)
     times = np.column_stack([times, act_ns])
     req_day = to_local_days(times[:, 0], tz)
-    sku = p.o_sku
-    lic = p.o_lic
-    edition = p.license_edition
+    nxt, first_of_lic = _next_main_orders(times, req_day, p.o_sku, p.o_lic, len(p.license_edition), n_o)
+    return _Orders(p=p, tz=tz, as_of_day=as_day(rep.as_of), n_o=n_o, times=times, act_ns=act_ns, req_day=req_day,
+                   sku=p.o_sku, lic=p.o_lic, edition=p.license_edition, nxt=nxt, first_of_lic=first_of_lic)
 
-    # -- arrivals, edition mix, legacy ------------------------------------------------------------------
-    first_req = pd.Series(req_day).groupby(lic).min()
-    leg_lics = np.unique(p.leg_lic) if len(p.leg_lic) else np.empty(0, np.int64)
-    new = first_req[~first_req.index.isin(leg_lics)]
-    new = new[new.to_numpy() != NO_DAY]
-    months = pd.PeriodIndex(pd.to_datetime(new.to_numpy(), unit="D"), freq="M")
-    counts = pd.Series(1, index=months).groupby(level=0).sum()
-    if len(counts):
-        full_range = pd.period_range(counts.index.min(), pd.Period(pd.Timestamp(as_of_day, unit="D"), freq="M") - 1, freq="M")
-        counts = counts.reindex(full_range, fill_value=0)
-    level, growth, season = prior.arrivals_per_month, prior.arrivals_growth, prior.seasonality
-    if len(counts) >= 13:
-        m = np.arange(len(counts))
-        X = np.column_stack([m] + [(counts.index.month == k).astype(float) for k in range(1, 13)])
-        y = np.log(np.maximum(counts.to_numpy(), 0.5))
-        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-        s = np.exp(coef[1:])
-        s_norm = s / s.mean()
-        month0 = counts.index[0].month
-        level = float(np.exp(coef[1 + month0 - 1]) / s_norm[month0 - 1])
-        growth = float(np.exp(coef[0]) - 1)
-        season = tuple(float(x) for x in s_norm)
-    share_basic = _rate(edition[new.index.to_numpy()] == Edition.BASIC.code) if len(new) else prior.share_basic
-    legacy_n = len(leg_lics)
-    spread = prior.legacy_end_spread_days
-    if len(p.leg_end) and len(new):
-        spread = int(max(p.leg_end.max() - min(int(new.min()), int(p.leg_end.min())), 1))
 
-    # -- term ends and what followed ---------------------------------------------------------------------
-    per = rep.periods
-    order_pos = pd.Index(o["order_id"].astype("str")).get_indexer(per["order_id"].astype("str").fillna("").to_numpy())
-    per_lic = pd.Index(p.license_ids.to_pandas()).get_indexer(per["license_id"].to_numpy())
-    E = per["end"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    # Orders by license and request time; for each order the next non-upgrade order after it.
+def _next_main_orders(times: np.ndarray, req_day: np.ndarray, sku: np.ndarray, lic: np.ndarray, n_lic: int,
+                      n_o: int) -> tuple[np.ndarray, np.ndarray]:
+    """Orders by license and request time: for each order the next non-upgrade order after it,
+    and each license's first non-upgrade order (-1: none)."""
     has_req = req_day != NO_DAY
     ordr = np.flatnonzero(has_req)
     ordr = ordr[np.lexsort((ordr, times[ordr, 0], lic[ordr]))]
@@ -155,29 +177,85 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     nxt[ordr[ok_next]] = ordr[after[ok_next]]
     main_sorted = ordr[is_main]
     first_main = pd.Series(main_sorted).groupby(lic[main_sorted]).first()
-    first_of_lic = np.full(len(edition), -1, np.int64)
+    first_of_lic = np.full(n_lic, -1, np.int64)
     first_of_lic[first_main.index.to_numpy()] = first_main.to_numpy()
-    cont_order = np.where(order_pos >= 0, nxt[np.maximum(order_pos, 0)], first_of_lic[per_lic])
+    return nxt, first_of_lic
+
+
+def _arrivals(obs: _Orders, prior: Behaviour) -> dict[str, Any]:
+    """Arrivals (new licenses a month, fitted log-linearly), edition mix and the legacy base."""
+    p = obs.p
+    first_req = pd.Series(obs.req_day).groupby(obs.lic).min()
+    leg_lics = np.unique(p.leg_lic) if len(p.leg_lic) else np.empty(0, np.int64)
+    new = first_req[~first_req.index.isin(leg_lics)]
+    new = new[new.to_numpy() != NO_DAY]
+    months = pd.PeriodIndex(pd.to_datetime(new.to_numpy(), unit="D"), freq="M")
+    counts = pd.Series(1, index=months).groupby(level=0).sum()
+    if len(counts):
+        last_month = pd.Period(pd.Timestamp(obs.as_of_day, unit="D"), freq="M") - 1
+        full_range = pd.period_range(counts.index.min(), last_month, freq="M")
+        counts = counts.reindex(full_range, fill_value=0)
+    level, growth, season = prior.arrivals_per_month, prior.arrivals_growth, prior.seasonality
+    if len(counts) >= 13:
+        m = np.arange(len(counts))
+        X = np.column_stack([m] + [(counts.index.month == k).astype(float) for k in range(1, 13)])
+        y = np.log(np.maximum(counts.to_numpy(), 0.5))
+        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+        s = np.exp(coef[1:])
+        s_norm = s / s.mean()
+        month0 = counts.index[0].month
+        level = float(np.exp(coef[1 + month0 - 1]) / s_norm[month0 - 1])
+        growth = float(np.exp(coef[0]) - 1)
+        season = tuple(float(x) for x in s_norm)
+    share_basic = _rate(obs.edition[new.index.to_numpy()] == Edition.BASIC.code) if len(new) else prior.share_basic
+    spread = prior.legacy_end_spread_days
+    if len(p.leg_end) and len(new):
+        spread = int(max(p.leg_end.max() - min(int(new.min()), int(p.leg_end.min())), 1))
+    return {
+        "arrivals_per_month": float(level),
+        "arrivals_growth": float(growth),
+        "seasonality": tuple(season),
+        "share_basic": float(share_basic),
+        "legacy_licenses": int(len(leg_lics)),
+        "legacy_end_spread_days": int(spread),
+    }
+
+
+def _term_ends(obs: _Orders, ledger: Ledger, rep: Any, catalog: Catalog, prior: Behaviour) -> _TermEnds:
+    """Each period's end, its closing day, and the order that continued it (if any, and when)."""
+    per = rep.periods
+    order_ids = pd.Index(ledger.orders["order_id"].astype("str"))
+    order_pos = order_ids.get_indexer(per["order_id"].astype("str").fillna("").to_numpy())
+    per_lic = pd.Index(obs.p.license_ids.to_pandas()).get_indexer(per["license_id"].to_numpy())
+    E = per["end"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    cont_order = np.where(order_pos >= 0, obs.nxt[np.maximum(order_pos, 0)], obs.first_of_lic[per_lic])
     knobs = catalog.knob_arrays()
     closing = K.closing_days(E, knobs["from_day"], knobs["grace"])
     lo = min(int(prior.timing[ed][0]) for ed in EDITIONS)
     hi = max(int(prior.timing[ed][0]) + len(prior.timing[ed][1]) - 1 for ed in EDITIONS)
-    decided = E + hi <= as_of_day
+    decided = E + hi <= obs.as_of_day
     has_next = cont_order >= 0
-    off = np.where(has_next, req_day[np.maximum(cont_order, 0)] - E, np.iinfo(np.int64).max)
+    off = np.where(has_next, obs.req_day[np.maximum(cont_order, 0)] - E, np.iinfo(np.int64).max)
     cont = has_next & (off >= lo) & (off <= hi)
-    # -- churn and return ------------------------------------------------------------------------------
+    return _TermEnds(E=E, per_lic=per_lic, cont_order=cont_order, closing=closing, decided=decided, has_next=has_next,
+                     off=off, cont=cont, lo=lo, hi=hi, knobs=knobs)
+
+
+def _returns(ends: _TermEnds, obs: _Orders, prior: Behaviour) -> tuple[dict[str, Any], float]:
+    """Churned customers who came back (``p_return``, delay), and the share of churners whose
+    return falls inside the timing support (counted as continuing)."""
     # A churned customer's return is seen only beyond the timing support (earlier, it looks
     # like a late continuation): delays are left-truncated at ``a`` and right-truncated at
     # the horizon. The exponential is memoryless, so ``delay - a`` is exponential too.
-    churn = decided & ~cont
-    a_cut = (E + hi + 1 - closing)[churn]
-    nxt_churn = np.where(has_next[churn], req_day[np.maximum(cont_order[churn], 0)], NO_DAY)
+    churn = ends.decided & ~ends.cont
+    a_cut = (ends.E + ends.hi + 1 - ends.closing)[churn]
+    nxt_churn = np.where(ends.has_next[churn], obs.req_day[np.maximum(ends.cont_order[churn], 0)], NO_DAY)
     horizon = int(3 * prior.return_delay_days) + int(a_cut.max(initial=0))
-    ok = closing[churn] + horizon <= as_of_day
+    closing = ends.closing[churn]
+    ok = closing + horizon <= obs.as_of_day
     p_return, ret_delay = prior.p_return, prior.return_delay_days
     if ok.sum() >= 20:
-        delay = nxt_churn[ok] - closing[churn][ok]
+        delay = nxt_churn[ok] - closing[ok]
         came = (nxt_churn[ok] != NO_DAY) & (delay >= a_cut[ok]) & (delay <= horizon)
         if came.any():
             excess = (delay - a_cut[ok])[came]
@@ -188,19 +266,23 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
             p_return = float(np.clip(came.mean() / seen_share, 0, 1))
         else:
             p_return = 0.0
-    # Share of churners whose return falls inside the timing support (counted as continuing).
     q = p_return * (1 - np.exp(-float(np.median(a_cut)) / ret_delay)) if len(a_cut) and ret_delay > 0 else 0.0
+    return {"p_return": float(p_return), "return_delay_days": float(ret_delay)}, q
 
-    ed_end = edition[per_lic]
+
+def _continuation(ends: _TermEnds, obs: _Orders, catalog: Catalog, prior: Behaviour, q: float) -> dict[str, Any]:
+    """Per edition: whether a term end was continued (``p_continue``, at the reference renewal
+    price, returns inside the timing support taken out) and on which day (``timing``)."""
+    E, off, cont, lo, hi = ends.E, ends.off, ends.cont, ends.lo, ends.hi
+    ed_end = obs.edition[ends.per_lic]
     prices = catalog.price_table()
     ver_e = catalog.version_index(E)
     ref_ren = prior.reference_prices["renewal"] * 100
-    ref_up = prior.reference_prices["upgrade"] * 100
     p_continue = dict(prior.p_continue)
     timing = dict(prior.timing)
     for ed in Edition:
         e, name = ed.code, ed.value
-        m = decided & (ed_end == e)
+        m = ends.decided & (ed_end == e)
         if m.sum() >= 20:
             price_factor = (prices[ver_e[m], e, REN] / ref_ren) ** (-prior.elasticity)
             c_obs = cont[m].mean()
@@ -210,61 +292,95 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
             if len(offs):
                 w = np.bincount(offs - lo, minlength=hi - lo + 1).astype(float)
                 timing[name] = (lo, tuple((w / w.sum()).tolist()))
-    dc = decided & cont
-    c_orders = cont_order[dc]
+    return {"p_continue": p_continue, "timing": timing}
+
+
+def _bought_subscription(ends: _TermEnds, obs: _Orders) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decided, continued term ends (a mask), their continuing orders, and which of
+    those are subscriptions."""
+    dc = ends.decided & ends.cont
+    c_orders = ends.cont_order[dc]
+    return dc, c_orders, obs.sku[c_orders] == SUB
+
+
+def _what_followed(ends: _TermEnds, obs: _Orders, prior: Behaviour, q: float) -> dict[str, Any]:
+    """What a continuation bought: a subscription instead of an on-time renewal
+    (``p_subscription_instead``), a renewal when late (``p_late_renewal``)."""
+    E, off, cont, decided = ends.E, ends.off, ends.cont, ends.decided
+    dc, _, bought_sub = _bought_subscription(ends, obs)
+    knobs = ends.knobs
     on_time = ~K.windows_closed(E[dc], (E + off)[dc], knobs["from_day"], knobs["grace"])  # R4: by the deadline
-    bought_sub = sku[c_orders] == SUB
     p_sub_instead = _rate(bought_sub[on_time]) if on_time.any() else prior.p_subscription_instead
     # Late "continuations" include the returns that fell inside the timing support.
     n_returns_inside = q * (1 - cont[decided].mean()) / max(1 - q, 1e-9) * decided.sum() if decided.any() else 0.0
     late_n = (~on_time).sum() - n_returns_inside
     p_late_ren = float(np.clip((~bought_sub[~on_time]).sum() / late_n, 0, 1)) if late_n > 0 else prior.p_late_renewal
+    return {"p_subscription_instead": float(p_sub_instead), "p_late_renewal": float(p_late_ren)}
 
-    # -- forgotten renewals ------------------------------------------------------------------------------
+
+def _forgotten(ends: _TermEnds, obs: _Orders, prior: Behaviour) -> dict[str, Any]:
+    """Renewal codes issued but never activated (``p_forget``), 30 days after the window closed."""
+    dc, c_orders, bought_sub = _bought_subscription(ends, obs)
     ren_c = c_orders[~bought_sub]
-    ren_closing = closing[dc][~bought_sub]
-    issued = times[ren_c, 4] != NO_TIME
-    observed = issued & (ren_closing + 30 <= as_of_day)
-    p_forget = _rate(act_ns[ren_c[observed]] == NO_TIME) if observed.any() else prior.p_forget
+    ren_closing = ends.closing[dc][~bought_sub]
+    issued = obs.times[ren_c, 4] != NO_TIME
+    observed = issued & (ren_closing + 30 <= obs.as_of_day)
+    p_forget = _rate(obs.act_ns[ren_c[observed]] == NO_TIME) if observed.any() else prior.p_forget
+    return {"p_forget": float(p_forget)}
 
-    # -- lapsed renewals and their fate ---------------------------------------------------------------------
+
+def _lapsed(obs: _Orders, rep: Any, catalog: Catalog, prior: Behaviour) -> dict[str, Any]:
+    """Lapsed renewals: upgraded (``p_upgrade``, delay, at the reference upgrade price),
+    replaced by a subscription soon after (probability, delay), or neither."""
+    sku, req_day, tz = obs.sku, obs.req_day, obs.tz
     codes = rep.codes
     status = codes["status"].astype("str").to_numpy()
     lapsed = np.flatnonzero((sku == REN) & np.isin(status, [CodeStatus.LAPSED.value, CodeStatus.UPGRADED.value]))
     dl = codes["deadline"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    act_day = np.where(act_ns != NO_TIME, to_local_days(act_ns, tz), NO_DAY)
-    issue_day = to_local_days(times[:, 4], tz)
+    act_day = np.where(obs.act_ns != NO_TIME, to_local_days(obs.act_ns, tz), NO_DAY)
+    issue_day = to_local_days(obs.times[:, 4], tz)
     # The customer learns of the lapse at the rejected activation, or when the window closes.
-    notice = np.where(act_day[lapsed] != NO_DAY, act_day[lapsed], np.maximum(K.lapse_days(dl[lapsed]), issue_day[lapsed]))
+    notice = np.where(act_day[lapsed] != NO_DAY, act_day[lapsed],
+                      np.maximum(K.lapse_days(dl[lapsed]), issue_day[lapsed]))
     window = max(4 * prior.lapse_subscription_delay_days, 60)
-    seen = notice + window <= as_of_day
+    seen = notice + window <= obs.as_of_day
     up_orders = np.flatnonzero(sku == UPG)
-    up_target = p.o_target[up_orders]
-    upgraded_by = np.full(n_o, -1, np.int64)
+    up_target = obs.p.o_target[up_orders]
+    upgraded_by = np.full(obs.n_o, -1, np.int64)
     ok_t = up_target >= 0
     upgraded_by[up_target[ok_t]] = up_orders[ok_t]
     was_up = upgraded_by[lapsed] >= 0
     p_upgrade, up_delay = prior.p_upgrade, prior.upgrade_delay_days
     p_sub_lapse, sub_delay = prior.p_subscription_after_lapse, prior.lapse_subscription_delay_days
     if seen.sum() >= 20:
-        up_price = prices[catalog.version_index(notice[seen]), edition[lic[lapsed[seen]]], UPG]
-        factor = (up_price / ref_up) ** (-prior.upgrade_elasticity)
+        prices = catalog.price_table()
+        up_price = prices[catalog.version_index(notice[seen]), obs.edition[obs.lic[lapsed[seen]]], UPG]
+        factor = (up_price / (prior.reference_prices["upgrade"] * 100)) ** (-prior.upgrade_elasticity)
         p_upgrade = float(np.clip(was_up[seen].sum() / factor.sum(), 0, 1))
         d = req_day[upgraded_by[lapsed[seen & was_up]]] - notice[seen & was_up]
         up_delay = _geom_mean_to_exp_mean(float(d.mean())) if len(d) else up_delay
         # Not upgraded: a subscription ordered soon after?
         nl = lapsed[seen & ~was_up]
-        nxt_o = nxt[nl]
+        nxt_o = obs.nxt[nl]
         gap = np.where(nxt_o >= 0, req_day[np.maximum(nxt_o, 0)] - notice[seen & ~was_up], np.iinfo(np.int64).max)
         soon = (gap >= 0) & (gap <= window)
         if len(nl):
             p_sub_lapse = float(soon.mean()) * (1 - p_upgrade)
             if soon.any():
                 sub_delay = _geom_mean_to_exp_mean(float(gap[soon].mean()))
+    return {
+        "p_upgrade": float(p_upgrade),
+        "upgrade_delay_days": float(up_delay),
+        "p_subscription_after_lapse": float(min(p_sub_lapse, 1 - p_upgrade)),
+        "lapse_subscription_delay_days": float(sub_delay),
+    }
 
-    # -- lead times -------------------------------------------------------------------------------------
+
+def _lead_times(obs: _Orders, prior: Behaviour) -> dict[str, LeadTime]:
+    """Lead time of each order stage: median hours and log-spread, where 20 or more are seen."""
+    times, act_ns, n_o = obs.times, obs.act_ns, obs.n_o
     lead: dict[str, LeadTime] = dict(prior.lead_times)
-    is_up = sku == UPG
+    is_up = obs.sku == UPG
     pairs = {
         Stage.INVOICE: (times[:, 0], times[:, 1], np.ones(n_o, bool)),
         Stage.PAYMENT: (times[:, 1], times[:, 2], np.ones(n_o, bool)),
@@ -278,24 +394,4 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
         if m.sum() >= 20:
             h = (b[m] - a[m]) / NS_HOUR
             lead[stage] = LeadTime(float(np.median(h)), float(np.std(np.log(h))))
-
-    return prior.with_changes(
-        arrivals_per_month=float(level),
-        arrivals_growth=float(growth),
-        seasonality=tuple(season),
-        share_basic=float(share_basic),
-        legacy_licenses=int(legacy_n),
-        legacy_end_spread_days=int(spread),
-        p_continue=p_continue,
-        timing=timing,
-        p_subscription_instead=float(p_sub_instead),
-        p_late_renewal=float(p_late_ren),
-        p_forget=float(p_forget),
-        p_upgrade=float(p_upgrade),
-        upgrade_delay_days=float(up_delay),
-        p_subscription_after_lapse=float(min(p_sub_lapse, 1 - p_upgrade)),
-        lapse_subscription_delay_days=float(sub_delay),
-        p_return=float(p_return),
-        return_delay_days=float(ret_delay),
-        lead_times=lead,
-    )
+    return lead

@@ -458,7 +458,6 @@ def simulate_core(
     ``start`` (a customer whose usual order day has passed orders on ``start``).
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    beh = behaviour
     start_day, end_day = _sim_day(start, "start"), _sim_day(end, "end")
     if end_day < start_day:
         msg = f"simulate: end {end!r} is before start {start!r}; give an end on or after the start"
@@ -466,11 +465,37 @@ def simulate_core(
     if not 0 < max_rounds <= MAX_ROUNDS:
         msg = f"simulate: max_rounds={max_rounds} must be between 1 and {MAX_ROUNDS}"
         raise SimulationError(msg)
-    horizon_ns = (end_day + 1) * NS_PER_DAY - 1
     arrivals_rng, legacy_rng, rounds_rng = gen.spawn(3)
-    knobs = catalog.knob_arrays()
+    lics = _licenses(behaviour, start, end, start_day, end_day, initial, arrivals_rng, legacy_rng)
+    tab = _tables(behaviour, catalog)
+    rounds = _Rounds(
+        key=np.uint64(rounds_rng.integers(0, 2**63)), n_lic=lics.n_lic, n_chunks=max(1, -(-lics.n_lic // 1024)), lics=lics,
+        end_day=end_day, earliest=start_day if initial is not None else np.iinfo(np.int64).min, max_rounds=max_rounds,
+        min_off=int(tab["lo_off"].min()), tab=tab, horizon_ns=(end_day + 1) * NS_PER_DAY - 1, knobs=catalog.knob_arrays(),
+    )
+    parts = _run_chunks(rounds, start_day, end_day, progress)
+    return _gather_orders(parts, lics)
 
-    # -- licenses: monthly arrivals and legacy carry-overs ---------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Licenses:
+    """The simulated licenses (carried over first, then arrivals), by license number."""
+
+    n_lic: int
+    edition: np.ndarray  #: 0 full, 1 basic
+    arr_day: np.ndarray  #: arrival day (-1: carried over)
+    legacy_start: np.ndarray  #: legacy period (-1: none)
+    legacy_until: np.ndarray
+    has_sub: np.ndarray  #: ever had a subscription
+    first_end: np.ndarray  #: end of the coverage the first round continues
+    is_legacy: np.ndarray
+
+
+def _licenses(beh: Behaviour, start: Any, end: Any, start_day: int, end_day: int,
+              initial: tuple[np.ndarray, np.ndarray, np.ndarray] | None, arrivals_rng: np.random.Generator,
+              legacy_rng: np.random.Generator) -> _Licenses:
+    """Monthly arrivals (Poisson, growth and seasonality) and the legacy carry-overs, or the
+    ``initial`` base; raises if the expected count is over :data:`SIM_LICENSES_MAX`."""
     day0, day1 = np.array([start_day, end_day]).astype("datetime64[D]")
     months = np.arange(day0.astype("datetime64[M]"), day1.astype("datetime64[M]") + 1)  # calendar months
     season = np.asarray(beh.seasonality)[months.astype(np.int64) % 12]
@@ -506,43 +531,64 @@ def simulate_core(
         first_end[:n_leg] = np.asarray(initial[0], np.int64)
         edition[:n_leg] = np.asarray(initial[1], np.int64)
         has_sub[:n_leg] = np.asarray(initial[2], bool)
-    is_legacy = legacy_until >= 0
-    earliest = start_day if initial is not None else np.iinfo(np.int64).min
-    key = np.uint64(rounds_rng.integers(0, 2**63))
-    tab = _tables(beh, catalog)
-    min_off = int(tab["lo_off"].min())
+    return _Licenses(n_lic=n_lic, edition=edition, arr_day=arr_day, legacy_start=legacy_start, legacy_until=legacy_until,
+                     has_sub=has_sub, first_end=first_end, is_legacy=legacy_until >= 0)
 
-    # -- the rounds of every license, in chunks (parallel), each writing its own slots ---------
-    n_chunks = max(1, -(-n_lic // 1024))
 
-    def run1(chunks: np.ndarray, cap: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-        return _simulate(key, chunks, n_chunks, cap, edition, arr_day, first_end, has_sub, is_legacy, end_day, earliest,
-                         max_rounds, min_off, tab["cdf"], tab["cdf_len"], tab["guide"], tab["lo_off"], tab["p_cont"],
-                         tab["p_up"], tab["P"], tab["table"], tab["median_h"], tab["sigma"], horizon_ns, knobs["from_day"],
-                         knobs["term"], knobs["grace"], knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"])
+@dataclass(frozen=True, slots=True)
+class _Rounds:
+    """The rounds kernel bound to its licenses and tables: licenses go in chunks of every
+    ``n_chunks``-th license, each chunk writing its own slots."""
 
-    def run(chunks: np.ndarray, cap: int) -> list[tuple]:
+    key: np.uint64
+    n_lic: int
+    n_chunks: int
+    lics: _Licenses
+    end_day: int
+    earliest: int
+    max_rounds: int
+    min_off: int
+    tab: dict[str, Any]
+    horizon_ns: int
+    knobs: dict[str, np.ndarray]
+
+    def run1(self, chunks: np.ndarray, cap: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """The kernel on ``chunks`` with ``cap`` slots each: (slots, stats)."""
+        lics, tab, knobs = self.lics, self.tab, self.knobs
+        return _simulate(self.key, chunks, self.n_chunks, cap, lics.edition, lics.arr_day, lics.first_end, lics.has_sub,
+                         lics.is_legacy, self.end_day, self.earliest, self.max_rounds, self.min_off, tab["cdf"],
+                         tab["cdf_len"], tab["guide"], tab["lo_off"], tab["p_cont"], tab["p_up"], tab["P"], tab["table"],
+                         tab["median_h"], tab["sigma"], self.horizon_ns, knobs["from_day"], knobs["term"], knobs["grace"],
+                         knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"])
+
+    def run(self, chunks: np.ndarray, cap: int) -> list[tuple]:
         """(chunks, slots, stats) per worker thread: the kernel runs without the GIL."""
         groups = [g for g in np.array_split(chunks, min(workers(), len(chunks))) if len(g)]
         if len(groups) == 1:
-            return [(groups[0], *run1(groups[0], cap))]
+            return [(groups[0], *self.run1(groups[0], cap))]
         with ThreadPoolExecutor(len(groups)) as pool:
-            futures = [pool.submit(run1, g, cap) for g in groups]
+            futures = [pool.submit(self.run1, g, cap) for g in groups]
             return [(g, *f.result()) for g, f in zip(groups, futures, strict=True)]
 
-    def size(chunks: np.ndarray) -> int:
-        return int(((n_lic - chunks + n_chunks - 1) // n_chunks).sum())
+    def size(self, chunks: np.ndarray) -> int:
+        """Licenses in ``chunks``."""
+        return int(((self.n_lic - chunks + self.n_chunks - 1) // self.n_chunks).sum())
 
-    # A pilot chunk sizes the others' slots (chunks are like samples); a chunk that still
-    # needs more is rerun with room for all it made (same draws, same orders).
-    years = (end_day - start_day + 1) / max(int(knobs["term"].min()), 1)
+
+def _run_chunks(rounds: _Rounds, start_day: int, end_day: int, progress: bool | None) -> list[tuple]:
+    """Every chunk run: (slots, stats, the chunks of the run to keep) per run.
+
+    A pilot chunk sizes the others' slots (chunks are like samples); a chunk that still
+    needs more is rerun with room for all it made (same draws, same orders)."""
+    n_lic, size, run = rounds.n_lic, rounds.size, rounds.run
+    years = (end_day - start_day + 1) / max(int(rounds.knobs["term"].min()), 1)
     pilot = np.zeros(1, np.int64)
     with warnings.catch_warnings():  # the first call compiles (once per machine: cached) in this thread
         warnings.simplefilter("ignore", nb.NumbaPerformanceWarning)  # about parallel=True, on purpose
         parts = [(out, stats, np.zeros(1, np.int64)) for _, out, stats in run(pilot, size(pilot) * int(3 + 2 * years))]
     per_lic = parts[0][1][0][0] / max(size(pilot), 1)
     show = progress if progress is not None else n_lic > 500_000
-    rest = np.arange(1, n_chunks)
+    rest = np.arange(1, rounds.n_chunks)
     per_call = max(len(rest), 1) if not show else 32
     with tqdm(total=n_lic, desc="simulating licenses", unit="lic", disable=not show, leave=False) as bar:
         bar.update(size(pilot))
@@ -555,7 +601,11 @@ def simulate_core(
                 if len(over):
                     parts += [(o, st, np.arange(len(g))) for g, o, st in run(group[over], int(stats[0][over].max()))]
             bar.update(size(chunks))
-    # Gather the written slots chunk by chunk into one run of orders.
+    return parts
+
+
+def _gather_orders(parts: list[tuple], lics: _Licenses) -> SimCore:
+    """The written slots gathered chunk by chunk into one run of orders."""
     total = sum(int(st[0][sel].sum()) for _, st, sel in parts)
     o_lic, o_sku, o_times, o_up, o_ok = _alloc(total)
     offset, customer_years, rounds = 0, 0, 0
@@ -568,7 +618,8 @@ def simulate_core(
         rounds = max(rounds, int(rmax[sel].max(initial=0)))
     with ThreadPoolExecutor(min(workers(), len(jobs))) as pool:
         list(pool.map(lambda job: _gather(*job), jobs))
-    return SimCore(n_lic, edition, legacy_start, legacy_until, o_lic, o_sku, o_times, o_up, o_ok, customer_years, rounds)
+    return SimCore(lics.n_lic, lics.edition, lics.legacy_start, lics.legacy_until, o_lic, o_sku, o_times, o_up, o_ok,
+                   customer_years, rounds)
 
 
 def _ids(prefix: str, ints: np.ndarray, width: int) -> pa.Array:

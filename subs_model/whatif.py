@@ -433,6 +433,28 @@ def run_scenarios(
     ...                     as_of="2026-10-31", runs=50)  # doctest: +SKIP
     >>> res.summary[["scenario", "bookings_mean", "bookings_diff_mean"]]  # doctest: +SKIP
     """
+    _check_arguments(scenarios, runs, horizon_months, seed)
+    cat0 = catalog or Catalog.default()
+    as_of_day = as_day(as_of, cat0.timezone)
+    as_of_ts = pd.Timestamp(as_of_day, unit="D")
+    beh, initial, observed, notes = _starting_point(ledger, cat0, as_of_day, prior, behaviour)
+    empty = _coverage_notes(notes, beh, len(initial[0]), as_of_ts, horizon_months, calibrated=behaviour is None)
+    start_day, months, month_ends = _months(as_of_day, horizon_months)
+    payloads = _payloads(scenarios, cat0, beh, runs, seed, initial, start_day, month_ends)
+    if empty:
+        results = [(pl["scenario"], pl["run"], np.zeros((len(METRICS), horizon_months), np.int64), float("nan")) for pl in payloads]
+    else:
+        results = _run_payloads(payloads, executor)
+    arr, rates = _collect(results, scenarios, runs, horizon_months)
+    table, summary = _tables(scenarios, arr, rates, months)
+    return WhatIf(
+        table=table, summary=summary, runs=arr, renewal_rates=rates,
+        behaviour=beh, observed_renewal_rate=observed, as_of=as_of_ts, scenarios=tuple(scenarios), notes=tuple(notes),
+    )
+
+
+def _check_arguments(scenarios: Sequence[Scenario], runs: Any, horizon_months: Any, seed: Any) -> None:
+    """Raise a :class:`ScenarioError` naming the first bad argument of :func:`run_scenarios`."""
     if not scenarios:
         msg = "run_scenarios: give at least one scenario (the first is the baseline)"
         raise ScenarioError(msg)
@@ -450,21 +472,30 @@ def run_scenarios(
     if len(set(names)) != len(names):
         msg = f"run_scenarios: scenario names must be unique, got {names}"
         raise ScenarioError(msg)
-    cat0 = catalog or Catalog.default()
-    as_of_day = as_day(as_of, cat0.timezone)
-    as_of_ts = pd.Timestamp(as_of_day, unit="D")
+
+
+def _starting_point(ledger: Ledger, cat0: Catalog, as_of_day: int, prior: Behaviour | None,
+                    behaviour: Behaviour | None) -> tuple[Behaviour, Any, float, list[str]]:
+    """The behaviour to simulate (given, or calibrated with arrivals at last year's pace), the
+    licenses' state on ``as_of_day``, the observed renewal rate, and the notes so far."""
     notes: list[str] = []
     if behaviour is None and len(ledger.orders) == 0:
         beh = prior or Behaviour()  # nothing to calibrate from
         notes.append("the ledger has no orders: behaviour is the prior's, not calibrated")
     else:
-        beh = behaviour or calibrate(ledger, cat0, as_of=as_of_ts, prior=prior)
+        beh = behaviour or calibrate(ledger, cat0, as_of=pd.Timestamp(as_of_day, unit="D"), prior=prior)
     initial, observed, recent_arrivals = _initial_state(ledger, cat0, as_of_day)
     if behaviour is None:
         # New licenses at the pace of the last year — none if the ledger had none.
         beh = beh.with_changes(arrivals_per_month=recent_arrivals, legacy_licenses=0)
+    return beh, initial, observed, notes
+
+
+def _coverage_notes(notes: list[str], beh: Behaviour, n_base: int, as_of_ts: pd.Timestamp, horizon_months: int,
+                    calibrated: bool) -> bool:
+    """Append to ``notes`` what limits the forecast (a small or empty base, no arrivals, a
+    short horizon); True when there is nothing to simulate."""
     day = as_of_ts.date().isoformat()
-    n_base = len(initial[0])
     empty = n_base == 0 and beh.arrivals_per_month == 0
     if empty:
         notes.append(f"no license is covered on {day} and none is expected to arrive: nothing to simulate, every result is 0")
@@ -472,16 +503,28 @@ def run_scenarios(
         notes.append(f"no license is covered on {day}: the forecast holds new arrivals only")
     elif n_base < SMALL_BASE:
         notes.append(f"only {n_base} licenses are covered on {day}: the bands are wide and the calibration leans on the prior")
-    if behaviour is None and not empty and beh.arrivals_per_month == 0:
+    if calibrated and not empty and beh.arrivals_per_month == 0:
         notes.append(f"no new license in the year before {day}: no arrivals are simulated")
     if horizon_months < 24:
         notes.append(f"the horizon of {horizon_months} months is under 24: renewal rates count only renewals inside it and "
                      "understate the first-year rate")
+    return empty
+
+
+def _months(as_of_day: int, horizon_months: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """The first simulated day, the months of the horizon and each month's last day (the
+    first month's end no earlier than the first day)."""
     start_day = as_of_day + 1
     first_month = np.datetime64(start_day, "D").astype("datetime64[M]")
     months = first_month + np.arange(horizon_months)
     month_ends = ((months + 1).astype("datetime64[D]") - 1).astype(np.int64)
     month_ends[0] = max(month_ends[0], start_day)
+    return start_day, months, month_ends
+
+
+def _payloads(scenarios: Sequence[Scenario], cat0: Catalog, beh: Behaviour, runs: int, seed: int, initial: Any,
+              start_day: int, month_ends: np.ndarray) -> list[dict[str, Any]]:
+    """One picklable task per scenario and run: its catalog, behaviour, seed and the initial state."""
     payloads = []
     for sc in scenarios:
         cat = sc.catalog_for(cat0, pd.Timestamp(start_day, unit="D"))
@@ -491,53 +534,72 @@ def run_scenarios(
                 "scenario": sc.name, "run": r, "seed": [seed, r], "behaviour": b.to_dict(), "catalog": cat.to_dict(),
                 "initial": initial, "start_day": start_day, "month_ends": month_ends,
             })
-    if empty:
-        results = [(pl["scenario"], pl["run"], np.zeros((len(METRICS), horizon_months), np.int64), float("nan")) for pl in payloads]
-    else:
-        own = executor is None
-        ex = executor or ProcessPoolExecutor(max_workers=workers())
-        try:
-            results = list(ex.map(_task, payloads, chunksize=max(1, len(payloads) // 16)) if own
-                           else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
-        finally:
-            if own:
-                ex.shutdown()
+    return payloads
+
+
+def _run_payloads(payloads: list[dict[str, Any]], executor: Executor | None) -> list[Any]:
+    """Every task's result, on ``executor`` or on local processes started (and stopped) here."""
+    own = executor is None
+    ex = executor or ProcessPoolExecutor(max_workers=workers())
+    try:
+        return list(ex.map(_task, payloads, chunksize=max(1, len(payloads) // 16)) if own
+                    else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
+    finally:
+        if own:
+            ex.shutdown()
+
+
+def _collect(results: list[Any], scenarios: Sequence[Scenario], runs: int,
+             horizon_months: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each scenario's monthly metrics (run × metric × month) and renewal rate per run."""
     arr: dict[str, np.ndarray] = {sc.name: np.zeros((runs, len(METRICS), horizon_months), np.int64) for sc in scenarios}
     rates: dict[str, np.ndarray] = {sc.name: np.zeros(runs) for sc in scenarios}
     for name, r, m, rate in results:
         arr[name][r] = m
         rates[name][r] = rate
+    return arr, rates
+
+
+def _tables(scenarios: Sequence[Scenario], arr: dict[str, np.ndarray], rates: dict[str, np.ndarray],
+            months: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The monthly table (bands of each metric and of its difference to the baseline) and the
+    summary over the horizon, a row per scenario."""
     base = scenarios[0].name
     month_ts = months.astype("datetime64[ns]")
     rows, summary = [], []
     for sc in scenarios:
         x = arr[sc.name].astype(float)
-        d = x - arr[base]
-        mean, lo, hi = _band(x)
-        dmean, dlo, dhi = _band(d)
-        ci = _ci(x)
-        for k, metric in enumerate(METRICS):
-            rows.append(pd.DataFrame({
-                "scenario": sc.name, "metric": metric, "month": month_ts, "mean": mean[k], "p05": lo[k], "p95": hi[k],
-                "mean_ci": ci[k], "diff_mean": dmean[k], "diff_p05": dlo[k], "diff_p95": dhi[k],
-            }))
-        tot = x.sum(axis=2)
-        active = Metric.ACTIVE.code
-        tot[:, active] = x[:, active, -1]  # active: at the end, not summed
-        dt = tot - np.c_[[arr[base][:, k].sum(axis=1) if k != active else arr[base][:, k, -1] for k in range(len(METRICS))]].T
-        row = {"scenario": sc.name, "description": sc.description}
-        for k, metric in enumerate(METRICS):
-            m, lo_, hi_ = _band(tot[:, k])
-            dm, dlo_, dhi_ = _band(dt[:, k])
-            row.update({f"{metric}_mean": m, f"{metric}_p05": lo_, f"{metric}_p95": hi_, f"{metric}_mean_ci": _ci(tot[:, k]),
-                        f"{metric}_diff_mean": dm, f"{metric}_diff_p05": dlo_, f"{metric}_diff_p95": dhi_})
-        rm, rlo, rhi = _band(rates[sc.name])
-        row.update({"renewal_rate_mean": rm, "renewal_rate_p05": rlo, "renewal_rate_p95": rhi})
-        summary.append(row)
-    return WhatIf(
-        table=pd.concat(rows, ignore_index=True), summary=pd.DataFrame(summary), runs=arr, renewal_rates=rates,
-        behaviour=beh, observed_renewal_rate=observed, as_of=as_of_ts, scenarios=tuple(scenarios), notes=tuple(notes),
-    )
+        rows += _monthly_rows(sc.name, x, x - arr[base], month_ts)
+        summary.append(_summary_row(sc, x, arr[base], rates[sc.name]))
+    return pd.concat(rows, ignore_index=True), pd.DataFrame(summary)
+
+
+def _monthly_rows(name: str, x: np.ndarray, d: np.ndarray, month_ts: np.ndarray) -> list[pd.DataFrame]:
+    """A frame per metric: the monthly band of scenario ``name`` (runs ``x``) and of its difference ``d``."""
+    mean, lo, hi = _band(x)
+    dmean, dlo, dhi = _band(d)
+    ci = _ci(x)
+    return [pd.DataFrame({
+        "scenario": name, "metric": metric, "month": month_ts, "mean": mean[k], "p05": lo[k], "p95": hi[k],
+        "mean_ci": ci[k], "diff_mean": dmean[k], "diff_p05": dlo[k], "diff_p95": dhi[k],
+    }) for k, metric in enumerate(METRICS)]
+
+
+def _summary_row(sc: Scenario, x: np.ndarray, base: np.ndarray, rates: np.ndarray) -> dict[str, Any]:
+    """The totals over the horizon of a scenario (active: at the end) and their difference to the baseline."""
+    tot = x.sum(axis=2)
+    active = Metric.ACTIVE.code
+    tot[:, active] = x[:, active, -1]  # active: at the end, not summed
+    dt = tot - np.c_[[base[:, k].sum(axis=1) if k != active else base[:, k, -1] for k in range(len(METRICS))]].T
+    row = {"scenario": sc.name, "description": sc.description}
+    for k, metric in enumerate(METRICS):
+        m, lo_, hi_ = _band(tot[:, k])
+        dm, dlo_, dhi_ = _band(dt[:, k])
+        row.update({f"{metric}_mean": m, f"{metric}_p05": lo_, f"{metric}_p95": hi_, f"{metric}_mean_ci": _ci(tot[:, k]),
+                    f"{metric}_diff_mean": dm, f"{metric}_diff_p05": dlo_, f"{metric}_diff_p95": dhi_})
+    rm, rlo, rhi = _band(rates)
+    row.update({"renewal_rate_mean": rm, "renewal_rate_p05": rlo, "renewal_rate_p95": rhi})
+    return row
 
 
 SENSITIVITY = {
