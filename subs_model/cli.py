@@ -14,6 +14,7 @@ from .calibrate import calibrate
 from .catalog import Catalog
 from .errors import OutputError, SubsModelError
 from .io import read_ledger
+from .ledger import Ledger
 from .replay import replay
 from .simulate import simulate
 
@@ -39,8 +40,19 @@ def _writing(what: str, path: Path) -> Iterator[None]:
         raise OutputError(msg) from None
 
 
+def _read(data: str) -> Ledger:
+    """The ledger at ``data``; rows it quarantined are left out, and one line on stderr says so."""
+    led = read_ledger(data)
+    s = led.load_summary
+    n_bad = int(s.loc[s["reason"] == "", "quarantined"].sum()) if s is not None else 0
+    if n_bad:
+        print(f"subs-model: warning: {n_bad:,} rows of {data} were quarantined and are left out; "
+              f"see them with: subs-model validate {data}", file=sys.stderr)
+    return led
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
-    led = read_ledger(args.data)
+    led = _read(args.data)
     cat = _catalog(args.catalog)
     rep = replay(led, cat, as_of=args.as_of)
     day = rep.as_of.date().isoformat()
@@ -80,7 +92,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     cat = _catalog(args.catalog)
     out = Path(args.out)
     with _writing("the simulated ledger", out):  # refuse a bad folder before simulating, not after
-        if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        if out.exists() and not out.is_dir():
+            print(f"subs-model: error: {out} is a file, not a folder; give a folder for the simulated ledger", file=sys.stderr)
+            return 2
+        if out.exists() and any(out.iterdir()) and not args.force:
             print(f"subs-model: error: {out} is not empty; choose a new folder or pass --force to overwrite", file=sys.stderr)
             return 2
         created = not out.exists()
@@ -105,7 +120,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         print(f"subs-model: error: {out} exists; choose another file or pass --force to overwrite", file=sys.stderr)
         return 2
-    led = read_ledger(args.data)
+    led = _read(args.data)
     prior = Behaviour.from_yaml(args.prior) if args.prior else None
     beh = calibrate(led, _catalog(args.catalog), as_of=args.as_of, prior=prior)
     with _writing("the behaviour", out):
@@ -203,7 +218,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from .whatif import load_scenarios, run_scenarios
 
     scenarios = load_scenarios(args.scenarios)
-    led = read_ledger(args.data)
+    led = _read(args.data)
     cat = _catalog(args.catalog)
     as_of = args.as_of or replay(led, cat).as_of.date().isoformat()
     print(f"Running {len(scenarios)} scenarios × {args.runs} runs, {args.horizon} months from {as_of} …", flush=True)

@@ -59,7 +59,7 @@ R = QuarantineReason
 PRIORITY = {r.value: i for i, r in enumerate(QuarantineReason)}
 MESSAGES = {
     R.EMPTY_REQUIRED: "required value is empty; fill it in the export",
-    R.BAD_TIMESTAMP: "not an ISO 8601 timestamp (e.g. 2026-03-15T10:00:00+03:00); day/month order is never guessed",
+    R.BAD_TIMESTAMP: "not an ISO 8601 timestamp from 1678-01-01 to 2261-12-31 (e.g. 2026-03-15T10:00:00+03:00); day/month order is never guessed",
     R.BAD_DATE: "not a date YYYY-MM-DD",
     R.BAD_BOOL: "not true/false",
     R.UNKNOWN_SKU: "sku must be subscription, renewal or upgrade",

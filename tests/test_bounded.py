@@ -36,7 +36,7 @@ def test_timestamps_outside_nanoseconds_are_bad_timestamp(tmp_path, stamp) -> No
     led = sm.read_ledger(_export(tmp_path / "x", [f"O1,L1,subscription,{stamp},,,,,,,,", "O2,L1,subscription,2026-01-01T10:00:00,,,,,,,,"]))
     q = led.quarantine
     assert q[["line", "column", "reason"]].values.tolist() == [[2, "requested_at", "bad_timestamp"]]
-    assert q["message"].iloc[0] == "not an ISO 8601 timestamp (e.g. 2026-03-15T10:00:00+03:00); day/month order is never guessed"
+    assert q["message"].iloc[0] == "not an ISO 8601 timestamp from 1678-01-01 to 2261-12-31 (e.g. 2026-03-15T10:00:00+03:00); day/month order is never guessed"
     assert list(led.orders["order_id"]) == ["O2"]
 
 

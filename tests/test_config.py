@@ -310,3 +310,41 @@ def test_bounds_are_documented() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for fact in (f"{YAML_ALIAS_LIMIT:,}".replace(",", " "), "3 650", "365", "YYYY-MM-DD"):
         assert fact in readme, fact
+
+
+def test_simulate_into_a_file_says_it_is_a_file(tmp_path, capsys) -> None:
+    """`simulate --out` naming an existing file is refused as a file (not 'pass --force', which could not help)."""
+    f = tmp_path / "afile.txt"
+    f.write_text("hello")
+    assert main(["simulate", "--start", "2025-01-01", "--end", "2025-02-01", "--out", str(f)]) == 2
+    assert capsys.readouterr().err.strip() == f"subs-model: error: {f} is a file, not a folder; give a folder for the simulated ledger"
+    assert f.read_text() == "hello"
+
+
+def test_commands_that_read_an_export_say_how_many_rows_they_left_out(tmp_path, capsys) -> None:
+    """replay on an export with bad rows runs on the rest and says, in one line, that rows were quarantined."""
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(ROOT / "tests" / "data" / "handmade", raw)
+    lines = (raw / "orders.csv").read_text().splitlines()
+    lines[1] = lines[1].replace(",4000.00,", ",100000000000000000000,", 1)
+    (raw / "orders.csv").write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(raw), "--as-of", "2026-10-31"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == f"subs-model: warning: 2 rows of {raw} were quarantined and are left out; see them with: subs-model validate {raw}"
+
+
+def test_a_closed_output_pipe_does_not_undo_or_fail_the_work(tmp_path) -> None:
+    """`subs-model ingest … | head -0`: the reader is gone, the ingest still completes and exits 0, no error printed."""
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-m", "subs_model", "ingest", str(ROOT / "tests" / "data" / "handmade"), "--into", str(store)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.close()  # the reader leaves before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""
+    assert (store / "current").is_symlink()
