@@ -262,3 +262,13 @@ def test_missing_sheet_is_named(tmp_path) -> None:
     wb.save(folder / "выгрузка 2026-11.xlsx")
     with pytest.raises(sm.LedgerFileError, match=r"no sheet 'Заказы' for table 'orders'; its sheets are \['Лицензии', 'Orders'"):
         sm.read_ledger(folder, profile=PXLSX)
+
+
+def test_semicolon_export_without_a_profile_is_told_about_the_delimiter(tmp_path) -> None:
+    """A ';'-separated file read without a profile: the message names the delimiter and --profile."""
+    (tmp_path / "licenses.csv").write_text("license_id;customer_id;edition\nL1;K1;full\n")
+    (tmp_path / "orders.csv").write_text("order_id,license_id,sku,code,code_issued_at\n")
+    (tmp_path / "activations.csv").write_text("code,license_id,activated_at\n")
+    with pytest.raises(sm.LedgerError, match=r"licenses\.csv: unknown column\(s\) \['license_id;customer_id;edition'\] .*"
+                       r"not separated by ','.*--profile data/profiles/1c\.yaml"):
+        sm.read_ledger(tmp_path)
