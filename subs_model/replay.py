@@ -45,7 +45,7 @@ from .days import (
 )
 from .errors import LedgerError
 from .ledger import Ledger, _as_text, _id_codes
-from .result import Replay, _at, _codes, _is_cat, _periods, _rejections
+from .result import Replay, at_or_missing, codes_table, is_categorical, periods_table, rejections_table
 from .vocab import REN, UPG, CodeStatus, Edition, Reason, Sku, Source, categories
 from .workers import pool as worker_pool
 from .workers import run as run_ranges
@@ -69,7 +69,7 @@ def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
     Ledgers with categorical id columns (``Ledger.categorical_ids()`` builds them with one
     dictionary per id kind) are matched on their codes: no string is hashed.
     """
-    if not cols or not all(_is_cat(c) for c in cols):
+    if not cols or not all(is_categorical(c) for c in cols):
         return None
     first = cols[0].cat.categories
     for c in cols[1:]:
@@ -81,7 +81,7 @@ def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
 
 def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     """Position of each value in ``names`` (-1 when not one of them); low-cardinality fast path."""
-    if _is_cat(series):
+    if is_categorical(series):
         codes, uniques = _cat_codes(series), series.cat.categories
     else:
         codes, uniques = pd.factorize(_as_text(series))
@@ -119,7 +119,7 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
 
 
 def _is_unique(series: pd.Series) -> bool:
-    if _is_cat(series):
+    if is_categorical(series):
         codes = _cat_codes(series)
         return bool(len(codes) == 0 or (codes.min() >= 0 and K.first_repeat(codes, len(series.cat.categories)) < 0))
     return series.is_unique
@@ -200,7 +200,7 @@ class Prepared:
     @property
     def act_order(self) -> np.ndarray:
         """Order row of each activation's code (-1: unknown code), in replay order."""
-        return _at(self.o_perm, self.act_num)
+        return at_or_missing(self.o_perm, self.act_num)
 
 
 def first_activations(led: Ledger, p: Prepared, tz: str) -> np.ndarray:
@@ -329,7 +329,7 @@ def _number_ids(led: Ledger, tz: str) -> _Ids:
     tables = {"licenses": led.licenses, "orders": ord_df, "activations": act_df, "legacy_periods": led.legacy_periods}
     lic_cols = [t["license_id"] for t in tables.values() if t is not None]
     o_issue_ts = parse_instants(ord_df["code_issued_at"], tz, where=f"{src}: orders", column="code_issued_at")
-    strings = not all(_is_cat(c) for c in (*lic_cols, ord_df["code"], act_df["code"]))
+    strings = not all(is_categorical(c) for c in (*lic_cols, ord_df["code"], act_df["code"]))
     pool = worker_pool() if strings else None
     f_lic = submit(pool, _license_space, lic_cols)
     f_code = submit(pool, _code_space, ord_df["code"], act_df["code"])
@@ -415,7 +415,7 @@ def _issue_events(led: Ledger, tz: str, orders: _OrderNumbers, o_sku: np.ndarray
     n_issue_day, last = local_days32_and_last(orders.n_issue_ts, tz)
     num, ptr, ts, day = K.issue_events(orders.o_ptr, n_sku, orders.n_issue_ts, n_issue_day)
     oid = led.orders["order_id"]
-    n_oid = K.gather(_cat_codes(oid), orders.o_perm) if _is_cat(oid) else None
+    n_oid = K.gather(_cat_codes(oid), orders.o_perm) if is_categorical(oid) else None
     return _IssueEvents(n_sku, n_issue_day, int(last), num, ptr, ts, day, n_oid)
 
 
@@ -724,9 +724,9 @@ def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any
     # Code fates and periods by ranges of licenses, side by side on the cores (large
     # ledgers); the rejections here meanwhile.
     pool = worker_pool() if len(r["ranges"]) > 1 else None
-    codes_done = _codes(ledger, p, as_of_day, r, pool)
-    periods_done = _periods(ledger, p, cat, as_of_day, r, pool)
-    rejections, rejection_order = _rejections(ledger, p, reason)
+    codes_done = codes_table(ledger, p, as_of_day, r, pool)
+    periods_done = periods_table(ledger, p, cat, as_of_day, r, pool)
+    rejections, rejection_order = rejections_table(ledger, p, reason)
     (periods, keys), codes = periods_done(), codes_done()
     keys["rejection_order"] = rejection_order
     return Replay(

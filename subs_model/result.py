@@ -30,13 +30,13 @@ if TYPE_CHECKING:
 __all__ = ["Replay"]
 
 
-def _is_cat(series: pd.Series) -> bool:
+def is_categorical(series: pd.Series) -> bool:
     return isinstance(series.dtype, pd.CategoricalDtype)
 
 
 def _id_column(series: pd.Series) -> pd.Series:
     """An id column for a result table: categoricals as given, anything else as strings."""
-    return series if _is_cat(series) else _as_text(series)
+    return series if is_categorical(series) else _as_text(series)
 
 
 def _arrow(series: pd.Series) -> pa.Array:
@@ -54,8 +54,8 @@ def _take_str(arr: pa.Array, idx: np.ndarray) -> pd.Series:
 
 def _take_id(series: pd.Series, idx: np.ndarray) -> pd.Series:
     """``series[idx]`` of an id column (``idx < 0`` gives NA), keeping a categorical's dtype."""
-    if _is_cat(series):
-        return _from_codes(_at(series.array.codes, idx), series)
+    if is_categorical(series):
+        return _from_codes(at_or_missing(series.array.codes, idx), series)
     return _take_str(_arrow(series), idx)
 
 
@@ -65,7 +65,7 @@ def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(names), validate=False)
 
 
-def _at(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def at_or_missing(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``values[idx]``, with -1 where ``idx`` is -1."""
     if len(idx) == 0 or idx.min() >= 0:
         return values[idx]
@@ -170,7 +170,7 @@ class Replay:
         }
 
 
-def _periods(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.DataFrame, dict[str, np.ndarray]]]:
+def periods_table(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.DataFrame, dict[str, np.ndarray]]]:
     """Start writing the periods, a range of licenses a task on ``pool``; returns the
     function that waits for them and makes the table and its keys."""
     n = sum(r["n_periods"])
@@ -219,7 +219,7 @@ def _periods(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.DataFrame
     return done
 
 
-def _codes(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
+def codes_table(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
     """Start the code fates, a range of order rows a task on ``pool`` (as many ranges as the
     scan had); returns the function that waits for them and makes the table."""
     n = len(p.o_sku)
@@ -249,7 +249,7 @@ def _codes(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
     return done
 
 
-def _rejections(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
+def rejections_table(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
     """The rejections table and, per row, the order row of the rejected code (-1: unknown)."""
     none = np.empty(0, np.int32)
     rows, lic, code, day, why, order = K.emit_rejections(
