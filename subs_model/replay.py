@@ -225,6 +225,7 @@ class _Ids:
     n_codes: int  # how many code numbers there are
     codes_cat: bool  # the code numbers are the columns' own categorical codes
     order_ids_unique: bool  # no order_id repeats
+    o_sku: np.ndarray  # sku position of each order row (-1: not a sku; :func:`_check_orders` raises)
     o_issue_ts: np.ndarray  # each order's code-issue instant (UTC ns, NO_TIME: not issued), by row
 
     @property
@@ -290,7 +291,6 @@ class _Activations:
     static: np.ndarray  # reason known before the scan (unknown code, wrong license, before issue), 0: none
     day: np.ndarray  # local day
     last_day: int  # the last activation day (NO_DAY: none)
-    iss: np.ndarray  # index of the license's first issue event at a later instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +322,8 @@ def _number_ids(led: Ledger, tz: str) -> _Ids:
     an empty license id.
 
     Matching ids is the costly part for string columns (categoricals sharing their
-    dictionaries are matched on codes); Arrow releases the GIL, so the three string hash
-    passes (license ids, codes, order-id repeats) run side by side.
+    dictionaries are matched on codes); Arrow releases the GIL, so the string hash passes
+    (license ids, codes, skus, order-id repeats) run side by side.
     """
     src, ord_df, act_df = led.source, led.orders, led.activations
     tables = {"licenses": led.licenses, "orders": ord_df, "activations": act_df, "legacy_periods": led.legacy_periods}
@@ -333,11 +333,13 @@ def _number_ids(led: Ledger, tz: str) -> _Ids:
     pool = worker_pool() if strings else None
     f_lic = submit(pool, _license_space, lic_cols)
     f_code = submit(pool, _code_space, ord_df["code"], act_df["code"])
+    f_sku = submit(pool, _enum_codes, ord_df["sku"], categories(Sku))
     unique = _is_unique(ord_df["order_id"])
     lic, license_ids, license_dtype = f_lic.result()
     o_code, a_code, n_codes, codes_cat = f_code.result()
+    o_sku = f_sku.result()
     _check_license_ids(src, tuple(tables), lic)
-    return _Ids(lic, license_ids, license_dtype, o_code, a_code, n_codes, codes_cat, unique, o_issue_ts)
+    return _Ids(lic, license_ids, license_dtype, o_code, a_code, n_codes, codes_cat, unique, o_sku, o_issue_ts)
 
 
 def _check_license_ids(src: str, names: tuple[str, ...], cols: list[np.ndarray]) -> None:
@@ -389,7 +391,7 @@ def _check_orders(led: Ledger, ids: _Ids, orders: _OrderNumbers, act_ts: np.ndar
         dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
         msg = f"{src}: orders has order_id {dup!r} more than once; order ids must be unique"
         raise LedgerError(msg)
-    o_sku = _enum_codes(ord_df["sku"], categories(Sku))
+    o_sku = ids.o_sku
     if len(o_sku) and o_sku.min() < 0:
         row = _first(o_sku < 0)
         msg = f"{src}: orders row {row + 1}, column 'sku': {ord_df['sku'].iloc[row]!r} is not one of {categories(Sku)}"
@@ -429,22 +431,17 @@ def _activation_buckets(a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray,
     return _Buckets(*day_offsets(a_ts, tz), rows, num, ts, code, bptr, ptr, shift)
 
 
-def _join_activations(b: _Buckets, orders: _OrderNumbers, issues: _IssueEvents, nlic: int, tz: str,
-                      tiebreak: pd.Series) -> _Activations:
+def _join_activations(b: _Buckets, orders: _OrderNumbers, nlic: int, tz: str, tiebreak: pd.Series) -> _Activations:
     """Activations in replay order, joined to their orders (:func:`_kernel.order_activations`),
-    with the static reasons, local days and each one's first later issue event; buckets run
-    side by side on the workers (large ledgers)."""
+    with the static reasons and local days; buckets run side by side on the workers (large ledgers)."""
     n = len(b.rows)
-    static, day, act_iss = np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32)
+    static, day = np.empty(n, np.int8), np.empty(n, np.int32)
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << b.shift, min(b_hi << b.shift, nlic)
-        out = K.order_activations(lo, hi, b_lo, b_hi, b.bptr, b.ptr, orders.code_to_num, orders.o_ptr,
-                                  orders.n_issue_ts, b.d0, b.offset, b.changes, b.rows, b.ts, b.code, b.num,
-                                  static, day)
-        # The range's instants are in cache now.
-        K.issues_before(b.ptr[lo : hi + 1], b.ts, issues.ptr[lo : hi + 1], issues.ts, act_iss)
-        return out
+        return K.order_activations(lo, hi, b_lo, b_hi, b.bptr, b.ptr, orders.code_to_num, orders.o_ptr,
+                                   orders.n_issue_ts, b.d0, b.offset, b.changes, b.rows, b.ts, b.code, b.num,
+                                   static, day)
 
     parts = run_ranges(run, _ranges(b.bptr, n)) if len(b.bptr) > 1 else [(False, 0, NO_DAY)]
     tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
@@ -452,11 +449,10 @@ def _join_activations(b: _Buckets, orders: _OrderNumbers, issues: _IssueEvents, 
     if tie:  # events of a license at one instant go by code (R14's total order)
         lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(b.ptr))
         again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
-        # (act_iss stays: it depends only on the license and the instant, which ties share)
         perm, ts, code, num, static, day = (x[again] for x in (perm, ts, code, num, static, day))
     if n_change or len(b.offset) == 0:
         last = fix_local_days(ts, day, tz, b.d0, b.changes)
-    return _Activations(perm, b.ptr, ts, code, num, static, day, int(last), act_iss)
+    return _Activations(perm, b.ptr, ts, code, num, static, day, int(last))
 
 
 def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray, o_rank: np.ndarray,
@@ -556,8 +552,11 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
     f_buckets = submit(pool, _activation_buckets, ids.lic[2], act_ts, ids.a_code, ids.nlic, tz)
     orders = _number_orders(ids)
     o_sku = _check_orders(led, ids, orders, act_ts)
-    issues = _issue_events(led, tz, orders, o_sku)
-    acts = _join_activations(f_buckets.result(), orders, issues, ids.nlic, tz, led.activations["code"])
+    # Listing the issue events and joining the activations to their orders: side by side.
+    f_issues = submit(pool, _issue_events, led, tz, orders, o_sku)
+    acts = _join_activations(f_buckets.result(), orders, ids.nlic, tz, led.activations["code"])
+    issues = f_issues.result()
+    act_iss = issues_before(acts.ptr, acts.ts, issues.ptr, issues.ts)
     targets = _upgrade_targets(led.orders, ids.lic[1], o_sku, orders.o_rank, src)
     legacy = _legacy_periods(led, ids.lic[3] if len(ids.lic) > 3 else np.empty(0, np.int64), ids.nlic)
     last_legacy = int(legacy.start.max()) if len(legacy.start) else NO_DAY
@@ -578,7 +577,7 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
         n_target=targets.n_target,
         n_oid=issues.n_oid,
         act_num=acts.num,
-        act_iss=acts.iss,
+        act_iss=act_iss,
         act_day=acts.day,
         act_static=acts.static,
         act_code=acts.code if ids.codes_cat else None,
