@@ -501,10 +501,10 @@ def _legacy_periods(led: Ledger, leg_lic: np.ndarray, nlic: int) -> _Legacy:
     return _Legacy(leg_lic[perm], start[perm], until[perm] + 1, perm, ptr)
 
 
-def _order_days(led: Ledger, tz: str, lasts: list[int]) -> tuple[np.ndarray | None, int]:
+def _order_days(led: Ledger, tz: str) -> tuple[np.ndarray | None, int]:
     """The orders' invoice days (prices go by invoice day, R10; None without the column) and the
-    ledger's last event day (``as_of``'s default; 0 when there is none), given the other tables' last days."""
-    ord_df, invoice_day = led.orders, None
+    last day of their other stages (NO_DAY: none)."""
+    ord_df, invoice_day, lasts = led.orders, None, [NO_DAY]
     for col in ("requested_at", "invoiced_at", "paid_at", "ticket_at"):
         if col in ord_df.columns:
             instants = parse_instants(ord_df[col], tz, where=f"{led.source}: orders", column=col)
@@ -512,8 +512,7 @@ def _order_days(led: Ledger, tz: str, lasts: list[int]) -> tuple[np.ndarray | No
             lasts.append(last)
             if col == "invoiced_at":
                 invoice_day = days
-    last = max(lasts)  # NO_DAY is the least int64
-    return invoice_day, (last if last != NO_DAY else 0)
+    return invoice_day, max(lasts)  # NO_DAY is the least int64
 
 
 def prepare(ledger: Ledger, catalog: Catalog | str | None = None) -> Prepared:
@@ -540,8 +539,9 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
     """:func:`prepare`'s work as named steps, each returning a small record: number the ids;
     check the licenses, then the activation instants can be parsed; bucket the activations
     by license (on a worker, large ledgers) beside numbering the orders; check the orders;
-    list the issue events; join the activations to their orders; find the upgrade targets
-    (R8); order the legacy periods (R12). The checks raise one after the other in this order."""
+    list the issue events and read the orders' stage days beside joining the activations to
+    their orders; find the upgrade targets (R8); order the legacy periods (R12). The checks
+    raise one after the other in this order (a stage day's parse error last)."""
     src, pool = led.source, None
     if len(led.orders) + len(led.activations) >= PARALLEL_MIN_EVENTS:
         pool = worker_pool()
@@ -552,15 +552,17 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
     f_buckets = submit(pool, _activation_buckets, ids.lic[2], act_ts, ids.a_code, ids.nlic, tz)
     orders = _number_orders(ids)
     o_sku = _check_orders(led, ids, orders, act_ts)
-    # Listing the issue events and joining the activations to their orders: side by side.
+    # Listing the issue events, reading the orders' stage days and joining the activations to
+    # their orders: side by side (the stage days' errors come out last, where they are taken).
     f_issues = submit(pool, _issue_events, led, tz, orders, o_sku)
+    f_days = submit(pool, _order_days, led, tz)
     acts = _join_activations(f_buckets.result(), orders, ids.nlic, tz, led.activations["code"])
     issues = f_issues.result()
     act_iss = issues_before(acts.ptr, acts.ts, issues.ptr, issues.ts)
     targets = _upgrade_targets(led.orders, ids.lic[1], o_sku, orders.o_rank, src)
     legacy = _legacy_periods(led, ids.lic[3] if len(ids.lic) > 3 else np.empty(0, np.int64), ids.nlic)
-    last_legacy = int(legacy.start.max()) if len(legacy.start) else NO_DAY
-    o_invoice_day, last_event_day = _order_days(led, tz, [acts.last_day, issues.last_day, last_legacy])
+    o_invoice_day, last_order_day = f_days.result()
+    last = max(acts.last_day, issues.last_day, int(legacy.start.max()) if len(legacy.start) else NO_DAY, last_order_day)
     return Prepared(
         license_ids=ids.license_ids,
         license_dtype=ids.license_dtype,
@@ -591,7 +593,7 @@ def _prepare(led: Ledger, tz: str) -> Prepared:
         leg_end=legacy.end,
         leg_perm=legacy.perm,
         leg_ptr=legacy.ptr,
-        last_event_day=last_event_day,
+        last_event_day=last if last != NO_DAY else 0,  # as_of's default
         tz=tz,
         ledger=led,
     )
