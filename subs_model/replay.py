@@ -2,8 +2,8 @@
 
 The work is split in two, both over whole columns:
 
-1. *Preparation* (catalog-independent, cached on the :class:`~subs_model.ledger.Ledger`
-   per time zone): number license ids and codes (categorical columns sharing their
+1. *Preparation* (:func:`prepare`, catalog-independent, one time zone; a :class:`Prepared`
+   the caller may hold for several replays): number license ids and codes (categorical columns sharing their
    dictionaries by their codes, strings by hashing), join activations to their orders
    and upgrades to their renewal acts, compute the static rejections (``unknown_code``,
    ``wrong_license``, ``activated_before_issue``) and sort events into the total replay
@@ -15,15 +15,14 @@ The work is split in two, both over whole columns:
 
 The compiled passes run over ranges of licenses on two threads for large ledgers (the
 result does not depend on it). Replaying the same ledger under another catalog or
-``as_of`` reuses step 1.
+``as_of`` reuses step 1. The result, :class:`~subs_model.result.Replay`, and the builders
+of its tables live in :mod:`subs_model.result`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -46,24 +45,16 @@ from .days import (
 )
 from .errors import LedgerError
 from .ledger import Ledger, _as_text, _id_codes
+from .result import Replay, at_or_missing, codes_table, is_categorical, periods_table, rejections_table
 from .vocab import REN, UPG, CodeStatus, Edition, Reason, Sku, Source, categories
 from .workers import pool as worker_pool
 from .workers import run as run_ranges
-from .workers import workers
+from .workers import submit, workers
 
-__all__ = ["CodeStatus", "Reason", "Replay", "Source", "replay"]
+__all__ = ["CodeStatus", "Prepared", "Reason", "Replay", "Source", "prepare", "replay"]
 
 
 REASONS: tuple[Reason, ...] = tuple(Reason)  # engine code k+1 ↔ REASONS[k] (Reason.code)
-
-
-def _is_cat(series: pd.Series) -> bool:
-    return isinstance(series.dtype, pd.CategoricalDtype)
-
-
-def _id_column(series: pd.Series) -> pd.Series:
-    """An id column for a result table: categoricals as given, anything else as strings."""
-    return series if _is_cat(series) else _as_text(series)
 
 
 def _cat_codes(series: pd.Series) -> np.ndarray:
@@ -78,7 +69,7 @@ def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
     Ledgers with categorical id columns (``Ledger.categorical_ids()`` builds them with one
     dictionary per id kind) are matched on their codes: no string is hashed.
     """
-    if not cols or not all(_is_cat(c) for c in cols):
+    if not cols or not all(is_categorical(c) for c in cols):
         return None
     first = cols[0].cat.categories
     for c in cols[1:]:
@@ -88,29 +79,9 @@ def _shared_categories(cols: list[pd.Series]) -> pd.Index | None:
     return first
 
 
-def _arrow(series: pd.Series) -> pa.Array:
-    """The Arrow array behind a string column (zero-copy for Arrow-backed strings)."""
-    arr = pa.array(_as_text(series).array)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
-def _take_str(arr: pa.Array, idx: np.ndarray) -> pd.Series:
-    """``arr[idx]`` as a pandas string column; ``idx < 0`` gives NA."""
-    neg = idx < 0
-    taken = arr.take(pa.array(idx, mask=neg if neg.any() else None))
-    return pd.Series(pd.array(taken, dtype="str"))
-
-
-def _take_id(series: pd.Series, idx: np.ndarray) -> pd.Series:
-    """``series[idx]`` of an id column (``idx < 0`` gives NA), keeping a categorical's dtype."""
-    if _is_cat(series):
-        return _from_codes(_at(series.array.codes, idx), series)
-    return _take_str(_arrow(series), idx)
-
-
 def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     """Position of each value in ``names`` (-1 when not one of them); low-cardinality fast path."""
-    if _is_cat(series):
+    if is_categorical(series):
         codes, uniques = _cat_codes(series), series.cat.categories
     else:
         codes, uniques = pd.factorize(_as_text(series))
@@ -118,12 +89,6 @@ def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     # A missing value's code -1 takes the table's last entry, -1 (compiled: 3.3 → 0.7 ms at 1 M
     # rows against numpy's fancy indexing).
     return K.gather(lut, codes)
-
-
-def _categorical(codes: np.ndarray, names: list[str]) -> pd.Categorical:
-    """A string-valued categorical column from engine codes (-1 = missing; the engine writes
-    no other value, so the codes are not checked again)."""
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(names), validate=False)
 
 
 def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, pd.CategoricalDtype | None]:
@@ -154,7 +119,7 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
 
 
 def _is_unique(series: pd.Series) -> bool:
-    if _is_cat(series):
+    if is_categorical(series):
         codes = _cat_codes(series)
         return bool(len(codes) == 0 or (codes.min() >= 0 and K.first_repeat(codes, len(series.cat.categories)) < 0))
     return series.is_unique
@@ -174,72 +139,6 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
         rank[tied] = _id_codes([tiebreak.iloc[perm[tied]]])[0][0]  # a missing code sorts first
         perm = perm[np.lexsort((rank, tss, ls))]
     return perm, ptr
-
-
-def _submit(pool: ThreadPoolExecutor | None, fn, *args) -> Future:
-    """``fn(*args)`` on ``pool``, or here and now without one; either way an error it raises
-    comes out of the future's ``result()``, so checks raise in one order on both paths."""
-    if pool is not None:
-        return pool.submit(fn, *args)
-    done: Future = Future()
-    try:
-        done.set_result(fn(*args))
-    except BaseException as exc:  # noqa: BLE001 - raised again by result()
-        done.set_exception(exc)
-    return done
-
-
-def _activation_buckets(
-    a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray, nlic: int, tz: str
-) -> tuple[Any, ...]:
-    """What ordering the activations needs before their orders are known: the UTC-offset
-    table of their days, and their rows grouped in buckets of about BUCKET_EVENTS rows
-    (licenses ``lic >> shift``), in table order within each, with their license, instant
-    and code (see :func:`_kernel.bucket_rows`; :func:`_kernel.order_activations` then
-    fills those four arrays in place), the bucket and license pointers, and the shift."""
-    n = len(a_lic)
-    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
-    out = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, a_code.dtype)
-    return *day_offsets(a_ts, tz), *out, *K.bucket_rows(a_lic, a_ts, a_code, nlic, shift, *out), shift
-
-
-def _order_activations(buckets, index, issues, o_ptr, n_issue_ts, nlic, tz, tiebreak) -> tuple[Any, ...]:
-    """Activations in replay order, joined to their orders (see :func:`_kernel.order_activations`):
-    perm, pointers, instant, code number, order number, static reason, local day, last day,
-    and the index of the license's first renewal-code issue at a later instant (see
-    :func:`issues_before`). ``buckets`` is :func:`_activation_buckets`'s result, ``index`` a
-    Future of :func:`_kernel.code_index`'s, ``issues`` a function returning the issue events'
-    pointers and instants; ``o_ptr`` gives each license's order numbers and ``n_issue_ts``
-    the orders' issue instants by number."""
-    # The bucketed rows, licenses, instants and codes become the events' rows, order numbers,
-    # instants and codes in place.
-    d0, offset, changes, perm, num, ts, code, bptr, ptr, shift = buckets
-    n, n_buckets = len(perm), len(bptr) - 1
-    code_to_num = index.result()[0]
-    # Days fit int32 (a missing instant is an error the caller raises; no offset table: the
-    # caller fills the days exactly).
-    static, day, act_iss = np.empty(n, np.int8), np.empty(n, np.int32), np.empty(n, np.int32)
-
-    def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
-        lo, hi = b_lo << shift, min(b_hi << shift, nlic)
-        out = K.order_activations(lo, hi, b_lo, b_hi, bptr, ptr, code_to_num, o_ptr, n_issue_ts, d0, offset, changes,
-                                  perm, ts, code, num, static, day)
-        # The range's instants are in cache now. The issue events come from a task queued
-        # before this one, so they are made, or being made on the other worker.
-        iss_ptr, iss_ts = issues()
-        K.issues_before(ptr[lo : hi + 1], ts, iss_ptr[lo : hi + 1], iss_ts, act_iss)
-        return out
-
-    parts = run_ranges(run, _ranges(bptr, n)) if n_buckets else [(False, 0, NO_DAY)]
-    tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
-    if tie:  # events of a license at one instant go by code (R14's total order)
-        lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(ptr))
-        again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
-        # (act_iss stays: it depends only on the license and the instant, which ties share)
-        perm, ts, code, num, static, day = (x[again] for x in (perm, ts, code, num, static, day))
-    if n_change or len(offset) == 0:
-        last = fix_local_days(ts, day, tz, d0, changes)
-    return perm, ptr, ts, code, num, static, day, int(last), act_iss
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +200,7 @@ class Prepared:
     @property
     def act_order(self) -> np.ndarray:
         """Order row of each activation's code (-1: unknown code), in replay order."""
-        return _at(self.o_perm, self.act_num)
+        return at_or_missing(self.o_perm, self.act_num)
 
 
 def first_activations(led: Ledger, p: Prepared, tz: str) -> np.ndarray:
@@ -311,8 +210,136 @@ def first_activations(led: Ledger, p: Prepared, tz: str) -> np.ndarray:
     return K.first_by_order(len(p.o_sku), p.act_num, p.o_perm, p.act_perm, ts)
 
 
+# -- preparation: number ids, check, number orders, join activations, find upgrade targets ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Ids:
+    """License ids and codes as numbers (:func:`_number_ids`)."""
+
+    lic: list[np.ndarray]  # license number of each row of licenses, orders, activations[, legacy_periods]
+    license_ids: pa.Array  # the ids in license-number order (sorted, or a categorical's categories)
+    license_dtype: pd.CategoricalDtype | None  # the ids' dtype when they are categoricals sharing one dictionary
+    o_code: np.ndarray  # code number of each order row (-1: empty)
+    a_code: np.ndarray  # code number of each activation row, in the same numbering
+    n_codes: int  # how many code numbers there are
+    codes_cat: bool  # the code numbers are the columns' own categorical codes
+    order_ids_unique: bool  # no order_id repeats
+    o_sku: np.ndarray  # sku position of each order row (-1: not a sku; :func:`_check_orders` raises)
+    o_issue_ts: np.ndarray  # each order's code-issue instant (UTC ns, NO_TIME: not issued), by row
+
+    @property
+    def nlic(self) -> int:
+        return len(self.license_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class _OrderNumbers:
+    """Orders numbered by license, row order within one (:func:`_number_orders`; see :class:`Prepared`)."""
+
+    o_perm: np.ndarray  # row of each order number
+    o_rank: np.ndarray  # order number of each row
+    o_ptr: np.ndarray  # each license's order numbers (CSR pointers)
+    n_issue_ts: np.ndarray  # code-issue instant by order number
+    code_to_num: np.ndarray  # order number of each issued code number (-1: not issued)
+    repeated_code: int  # a code number two issued orders carry (-1: none)
+    uncoded_row: int  # first order row issued without a code (-1: none)
+
+
+@dataclass(frozen=True, slots=True)
+class _IssueEvents:
+    """Per order number: sku, issue day; and the renewal-code issue events in replay order
+    (:func:`_issue_events`)."""
+
+    n_sku: np.ndarray  # sku by order number
+    n_issue_day: np.ndarray  # local issue day by order number (int32, NO_DAY32: not issued)
+    last_day: int  # the last issue day (NO_DAY: none)
+    num: np.ndarray  # order number of each issue event
+    ptr: np.ndarray  # each license's issue events (CSR pointers)
+    ts: np.ndarray  # instant of each issue event
+    day: np.ndarray  # local day of each issue event
+    n_oid: np.ndarray | None  # the categorical order_id column's codes by order number, when it is one
+
+
+@dataclass(frozen=True, slots=True)
+class _Buckets:
+    """The activations grouped by ranges of licenses before their orders are known
+    (:func:`_activation_buckets`; :func:`_kernel.bucket_rows`). :func:`_join_activations`
+    turns ``rows``, ``num``, ``ts`` and ``code`` into the events' columns in place."""
+
+    d0: int  # first UTC day of the offset table
+    offset: np.ndarray  # UTC offset (ns) per UTC day from d0
+    changes: np.ndarray  # which of those days' offsets change within the day
+    rows: np.ndarray  # activation rows, bucket by bucket (table order within one)
+    num: np.ndarray  # their license numbers (order numbers after the join)
+    ts: np.ndarray  # their instants
+    code: np.ndarray  # their code numbers
+    bptr: np.ndarray  # each bucket's rows (CSR pointers)
+    ptr: np.ndarray  # each license's rows (CSR pointers)
+    shift: int  # licenses ``lic >> shift`` share a bucket
+
+
+@dataclass(frozen=True, slots=True)
+class _Activations:
+    """Activations in replay order, joined to their orders (:func:`_join_activations`)."""
+
+    perm: np.ndarray  # row of each event in the activations table
+    ptr: np.ndarray  # each license's events (CSR pointers)
+    ts: np.ndarray  # instant
+    code: np.ndarray  # code number
+    num: np.ndarray  # order number of the code (-1: unknown code)
+    static: np.ndarray  # reason known before the scan (unknown code, wrong license, before issue), 0: none
+    day: np.ndarray  # local day
+    last_day: int  # the last activation day (NO_DAY: none)
+
+
+@dataclass(frozen=True, slots=True)
+class _Targets:
+    """R8: each upgrade's target renewal order (:func:`_upgrade_targets`)."""
+
+    o_target: np.ndarray  # target's row by order row (-1: none)
+    n_target: np.ndarray  # target's order number by order number (-1: none)
+
+
+@dataclass(frozen=True, slots=True)
+class _Legacy:
+    """Legacy periods (R12) in replay order (:func:`_legacy_periods`)."""
+
+    lic: np.ndarray  # license number
+    start: np.ndarray  # first day
+    end: np.ndarray  # day after the last
+    perm: np.ndarray  # row in the legacy_periods table
+    ptr: np.ndarray  # each license's periods (CSR pointers)
+
+
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
+
+
+def _number_ids(led: Ledger, tz: str) -> _Ids:
+    """Number license ids (every table's, one numbering) and codes (orders' and activations');
+    parse the orders' code-issue instants. Raises on an unparsable ``code_issued_at`` and on
+    an empty license id.
+
+    Matching ids is the costly part for string columns (categoricals sharing their
+    dictionaries are matched on codes); Arrow releases the GIL, so the string hash passes
+    (license ids, codes, skus, order-id repeats) run side by side.
+    """
+    src, ord_df, act_df = led.source, led.orders, led.activations
+    tables = {"licenses": led.licenses, "orders": ord_df, "activations": act_df, "legacy_periods": led.legacy_periods}
+    lic_cols = [t["license_id"] for t in tables.values() if t is not None]
+    o_issue_ts = parse_instants(ord_df["code_issued_at"], tz, where=f"{src}: orders", column="code_issued_at")
+    strings = not all(is_categorical(c) for c in (*lic_cols, ord_df["code"], act_df["code"]))
+    pool = worker_pool() if strings else None
+    f_lic = submit(pool, _license_space, lic_cols)
+    f_code = submit(pool, _code_space, ord_df["code"], act_df["code"])
+    f_sku = submit(pool, _enum_codes, ord_df["sku"], categories(Sku))
+    unique = _is_unique(ord_df["order_id"])
+    lic, license_ids, license_dtype = f_lic.result()
+    o_code, a_code, n_codes, codes_cat = f_code.result()
+    o_sku = f_sku.result()
+    _check_license_ids(src, tuple(tables), lic)
+    return _Ids(lic, license_ids, license_dtype, o_code, a_code, n_codes, codes_cat, unique, o_sku, o_issue_ts)
 
 
 def _check_license_ids(src: str, names: tuple[str, ...], cols: list[np.ndarray]) -> None:
@@ -322,10 +349,117 @@ def _check_license_ids(src: str, names: tuple[str, ...], cols: list[np.ndarray])
             raise LedgerError(msg)
 
 
+def _number_orders(ids: _Ids) -> _OrderNumbers:
+    """Orders numbered by license, and each issued code's order number (license numbers in range)."""
+    o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(ids.lic[1], ids.o_issue_ts, ids.nlic)
+    code_to_num, repeated, uncoded = K.code_index(ids.o_code, ids.o_issue_ts, o_rank, ids.n_codes)
+    return _OrderNumbers(o_perm, o_rank, o_ptr, n_issue_ts, code_to_num, int(repeated), int(uncoded))
+
+
+def _check_licenses(led: Ledger, ids: _Ids) -> np.ndarray:
+    """Checks, first part: license ids unique, every order's license listed, editions known.
+    Returns each license number's edition position (-1: a license only other tables name)."""
+    src, lic_df, ord_df = led.source, led.licenses, led.orders
+    l_lic, o_lic = ids.lic[0], ids.lic[1]
+    counts = np.bincount(l_lic, minlength=ids.nlic)
+    if len(counts) and counts.max() > 1:
+        dup = ids.license_ids[_first(counts > 1)].as_py()
+        msg = f"{src}: licenses has license_id {dup!r} more than once; license ids must be unique"
+        raise LedgerError(msg)
+    row = K.first_absent(counts > 0, o_lic)  # a byte per license: the lookups stay in cache
+    if row >= 0:
+        msg = (
+            f"{src}: orders row {row + 1}, column 'license_id': {ord_df['license_id'].iloc[row]!r} "
+            "is not in licenses; add the license or drop the order"
+        )
+        raise LedgerError(msg)
+    edition = np.full(ids.nlic, -1, dtype=np.int8)
+    ed_codes = _enum_codes(lic_df["edition"], categories(Edition))
+    if len(ed_codes) and ed_codes.min() < 0:
+        row = _first(ed_codes < 0)
+        msg = f"{src}: licenses row {row + 1}, column 'edition': {lic_df['edition'].iloc[row]!r} is not full or basic"
+        raise LedgerError(msg)
+    edition[l_lic] = ed_codes
+    return edition
+
+
+def _check_orders(led: Ledger, ids: _Ids, orders: _OrderNumbers, act_ts: np.ndarray) -> np.ndarray:
+    """Checks, second part: order ids unique, skus known, issued codes present and not shared,
+    activation instants present. Returns each order row's sku position."""
+    src, ord_df = led.source, led.orders
+    if not ids.order_ids_unique:
+        dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
+        msg = f"{src}: orders has order_id {dup!r} more than once; order ids must be unique"
+        raise LedgerError(msg)
+    o_sku = ids.o_sku
+    if len(o_sku) and o_sku.min() < 0:
+        row = _first(o_sku < 0)
+        msg = f"{src}: orders row {row + 1}, column 'sku': {ord_df['sku'].iloc[row]!r} is not one of {categories(Sku)}"
+        raise LedgerError(msg)
+    if orders.uncoded_row >= 0:
+        msg = (f"{src}: orders row {orders.uncoded_row + 1}, column 'code' is empty although code_issued_at is set; "
+               "add the code")
+        raise LedgerError(msg)
+    if orders.repeated_code >= 0:
+        rows = np.flatnonzero((ids.o_code == orders.repeated_code) & (ids.o_issue_ts != NO_TIME)) + 1
+        msg = f"{src}: orders rows {rows.tolist()} carry the same code; a code belongs to one order"
+        raise LedgerError(msg)
+    if len(act_ts) and act_ts.min() == NO_TIME:
+        row = _first(act_ts == NO_TIME) + 1
+        msg = f"{src}: activations row {row}, column 'activated_at' is empty; every activation needs a timestamp"
+        raise LedgerError(msg)
+    return o_sku
+
+
+def _issue_events(led: Ledger, tz: str, orders: _OrderNumbers, o_sku: np.ndarray) -> _IssueEvents:
+    """Skus and issue days by order number, and the renewal codes' issue events in replay order."""
+    n_sku = K.gather(o_sku, orders.o_perm)
+    n_issue_day, last = local_days32_and_last(orders.n_issue_ts, tz)
+    num, ptr, ts, day = K.issue_events(orders.o_ptr, n_sku, orders.n_issue_ts, n_issue_day)
+    oid = led.orders["order_id"]
+    n_oid = K.gather(_cat_codes(oid), orders.o_perm) if is_categorical(oid) else None
+    return _IssueEvents(n_sku, n_issue_day, int(last), num, ptr, ts, day, n_oid)
+
+
+def _activation_buckets(a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray, nlic: int, tz: str) -> _Buckets:
+    """The activations' rows grouped in buckets of about BUCKET_EVENTS rows (licenses
+    ``lic >> shift``), with the UTC-offset table of their days."""
+    n = len(a_lic)
+    shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
+    rows, num, ts, code = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, a_code.dtype)
+    bptr, ptr = K.bucket_rows(a_lic, a_ts, a_code, nlic, shift, rows, num, ts, code)
+    return _Buckets(*day_offsets(a_ts, tz), rows, num, ts, code, bptr, ptr, shift)
+
+
+def _join_activations(b: _Buckets, orders: _OrderNumbers, nlic: int, tz: str, tiebreak: pd.Series) -> _Activations:
+    """Activations in replay order, joined to their orders (:func:`_kernel.order_activations`),
+    with the static reasons and local days; buckets run side by side on the workers (large ledgers)."""
+    n = len(b.rows)
+    static, day = np.empty(n, np.int8), np.empty(n, np.int32)
+
+    def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
+        lo, hi = b_lo << b.shift, min(b_hi << b.shift, nlic)
+        return K.order_activations(lo, hi, b_lo, b_hi, b.bptr, b.ptr, orders.code_to_num, orders.o_ptr,
+                                   orders.n_issue_ts, b.d0, b.offset, b.changes, b.rows, b.ts, b.code, b.num,
+                                   static, day)
+
+    parts = run_ranges(run, _ranges(b.bptr, n)) if len(b.bptr) > 1 else [(False, 0, NO_DAY)]
+    tie, n_change, last = any(t for t, _, _ in parts), sum(c for _, c, _ in parts), max(x for _, _, x in parts)
+    perm, ts, code, num = b.rows, b.ts, b.code, b.num
+    if tie:  # events of a license at one instant go by code (R14's total order)
+        lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(b.ptr))
+        again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
+        perm, ts, code, num, static, day = (x[again] for x in (perm, ts, code, num, static, day))
+    if n_change or len(b.offset) == 0:
+        last = fix_local_days(ts, day, tz, b.d0, b.changes)
+    return _Activations(perm, b.ptr, ts, code, num, static, day, int(last))
+
+
 def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray, o_rank: np.ndarray,
-                     src: str) -> tuple[np.ndarray, np.ndarray]:
+                     src: str) -> _Targets:
     """R8: each upgrade's target, the renewal order of the same license whose act number it
-    names, by row and by order number (-1: none; see :func:`target_numbers`)."""
+    names, by row and by order number (-1: none; see :func:`target_numbers`). Raises when
+    an act number of those renewals repeats."""
     o_target = np.full(len(o_sku), -1, dtype=np.int32)
     upg = np.flatnonzero(o_sku == UPG)
     if len(upg):
@@ -343,7 +477,42 @@ def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray,
         tgt[found >= 0] = cand[found[found >= 0]]
         ok = (tgt >= 0) & (o_lic[np.maximum(tgt, 0)] == o_lic[upg])
         o_target[upg] = np.where(ok, tgt, -1)
-    return o_target, target_numbers(o_rank, o_target)
+    return _Targets(o_target, target_numbers(o_rank, o_target))
+
+
+def _legacy_periods(led: Ledger, leg_lic: np.ndarray, nlic: int) -> _Legacy:
+    """R12: the legacy periods in replay order; raises on an empty or reversed date."""
+    leg_df, src = led.legacy_periods, led.source
+    if leg_df is None or len(leg_df) == 0:
+        none = np.empty(0, np.int64)
+        return _Legacy(leg_lic, none, none, none, np.zeros(nlic + 1, np.int64))
+    start = parse_dates(leg_df["start"], where=f"{src}: legacy_periods", column="start")
+    until = parse_dates(leg_df["valid_until"], where=f"{src}: legacy_periods", column="valid_until")
+    for col, arr in (("start", start), ("valid_until", until)):
+        if (arr == NO_DAY).any():
+            row = _first(arr == NO_DAY) + 1
+            msg = f"{src}: legacy_periods row {row}, column {col!r} is empty; give a date YYYY-MM-DD"
+            raise LedgerError(msg)
+    if (until < start).any():
+        row = _first(until < start) + 1
+        msg = f"{src}: legacy_periods row {row}: valid_until is before start; fix the dates"
+        raise LedgerError(msg)
+    perm, ptr = _event_order(leg_lic, start, nlic, None)
+    return _Legacy(leg_lic[perm], start[perm], until[perm] + 1, perm, ptr)
+
+
+def _order_days(led: Ledger, tz: str) -> tuple[np.ndarray | None, int]:
+    """The orders' invoice days (prices go by invoice day, R10; None without the column) and the
+    last day of their other stages (NO_DAY: none)."""
+    ord_df, invoice_day, lasts = led.orders, None, [NO_DAY]
+    for col in ("requested_at", "invoiced_at", "paid_at", "ticket_at"):
+        if col in ord_df.columns:
+            instants = parse_instants(ord_df[col], tz, where=f"{led.source}: orders", column=col)
+            days, last = local_days_and_last(instants, tz)
+            lasts.append(last)
+            if col == "invoiced_at":
+                invoice_day = days
+    return invoice_day, max(lasts)  # NO_DAY is the least int64
 
 
 def prepare(ledger: Ledger, catalog: Catalog | str | None = None) -> Prepared:
@@ -367,280 +536,67 @@ def prepare(ledger: Ledger, catalog: Catalog | str | None = None) -> Prepared:
 
 
 def _prepare(led: Ledger, tz: str) -> Prepared:
-    src = led.source
-    lic_df, ord_df, act_df = led.licenses, led.orders, led.activations
-    leg_df = led.legacy_periods if led.legacy_periods is not None else None
-    n_o = len(ord_df)
-    n_g = 0 if leg_df is None else len(leg_df)
-
-    lic_cols = [lic_df["license_id"], ord_df["license_id"], act_df["license_id"]]
-    if leg_df is not None:
-        lic_cols.append(leg_df["license_id"])
-    o_code, a_code = ord_df["code"], act_df["code"]
-    o_issue_ts = parse_instants(ord_df["code_issued_at"], tz, where=f"{src}: orders", column="code_issued_at")
-    # Matching ids is the costly part for string columns (categoricals sharing their
-    # dictionaries are matched on codes); Arrow releases the GIL, so the three string
-    # hash passes (license ids, codes, order ids) run side by side on two cores.
-    if all(_is_cat(c) for c in (*lic_cols, o_code, a_code)):
-        lic_codes, uniques, license_dtype = _license_space(lic_cols)
-        oc, ac, n_codes, codes_cat = _code_space(o_code, a_code)
-        orders_unique = None  # checked beside the activations below
-    else:
+    """:func:`prepare`'s work as named steps, each returning a small record: number the ids;
+    check the licenses, then the activation instants can be parsed; bucket the activations
+    by license (on a worker, large ledgers) beside numbering the orders; check the orders;
+    list the issue events and read the orders' stage days beside joining the activations to
+    their orders; find the upgrade targets (R8); order the legacy periods (R12). The checks
+    raise one after the other in this order (a stage day's parse error last)."""
+    src, pool = led.source, None
+    if len(led.orders) + len(led.activations) >= PARALLEL_MIN_EVENTS:
         pool = worker_pool()
-        f_lic = _submit(pool, _license_space, lic_cols)
-        f_code = _submit(pool, _code_space, o_code, a_code)
-        orders_unique = _is_unique(ord_df["order_id"])
-        lic_codes, uniques, license_dtype = f_lic.result()
-        oc, ac, n_codes, codes_cat = f_code.result()
-    l_lic, o_lic, a_lic = lic_codes[:3]
-    leg_lic = lic_codes[3] if leg_df is not None else np.empty(0, np.int64)
-    _check_license_ids(src, ("licenses", "orders", "activations", "legacy_periods"), lic_codes)
-    nlic = len(uniques)
-
-    # -- orders (on the workers) and activations joined to them by code, in replay order ------------
-    def order_head() -> tuple[bool, np.ndarray]:
-        unique = orders_unique if orders_unique is not None else _is_unique(ord_df["order_id"])
-        return unique, _enum_codes(ord_df["sku"], categories(Sku))
-
-    def parsed_buckets() -> tuple[np.ndarray, tuple[Any, ...]]:  # the activations' instants, and their buckets
-        act_ts = parse_instants(act_df["activated_at"], tz, where=f"{src}: activations", column="activated_at")
-        return act_ts, _activation_buckets(a_lic, act_ts, ac, nlic, tz)
-
-    f_head: Future = Future()
-
-    def head_then_buckets() -> tuple[np.ndarray, tuple[Any, ...]]:
-        try:
-            f_head.set_result(order_head())
-        except BaseException as exc:  # noqa: BLE001 - raised again where the head is taken
-            f_head.set_exception(exc)
-        return parsed_buckets()
-
-    # The workers take the tasks of both sides (and the activations' license ranges) as
-    # they come free, so the two sides share the cores evenly. The orders' head and the
-    # activations' buckets need only license numbers in range (checked just above), so they
-    # start beside the checks below and the numbering of orders, which everything after
-    # waits on: on one worker, one after the other, as a third busy thread on two cores
-    # only slowed the numbering down (in-process A/B at 1 M: cold p25 91 → 81 ms). Their
-    # own errors come out where their results are taken, after those checks.
-    pool = worker_pool() if n_o + len(act_df) >= PARALLEL_MIN_EVENTS else None
-    f_buckets = _submit(pool, head_then_buckets)
-    counts = np.bincount(l_lic, minlength=nlic)
-    if len(counts) and counts.max() > 1:
-        dup = uniques[_first(counts > 1)].as_py()
-        msg = f"{src}: licenses has license_id {dup!r} more than once; license ids must be unique"
-        raise LedgerError(msg)
-    row = K.first_absent(counts > 0, o_lic)  # a byte per license: the lookups stay in cache
-    if row >= 0:
-        msg = (
-            f"{src}: orders row {row + 1}, column 'license_id': {ord_df['license_id'].iloc[row]!r} "
-            "is not in licenses; add the license or drop the order"
-        )
-        raise LedgerError(msg)
-    edition = np.full(nlic, -1, dtype=np.int8)
-    ed_codes = _enum_codes(lic_df["edition"], categories(Edition))
-    if len(ed_codes) and ed_codes.min() < 0:
-        row = _first(ed_codes < 0)
-        msg = f"{src}: licenses row {row + 1}, column 'edition': {lic_df['edition'].iloc[row]!r} is not full or basic"
-        raise LedgerError(msg)
-    edition[l_lic] = ed_codes
-
-    def order_tail(sku: np.ndarray) -> tuple[Any, ...]:  # by order number
-        n_sku = K.gather(sku, o_perm)
-        n_issue_day, last = local_days32_and_last(n_issue_ts, tz)
-        return n_sku, n_issue_day, last, K.issue_events(o_ptr, n_sku, n_issue_ts, n_issue_day)
-
-    def issued_codes() -> tuple[np.ndarray, np.ndarray]:  # pointers and instants of order_tail's issue events
-        return f_tail.result()[3][1:3]
-
-    def order_ids() -> np.ndarray | None:  # the categorical order_id column's codes by order number
-        return K.gather(_cat_codes(ord_df["order_id"]), o_perm) if _is_cat(ord_df["order_id"]) else None
-
-    # Orders are numbered by license for the passes over licenses (see Prepared).
-    o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(o_lic, o_issue_ts, nlic)
-    index = _submit(pool, K.code_index, oc, o_issue_ts, o_rank, n_codes)
-    orders_unique, o_sku = f_head.result()
-    f_tail, f_oid = _submit(pool, order_tail, o_sku), _submit(pool, order_ids)
-    f_targets = _submit(pool, _upgrade_targets, ord_df, o_lic, o_sku, o_rank, src)
-    act_ts, buckets = f_buckets.result()
-    acts = _order_activations(buckets, index, issued_codes, o_ptr, n_issue_ts, nlic, tz, a_code)
-    _, dup_code, no_code = index.result()
-    n_sku, n_issue_day, last_issue, (iss_num, iss_ptr, _, iss_day) = f_tail.result()
-    n_oid = f_oid.result()
-    # Errors in the order the checks read: order ids, skus, codes, activation times.
-    if not orders_unique:
-        dup = ord_df["order_id"][ord_df["order_id"].duplicated()].iloc[0]
-        msg = f"{src}: orders has order_id {dup!r} more than once; order ids must be unique"
-        raise LedgerError(msg)
-    if len(o_sku) and o_sku.min() < 0:
-        row = _first(o_sku < 0)
-        msg = (
-            f"{src}: orders row {row + 1}, column 'sku': {ord_df['sku'].iloc[row]!r} is not one of "
-            f"{categories(Sku)}"
-        )
-        raise LedgerError(msg)
-    if no_code >= 0:
-        msg = f"{src}: orders row {no_code + 1}, column 'code' is empty although code_issued_at is set; add the code"
-        raise LedgerError(msg)
-    if dup_code >= 0:
-        rows = np.flatnonzero((oc == dup_code) & (o_issue_ts != NO_TIME)) + 1
-        msg = f"{src}: orders rows {rows.tolist()} carry the same code; a code belongs to one order"
-        raise LedgerError(msg)
-    if len(act_ts) and act_ts.min() == NO_TIME:
-        row = _first(act_ts == NO_TIME) + 1
-        msg = f"{src}: activations row {row}, column 'activated_at' is empty; every activation needs a timestamp"
-        raise LedgerError(msg)
-    act_perm, act_ptr, act_ts, act_code, act_num, act_static, act_day, last_act, act_iss = acts
-
-    o_target, n_target = f_targets.result()  # raises here, after the checks above, when act numbers repeat
-
-    # -- legacy periods (R12) ------------------------------------------------------------------------------
-    if leg_df is not None and n_g:
-        leg_start = parse_dates(leg_df["start"], where=f"{src}: legacy_periods", column="start")
-        until = parse_dates(leg_df["valid_until"], where=f"{src}: legacy_periods", column="valid_until")
-        for col, arr in (("start", leg_start), ("valid_until", until)):
-            if (arr == NO_DAY).any():
-                row = _first(arr == NO_DAY) + 1
-                msg = f"{src}: legacy_periods row {row}, column {col!r} is empty; give a date YYYY-MM-DD"
-                raise LedgerError(msg)
-        if (until < leg_start).any():
-            row = _first(until < leg_start) + 1
-            msg = f"{src}: legacy_periods row {row}: valid_until is before start; fix the dates"
-            raise LedgerError(msg)
-        leg_perm, leg_ptr = _event_order(leg_lic, leg_start, nlic, None)
-        leg_lic, leg_start, leg_end = leg_lic[leg_perm], leg_start[leg_perm], until[leg_perm] + 1
-    else:
-        leg_start = leg_end = leg_perm = np.empty(0, np.int64)
-        leg_ptr = np.zeros(nlic + 1, np.int64)
-
-    # -- the ledger's last event day: as_of's default -----------------------------------------------------
-    o_invoice_day = None
-    lasts = [last_act, last_issue, int(leg_start.max()) if len(leg_start) else NO_DAY]
-    for col in ("requested_at", "invoiced_at", "paid_at", "ticket_at"):
-        if col in ord_df.columns:
-            days, last = local_days_and_last(parse_instants(ord_df[col], tz, where=f"{src}: orders", column=col), tz)
-            lasts.append(last)
-            if col == "invoiced_at":
-                o_invoice_day = days  # prices go by invoice day (R10)
-    last = max(lasts)  # NO_DAY is the least int64
-    last_event_day = last if last != NO_DAY else 0
-
-    prepared = Prepared(
-        license_ids=uniques,
-        license_dtype=license_dtype,
+    ids = _number_ids(led, tz)
+    edition = _check_licenses(led, ids)
+    act_ts = parse_instants(led.activations["activated_at"], tz, where=f"{src}: activations", column="activated_at")
+    # Bucketing the activations needs only their licenses and instants: beside the orders' numbering.
+    f_buckets = submit(pool, _activation_buckets, ids.lic[2], act_ts, ids.a_code, ids.nlic, tz)
+    orders = _number_orders(ids)
+    o_sku = _check_orders(led, ids, orders, act_ts)
+    # Listing the issue events, reading the orders' stage days and joining the activations to
+    # their orders: side by side (the stage days' errors come out last, where they are taken).
+    f_issues = submit(pool, _issue_events, led, tz, orders, o_sku)
+    f_days = submit(pool, _order_days, led, tz)
+    acts = _join_activations(f_buckets.result(), orders, ids.nlic, tz, led.activations["code"])
+    issues = f_issues.result()
+    act_iss = issues_before(acts.ptr, acts.ts, issues.ptr, issues.ts)
+    targets = _upgrade_targets(led.orders, ids.lic[1], o_sku, orders.o_rank, src)
+    legacy = _legacy_periods(led, ids.lic[3] if len(ids.lic) > 3 else np.empty(0, np.int64), ids.nlic)
+    o_invoice_day, last_order_day = f_days.result()
+    last = max(acts.last_day, issues.last_day, int(legacy.start.max()) if len(legacy.start) else NO_DAY, last_order_day)
+    return Prepared(
+        license_ids=ids.license_ids,
+        license_dtype=ids.license_dtype,
         license_edition=edition,
-        o_lic=o_lic,
+        o_lic=ids.lic[1],
         o_sku=o_sku,
-        o_target=o_target,
+        o_target=targets.o_target,
         o_invoice_day=o_invoice_day,
-        o_perm=o_perm,
-        o_rank=o_rank,
-        o_ptr=o_ptr,
-        n_sku=n_sku,
-        n_issue_day=n_issue_day,
-        n_target=n_target,
-        n_oid=n_oid,
-        act_num=act_num,
+        o_perm=orders.o_perm,
+        o_rank=orders.o_rank,
+        o_ptr=orders.o_ptr,
+        n_sku=issues.n_sku,
+        n_issue_day=issues.n_issue_day,
+        n_target=targets.n_target,
+        n_oid=issues.n_oid,
+        act_num=acts.num,
         act_iss=act_iss,
-        act_day=act_day,
-        act_static=act_static,
-        act_code=act_code if codes_cat else None,
-        act_perm=act_perm,
-        act_ptr=act_ptr,
-        iss_num=iss_num,
-        iss_day=iss_day,
-        iss_ptr=iss_ptr,
-        leg_lic=leg_lic,
-        leg_start=leg_start,
-        leg_end=leg_end,
-        leg_perm=leg_perm,
-        leg_ptr=leg_ptr,
-        last_event_day=last_event_day,
+        act_day=acts.day,
+        act_static=acts.static,
+        act_code=acts.code if ids.codes_cat else None,
+        act_perm=acts.perm,
+        act_ptr=acts.ptr,
+        iss_num=issues.num,
+        iss_day=issues.day,
+        iss_ptr=issues.ptr,
+        leg_lic=legacy.lic,
+        leg_start=legacy.start,
+        leg_end=legacy.end,
+        leg_perm=legacy.perm,
+        leg_ptr=legacy.ptr,
+        last_event_day=last if last != NO_DAY else 0,  # as_of's default
         tz=tz,
         ledger=led,
     )
-    return prepared
-
-
-@dataclass(frozen=True, eq=False)
-class Replay:
-    """The result of :func:`replay`: periods, code fates and rejections as of a day.
-
-    Attributes
-    ----------
-    periods : DataFrame
-        ``license_id, start, end`` (exclusive), ``source, code, order_id, activated_on,
-        catalog_version``; sorted by license and start.
-    codes : DataFrame
-        One row per order, in the orders' row order: ``code, order_id, license_id, sku,
-        status, activated_on, deadline`` (renewal codes).
-    rejections : DataFrame
-        ``code, license_id, day, reason`` for each rejected activation on or before ``as_of``.
-    """
-
-    periods: pd.DataFrame
-    codes: pd.DataFrame
-    rejections: pd.DataFrame
-    as_of: pd.Timestamp
-    catalog: Catalog
-    ledger: Ledger
-    #: Integer keys for metrics, aligned with the rows of ``periods`` (``license``: the
-    #: license's number — its rank among the ledger's sorted ids, or its categorical code when
-    #: the ids are categoricals sharing one dictionary; ``order``: row in the orders table, -1
-    #: for legacy periods) and of ``rejections`` (``rejection_order``: the order row of the
-    #: rejected code, -1 for an unknown code).
-    keys: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    #: The ledger's prepared arrays this replay ran on (metrics read their columns from it).
-    prepared: Prepared | None = field(default=None, repr=False)
-
-    def is_active(self, license_id: str, day: Any) -> bool:
-        """Whether ``license_id`` is covered on ``day`` (``start <= day < end``).
-
-        >>> rep.is_active("L1", "2026-03-05")  # doctest: +SKIP
-        True
-        """
-        d = np.datetime64(days_to_datetime(np.array([as_day(day, self.catalog.timezone)]))[0])
-        p = self.periods
-        m = (p["license_id"] == license_id).to_numpy()
-        return bool(((p["start"].to_numpy()[m] <= d) & (d < p["end"].to_numpy()[m])).any())
-
-    def active_on(self, day: Any) -> pd.Series:
-        """Boolean Series indexed by every license id of the ledger: covered on ``day``."""
-        d = days_to_datetime(np.array([as_day(day, self.catalog.timezone)]))[0]
-        p = self.periods
-        hit = p.loc[(p["start"].to_numpy() <= d) & (d < p["end"].to_numpy()), "license_id"].unique()
-        ids = self.ledger.licenses["license_id"].astype("str")
-        out = pd.Series(ids.isin(hit).to_numpy(), index=pd.Index(ids.to_numpy(), name="license_id"), name="active")
-        return out
-
-    def entitled(self, license_id: str, feature_id: str, day: Any, features: pd.DataFrame | None = None) -> bool:
-        """R1: whether ``license_id`` may use ``feature_id`` on ``day``.
-
-        A feature not flagged ``requires_subscription`` is always available (releases are
-        free); a flagged one needs coverage on ``day``. ``features`` defaults to the
-        ledger's features table.
-        """
-        table = features if features is not None else self.ledger.features
-        if table is None:
-            msg = "entitled(): no features table; pass features= or read a ledger with features.csv"
-            raise LedgerError(msg)
-        row = table.loc[table["feature_id"].astype("str") == str(feature_id)]
-        if row.empty:
-            msg = f"entitled(): unknown feature_id {feature_id!r}; known: {table['feature_id'].astype(str).tolist()[:10]}"
-            raise LedgerError(msg)
-        flag = row["requires_subscription"].iloc[0]
-        if isinstance(flag, str):
-            flag = flag.strip().lower() in ("true", "1", "yes")
-        if not bool(flag):
-            return True
-        return self.is_active(license_id, day)
-
-    def summary(self) -> dict[str, pd.Series]:
-        """Counts for a readable report: periods by source, codes by status, rejections by reason."""
-        return {
-            "periods_by_source": self.periods["source"].value_counts().reindex(categories(Source), fill_value=0),
-            "codes_by_status": self.codes["status"].value_counts().reindex(categories(CodeStatus), fill_value=0),
-            "rejections_by_reason": self.rejections["reason"].value_counts().reindex(categories(Reason), fill_value=0),
-        }
 
 
 #: Below this many events a replay runs on one thread (starting threads costs more).
@@ -769,9 +725,9 @@ def replay(ledger: Ledger | Prepared, catalog: Catalog | None = None, as_of: Any
     # Code fates and periods by ranges of licenses, side by side on the cores (large
     # ledgers); the rejections here meanwhile.
     pool = worker_pool() if len(r["ranges"]) > 1 else None
-    codes_done = _codes(ledger, p, as_of_day, r, pool)
-    periods_done = _periods(ledger, p, cat, as_of_day, r, pool)
-    rejections, rejection_order = _rejections(ledger, p, reason)
+    codes_done = codes_table(ledger, p, as_of_day, r, pool)
+    periods_done = periods_table(ledger, p, cat, as_of_day, r, pool)
+    rejections, rejection_order = rejections_table(ledger, p, reason)
     (periods, keys), codes = periods_done(), codes_done()
     keys["rejection_order"] = rejection_order
     return Replay(
@@ -795,120 +751,3 @@ def target_numbers(o_rank: np.ndarray, o_target: np.ndarray) -> np.ndarray:
     return out
 
 
-def _at(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``values[idx]``, with -1 where ``idx`` is -1."""
-    if len(idx) == 0 or idx.min() >= 0:
-        return values[idx]
-    return np.where(idx >= 0, values[np.maximum(idx, 0)] if len(values) else -1, -1)
-
-
-def _frame(columns: dict[str, Any]) -> pd.DataFrame:
-    """A DataFrame over the given columns without copying them into blocks."""
-    return pd.DataFrame(columns, copy=False)
-
-
-def _periods(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.DataFrame, dict[str, np.ndarray]]]:
-    """Start writing the periods, a range of licenses a task on ``pool``; returns the
-    function that waits for them and makes the table and its keys."""
-    n = sum(r["n_periods"])
-    lic, order_row = np.empty(n, np.int32), np.empty(n, np.int32)
-    start, end, activated = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
-    src, version = np.empty(n, np.int8), np.empty(n, np.int16)
-    code_col, oid_col = led.activations["code"], led.orders["order_id"]
-    none = np.empty(0, np.int32)
-    a_code = p.act_code if p.act_code is not None else none
-    n_oid = p.n_oid if p.n_oid is not None else none
-    code = np.empty(n if len(a_code) else 0, np.int32)
-    oid = np.empty(n if len(n_oid) else 0, np.int32)
-    act_row = np.empty(0 if len(a_code) else n, np.int32)  # only to take string codes
-    first = np.cumsum([0, *r["n_periods"]])
-
-    def emit(lo: int, hi: int) -> int:
-        k0 = int(first[r["ranges"].index((lo, hi))])
-        return K.emit_periods(
-            lo, k0, as_of_day, p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end, p.act_ptr[lo : hi + 1],
-            r["reason"], r["pstart"], r["pend"], r["ver"], p.act_num, p.act_day, p.act_perm, p.o_perm, p.n_sku,
-            a_code, n_oid, lic, start, end, src, version, activated, act_row, order_row, code, oid,
-        )
-
-    ends = [_submit(pool, emit, lo, hi) for lo, hi in r["ranges"]]
-
-    def done() -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        # The catalog bounds term and grace days (catalog.TERM_DAYS_MAX, GRACE_DAYS_MAX) so every
-        # day fits the engine's int32; a mismatch here is a bug, not bad input, and must not be
-        # skipped under ``python -O`` (the buffers would hold garbage).
-        if [e.result() for e in ends] != [int(x) for x in first[1:]]:
-            msg = "internal error: the replay's scan and emit steps count different periods; please report this ledger"
-            raise RuntimeError(msg)
-        return _frame(
-            {
-                "license_id": _license_column(p, lic),
-                "start": start.view("datetime64[ns]"),
-                "end": end.view("datetime64[ns]"),
-                "source": _categorical(src, categories(Source)),
-                "code": _from_codes(code, code_col) if len(a_code) else _take_id(code_col, act_row),
-                "order_id": _from_codes(oid, oid_col) if len(n_oid) else _take_id(oid_col, order_row),
-                "activated_on": activated.view("datetime64[ns]"),
-                "catalog_version": _categorical(version, [v.label for v in cat.versions]),
-            }
-        ), {"license": lic, "order": order_row}
-
-    return done
-
-
-def _from_codes(codes: np.ndarray, like: pd.Series) -> pd.Series:
-    """A categorical column with ``like``'s dtype from codes known to be valid (no range check)."""
-    return pd.Series(pd.Categorical.from_codes(codes, dtype=like.dtype, validate=False), copy=False)
-
-
-def _license_column(p: Prepared, lic: np.ndarray) -> pd.Series:
-    if p.license_dtype is not None:
-        return pd.Series(pd.Categorical.from_codes(lic, dtype=p.license_dtype, validate=False), copy=False)
-    return _take_str(p.license_ids, lic)
-
-
-def _codes(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
-    """Start the code fates, a range of order rows a task on ``pool`` (as many ranges as the
-    scan had); returns the function that waits for them and makes the table."""
-    n = len(p.o_sku)
-    status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
-    cuts = [n * k // len(r["ranges"]) for k in range(len(r["ranges"]) + 1)]
-    parts = [
-        _submit(pool, K.code_fates, lo, hi, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
-        for lo, hi in itertools.pairwise(cuts)
-    ]
-
-    def done() -> pd.DataFrame:
-        for f in parts:
-            f.result()
-        o = led.orders
-        return _frame(
-            {
-                "code": _id_column(o["code"]).reset_index(drop=True),
-                "order_id": _id_column(o["order_id"]).reset_index(drop=True),
-                "license_id": _id_column(o["license_id"]).reset_index(drop=True),
-                "sku": _categorical(p.o_sku, categories(Sku)),
-                "status": _categorical(status, categories(CodeStatus)),
-                "activated_on": act_ns.view("datetime64[ns]"),
-                "deadline": dl_ns.view("datetime64[ns]"),
-            }
-        )
-
-    return done
-
-
-def _rejections(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rejections table and, per row, the order row of the rejected code (-1: unknown)."""
-    none = np.empty(0, np.int32)
-    rows, lic, code, day, why, order = K.emit_rejections(
-        p.act_ptr, reason, p.act_perm, p.act_day, p.act_num, p.o_perm, p.act_code if p.act_code is not None else none)
-    code_col, lic_col = led.activations["code"], led.activations["license_id"]
-    same_licenses = p.license_dtype is not None  # every license column shares these categories
-    return _frame(
-        {
-            "code": _from_codes(code, code_col) if p.act_code is not None else _take_id(code_col, rows),
-            "license_id": _from_codes(lic, lic_col) if same_licenses else _take_id(lic_col, rows),
-            "day": day.view("datetime64[ns]"),
-            "reason": _categorical(why, categories(Reason)),
-        }
-    ), order

@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["MAX_DEFAULT_WORKERS", "pool", "run", "set_workers", "shutdown", "workers"]
+__all__ = ["MAX_DEFAULT_WORKERS", "pool", "run", "set_workers", "shutdown", "submit", "workers"]
 
 #: The default never exceeds this many workers, however many CPUs there are.
 MAX_DEFAULT_WORKERS = 8
@@ -100,6 +100,19 @@ def run(fn: Callable[[int, int], Any], ranges: list[tuple[int, int]]) -> list[An
     if ex is None:
         return [fn(*r) for r in ranges]
     return [f.result() for f in [ex.submit(fn, *r) for r in ranges]]
+
+
+def submit(pool: ThreadPoolExecutor | None, fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` on ``pool``, or here and now without one; either way an error it raises
+    comes out of the future's ``result()``, so checks raise in one order on both paths."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    done: Future = Future()
+    try:
+        done.set_result(fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - raised again by result()
+        done.set_exception(exc)
+    return done
 
 
 def _forget() -> None:
