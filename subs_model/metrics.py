@@ -594,8 +594,8 @@ def km_by_group(group: np.ndarray, duration: np.ndarray, event: np.ndarray, time
     The product-limit estimate lifelines' ``KaplanMeierFitter`` gives for each group alone
     (``S(t) = Π_{t_i ≤ t} (1 − d_i / n_i)``, ties at one time counted together, censored
     rows at risk at their own time, computed in log space as lifelines does), for all
-    groups in one pass over the (group, duration) counts instead of one fit per group:
-    a fit costs lifelines about 20 ms of pandas work whatever its size. Durations are
+    groups in one pass over the (group, duration) counts instead of one fit per group
+    (each of lifelines' fits has a fixed cost of pandas work). Durations are
     whole days (integers ≥ 0); a group without rows, or a time before its first event
     (negative times included, where lifelines answers NaN), has survival 1.
     ``tests/test_metrics.py`` checks it against lifelines per group.

@@ -86,8 +86,8 @@ def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     else:
         codes, uniques = pd.factorize(_as_text(series))
     lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int8)
-    # A missing value's code -1 takes the table's last entry, -1 (compiled: 3.3 → 0.7 ms at 1 M
-    # rows against numpy's fancy indexing).
+    # A missing value's code -1 takes the table's last entry, -1 (the compiled gather is
+    # several times numpy's fancy indexing: docs/performance.md).
     return K.gather(lut, codes)
 
 
@@ -609,9 +609,8 @@ def _ranges(work: np.ndarray, n_events: int, per_thread: int = 4) -> list[tuple[
     """Ranges of licenses with about as many events each, ``per_thread`` per thread (``work``:
     cumulative events per license, CSR pointers or a sum of them).
 
-    More ranges than threads, taken as threads come free, let a faster core do more: on
-    the shared 2-core machines measured here one core ran 15–20 % slower than the other,
-    and a scan in two halves waited on it (18.7 against 25.3 ms).
+    More ranges than threads, taken as threads come free, let a faster core do more (the
+    cores of a shared machine run at different speeds: docs/performance.md).
     """
     nlic = len(work) - 1
     total = int(work[-1])

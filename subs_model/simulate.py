@@ -228,7 +228,7 @@ def _put(buf_lic, buf_sku, buf_t, buf_up, buf_ok, slot, cap, lic, sku, t, up, ok
 
 # ``parallel=True`` without a prange: no threading layer is started (threads come from
 # :func:`simulate_core`, fork-safe), but numba's parallel pipeline compiles this loop about
-# twice as fast as the plain one (measured: 25 vs 53 ms on the benchmark base).
+# twice as fast as the plain one (docs/performance.md).
 @nb.njit(cache=True, nogil=True, parallel=True)
 def _simulate_chunks(
     key, chunks, stride, cap, edition, arr_day, first_end, has_sub0, is_legacy,
