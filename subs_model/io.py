@@ -30,7 +30,6 @@ import pandas as pd
 
 from .errors import LedgerError
 from .ledger import COLUMNS, REQUIRED, TABLES, Ledger, _find_files, _read_table
-from .parsing import _amount_reasons  # noqa: F401  (read by tests as subs_model.io._amount_reasons)
 from .profiles import Profile, load_profile, to_canonical
 from .quarantine import QuarantineReason, _assemble, _lines, _Q, _raw_rows
 from .streamed import _validate_streamed

@@ -423,8 +423,8 @@ def _check_header(path: Path, name: str, columns: list[str], profile: Any) -> No
     if unknown:
         fix = "map them in the profile's columns or drop them" if profile is not None else f"its columns are {list(COLUMNS[name])}"
         if profile is None and len(columns) == 1 and (";" in columns[0] or "\t" in columns[0]):
-            fix = (f"the header is one column, so the file is not separated by ','; a ';'-separated export "
-                   f"(1C, Russian Excel) is read with a profile, e.g. --profile data/profiles/1c.yaml")
+            fix = ("the header is one column, so the file is not separated by ','; a ';'-separated export "
+                   "(1C, Russian Excel) is read with a profile, e.g. --profile data/profiles/1c.yaml")
         msg = f"{path}: unknown column(s) {unknown} in table {name!r}; {fix}"
         if profile is not None:
             msg += f" (columns of {name}: {list(COLUMNS[name])})"

@@ -19,14 +19,10 @@ TRUE = {"true", "1", "yes", "да", "t", "y"}
 FALSE = {"false", "0", "no", "нет", "f", "n"}
 
 
-def _strip(s: pd.Series) -> pd.Series:
+def _text(s: pd.Series) -> pd.Series:
     """The text of a raw column. Values were trimmed once when read (:func:`ledger._trim`,
     the one whitespace policy), so validation compares exactly the values the ledger keeps."""
     return s if isinstance(s.dtype, pd.StringDtype) else s.astype("str")
-
-
-def _text(s: pd.Series) -> pd.Series:
-    return _strip(s)
 
 
 def _isin(s: pd.Series, values: pd.Series) -> np.ndarray:

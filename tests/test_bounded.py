@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import subs_model as sm
+from subs_model.parsing import _amount_reasons
 from subs_model.cli import main
 from subs_model.export import write_table, xlsx_note
 
@@ -51,7 +52,7 @@ def test_huge_amounts_are_quarantined_not_overflowed(tmp_path, amount, reason) -
     led = sm.read_ledger(_export(tmp_path / "x", [row]))
     if reason is None:
         assert len(led.quarantine) == 0
-        kop = sm.io._amount_reasons(pd.Series([amount], dtype="str"))[0][0]
+        kop = _amount_reasons(pd.Series([amount], dtype="str"))[0][0]
         whole, _, frac = amount.partition(".")
         assert kop == int(whole) * 100 + int((frac + "00")[:2])
     else:

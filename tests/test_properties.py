@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
