@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import _kernel as K
+from . import _join as J
 from .behaviour import Behaviour, BehaviourError
 from .calibrate import calibrate
 from .catalog import KNOBS, Catalog, CatalogError, CatalogVersion, Edition, Sku, _parse_day, _parse_enum, rub_to_kopecks
@@ -227,10 +228,10 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
     act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
     act = act_rows[act_perm]
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
-    o_perm, o_rank, o_ptr, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
+    o_perm, o_rank, o_ptr, n_ts = J.license_order(core.o_lic, iss_ts, n_lic)
     n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
     n_day32 = days32(n_day)
-    iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day32)
+    iss_num, iss_ptr, iss_ts_p, iss_day_p = J.issue_events(o_ptr, n_sku, n_ts, n_day32)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
