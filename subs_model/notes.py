@@ -87,8 +87,18 @@ def integer(n: Any, lang: str = "ru") -> str:
     return number(n, lang, 0)
 
 
-def count(n: int, noun: str | Sequence[str], lang: str = "ru") -> str:
-    """``n`` and the noun in the form that agrees with it: «5 лицензий», "1 day"."""
+def count(n: int, noun: str | Sequence[str], lang: str = "ru", *, genitive: bool = False) -> str:
+    """``n`` and the noun in the form that agrees with it: «5 лицензий», "1 day".
+
+    ``genitive`` for Russian after «из», «для», «около»: «из 1 лицензии», «из 3 лицензий».
+
+    >>> count(433, "term_end"), count(433, "term_end", genitive=True), count(21, "license", genitive=True)
+    ('433 окончания срока', '433 окончаний срока', '21 лицензии')
+    """
+    if lang == "ru" and genitive and float(n).is_integer():
+        ru = NOUNS[noun][0] if isinstance(noun, str) else noun
+        one = abs(int(n)) % 10 == 1 and abs(int(n)) % 100 != 11
+        return f"{integer(n, lang)} {ru[1] if one else ru[2]}"
     return f"{integer(n, lang)} {plural(n, noun, lang)}"
 
 
