@@ -266,17 +266,23 @@ def _environ(values: Mapping[str, str]) -> Any:
                 os.environ[k] = v
 
 
-def _kernel_manager(work: Path) -> Any:
-    """A kernel manager on IPC (Unix sockets in the private work folder) instead of TCP on localhost.
+def _kernel_manager_class(work: Path) -> type:
+    """A kernel manager class on IPC (Unix sockets in the private work folder) instead of TCP on localhost.
 
     Nothing else on the machine can connect to the kernel, and ipykernel does not print its
-    "running over TCP without encryption" warning. Windows has no IPC transport: TCP there.
+    "running over TCP without encryption" warning. A class, not an instance, so that nbclient
+    owns the manager and shuts the kernel down. Windows has no IPC transport: TCP there.
     """
     from jupyter_client.manager import AsyncKernelManager
 
-    if os.name == "nt":  # pragma: no cover
-        return AsyncKernelManager(kernel_name="python3")
-    return AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(work / "kernel"))
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            if os.name != "nt":
+                kwargs.setdefault("transport", "ipc")
+                kwargs.setdefault("ip", str(work / "kernel"))
+            super().__init__(**kwargs)
+
+    return IpcKernelManager
 
 
 def _publish_files(files: Path, target: Path) -> None:
@@ -310,7 +316,7 @@ def run_one(
             pm.execute_notebook(
                 str(notebook), str(executed), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
                 execution_timeout=cell_timeout, progress_bar=False, log_output=False, report_mode=False,
-                km=_kernel_manager(work),
+                kernel_manager_class=_kernel_manager_class(work),
             )
         target = out_dir / f"{name}.html"
         page, dropped = _to_html(executed)
