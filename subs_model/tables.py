@@ -199,7 +199,8 @@ def people_table(
         word = "Итого" if lang == "ru" else "Total"
         total_row = {lab: (_fmt(c.kind, t, lang, c.digits) if (t := _total(c, df[c.key])) is not None else "")
                      for lab, c in zip(labels, cols, strict=True)}
-        total_row[labels[0]] = total_row[labels[0]] or word
+        first = total_row[labels[0]]
+        total_row[labels[0]] = f"{word}: {first}" if first else word
         shown = pd.concat([shown, pd.DataFrame([total_row])], ignore_index=True)
     table = PeopleTable(shown, [c.kind for c in cols], lang, caption, min(max_rows, len(df)), has_total=with_total)
     folder = Path(export) if isinstance(export, str | Path) else Path(os.environ[EXPORT_DIR_ENV]) if export and os.environ.get(EXPORT_DIR_ENV) else None
