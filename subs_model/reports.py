@@ -1,23 +1,22 @@
-"""The report runner: parameterised notebooks → offline HTML reports, published atomically.
+"""The report runner: parameterised notebooks → offline HTML reports, published atomically, and a summary page.
 
-Each named notebook is run with papermill (``kernel_name="python3"``, the notebook's
-folder as working directory, a per-cell timeout) in a work folder outside the published
-tree, converted to HTML without code cells through an offline template (plotly.js embedded
-once per report, no CDN request of any kind), and only then moved over the published
-report. A failing cell, a timeout or a dead kernel leaves the last good report untouched,
-keeps the executed notebook in ``<out>.failed/`` (a sibling of the published folder, so a
-web server that publishes ``<out>`` does not expose it) and makes the run exit non-zero.
+Each named notebook (by default the shipped ones, :func:`subs_model.resources.notebooks_dir`,
+found from any folder) is run with papermill (``kernel_name="python3"``, the notebook's folder
+as working directory, a per-cell timeout, the kernel on IPC sockets in a private work folder
+rather than TCP) in a work folder outside the published tree, converted to HTML without code
+cells through an offline template (plotly.js embedded once per report, no CDN request of any
+kind, stderr and ``# NBVAL_…`` markers left out), and only then moved over the published
+report, with the downloads of its tables (``<name>_files/``, :mod:`subs_model.tables`). A
+failing cell, a timeout or a dead kernel leaves the last good report untouched, keeps the
+executed notebook in ``<out>.failed/`` (a sibling of the published folder, so a web server that
+publishes ``<out>`` does not expose it) and makes the run exit non-zero.
 
-Nothing but reports, ``index.html`` and ``runs.json`` stays in the published folder: work
-folders live under the system temp folder (``subs-model-reports-<uid>/<name>-<pid>-*``) and
-are removed when the run ends; those of a run that died (its process is gone), half-written
-``.*.<pid>.tmp`` files of one, and the ``.<name>-*/`` folders and ``failed/`` folder of
-earlier versions are cleaned up by the next run. The index and ``runs.json`` show path
-parameters relative to the data root (the notebooks folder's parent by default), never
-server paths.
-
-Parameters are checked before anything runs: a name the notebook does not declare, or a
-value of the wrong type, is refused with the list of valid parameters.
+Parameters are checked before any kernel starts (:mod:`subs_model.report_params`): a name no
+chosen notebook declares, a value of the wrong type or outside its domain is refused in one
+line. Path parameters reach the notebooks as absolute paths. ``index.html`` opens with the
+headline KPIs of one replay of the reports' ledger (:mod:`subs_model.report_summary`), then
+lists the reports; it and ``runs.json`` show paths relative to the data root, never server
+paths. Files, work folders and leftovers of dead runs: :mod:`subs_model.report_files`.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import html
 import json
 import os
 import re
@@ -42,6 +40,8 @@ import nbformat
 
 from . import __version__
 from .errors import SubsModelError, read_yaml
+from .report_files import (_atomic_write, _clean_leftovers, _publish_files, _scrub, _shown_params, failed_dir,
+                           work_root)
 from .report_params import (NotebookParameter, ParameterError, check_domains, check_parameters, declared_parameters,
                             resolve_paths, suite_parameters)
 from .resources import data_dir, notebooks_dir
@@ -51,9 +51,6 @@ __all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "c
            "run_reports"]
 
 TEMPLATES = Path(__file__).parent / "templates"
-_STALE_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
-_WORK_DIR = re.compile(r"^(.+)-(\d+)-[a-z0-9_]{8}$")
-_ABS_PATH = re.compile(r"(?<![\w./~-])(?:/[\w.~+@%-]+)+/?")
 _NBVAL_MARK = re.compile(r"^\s*#\s*NBVAL_\w+\s*$\n?", re.MULTILINE)
 _MATHJAX_TAG = re.compile(r"<script[^>]*src=\"[^\"]*(?:mathjax|MathJax)[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
 
@@ -154,101 +151,11 @@ def _failed_cell(nb_path: Path) -> str:
     return ""
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # The pid in the name lets the next run tell a dead writer's leftover from a live one's file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def failed_dir(out: str | Path) -> Path:
-    """Where the executed notebooks of failed runs are kept: ``<out>.failed/``, beside ``out``, not in it."""
-    o = Path(out).resolve()
-    return o.with_name(f"{o.name}.failed")
-
-
-def work_root() -> Path:
-    """The folder of the runner's work folders: under the system temp folder, one per user."""
-    uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
-    return Path(tempfile.gettempdir()) / f"subs-model-reports-{uid}"
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _clean_leftovers(out_dir: Path, names: Sequence[str], failed: Path, log=print) -> None:
-    """Remove what dead runs left behind: work folders, half-written files, and the old in-tree leftovers."""
-    root = work_root()
-    if root.is_dir():
-        for d in root.iterdir():
-            m = _WORK_DIR.match(d.name)
-            if d.is_dir() and m and not _alive(int(m.group(2))):
-                shutil.rmtree(d, ignore_errors=True)
-    if not out_dir.is_dir():
-        return
-    for p in out_dir.iterdir():
-        m = _STALE_TMP.match(p.name)
-        if m and not _alive(int(m.group(1))):
-            if p.is_dir():  # a downloads folder staged by a dead run
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-        # Earlier versions staged runs in ``<out>/.<name>-<random>/`` (tempfile.mkdtemp).
-        elif p.is_dir() and p.name.startswith(".") and any(re.fullmatch(rf"\.{re.escape(n)}-[a-z0-9_]{{8}}", p.name) for n in names):
-            shutil.rmtree(p, ignore_errors=True)
-    old = out_dir / "failed"  # earlier versions kept failed notebooks inside the published folder
-    if old.is_dir():
-        dest = failed
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in old.iterdir():
-            if not (dest / f.name).exists():
-                shutil.move(str(f), dest / f.name)
-        shutil.rmtree(old, ignore_errors=True)
-        log(f"moved the failed notebooks of earlier runs out of the published folder to {dest}")
-
-
-def _shown_path(value: str, root: Path, base: Path) -> str:
-    """``value`` (a path, relative to ``base`` if not absolute) as shown to readers: relative to ``root``."""
-    p = Path(value)
-    full = Path(os.path.normpath(p if p.is_absolute() else base / p))
-    with contextlib.suppress(ValueError):
-        return full.relative_to(root).as_posix() or "."
-    return f"…/{full.name}" if full.name else "…"
-
-
-def _scrub(text: str, root: Path, base: Path) -> str:
-    """``text`` with every absolute path replaced by its data-root-relative form."""
-    return _ABS_PATH.sub(lambda m: _shown_path(m.group(0), root, base), text)
-
-
-def _shown_params(params: Mapping[str, Any], declared: Mapping[str, NotebookParameter], root: Path, base: Path) -> dict[str, Any]:
-    """Parameters as the index shows them: path parameters (a ``/`` in the default, or an absolute value) relative to ``root``."""
-    out = {}
-    for k, v in params.items():
-        d = declared.get(k)
-        is_path = isinstance(v, str) and v and (os.path.isabs(v) or (d is not None and isinstance(d.default, str) and "/" in d.default))
-        out[k] = _shown_path(v, root, base) if is_path else v
-    return out
-
-
-#: Environment of the report kernels: charts render in HTML (plotly.js embedded once), tables are
-#: written for download to the work folder. Set in this process while a notebook runs (the kernel
-#: inherits it) and restored afterwards.
 def _kernel_env(name: str, files: Path) -> dict[str, str]:
+    """Environment of a report kernel: charts render in HTML (plotly.js embedded once), tables are written for download.
+
+    Set in this process while a notebook runs (the kernel inherits it) and restored afterwards.
+    """
     return {"PLOTLY_RENDERER": "notebook", EXPORT_DIR_ENV: str(files), EXPORT_LINK_ENV: f"{name}_files/"}
 
 
@@ -283,18 +190,6 @@ def _kernel_manager_class(work: Path) -> type:
             super().__init__(**kwargs)
 
     return IpcKernelManager
-
-
-def _publish_files(files: Path, target: Path) -> None:
-    """Replace the folder of a report's downloads by ``files`` (staged beside it, then renamed)."""
-    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    old = target.with_name(f".{target.name}.old.{os.getpid()}.tmp")
-    shutil.rmtree(staged, ignore_errors=True)
-    shutil.copytree(files, staged)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staged, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def run_one(
@@ -389,6 +284,15 @@ class _Ledgers:
         return ledger_span(self.get(data))
 
 
+def _last_day(ledgers: _Ledgers, data: Any) -> str:
+    """The ledger's last event day (a report's as_of when none is given), or "last event day" if it cannot be read."""
+    try:
+        span = ledgers.span(str(data)) if data else None
+    except Exception:  # noqa: BLE001 - the notebook reports a bad ledger itself; the index only loses the date
+        span = None
+    return f"{span[1]}" if span else "last event day"
+
+
 def _plan(names: Sequence[str], nb_dir: Path, text: Mapping[str, str], typed: Mapping[str, Any], ledgers: _Ledgers) -> list[_Step]:
     """Validate everything before any kernel starts: names, parameter names and types, paths, domains."""
     available = {p.stem: p for p in sorted(nb_dir.glob("*.ipynb"))}
@@ -481,8 +385,8 @@ def run_reports(
         res.meta = {  # published beside the reports: no server path in it
             "status": res.status, "seconds": res.seconds, "parameters": _shown_params(st.given, st.declared, root, base),
             "title": notebook_title(st.path, str(eff.get("lang", "ru"))),
-            "as_of": eff.get("as_of") or "last event day", "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
-            "version": __version__, "finished": dt.datetime.now().isoformat(timespec="seconds"),
+            "as_of": eff.get("as_of") or _last_day(ledgers, eff.get("data")), "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
+            "version": __version__, "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
             "error": _scrub(res.error, root, base),
             "html": bool(res.html) or bool(runs.get(st.name, {}).get("html")),
         }
