@@ -14,6 +14,7 @@ given in kopecks and shown in rubles.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -132,18 +133,23 @@ def pp(change: float, lang: str = "ru", digits: int = 1) -> str:
     return f"{sign}{text}{NBSP}{'п.п.' if lang == 'ru' else 'pp'}"
 
 
-_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]()#+!|<>~"})
+# ASCII punctuation that Markdown (and MathJax's `$`) may read as syntax; `&`, `<`, `>` become entities instead.
+_MD_PUNCT = re.compile(r"([!-%'-/:;=?@\[-`{-~])")
 
 
 def escape(text: Any) -> str:
-    r"""Text from data made inert in Markdown: HTML escaped, Markdown punctuation backslashed.
+    r"""Text from data (a feature or scenario name) made inert in a Markdown note.
+
+    The same rule as :func:`subs_model.plots.safe_text` with ``markdown=True``: line breaks
+    become spaces, ASCII punctuation is backslash-escaped, ``&``, ``<``, ``>`` become entities.
+    Escape values, never a finished note.
 
     >>> print(escape("<img src=x onerror=alert(1)> *bold*"))
-    &lt;img src=x onerror=alert\(1\)&gt; \*bold\*
+    &lt;img src\=x onerror\=alert\(1\)&gt; \*bold\*
     """
     import html
 
-    return html.escape(str(text), quote=True).translate(_MD_SPECIAL)
+    return html.escape(_MD_PUNCT.sub(r"\\\1", " ".join(str(text).splitlines())), quote=False)
 
 
 class Note:
