@@ -150,7 +150,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         typed = load_params_file(args.params_file) if args.params_file else {}
         text = dict(args.param or [])
         results = run_reports(args.names, notebooks=args.notebooks, out=args.out or "reports", text_params=text,
-                              typed_params=typed, cell_timeout=args.cell_timeout, lang=lang)
+                              typed_params=typed, cell_timeout=args.cell_timeout, lang=lang, jobs=args.jobs)
     out = Path(args.out or "reports")
     failed = [r for r in results if r.status != "ok"]
     print("\n" + _msg(lang, "published", ok=len(results) - len(failed), n=len(results), index=(out / "index.html").resolve()))
@@ -349,6 +349,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "notebooks": "folder of the report notebooks (default: the shipped ones, from any folder)",
         "timeout": "seconds a single cell may run (default 600)",
         "schedule": "run the jobs of a schedule file (see reports/schedule.yaml)",
+        "jobs": "notebooks run side by side, each in its own kernel (default 1)",
     },
     "ru": {
         "description": "Аналитика и цены подписок «Кассир 5».",
@@ -365,6 +366,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "notebooks": "папка блокнотов отчётов (по умолчанию — поставляемые с пакетом, из любой папки)",
         "timeout": "сколько секунд может выполняться одна ячейка (по умолчанию 600)",
         "schedule": "выполнить задания файла расписания (см. reports/schedule.yaml)",
+        "jobs": "сколько блокнотов выполнять одновременно, каждый в своём ядре (по умолчанию 1)",
     },
 }
 
@@ -411,6 +413,7 @@ def _report_parser(sub: argparse._SubParsersAction, lang: str) -> None:
     p.add_argument("--notebooks", default=None, help=_msg(lang, "notebooks"))
     p.add_argument("--cell-timeout", type=int, default=600, help=_msg(lang, "timeout"))
     p.add_argument("--schedule", default=None, help=_msg(lang, "schedule"))
+    p.add_argument("-j", "--jobs", type=int, default=1, help=_msg(lang, "jobs"))
     p.add_argument("--lang", choices=LANGS, default=lang, help=_msg(lang, "lang_help"))
     p.set_defaults(func=_cmd_report)
 

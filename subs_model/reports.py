@@ -152,35 +152,22 @@ def _failed_cell(nb_path: Path) -> str:
 
 
 def _kernel_env(name: str, files: Path) -> dict[str, str]:
-    """Environment of a report kernel: charts render in HTML (plotly.js embedded once), tables are written for download.
-
-    Set in this process while a notebook runs (the kernel inherits it) and restored afterwards.
-    """
+    """What a report kernel's environment adds: charts render in HTML (plotly.js embedded once), tables are written for download."""
     return {"PLOTLY_RENDERER": "notebook", EXPORT_DIR_ENV: str(files), EXPORT_LINK_ENV: f"{name}_files/"}
 
 
-@contextlib.contextmanager
-def _environ(values: Mapping[str, str]) -> Any:
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def _kernel_manager_class(work: Path, env: Mapping[str, str]) -> type:
+    """A kernel manager class: IPC transport in the private work folder, and ``env`` added to the kernel's environment.
 
-
-def _kernel_manager_class(work: Path) -> type:
-    """A kernel manager class on IPC (Unix sockets in the private work folder) instead of TCP on localhost.
-
-    Nothing else on the machine can connect to the kernel, and ipykernel does not print its
-    "running over TCP without encryption" warning. A class, not an instance, so that nbclient
-    owns the manager and shuts the kernel down. Windows has no IPC transport: TCP there.
+    IPC (Unix sockets) instead of TCP on localhost: nothing else on the machine can connect to
+    the kernel, and ipykernel does not print its "running over TCP without encryption" warning.
+    The environment is given to this kernel only (the runner's own ``os.environ`` is left as it
+    is, so notebooks may run side by side). A class, not an instance, so that nbclient owns the
+    manager and shuts the kernel down. Windows has no IPC transport: TCP there.
     """
     from jupyter_client.manager import AsyncKernelManager
+
+    extra = dict(env)
 
     class IpcKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
@@ -188,6 +175,10 @@ def _kernel_manager_class(work: Path) -> type:
                 kwargs.setdefault("transport", "ipc")
                 kwargs.setdefault("ip", str(work / "kernel"))
             super().__init__(**kwargs)
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
+            return await super()._async_pre_start_kernel(**kw)
 
     return IpcKernelManager
 
@@ -207,12 +198,11 @@ def run_one(
     executed = work / f"{name}.ipynb"
     files = work / "files"
     try:
-        with _environ(_kernel_env(name, files)):
-            pm.execute_notebook(
-                str(notebook), str(executed), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
-                execution_timeout=cell_timeout, progress_bar=False, log_output=False, report_mode=False,
-                kernel_manager_class=_kernel_manager_class(work),
-            )
+        pm.execute_notebook(
+            str(notebook), str(executed), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
+            execution_timeout=cell_timeout, progress_bar=False, log_output=False, report_mode=False,
+            kernel_manager_class=_kernel_manager_class(work, _kernel_env(name, files)),
+        )
         target = out_dir / f"{name}.html"
         page, dropped = _to_html(executed)
         if files.is_dir() and any(files.iterdir()):
@@ -334,6 +324,43 @@ def _summary(steps: list[_Step], results: list[RunResult], ledgers: _Ledgers) ->
         return None, f"{type(exc).__name__}: {exc}", lang
 
 
+def _log_result(log: Any, words: Mapping[str, str], head: str, res: RunResult, root: Path, base: Path) -> None:
+    if head:
+        log(head)
+    if res.status == "ok":
+        log(words["ok"].format(s=res.seconds, p=res.html))
+        if res.stderr:
+            log(words["stderr"].format(n=len(res.stderr), first=_scrub(res.stderr[0], root, base)))
+    else:
+        log(words["failed"].format(s=res.seconds, e=res.error))
+        if res.failed_notebook:
+            log(words["kept"].format(p=res.failed_notebook))
+        log(words["left"])
+
+
+def _execute(steps: list[_Step], run: Any, record: Any, jobs: int, previous: Mapping[str, Any]) -> list[RunResult]:
+    """Run every step (``jobs`` at a time; the longest of the previous run first) and record each as it ends; results in step order."""
+    numbered = list(enumerate(steps, start=1))
+    if jobs == 1:
+        out = []
+        for i, st in numbered:
+            res = run(i, st)
+            record(i, st, res)
+            out.append(res)
+        return out
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    order = sorted(numbered, key=lambda x: -float(previous.get(x[1].name, {}).get("seconds", 0) or 0))
+    done: dict[int, RunResult] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="subs-model-report") as pool:
+        futures = {pool.submit(run, i, st): (i, st) for i, st in order}
+        for fut in as_completed(futures):
+            i, st = futures[fut]
+            done[i] = fut.result()
+            record(i, st, done[i])
+    return [done[i] for i, _ in numbered]
+
+
 def run_reports(
     names: Sequence[str] = (),
     *,
@@ -346,6 +373,7 @@ def run_reports(
     failed: str | Path | None = None,
     log=print,
     lang: str = "en",
+    jobs: int = 1,
 ) -> list[RunResult]:
     """Run the named report notebooks (all in ``notebooks`` by default) and publish HTML to ``out``.
 
@@ -360,11 +388,16 @@ def run_reports(
     relative to ``data_root`` (default: the parent of ``notebooks``); a path outside it shows
     as ``…/<last name>``. Executed notebooks of failed runs are kept in ``failed`` (default
     ``<out>.failed/``). ``lang`` is the language of the progress lines given to ``log``.
+    ``jobs`` notebooks run side by side (each its own kernel), the longest of the last run
+    first; 1 (the default) runs them one after another.
 
     Examples
     --------
     >>> run_reports(["02-renewal-timing"], text_params={"lang": "en"}, out="reports")  # doctest: +SKIP
     """
+    if jobs < 1:
+        msg = f"jobs must be 1 or more, got {jobs}; give --jobs 1 to run the notebooks one after another"
+        raise ParameterError(msg)
     nb_dir = Path(notebooks) if notebooks else notebooks_dir()
     ledgers = _Ledgers()
     steps = _plan(names, nb_dir, text_params or {}, typed_params or {}, ledgers)
@@ -376,31 +409,27 @@ def run_reports(
     _clean_leftovers(out_dir, [p.stem for p in nb_dir.glob("*.ipynb")], keep, log=log)
     runs_path = out_dir / "runs.json"
     runs = json.loads(runs_path.read_text(encoding="utf-8")) if runs_path.exists() else {}
-    results = []
-    for i, st in enumerate(steps, start=1):
-        log(f"[{i}/{len(steps)}] {st.name} …", flush=True) if log is print else log(f"[{i}/{len(steps)}] {st.name} …")
-        res = run_one(st.path, out_dir, st.injected, cell_timeout=cell_timeout, failed=keep, log=log)
+    def record(i: int, st: _Step, res: RunResult) -> None:
         eff = st.effective
         base = st.path.parent.resolve()
         res.meta = {  # published beside the reports: no server path in it
             "status": res.status, "seconds": res.seconds, "parameters": _shown_params(st.given, st.declared, root, base),
             "title": notebook_title(st.path, str(eff.get("lang", "ru"))),
-            "as_of": eff.get("as_of") or _last_day(ledgers, eff.get("data")), "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
+            "as_of": eff.get("as_of") or _last_day(ledgers, eff.get("data")),
+            "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
             "version": __version__, "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
             "error": _scrub(res.error, root, base),
             "html": bool(res.html) or bool(runs.get(st.name, {}).get("html")),
         }
-        if res.status == "ok":
-            log(words["ok"].format(s=res.seconds, p=res.html))
-            if res.stderr:
-                log(words["stderr"].format(n=len(res.stderr), first=_scrub(res.stderr[0], root, base)))
-        else:
-            log(words["failed"].format(s=res.seconds, e=res.error))
-            if res.failed_notebook:
-                log(words["kept"].format(p=res.failed_notebook))
-            log(words["left"])
+        _log_result(log, words, f"[{i}/{len(steps)}] {st.name}" if jobs > 1 else "", res, root, base)
         runs[st.name] = res.meta
-        results.append(res)
+
+    def run(i: int, st: _Step) -> RunResult:
+        if jobs == 1:
+            log(f"[{i}/{len(steps)}] {st.name} …", flush=True) if log is print else log(f"[{i}/{len(steps)}] {st.name} …")
+        return run_one(st.path, out_dir, st.injected, cell_timeout=cell_timeout, failed=keep, log=log)
+
+    results = _execute(steps, run, record, jobs, runs)
     kpis, kpi_error, page_lang = _summary(steps, results, ledgers)
     if kpi_error:
         log(words["kpis"].format(e=kpi_error))

@@ -225,6 +225,25 @@ def test_report_from_another_folder_uses_the_shipped_notebooks(tmp_path, monkeyp
     assert "1 of 1 reports published" in capsys.readouterr().out
 
 
+def test_jobs_run_notebooks_side_by_side(tmp_path) -> None:
+    """--jobs 2: two notebooks run at the same time, each with its own environment; results keep the given order."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    for name in ("a", "b"):
+        _nb(d / f"{name}.ipynb", "import os, time\ntime.sleep(4)\nprint('export', os.environ['SUBS_MODEL_EXPORT_LINK'])")
+    out = tmp_path / "reports"
+    t = time.perf_counter()
+    res = run_reports(["b", "a"], notebooks=d, out=out, jobs=2, log=lambda *a, **k: None)
+    wall = time.perf_counter() - t
+    assert [r.name for r in res] == ["b", "a"] and [r.status for r in res] == ["ok", "ok"]
+    assert wall < 0.8 * sum(r.seconds for r in res), (wall, [r.seconds for r in res])
+    assert "export a_files/" in (out / "a.html").read_text(encoding="utf-8")  # each kernel got its own environment
+    assert "export b_files/" in (out / "b.html").read_text(encoding="utf-8")
+    assert "SUBS_MODEL_EXPORT_LINK" not in os.environ  # the runner's own environment is untouched
+    with pytest.raises(ParameterError, match="jobs must be 1 or more"):
+        run_reports(["a"], notebooks=d, out=out, jobs=0, log=lambda *a, **k: None)
+
+
 def test_committed_notebooks_carry_no_outputs_except_checked_cells() -> None:
     """Notebooks are committed clean: only '# NBVAL_CHECK_OUTPUT' cells keep their outputs; no def/class/loops."""
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
