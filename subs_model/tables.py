@@ -180,9 +180,10 @@ def people_table(
     Examples
     --------
     >>> import pandas as pd
-    >>> t = people_table(pd.DataFrame({"d": [1, 2]}), [Col("d", "Дни", "Days", "days", total="sum")], export=False)
-    >>> t.frame["Дни"].tolist()
-    ['1', '2', '3']
+    >>> cols = [Col("e", "Редакция", "Edition"), Col("d", "Дни", "Days", "days", total="sum")]
+    >>> t = people_table(pd.DataFrame({"e": ["full", "basic"], "d": [1, 2]}), cols, export=False)
+    >>> t.frame.values.tolist()
+    [['full', '1'], ['basic', '2'], ['Итого', '3']]
     """
     missing = [c.key for c in cols if c.key not in df.columns]
     if missing:
