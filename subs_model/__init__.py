@@ -53,6 +53,9 @@ _LAZY: dict[str, str] = {
     "Source": "replay",
     "replay": "replay",
     "simulate": "simulate",
+    "Note": "notes",
+    "people_table": "tables",
+    "run_reports": "reports",
     "tune_process": "_tuning",
     "Scenario": "whatif",
     "load_scenarios": "whatif",
@@ -105,8 +108,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .errors import CatalogError, LedgerError, LedgerFileError, ProfileError, SubsModelError
     from .io import QuarantineReason, read_ledger
     from .ledger import Ledger
+    from .notes import Note
     from .profiles import Profile, load_profile
     from .replay import CodeStatus, Prepared, Reason, Replay, Source, prepare, replay
+    from .reports import run_reports
     from .simulate import simulate
+    from .tables import people_table
     from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
     from .workers import set_workers, shutdown, workers

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # a console bar; tqdm.auto warns "IProgress not found" in every notebook without ipywidgets
 
 from . import _kernel as K
 from .behaviour import Behaviour
