@@ -106,26 +106,37 @@ class _Entities:
     x: np.ndarray
 
 
-def _sbg_params(st: State, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per edition code: alpha, beta and whether the sBG model (not the pooled rate) is used."""
+def _run_params(st: State, model: str, n_r: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per run and edition code: alpha, beta (drawn from the fit's asymptotic normal, so the
+    bands carry the estimate's uncertainty), whether the sBG model is used, and the pooled
+    rate (drawn from its Beta posterior given the decided term ends)."""
     n_ed = len(Edition)
-    a, b, use = np.ones(n_ed), np.ones(n_ed), np.zeros(n_ed, bool)
+    a, b = np.ones((n_r, n_ed)), np.ones((n_r, n_ed))
+    use = np.zeros(n_ed, bool)
     for e in range(n_ed):
         f = st.fits.get(e)
         if model == "sbg" and f is not None:
-            a[e], b[e], use[e] = f.alpha, f.beta, True
-    return a, b, use
+            use[e] = True
+            if f.cov is not None:
+                draw = rng.multivariate_normal([f.alpha, f.beta], np.asarray(f.cov), size=n_r)
+                a[:, e], b[:, e] = np.maximum(draw[:, 0], 0.05 * f.alpha), np.maximum(draw[:, 1], 0.05 * f.beta)
+            else:
+                a[:, e], b[:, e] = f.alpha, f.beta
+    n_dec = st.decided.astype(float)
+    k = st.pooled * n_dec
+    pooled = np.where(n_dec > 0, rng.beta(k + 1, n_dec - k + 1, size=(n_r, n_ed)), st.pooled)
+    return a, b, use, pooled
 
 
-def _propensity(st: State, model: str, ed: np.ndarray, n_churn: np.ndarray, n_cont: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def _propensity(params: tuple[np.ndarray, ...], run: np.ndarray, ed: np.ndarray, n_churn: np.ndarray,
+                n_cont: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each entity's chance to continue at a term end: 1 − θ, θ ~ Beta(α + churns, β + continuations)
     under the sBG posterior, or the pooled rate of its edition."""
-    a, b, use = _sbg_params(st, model)
-    q = st.pooled[ed].astype(np.float64)
+    a, b, use, pooled = params
+    q = pooled[run, ed]
     m = use[ed]
     if m.any():
-        q[m] = 1.0 - rng.beta(a[ed[m]] + n_churn[m], b[ed[m]] + n_cont[m])
+        q[m] = 1.0 - rng.beta(a[run[m], ed[m]] + n_churn[m], b[run[m], ed[m]] + n_cont[m])
     return q
 
 
@@ -136,19 +147,21 @@ def _entities(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, model:
     run = np.repeat(np.arange(n_r), n)
     lic = np.tile(np.arange(n), n_r)
     ed = st.edition[lic]
-    q = _propensity(st, model, ed, st.n_churn[lic], st.n_cont[lic], rng)
+    params = _run_params(st, model, n_r, rng)
+    q = _propensity(params, run, ed, st.n_churn[lic], st.n_cont[lic], rng)
     base = _Entities(run=run, edition=ed, E=st.E[lic], q=q, x=st.as_of_day - st.E[lic])
-    new = _arrivals(st, grid, n_r, rng, model, acc)
+    new = _arrivals(st, grid, n_r, rng, params, acc)
     return _Entities(*(np.concatenate([getattr(base, k), getattr(new, k)]) for k in ("run", "edition", "E", "q", "x")))
 
 
-def _arrivals(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, model: str, acc: _Acc) -> _Entities:
+def _arrivals(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, params: tuple[np.ndarray, ...],
+              acc: _Acc) -> _Entities:
     """New licenses: Poisson a month (the first month pro rata to its forecast days), a day
     uniform in the month, an edition by the recent mix, a subscription for a term."""
     n_m = len(grid.months)
     days_in = np.bincount(grid.month_of, minlength=n_m)
     full = grid.months.days_in_month.to_numpy()
-    counts = rng.poisson(st.arrivals * days_in / full, size=(n_r, n_m))
+    counts = rng.poisson(_arrival_rates(st, n_r, rng)[:, None] * days_in / full, size=(n_r, n_m))
     run = np.repeat(np.repeat(np.arange(n_r), n_m), counts.ravel())
     month = np.repeat(np.tile(np.arange(n_m), n_r), counts.ravel())
     m_first = np.r_[0, np.cumsum(days_in)[:-1]] + grid.first
@@ -161,8 +174,16 @@ def _arrivals(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, model:
     acc.count(run, FMetric.BOOKINGS_RUB.code, day, price)
     acc.coverage(run, day, E, price / np.maximum(E - day, 1))
     zeros = np.zeros(len(day), np.int64)
-    q = _propensity(st, model, ed, zeros, zeros, rng)
+    q = _propensity(params, run, ed, zeros, zeros, rng)
     return _Entities(run=run, edition=ed, E=E, q=q, x=np.full(len(day), _NO_X))
+
+
+def _arrival_rates(st: State, n_r: int, rng: np.random.Generator) -> np.ndarray:
+    """New licenses a month per run: a trailing rate from ``n`` arrivals in 12 months is uncertain
+    (Gamma(n, 1/12) posterior); a given rate is taken as it is."""
+    if st.arrivals_n is None or st.arrivals_n == 0:
+        return np.full(n_r, st.arrivals)
+    return rng.gamma(st.arrivals_n, 1.0 / 12.0, size=n_r)
 
 
 def _draw_history(st: State, ed: np.ndarray, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:

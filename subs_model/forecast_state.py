@@ -52,6 +52,7 @@ class State:
     history: dict[int, History]
     arrivals: float
     arrivals_rule: str
+    arrivals_n: int | None  #: the arrivals a trailing rate was counted from (None: a given rate)
     arrival_share: np.ndarray  #: share of each edition among new licenses
     deferred_kop: int
     notes: list[str] = field(default_factory=list)
@@ -87,15 +88,15 @@ def observe(ledger: Ledger, cat: Catalog, as_of_day: int | None, arrivals: Any) 
     out = expiry_outcomes(rep, rep.as_of, CHURN_HORIZON)
     notes: list[str] = []
     ends = _Ends.of(out)
-    fits = _fits(out, _entry_tenure(rep), notes)
+    fits = _fits(out, _entry_tenure(rep), rep.as_of, notes)
     pooled, decided = _pooled(ends, day)
     history = _histories(ends, day, notes)
     base = _base(ends, rep, cat, day)
-    rate, rule, share = _arrivals(rep, day, arrivals)
+    rate, rule, share, n_arr = _arrivals(rep, day, arrivals)
     if rate == 0 and arrivals == "trailing":
         notes.append(f"no new license in the 12 months to {pd.Timestamp(day, unit='D').date()}: no arrivals are forecast")
     return State(as_of_day=day, **base, fits=fits, pooled=pooled, decided=decided, history=history,
-                 arrivals=rate, arrivals_rule=rule, arrival_share=share, notes=notes)
+                 arrivals=rate, arrivals_rule=rule, arrivals_n=n_arr, arrival_share=share, notes=notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +139,9 @@ def _entry_tenure(rep: Any) -> pd.Series:
     return tenure.groupby(level=0).max()
 
 
-def _fits(out: pd.DataFrame, entry: pd.Series, notes: list[str]) -> dict[int, SBGFit | None]:
-    """The sBG model per edition, from each license's entry tenure, last tenure and fate."""
-    lt = license_lifetimes(out, entry)
+def _fits(out: pd.DataFrame, entry: pd.Series, as_of: pd.Timestamp, notes: list[str]) -> dict[int, SBGFit | None]:
+    """The sBG model per edition, from each license's entry tenure, last decided tenure and fate."""
+    lt = license_lifetimes(out, entry, as_of=as_of, churn_horizon_days=CHURN_HORIZON)
     fits: dict[int, SBGFit | None] = {}
     for ed in Edition:
         m = (lt["edition"] == ed.value).to_numpy()
@@ -214,7 +215,7 @@ def _base(ends: _Ends, rep: Any, cat: Catalog, day: int) -> dict[str, Any]:
             "rec_rate": rate, "deferred_kop": deferred}
 
 
-def _arrivals(rep: Any, day: int, arrivals: Any) -> tuple[float, str, np.ndarray]:
+def _arrivals(rep: Any, day: int, arrivals: Any) -> tuple[float, str, np.ndarray, int | None]:
     """New licenses a month and the rule that gave it; the edition mix of new licenses."""
     per = rep.periods
     first = per.groupby(per["license_id"].to_numpy(), sort=False).agg(start=("start", "min"))
@@ -231,7 +232,7 @@ def _arrivals(rep: Any, day: int, arrivals: Any) -> tuple[float, str, np.ndarray
     hi = pd.Timestamp(day, unit="D").date().isoformat()
     if arrivals == "trailing":
         n = int(recent.sum())
-        return n / 12.0, f"trailing 12 months: {n:,} licenses first covered {lo} … {hi}, / 12", share
+        return n / 12.0, f"trailing 12 months: {n:,} licenses first covered {lo} … {hi}, / 12", share, n
     if arrivals == "none":
-        return 0.0, "none: the base only", share
-    return float(arrivals), "given", share
+        return 0.0, "none: the base only", share, None
+    return float(arrivals), "given", share, None

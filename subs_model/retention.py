@@ -60,6 +60,7 @@ class SBGFit:
     beta_se: float = float("nan")
     n: float = float("nan")
     loglik: float = float("nan")
+    cov: tuple[tuple[float, float], tuple[float, float]] | None = None  #: covariance of (alpha, beta)
 
     @property
     def mean_continue(self) -> float:
@@ -118,8 +119,8 @@ def _neg_loglik(log_ab: np.ndarray, entry: np.ndarray, last: np.ndarray, churned
     return -float(np.sum(w * (num - betaln(a, b + entry))))
 
 
-def _hessian_se(fun: Any, a: float, b: float) -> tuple[float, float]:
-    """Standard errors of (alpha, beta) from a central-difference Hessian of ``fun(alpha, beta)``."""
+def _hessian_cov(fun: Any, a: float, b: float) -> np.ndarray | None:
+    """Covariance of (alpha, beta): the inverse of a central-difference Hessian of ``fun(alpha, beta)``."""
     x = np.array([a, b])
     h = 1e-4 * np.maximum(x, 1e-3)
     H = np.empty((2, 2))
@@ -130,9 +131,8 @@ def _hessian_se(fun: Any, a: float, b: float) -> tuple[float, float]:
     try:
         cov = np.linalg.inv(H)
     except np.linalg.LinAlgError:
-        return float("nan"), float("nan")
-    d = np.diag(cov)
-    return tuple(float(np.sqrt(v)) if v > 0 else float("nan") for v in d)  # type: ignore[return-value]
+        return None
+    return cov if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0) else None
 
 
 def _fit_grouped(entry: np.ndarray, last: np.ndarray, churned: np.ndarray, w: np.ndarray, *, counts: bool,
@@ -156,8 +156,10 @@ def _fit_grouped(entry: np.ndarray, last: np.ndarray, churned: np.ndarray, w: np
         msg = (f"fit_sbg: the fit did not converge (alpha={a:.4g}, beta={b:.4g}); the data show no heterogeneity "
                "a Beta mixture can describe — use a pooled rate")
         raise RetentionError(msg)
-    se = _hessian_se(lambda x, y: _neg_loglik(np.log([x, y]), *args), a, b) if counts else (float("nan"),) * 2
-    return SBGFit(alpha=a, beta=b, alpha_se=se[0], beta_se=se[1], n=float(w.sum()), loglik=-float(res.fun))
+    cov = _hessian_cov(lambda x, y: _neg_loglik(np.log([x, y]), *args), a, b) if counts else None
+    se = np.sqrt(np.diag(cov)) if cov is not None else (float("nan"),) * 2
+    return SBGFit(alpha=a, beta=b, alpha_se=float(se[0]), beta_se=float(se[1]), n=float(w.sum()), loglik=-float(res.fun),
+                  cov=None if cov is None else ((float(cov[0, 0]), float(cov[0, 1])), (float(cov[1, 0]), float(cov[1, 1]))))
 
 
 def fit_sbg(survivors: Sequence[float] | np.ndarray) -> SBGFit:
@@ -249,7 +251,7 @@ def fit_sbg_licenses(entry: Any, last: Any, churned: Any, weights: Any = None) -
     return _fit_grouped(uniq[:, 0], uniq[:, 1], uniq[:, 2].astype(bool), wg, counts=True)
 
 
-def license_lifetimes(outcomes: Any, entry_tenure: Any = None) -> Any:
+def license_lifetimes(outcomes: Any, entry_tenure: Any = None, *, as_of: Any = None, churn_horizon_days: int = 365) -> Any:
     """Per license and edition: tenure at entry, tenure last seen, churned — from term-end outcomes.
 
     Parameters
@@ -260,6 +262,11 @@ def license_lifetimes(outcomes: Any, entry_tenure: Any = None) -> Any:
     entry_tenure : Series, optional
         Tenure at entry by ``license_id`` (legacy licenses carried over after some years);
         default 0 for every license.
+    as_of : date-like, optional
+        With it, a term end later than ``as_of - churn_horizon_days`` censors the license
+        whatever its outcome: a continuation shows at once but a churn only after the
+        horizon, so counting recent continuations as survivals while recent churns are still
+        open would bias retention up (censoring must not depend on the outcome).
 
     Returns
     -------
@@ -276,6 +283,10 @@ def license_lifetimes(outcomes: Any, entry_tenure: Any = None) -> Any:
     lic = pd.factorize(o["license_id"])[0] if len(o) else np.empty(0, np.int64)
     outcome = o["outcome"].astype("str").to_numpy()
     stop = np.isin(outcome, ["churned", "open"])
+    if as_of is not None and len(o):
+        late = (pd.to_datetime(o["end"]) + pd.Timedelta(days=churn_horizon_days) > pd.Timestamp(as_of)).to_numpy()
+        outcome = np.where(late, "open", outcome)
+        stop |= late
     n_lic = int(lic.max()) + 1 if len(lic) else 0
     n_ends = np.bincount(lic, minlength=n_lic)
     starts = np.r_[0, np.cumsum(n_ends)[:-1]].astype(np.int64)
