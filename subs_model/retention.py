@@ -104,7 +104,15 @@ class SBGFit:
             raise RetentionError(msg)
         n = np.asarray(renewals, dtype=float) + 1
         a, b = self.alpha, self.beta
-        return (b + n - 1) / (a + b + n - 1) * hyp2f1(1.0, b + n, a + b + n, 1.0 / (1.0 + discount))
+        out = np.asarray((b + n - 1) / (a + b + n - 1) * hyp2f1(1.0, b + n, a + b + n, 1.0 / (1.0 + discount)))
+        bad = ~np.isfinite(out)
+        if bad.any():  # the series itself where hyp2f1 fails (very large alpha, beta: customers alike)
+            k = np.arange(1, 20_001, dtype=float)
+            nn = np.broadcast_to(n, out.shape)[bad] - 1
+            terms = self.survival(nn[:, None] + k) / self.survival(nn)[:, None] * np.exp(-(k - 1) * np.log1p(discount))
+            out = out.copy()
+            out[bad] = terms.sum(axis=1)
+        return out
 
 
 def _neg_loglik(log_ab: np.ndarray, entry: np.ndarray, last: np.ndarray, churned: np.ndarray,
