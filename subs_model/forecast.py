@@ -20,8 +20,9 @@ to that day: nothing later is seen) and follows it month by month, ``runs`` time
    license gets a full term and a churn chance from the fitted prior.
 4. **Money.** Bookings at catalog prices (kopecks, on the activation day; an upgrade books
    the renewal and the upgrade); recognised revenue spreads each booking over the period
-   it adds, and starts from the deferred balance on ``as_of`` (the books' exact figure,
-   released over the remaining coverage of the covered licenses).
+   it adds, and starts from the unearned part of the periods running on ``as_of`` (each
+   at its catalog price, released over its remaining days). Breakage (lapsed renewal
+   codes) and codes paid but not activated are not forecast.
 
 The result's table is tidy: ``month, metric, mean, p05, p95`` over the runs (money in
 rubles, ``*_rub``), with the choices made stated in :attr:`Forecast.description`.
@@ -116,8 +117,8 @@ class Forecast:
             f"{self.base_licenses:,} licenses covered or not yet decided on {day}",
             f"model: {model}",
             f"arrivals: {self.arrivals_per_month:.1f} new licenses a month ({self.arrivals_rule})",
-            "money: rubles (bookings at catalog prices on the activation day; recognised from the deferred balance on "
-            f"{day}); bands: 5–95 % of runs",
+            "money: rubles (bookings at catalog prices on the activation day; recognised revenue starts from the "
+            f"unearned part of the periods running on {day}; breakage not forecast); bands: 5–95 % of runs",
             *(f"note: {n}" for n in self.notes),
         ]
         return "\n".join(lines)

@@ -32,7 +32,9 @@ def run_blocks(st: State, cat: Catalog, grid: _Grid, runs: int, seed: int, model
     n_m = len(grid.months)
     out = np.zeros((runs, N_MET, n_m), np.int64)
     static = _Acc(1, grid, cat)
-    static.coverage(np.zeros(len(st.E), np.int64), np.full(len(st.E), grid.first), st.E, st.rec_rate)
+    static.coverage(np.zeros(len(st.E), np.int64), np.full(len(st.E), grid.first), st.E, None)
+    static.rec += _rec_diff(static, np.zeros(len(st.rec_rate), np.int64), np.maximum(st.rec_start, grid.first),
+                            st.rec_end, st.rec_rate * (st.rec_end - np.maximum(st.rec_start, grid.first)))
     base = static.result()[0]
     for b0 in range(0, runs, BLOCK_RUNS):
         n_r = min(BLOCK_RUNS, runs - b0)

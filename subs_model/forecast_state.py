@@ -45,7 +45,9 @@ class State:
     edition: np.ndarray
     n_cont: np.ndarray  #: term ends it continued (plus its tenure at entry, for a legacy license)
     n_churn: np.ndarray  #: term ends it churned at (and came back)
-    rec_rate: np.ndarray  #: kopecks a day its current coverage releases from the deferred balance
+    rec_start: np.ndarray  #: periods running after as_of: start, end, kopecks recognised a day
+    rec_end: np.ndarray
+    rec_rate: np.ndarray
     fits: dict[int, SBGFit | None]
     pooled: np.ndarray  #: pooled continuation rate per edition code
     decided: np.ndarray  #: decided term ends per edition code
@@ -54,7 +56,7 @@ class State:
     arrivals_rule: str
     arrivals_n: int | None  #: the arrivals a trailing rate was counted from (None: a given rate)
     arrival_share: np.ndarray  #: share of each edition among new licenses
-    deferred_kop: int
+    deferred_kop: int  #: the unearned part of those periods after as_of (catalog prices)
     notes: list[str] = field(default_factory=list)
 
     def retention_table(self) -> pd.DataFrame:
@@ -183,36 +185,37 @@ def _histories(ends: _Ends, day: int, notes: list[str]) -> dict[int, History]:
 
 
 def _base(ends: _Ends, rep: Any, cat: Catalog, day: int) -> dict[str, Any]:
-    """Licenses whose last term end is open on ``day``, their evidence, and the deferred release."""
-    from .metrics import revenue  # noqa: PLC0415
-
+    """Licenses whose last term end is open on ``day``, their evidence, and the unearned coverage."""
     n_lic = int(ends.lic.max()) + 1 if len(ends.lic) else 0
     is_cont = np.isin(ends.outcome, _CONT_CODES)
     n_cont = np.bincount(ends.lic[is_cont], minlength=n_lic)
     n_churn = np.bincount(ends.lic[ends.outcome == Outcome.CHURNED.code], minlength=n_lic)
     last = np.flatnonzero(ends.is_last & (ends.outcome == Outcome.OPEN.code) & (ends.edition >= 0))
     lic = ends.lic[last]
-    entry = _entry_tenure(rep)
+    extra = _entry_tenure(rep).reindex(ends.ids[lic]).fillna(0).to_numpy().astype(np.int64)
+    return {"E": ends.end[last], "edition": ends.edition[last], "n_cont": n_cont[lic] + extra, "n_churn": n_churn[lic],
+            **_unearned(rep, cat, day)}
+
+
+def _unearned(rep: Any, cat: Catalog, day: int) -> dict[str, Any]:
+    """Periods still running after ``day`` (including ones renewed early, not begun yet): each one's
+    payment at catalog prices (a renewal's; a subscription's or an upgraded renewal's, which together
+    cost a subscription; nothing for a legacy period), released evenly over its days."""
     per = rep.periods
-    E = ends.end[last]
-    # The deferred balance is released over the covered licenses' remaining days, in proportion to
-    # the catalog price of the period each is in (the books' total, the coverage's timing).
-    last_rows = per.groupby(per["license_id"].to_numpy(), sort=False).tail(1)
-    last_rows = last_rows.set_index(last_rows["license_id"].to_numpy()).reindex(ends.ids[lic])
-    src = last_rows["source"].astype("str").to_numpy()
+    start, end = _days(per["start"]), _days(per["end"])
+    run = np.flatnonzero(end > day)
+    src = per["source"].astype("str").to_numpy()[run]
+    lic_ed = rep.ledger.licenses.set_index(rep.ledger.licenses["license_id"].astype("str"))["edition"].astype("str")
+    ed_names = pd.Categorical(lic_ed.reindex(per["license_id"].astype("str").to_numpy()[run]).to_numpy(),
+                              categories=[e.value for e in Edition])
+    ed = ed_names.codes.astype(np.int64)
+    ok = (ed >= 0) & (src != Source.LEGACY.value)
     sku = np.where(src == Source.RENEWAL.value, REN, SUB)
-    start = _days(last_rows["start"]) if len(lic) else np.empty(0, np.int64)
-    price = cat.price_table()[cat.version_index(start), ends.edition[last], sku].astype(float)
-    price[src == Source.LEGACY.value] = 0.0
-    covered = E > day
-    rate = np.where(covered & (E > start), price / np.maximum(E - start, 1), 0.0)
-    remaining = float((rate * np.maximum(E - day - 1, 0)).sum())
-    rev = revenue(rep, rep.as_of)
-    deferred = int(rev.loc[rev["month"] == rev["month"].max(), "deferred"].sum()) if len(rev) else 0
-    rate = rate * (deferred / remaining) if remaining > 0 else rate * 0
-    extra = entry.reindex(ends.ids[lic]).fillna(0).to_numpy().astype(np.int64)
-    return {"E": E, "edition": ends.edition[last], "n_cont": n_cont[lic] + extra, "n_churn": n_churn[lic],
-            "rec_rate": rate, "deferred_kop": deferred}
+    price = np.where(ok, cat.price_table()[cat.version_index(start[run]), np.maximum(ed, 0), sku], 0).astype(float)
+    s, e = start[run], end[run]
+    rate = price / np.maximum(e - s, 1)
+    unearned = rate * (e - np.maximum(s, day + 1))
+    return {"rec_start": s, "rec_end": e, "rec_rate": rate, "deferred_kop": int(round(float(unearned.sum())))}
 
 
 def _arrivals(rep: Any, day: int, arrivals: Any) -> tuple[float, str, np.ndarray, int | None]:
