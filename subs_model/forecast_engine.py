@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 from .catalog import Catalog
@@ -24,11 +25,20 @@ from .forecast_state import State
 from .vocab import SUB, UPG, Edition
 
 N_MET = len(FORECAST_METRICS)
+# Plain int globals for the compiled walk (numba freezes them when it compiles).
+_TERM_ENDS, _NOT_CONTINUED, _CONTINUED, _BOOKINGS = (FMetric.TERM_ENDS.code, FMetric.NOT_CONTINUED.code,
+                                                     FMetric.CONTINUED.code, FMetric.BOOKINGS_RUB.code)
+_UPG = int(UPG)
 
 
 def run_blocks(st: State, cat: Catalog, grid: _Grid, runs: int, seed: int, model: str) -> np.ndarray:
-    """``[run, metric, month]`` (money in kopecks): blocks of :data:`BLOCK_RUNS` runs, each
-    with its own generator ``default_rng([seed, first run of the block])``."""
+    """``[run, metric, month]`` (money in kopecks): blocks of :data:`BLOCK_RUNS` runs, each with its
+    own generator ``default_rng([seed, first run of the block])`` — so the result does not depend
+    on how many threads (:func:`subs_model.workers`) run the blocks side by side."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from .workers import workers  # noqa: PLC0415
+
     n_m = len(grid.months)
     out = np.zeros((runs, N_MET, n_m), np.int64)
     static = _Acc(1, grid, cat)
@@ -36,13 +46,23 @@ def run_blocks(st: State, cat: Catalog, grid: _Grid, runs: int, seed: int, model
     static.rec += _rec_diff(static, np.zeros(len(st.rec_rate), np.int64), np.maximum(st.rec_start, grid.first),
                             st.rec_end, st.rec_rate * (st.rec_end - np.maximum(st.rec_start, grid.first)))
     base = static.result()[0]
-    for b0 in range(0, runs, BLOCK_RUNS):
+
+    def block(b0: int) -> None:
         n_r = min(BLOCK_RUNS, runs - b0)
         rng = np.random.default_rng([seed, b0])
         acc = _Acc(n_r, grid, cat)
-        ents = _entities(st, grid, n_r, rng, model, acc)
-        _rounds(ents, st, grid, acc, rng)
+        params, new = _entities(st, grid, n_r, rng, model, acc)
+        _rounds(params, new, st, grid, acc, rng)
         out[b0 : b0 + n_r] = acc.result() + base
+
+    starts = range(0, runs, BLOCK_RUNS)
+    n_threads = min(workers(), len(starts))
+    if n_threads <= 1:
+        for b0 in starts:
+            block(b0)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(block, starts))
     return out
 
 
@@ -98,13 +118,15 @@ class _Acc:
 
 @dataclass
 class _Entities:
-    """(run, license) entities in play: run, edition, current term end, continuation propensity,
-    and the offset already passed without a continuation (``_NO_X``: none)."""
+    """(run, license) entities in play: run, edition, current term end, the Beta posterior of the
+    chance to continue (pseudo-counts), and the offset already passed without a continuation
+    (``_NO_X``: none)."""
 
     run: np.ndarray
     edition: np.ndarray
     E: np.ndarray
-    q: np.ndarray
+    pa: np.ndarray
+    pb: np.ndarray
     x: np.ndarray
 
 
@@ -130,30 +152,25 @@ def _run_params(st: State, model: str, n_r: int, rng: np.random.Generator) -> tu
     return a, b, use, pooled
 
 
-def _propensity(params: tuple[np.ndarray, ...], run: np.ndarray, ed: np.ndarray, n_churn: np.ndarray,
-                n_cont: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each entity's chance to continue at a term end: 1 − θ, θ ~ Beta(α + churns, β + continuations)
-    under the sBG posterior, or the pooled rate of its edition."""
+def _posterior(params: tuple[np.ndarray, ...], run: np.ndarray, ed: np.ndarray, n_churn: np.ndarray,
+               n_cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each entity's Beta posterior of its chance to continue, as (churns, continuations) pseudo-counts:
+    ``(alpha + churns, beta + continuations)`` under the sBG model; the pooled rate ``p`` of its
+    edition as a point mass (``(1 − p) K, p K`` with ``K`` so large that nothing is learnt)."""
     a, b, use, pooled = params
-    q = pooled[run, ed]
+    big = 1e12
     m = use[ed]
-    if m.any():
-        q[m] = 1.0 - rng.beta(a[run[m], ed[m]] + n_churn[m], b[run[m], ed[m]] + n_cont[m])
-    return q
+    pa = np.where(m, a[run, ed] + n_churn, (1.0 - pooled[run, ed]) * big)
+    pb = np.where(m, b[run, ed] + n_cont, pooled[run, ed] * big)
+    return pa, pb
 
 
-def _entities(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, model: str, acc: _Acc) -> _Entities:
-    """The base (one entity per run and license) and each run's arrivals, whose first
-    subscription is booked and covered here."""
-    n = len(st.E)
-    run = np.repeat(np.arange(n_r), n)
-    lic = np.tile(np.arange(n), n_r)
-    ed = st.edition[lic]
+def _entities(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, model: str,
+              acc: _Acc) -> tuple[tuple[np.ndarray, ...], _Entities]:
+    """The run parameters (the base's entities are made inside the walk from them: one per run
+    and license) and each run's arrivals, whose first subscription is booked and covered here."""
     params = _run_params(st, model, n_r, rng)
-    q = _propensity(params, run, ed, st.n_churn[lic], st.n_cont[lic], rng)
-    base = _Entities(run=run, edition=ed, E=st.E[lic], q=q, x=st.as_of_day - st.E[lic])
-    new = _arrivals(st, grid, n_r, rng, params, acc)
-    return _Entities(*(np.concatenate([getattr(base, k), getattr(new, k)]) for k in ("run", "edition", "E", "q", "x")))
+    return params, _arrivals(st, grid, n_r, rng, params, acc)
 
 
 def _arrivals(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, params: tuple[np.ndarray, ...],
@@ -176,8 +193,8 @@ def _arrivals(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, params
     acc.count(run, FMetric.BOOKINGS_RUB.code, day, price)
     acc.coverage(run, day, E, price / np.maximum(E - day, 1))
     zeros = np.zeros(len(day), np.int64)
-    q = _propensity(params, run, ed, zeros, zeros, rng)
-    return _Entities(run=run, edition=ed, E=E, q=q, x=np.full(len(day), _NO_X))
+    pa, pb = _posterior(params, run, ed, zeros, zeros)
+    return _Entities(run=run, edition=ed, E=E, pa=pa, pb=pb, x=np.full(len(day), _NO_X))
 
 
 def _arrival_rates(st: State, n_r: int, rng: np.random.Generator) -> np.ndarray:
@@ -188,63 +205,114 @@ def _arrival_rates(st: State, n_r: int, rng: np.random.Generator) -> np.ndarray:
     return rng.gamma(st.arrivals_n, 1.0 / 12.0, size=n_r)
 
 
-def _draw_history(st: State, ed: np.ndarray, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Per entity: the share of history's continuations later than ``x`` days after the end, and
-    one of them drawn (offset, gap, period length, outcome index)."""
-    n = len(ed)
-    S = np.zeros(n)
-    off, gap, length, outc = (np.zeros(n, np.int64) for _ in range(4))
-    u = rng.random(n)
-    for e, h in st.history.items():
-        m = np.flatnonzero(ed == e)
-        N = len(h.off)
-        if not len(m) or N == 0:
-            continue
-        lo = np.searchsorted(h.off, x[m], side="right")
-        S[m] = (N - lo) / N
-        j = np.minimum(lo + np.floor(u[m] * (N - lo)).astype(np.int64), N - 1)
-        off[m], gap[m], length[m], outc[m] = h.off[j], h.gap[j], h.length[j], h.outcome[j]
-    return S, off, gap, length, outc
-
-
-def _rounds(ents: _Entities, st: State, grid: _Grid, acc: _Acc, rng: np.random.Generator) -> None:
-    """Term end after term end until every entity has left or passed the horizon."""
+def _rounds(params: tuple[np.ndarray, ...], ents: _Entities, st: State, grid: _Grid, acc: _Acc,
+            rng: np.random.Generator) -> None:
+    """Term end after term end until every entity has left or passed the horizon (the compiled walk)."""
     # An entity is in play while a continuation could still be activated inside the horizon
     # (early renewals come before the end).
-    reach = -min((int(h.off[0]) for h in st.history.values() if len(h.off)), default=0)
-    reach = max(reach, 0)
-    alive = ents.E <= grid.last + reach
-    while True:
-        idx = np.flatnonzero(alive)
-        if not len(idx):
-            return
-        run, ed, te = ents.run[idx], ents.edition[idx], ents.E[idx]
-        acc.count(run, FMetric.TERM_ENDS.code, te)
-        S, off, gap, length, outc = _draw_history(st, ed, ents.x[idx], rng)
-        q = ents.q[idx]
-        p = q * S / np.maximum(1.0 - q + q * S, 1e-300)
-        cont = rng.random(len(idx)) < p
-        acc.count(run[~cont], FMetric.NOT_CONTINUED.code, te[~cont])
-        a = te + off
-        go = cont & (a <= grid.last)
-        c = idx[go]
-        a, rc, ec = a[go], run[go], ed[go]
-        start = te[go] + gap[go]
-        new_end = start + length[go]
-        oc = outc[go]
-        price = acc.price(a, ec, _OUTCOME_SKU[oc])
-        up = _OUTCOME_UPG[oc]
-        price[up] += acc.price(a[up], ec[up], np.full(int(up.sum()), UPG))
-        acc.count(rc, _OUTCOME_METRIC[oc], a)
-        acc.count(rc, FMetric.CONTINUED.code, a)
-        acc.count(rc, FMetric.BOOKINGS_RUB.code, a, price)
-        rs = np.maximum(start, a)
-        acc.coverage(rc, np.maximum(start, grid.first), new_end, None)
-        acc.rec += _rec_diff(acc, rc, rs, new_end, price)
-        alive[idx] = False
-        ents.E[c] = new_end
-        ents.x[c] = _NO_X
-        alive[c] = new_end <= grid.last + reach
+    reach = max(-min((int(h.off[0]) for h in st.history.values() if len(h.off)), default=0), 0)
+    hs = [st.history.get(e) for e in range(len(Edition))]
+    sizes = np.array([0 if h is None else len(h.off) for h in hs], np.int64)
+    ptr = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(h, name) for h in hs if h is not None] + [np.empty(0, np.int64)]).astype(np.int32)
+
+    # One row per continuation (offset, gap, period, outcome): a draw reads one cache line, not four.
+    hist = np.ascontiguousarray(np.stack([joined("off"), joined("gap"), joined("length"), joined("outcome")], axis=1))
+
+    n_m = len(grid.months)
+    a, b, use, pooled = params
+    _walk(np.int64(rng.integers(0, 2**62)), st.E, st.edition, st.n_churn.astype(np.float64), st.n_cont.astype(np.float64),
+          st.as_of_day, a, b, use, pooled, ents.run, ents.edition, ents.E, ents.pa, ents.pb, ents.x, ptr,
+          np.ascontiguousarray(hist[:, 0]), hist, _OUTCOME_METRIC, _OUTCOME_SKU,
+          _OUTCOME_UPG, acc.prices.astype(np.float64), acc.cat.knob_arrays()["from_day"].astype(np.int64),
+          grid.first, grid.last, reach, grid.month_of, acc.counts.reshape(acc.n_r, N_MET, n_m),
+          acc.active.reshape(acc.n_r, acc.w), acc.rec.reshape(acc.n_r, acc.w))
+
+
+@nb.njit(cache=True, nogil=True)
+def _walk(seed, b_E, b_ed, b_churn, b_cont, as_of_day, A, B, use, pooled, run, ed, E, pa, pb, x, ptr, h_off, hist,
+          out_metric, out_sku, out_upg, prices, from_days, first, last, reach, month_of, counts, active,
+          rec):
+    """The base (every run × license, its posterior from the run's ``A``, ``B`` and its own churns
+    and continuations, or the run's ``pooled`` rate where ``use`` is off) and then the arrivals
+    (``run, ed, E, pa, pb, x``), each walked by :func:`_walk_one`."""
+    np.random.seed(seed)
+    big = 1e12  # a pooled rate: pseudo-counts so large that nothing is learnt
+    for r in range(A.shape[0]):
+        for i in range(b_E.shape[0]):
+            e = b_ed[i]
+            if use[e]:
+                ai, bi = A[r, e] + b_churn[i], B[r, e] + b_cont[i]
+            else:
+                ai, bi = (1.0 - pooled[r, e]) * big, pooled[r, e] * big
+            _walk_one(r, e, b_E[i], as_of_day - b_E[i], ai, bi, ptr, h_off, hist, out_metric, out_sku,
+                      out_upg, prices, from_days, first, last, reach, month_of, counts, active, rec)
+    for i in range(run.shape[0]):
+        _walk_one(run[i], ed[i], E[i], x[i], pa[i], pb[i], ptr, h_off, hist, out_metric, out_sku, out_upg,
+                  prices, from_days, first, last, reach, month_of, counts, active, rec)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _walk_one(r, e, te, xi, ai, bi, ptr, h_off, hist, out_metric, out_sku, out_upg, prices, from_days,
+              first, last, reach, month_of, counts, active, rec):
+    """Each entity, term end after term end: continue with ``q S / (1 − q + q S)`` (``q``: the
+    posterior mean chance to continue, ``b / (a + b)``, which learns from each continuation,
+    ``b += 1`` — the Beta–geometric predictive, so no churn chance needs drawing; ``S``: share of
+    history's continuations later than the ``x`` days already passed), draw one of those
+    continuations (offset, gap, period, outcome), book it and cover it; stop at a churn or
+    when nothing more can land inside the horizon. Writes into ``counts`` [run, metric, month]
+    and the day difference arrays ``active`` and ``rec`` [run, day]."""
+    n_days = last - first + 1
+    h0, h1 = ptr[e], ptr[e + 1]
+    while te <= last + reach:
+        inside = first <= te <= last
+        if inside:
+            counts[r, _TERM_ENDS, month_of[te - first]] += 1.0
+        lo, hi = h0, h1  # first continuation later than xi (binary search; usually none has passed)
+        if h1 == h0 or xi < h_off[h0]:
+            hi = h0
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if h_off[mid] <= xi:
+                lo = mid + 1
+            else:
+                hi = mid
+        n_later = h1 - lo
+        S = n_later / max(h1 - h0, 1)
+        qi = bi / (ai + bi)
+        p = qi * S / max(1.0 - qi + qi * S, 1e-300)
+        if n_later == 0 or np.random.random() >= p:
+            if inside:
+                counts[r, _NOT_CONTINUED, month_of[te - first]] += 1.0
+            break
+        j = min(lo + np.int64(np.random.random() * n_later), h1 - 1)
+        a = te + hist[j, 0]
+        if a > last:
+            break
+        start = te + hist[j, 1]
+        new_end = start + hist[j, 2]
+        oc = hist[j, 3]
+        v = 0
+        while v + 1 < from_days.shape[0] and from_days[v + 1] <= a:
+            v += 1
+        price = prices[v, e, out_sku[oc]] + (prices[v, e, _UPG] if out_upg[oc] else 0.0)
+        if a >= first:
+            m = month_of[a - first]
+            counts[r, out_metric[oc], m] += 1.0
+            counts[r, _CONTINUED, m] += 1.0
+            counts[r, _BOOKINGS, m] += price
+        active[r, min(max(start - first, 0), n_days)] += 1
+        active[r, min(max(new_end - first, 0), n_days)] -= 1
+        rs = max(start, a, first)
+        if new_end > rs:
+            rate = price / (new_end - rs)
+            rec[r, min(rs - first, n_days)] += rate
+            rec[r, min(new_end - first, n_days)] -= rate
+        te = new_end
+        xi = _NO_X
+        bi += 1.0
 
 
 def _rec_diff(acc: _Acc, run: np.ndarray, start: np.ndarray, end: np.ndarray, amount: np.ndarray) -> np.ndarray:

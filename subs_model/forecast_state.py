@@ -23,6 +23,7 @@ from .vocab import REN, SUB, Edition, Outcome, Source
 
 #: Days after a term end when its fate is decided (rules §6, ``churn_horizon_days``).
 CHURN_HORIZON = 365
+HISTORY_MAX = 4096
 _CONT_CODES = np.array([o.code for o in CONTINUED_OUTCOMES])
 
 
@@ -177,6 +178,9 @@ def _histories(ends: _Ends, day: int, notes: list[str]) -> dict[int, History]:
         if m.sum() < MIN_HISTORY:
             m = ok
         o = np.argsort(ends.offset[m], kind="stable")
+        # A stratified sample (every k-th by offset) of at most HISTORY_MAX continuations: the same
+        # distribution to a fraction of a percent, and small enough for the walk's cache.
+        o = o[np.unique(np.linspace(0, len(o) - 1, min(len(o), HISTORY_MAX)).round().astype(np.int64))] if len(o) else o
         hist[ed.code] = History(off=ends.offset[m][o], gap=ends.gap[m][o], length=ends.length[m][o],
                                 outcome=out_idx[m][o])
     if not ok.any():

@@ -140,19 +140,35 @@ def test_arrivals_are_explicit(sample, arrivals, expected) -> None:
     assert f.metric("new_licenses")["mean"].mean() == pytest.approx(expected, rel=0.1, abs=1e-9)
 
 
+def _stopped_selling(sample: sm.Ledger) -> sm.Ledger:
+    """The sample without the licenses first ordered in the two years before AS_OF: sales ended on 2024-10-31."""
+    first = sample.orders.groupby("license_id")["requested_at"].transform("min")
+    keep = set(sample.orders.loc[first < pd.Timestamp("2024-10-31", tz="Europe/Moscow"), "license_id"])
+    part = lambda t: t[t["license_id"].isin(keep)].reset_index(drop=True)  # noqa: E731
+    return sm.Ledger(licenses=part(sample.licenses), orders=part(sample.orders), activations=part(sample.activations),
+                     legacy_periods=sample.legacy_periods)
+
+
 def test_a_base_that_stopped_selling_gets_no_arrivals(sample) -> None:
     """Sales ended two years before as_of: trailing arrivals are zero, said in a note, and the base shrinks."""
-    first = sample.orders.groupby("license_id")["requested_at"].transform("min")
-    keep_lic = set(sample.orders.loc[first < pd.Timestamp("2024-10-31", tz="Europe/Moscow"), "license_id"])
-    old = sm.Ledger(licenses=sample.licenses[sample.licenses["license_id"].isin(keep_lic)].reset_index(drop=True),
-                    orders=sample.orders[sample.orders["license_id"].isin(keep_lic)].reset_index(drop=True),
-                    activations=sample.activations[sample.activations["license_id"].isin(keep_lic)].reset_index(drop=True),
-                    legacy_periods=sample.legacy_periods)
-    f = forecast(old, CAT, AS_OF, months=24, runs=10)
+    f = forecast(_stopped_selling(sample), CAT, AS_OF, months=24, runs=10)
     assert f.arrivals_per_month == 0
     assert any("no new license" in n for n in f.notes)
     active = f.metric("active")["mean"].to_numpy()
     assert active[-1] < active[0]
+
+
+def test_run_scenarios_forecasts_no_arrivals_when_sales_stopped(sample) -> None:
+    """Regression (issue 18): run_scenarios on a base that stopped selling simulates no arrivals and shrinks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from subs_model.whatif import Scenario, run_scenarios
+
+    res = run_scenarios(_stopped_selling(sample), [Scenario("baseline")], AS_OF, horizon_months=24, runs=2,
+                        executor=ThreadPoolExecutor(1))
+    assert res.behaviour.arrivals_per_month == 0
+    active = res.table[res.table["metric"] == "active"]["mean"].to_numpy()
+    assert active[-1] < 0.8 * active[0]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
