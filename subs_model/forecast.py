@@ -42,7 +42,7 @@ from .errors import SubsModelError
 from .ledger import Ledger
 from .vocab import REN, SUB, UPG, Coded, Edition, Outcome, categories, numbered
 
-__all__ = ["FORECAST_METRICS", "Forecast", "ForecastError", "forecast"]
+__all__ = ["FORECAST_METRICS", "Forecast", "ForecastError", "forecast", "retention_curves"]
 
 #: Term ends a continuation history needs per edition before the editions are pooled.
 MIN_HISTORY = 20
@@ -250,3 +250,19 @@ def _table(arr: np.ndarray, grid: _Grid) -> pd.DataFrame:
 
 
 EDITION_CODES = tuple(e.code for e in Edition)
+
+
+def retention_curves(fc: Forecast, tenures: int = 10) -> pd.DataFrame:
+    """Renewal rate at term ends ``1 … tenures`` per edition: the fitted sBG curve (``r(t)``,
+    rising with tenure) and the pooled rate (flat), as ``edition, tenure, model, retention``."""
+    from .retention import SBGFit  # noqa: PLC0415
+
+    rows = []
+    t = np.arange(1, tenures + 1)
+    for r in fc.retention.itertuples(index=False):
+        if np.isfinite(r.alpha):
+            rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "sbg",
+                                      "retention": SBGFit(r.alpha, r.beta).retention(t)}))
+        rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "pooled",
+                                  "retention": float(r.pooled_continuation)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["edition", "tenure", "model", "retention"])
