@@ -251,3 +251,48 @@ def test_backtest_refuses_a_cutoff_at_or_after_the_actuals(sample) -> None:
     """A cutoff with nothing after it to compare is an error naming it."""
     with pytest.raises(ForecastError, match="cutoff '2026-10-31' is not before"):
         backtest(sample, CAT, ["2026-10-31"], months=3, as_of=AS_OF)
+
+
+# -- figures and the command line ----------------------------------------------------------------------
+def test_figure_builders_return_figures_with_bands_and_escape_nothing_into_markup(sample) -> None:
+    """Outlook, backtest and retention figures are plotly Figures with the band traces; empty input says 'no data'."""
+    import plotly.graph_objects as go
+
+    from subs_model.forecast import retention_curves
+    from subs_model.forecast_plots import fig_backtest, fig_outlook, fig_retention_by_tenure
+
+    f = forecast(sample, CAT, AS_OF, months=6, runs=10)
+    fig = fig_outlook(f.table, "active", "en")
+    assert isinstance(fig, go.Figure) and len(fig.data) == 3  # band edge, band, mean
+    assert fig.data[2].y[0] == pytest.approx(f.metric("active")["mean"].iloc[0])
+    assert fig_outlook(f.table, "bookings_rub").layout.yaxis.ticksuffix == " ₽"
+    curves = retention_curves(f)
+    full = curves[(curves["edition"] == "full") & (curves["model"] == "sbg")]["retention"].to_numpy()
+    assert np.all(np.diff(full) > 0)  # retention rises with tenure under the fitted mixture
+    assert isinstance(fig_retention_by_tenure(curves, "ru"), go.Figure)
+    bt = backtest(sample, CAT, ["2025-10-31"], months=3, as_of=AS_OF, runs=5)
+    assert any(tr.name == "actual" for tr in fig_backtest(bt.table, "active", "en").data)
+    empty = fig_outlook(f.table.iloc[:0], "active", "en")
+    assert empty.layout.annotations[0].text == "No data"
+    with pytest.raises(ValueError, match="lang 'de' is not supported"):
+        fig_outlook(f.table, "active", "de")
+
+
+def test_cli_forecast_and_backtest_write_formula_safe_tables(tmp_path, capsys) -> None:
+    """subs-model forecast / backtest: exit 0, the description printed, CSV and XLSX written; bad arrivals exit 2."""
+    from subs_model.cli import main
+
+    data = str(ROOT / "data/sample")
+    assert main(["forecast", "--data", data, "--as-of", AS_OF, "--months", "3", "--runs", "5", "--arrivals", "none",
+                 "--out", str(tmp_path / "f")]) == 0
+    out = capsys.readouterr().out
+    assert "arrivals: 0.0 new licenses a month (none: the base only)" in out
+    t = pd.read_csv(tmp_path / "f" / "forecast.csv")
+    assert list(t.columns) == ["month", "metric", "mean", "p05", "p95"] and (tmp_path / "f" / "forecast.xlsx").exists()
+    assert (tmp_path / "f" / "retention.csv").exists()
+    assert main(["backtest", "2026-04-30", "--data", data, "--as-of", AS_OF, "--months", "3", "--runs", "5",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert "pooled baseline" in capsys.readouterr().out
+    assert set(pd.read_csv(tmp_path / "b" / "backtest_summary.csv")["model"]) == {"sbg", "pooled"}
+    assert main(["forecast", "--data", data, "--months", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "forecast: months=0" in capsys.readouterr().err
