@@ -148,13 +148,13 @@ def _fits(out: pd.DataFrame, entry: pd.Series, as_of: pd.Timestamp, notes: list[
     fits: dict[int, SBGFit | None] = {}
     for ed in Edition:
         m = (lt["edition"] == ed.value).to_numpy()
-        try:
-            fits[ed.code] = fit_sbg_licenses(lt["entry"][m], lt["last"][m], lt["churned"][m]) if m.any() else None
-        except RetentionError as exc:
-            fits[ed.code] = None
-            notes.append(f"{ed.value}: no sBG fit ({exc}); its licenses continue at the pooled rate")
+        fits[ed.code] = None
         if not m.any():
-            fits[ed.code] = None
+            continue
+        try:
+            fits[ed.code] = fit_sbg_licenses(lt["entry"][m], lt["last"][m], lt["churned"][m])
+        except RetentionError as exc:
+            notes.append(f"{ed.value}: no sBG fit ({exc}); its licenses continue at the pooled rate")
     return fits
 
 

@@ -296,3 +296,24 @@ def test_cli_forecast_and_backtest_write_formula_safe_tables(tmp_path, capsys) -
     assert set(pd.read_csv(tmp_path / "b" / "backtest_summary.csv")["model"]) == {"sbg", "pooled"}
     assert main(["forecast", "--data", data, "--months", "0", "--out", str(tmp_path / "x")]) == 2
     assert "forecast: months=0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n", [0, 3])
+def test_tiny_and_empty_ledgers_forecast_with_notes(n) -> None:
+    """No license, or three without any decided history: a full table, zeros or the base running out, and notes why."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from builders import Ev, make_ledger
+
+    led = make_ledger([Ev("subscription", f"2026-0{1 + k}-10", license=f"L{k}") for k in range(max(n, 1))],
+                      licenses={f"L{k}": "full" for k in range(max(n, 1))})
+    if n == 0:
+        led = sm.Ledger(licenses=led.licenses.iloc[:0], orders=led.orders.iloc[:0], activations=led.activations.iloc[:0])
+    f = forecast(led, CAT, AS_OF, months=3, runs=3)
+    assert len(f.table) == 3 * len(FORECAST_METRICS)
+    assert any("no decided continuation" in note for note in f.notes)
+    if n == 0:
+        assert (f.table["mean"] == 0).all() and f.base_licenses == 0
+    else:
+        assert f.base_licenses == 3 and f.metric("continued")["mean"].sum() == 0
