@@ -42,6 +42,7 @@ class State:
     """The forecast's starting point (see the module docstring)."""
 
     as_of_day: int
+    license_ids: np.ndarray  #: each base license's id
     E: np.ndarray  #: each base license's last term end (day; exclusive end of its coverage)
     edition: np.ndarray
     n_cont: np.ndarray  #: term ends it continued (plus its tenure at entry, for a legacy license)
@@ -59,6 +60,18 @@ class State:
     arrival_share: np.ndarray  #: share of each edition among new licenses
     deferred_kop: int  #: the unearned part of those periods after as_of (catalog prices)
     notes: list[str] = field(default_factory=list)
+
+    def continue_mean(self) -> np.ndarray:
+        """Each base license's posterior mean chance to continue at its next term end:
+        ``(beta + continuations) / (alpha + beta + continuations + churns)`` under its edition's
+        fit, the pooled rate where there is none. (For what-if runs on the simulator: divided
+        by ``p_continue`` this is the simulator's ``propensity``.)"""
+        q = self.pooled[self.edition].astype(np.float64)
+        for e, f in self.fits.items():
+            m = self.edition == e
+            if f is not None and m.any():
+                q[m] = (f.beta + self.n_cont[m]) / (f.alpha + f.beta + self.n_cont[m] + self.n_churn[m])
+        return q
 
     def retention_table(self) -> pd.DataFrame:
         """Per edition: the sBG fit (``alpha, beta, alpha_se, beta_se``, licenses), its mean
@@ -197,7 +210,7 @@ def _base(ends: _Ends, rep: Any, cat: Catalog, day: int) -> dict[str, Any]:
     last = np.flatnonzero(ends.is_last & (ends.outcome == Outcome.OPEN.code) & (ends.edition >= 0))
     lic = ends.lic[last]
     extra = _entry_tenure(rep).reindex(ends.ids[lic]).fillna(0).to_numpy().astype(np.int64)
-    return {"E": ends.end[last], "edition": ends.edition[last], "n_cont": n_cont[lic] + extra, "n_churn": n_churn[lic],
+    return {"license_ids": ends.ids[lic], "E": ends.end[last], "edition": ends.edition[last], "n_cont": n_cont[lic] + extra, "n_churn": n_churn[lic],
             **_unearned(rep, cat, day)}
 
 

@@ -484,6 +484,7 @@ def simulate_core(
     progress: bool | None = None,
     max_rounds: int = 80,
     initial: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    propensity: np.ndarray | None = None,
 ) -> SimCore:
     """Run the simulation and return its arrays (see :func:`simulate` for the ledger).
 
@@ -491,6 +492,10 @@ def simulate_core(
     license its current coverage end (day), edition (0 full, 1 basic) and whether it ever
     had a subscription. Those licenses take ids ``0 … n-1`` and nobody orders before
     ``start`` (a customer whose usual order day has passed orders on ``start``).
+    ``propensity`` (with ``initial``): each of those licenses' chance to continue relative to
+    its edition's ``p_continue`` — e.g. its posterior mean given its history
+    (:meth:`subs_model.forecast_state.State.continue_mean` divided by ``p_continue``), so a
+    what-if starts each license from its own tenure; new arrivals draw theirs as usual.
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     start_day, end_day = _sim_day(start, "start"), _sim_day(end, "end")
@@ -504,8 +509,16 @@ def simulate_core(
     lics = _licenses(behaviour, start, end, start_day, end_day, initial, arrivals_rng, legacy_rng)
     tab = _tables(behaviour, catalog)
     key = np.uint64(rounds_rng.integers(0, 2**63))
+    prop = propensities(behaviour, lics.edition, key)
+    if propensity is not None:
+        given = np.asarray(propensity, np.float64)
+        if initial is None or given.shape != (len(initial[0]),) or not np.all(np.isfinite(given)) or np.any(given < 0):
+            msg = ("simulate: propensity needs an initial base and one finite factor >= 0 per initial license, "
+                   f"got shape {given.shape} for {0 if initial is None else len(initial[0])} licenses")
+            raise SimulationError(msg)
+        prop[: len(given)] = given
     rounds = _Rounds(
-        key=key, n_lic=lics.n_lic, prop=propensities(behaviour, lics.edition, key), n_chunks=max(1, -(-lics.n_lic // 1024)), lics=lics,
+        key=key, n_lic=lics.n_lic, prop=prop, n_chunks=max(1, -(-lics.n_lic // 1024)), lics=lics,
         end_day=end_day, earliest=start_day if initial is not None else np.iinfo(np.int64).min, max_rounds=max_rounds,
         min_off=int(tab["lo_off"].min()), tab=tab, horizon_ns=(end_day + 1) * NS_PER_DAY - 1, knobs=catalog.knob_arrays(),
     )

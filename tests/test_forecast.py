@@ -317,3 +317,26 @@ def test_tiny_and_empty_ledgers_forecast_with_notes(n) -> None:
         assert (f.table["mean"] == 0).all() and f.base_licenses == 0
     else:
         assert f.base_licenses == 3 and f.metric("continued")["mean"].sum() == 0
+
+
+def test_simulator_takes_each_initial_license_propensity() -> None:
+    """simulate_core(initial=…, propensity=…): factors of 1 change nothing; 0 stops the base continuing; a wrong
+    length is an error. (The hook run_scenarios uses to start each license from its own tenure.)"""
+    from subs_model.errors import SimulationError
+    from subs_model.forecast_state import observe
+    from subs_model.simulate import simulate_core
+
+    n = 200
+    init = (np.full(n, 20_500, np.int64), np.zeros(n, np.int64), np.ones(n, bool))  # ends 2026-02-16
+    beh = sm.Behaviour(arrivals_per_month=0, legacy_licenses=0, p_return=0.0)
+    kw = {"start": "2026-01-01", "end": "2027-06-30", "initial": init}
+    plain = simulate_core(beh, CAT, rng=3, **kw)
+    ones = simulate_core(beh, CAT, rng=3, propensity=np.ones(n), **kw)
+    assert np.array_equal(plain.o_times, ones.o_times) and np.array_equal(plain.o_sku, ones.o_sku)
+    none = simulate_core(beh, CAT, rng=3, propensity=np.zeros(n), **kw)
+    assert len(none.o_lic) == 0 < len(plain.o_lic)
+    with pytest.raises(SimulationError, match="one finite factor >= 0 per initial license"):
+        simulate_core(beh, CAT, rng=3, propensity=np.ones(n + 1), **kw)
+    st = observe(sm.read_ledger(ROOT / "data/sample"), CAT, pd.Timestamp(AS_OF).value // 86_400_000_000_000, "none")
+    q = st.continue_mean()
+    assert q.shape == st.E.shape == st.license_ids.shape and np.all((q > 0) & (q < 1))
