@@ -53,7 +53,7 @@ def actuals(rep: Any, first_day: int, months: int) -> pd.DataFrame:
     """What happened in the forecast's months (from ``first_day``), with the forecast's
     definitions: ``month, metric, actual`` (money in rubles). Flows count days from
     ``first_day`` on; ``active`` is counted on each month's last day."""
-    from .metrics import expiry_outcomes, revenue  # noqa: PLC0415
+    from .metrics import expiry_outcomes, revenue
 
     grid = _Grid.make(first_day - 1, months)
     per = rep.periods
@@ -112,7 +112,7 @@ def backtest(ledger: Ledger, catalog: Catalog | None = None, cutoffs: Sequence[A
     >>> bt = sm.backtest(led, sm.Catalog.default(), ["2024-10-31", "2025-04-30"], months=12)  # doctest: +SKIP
     >>> bt.summary  # doctest: +SKIP
     """
-    from .replay import replay  # noqa: PLC0415
+    from .replay import replay
 
     cat = catalog if catalog is not None else Catalog.default()
     if not len(cutoffs):
@@ -159,9 +159,9 @@ def _summary(table: pd.DataFrame) -> pd.DataFrame:
 
 def _describe(summary: pd.DataFrame, as_of: pd.Timestamp, cutoffs: Sequence[Any], months: int) -> str:
     """One line per metric: the model's MAPE and coverage beside the pooled baseline's."""
-    lines = [f"backtest: {len(cutoffs)} cutoff(s), up to {months} months each, actuals to {as_of.date()}; "
-             "MAPE = mean |forecast − actual| / actual over the months compared; coverage = share of months "
-             "inside the 5–95 % band"]
+    lines = [(f"backtest: {len(cutoffs)} cutoff(s), up to {months} months each, actuals to {as_of.date()}; "
+              "MAPE = mean |forecast − actual| / actual over the months compared; coverage = share of months "
+              "inside the 5–95 % band")]
     s = summary.set_index(["metric", "model"])
     for metric in summary["metric"].unique():
         m, b = s.loc[(metric, "sbg")], s.loc[(metric, "pooled")]

@@ -431,8 +431,8 @@ def calibrate_retention(ledger: Ledger | Any, catalog: Catalog | None = None, as
     >>> sorted(fits["edition"])
     ['basic', 'full']
     """
-    from .forecast_state import CHURN_HORIZON, _entry_tenure, _fits  # noqa: PLC0415
-    from .metrics import expiry_outcomes  # noqa: PLC0415
+    from .forecast_state import CHURN_HORIZON, _entry_tenure, _fits
+    from .metrics import expiry_outcomes
 
     rep = ledger if hasattr(ledger, "periods") else replay(ledger, catalog or Catalog.default(), as_of)
     out = expiry_outcomes(rep, rep.as_of, CHURN_HORIZON)

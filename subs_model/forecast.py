@@ -40,7 +40,7 @@ from .catalog import Catalog
 from .days import as_day
 from .errors import SubsModelError
 from .ledger import Ledger
-from .vocab import REN, SUB, UPG, Coded, Edition, Outcome, categories, numbered
+from .vocab import REN, SUB, Coded, Edition, Outcome, categories, numbered
 
 __all__ = ["FORECAST_METRICS", "Forecast", "ForecastError", "forecast", "retention_curves"]
 
@@ -113,12 +113,12 @@ class Forecast:
         model = ("each license from its own history (sBG posterior by edition)" if self.model == "sbg"
                  else "one pooled continuation rate per edition (homogeneous)")
         lines = [
-            f"forecast from {day}: {len(self.months)} months, {self.runs.shape[0]} runs; "
-            f"{self.base_licenses:,} licenses covered or not yet decided on {day}",
+            (f"forecast from {day}: {len(self.months)} months, {self.runs.shape[0]} runs; "
+             f"{self.base_licenses:,} licenses covered or not yet decided on {day}"),
             f"model: {model}",
             f"arrivals: {self.arrivals_per_month:.1f} new licenses a month ({self.arrivals_rule})",
-            "money: rubles (bookings at catalog prices on the activation day; recognised revenue starts from the "
-            f"unearned part of the periods running on {day}; breakage not forecast); bands: 5–95 % of runs",
+            ("money: rubles (bookings at catalog prices on the activation day; recognised revenue starts from the "
+             f"unearned part of the periods running on {day}; breakage not forecast); bands: 5–95 % of runs"),
             *(f"note: {n}" for n in self.notes),
         ]
         return "\n".join(lines)
@@ -134,7 +134,7 @@ class Forecast:
 
 def _check(months: Any, runs: Any, seed: Any, arrivals: Any, model: str) -> None:
     """Raise a :class:`ForecastError` naming the first bad argument."""
-    whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
     if not whole(months) or not 1 <= months <= MONTHS_MAX:
         msg = f"forecast: months={months!r}; give a whole number of months from 1 to {MONTHS_MAX}"
         raise ForecastError(msg)
@@ -191,8 +191,8 @@ def forecast(ledger: Ledger, catalog: Catalog | None = None, as_of: Any = None, 
     >>> print(f.description)  # doctest: +SKIP
     >>> f.metric("active").head()  # doctest: +SKIP
     """
-    from .forecast_state import observe  # noqa: PLC0415 - the replay stack loads on first use
-    from .forecast_engine import run_blocks  # noqa: PLC0415
+    from .forecast_engine import run_blocks
+    from .forecast_state import observe
 
     _check(months, runs, seed, arrivals, model)
     cat = catalog if catalog is not None else Catalog.default()
@@ -255,7 +255,7 @@ EDITION_CODES = tuple(e.code for e in Edition)
 def retention_curves(fc: Forecast, tenures: int = 10) -> pd.DataFrame:
     """Renewal rate at term ends ``1 … tenures`` per edition: the fitted sBG curve (``r(t)``,
     rising with tenure) and the pooled rate (flat), as ``edition, tenure, model, retention``."""
-    from .retention import SBGFit  # noqa: PLC0415
+    from .retention import SBGFit
 
     rows = []
     t = np.arange(1, tenures + 1)

@@ -35,9 +35,9 @@ def run_blocks(st: State, cat: Catalog, grid: _Grid, runs: int, seed: int, model
     """``[run, metric, month]`` (money in kopecks): blocks of :data:`BLOCK_RUNS` runs, each with its
     own generator ``default_rng([seed, first run of the block])`` — so the result does not depend
     on how many threads (:func:`subs_model.workers`) run the blocks side by side."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+    from concurrent.futures import ThreadPoolExecutor
 
-    from .workers import workers  # noqa: PLC0415
+    from .workers import workers
 
     n_m = len(grid.months)
     out = np.zeros((runs, N_MET, n_m), np.int64)

@@ -49,7 +49,7 @@ def _t(lang: str) -> Mapping[str, str]:
 
 
 def _fig(title: str, lang: str, empty: bool) -> go.Figure:
-    import subs_model.plots  # noqa: F401, PLC0415 - registers the "subs_model" template
+    import subs_model.plots  # noqa: F401 - registers the "subs_model" template
 
     fig = go.Figure()
     fig.update_layout(template="subs_model", title={"text": safe_text(title), "x": 0.01})

@@ -61,10 +61,10 @@ def forecast_page(*, data: str, catalog: str = "", as_of: str = "", months: int 
                   arrivals: str = "trailing", cutoffs: str = "", backtest_months: int = 12, lang: str = "ru") -> ForecastPage:
     """Read the ledger, forecast from ``as_of`` and backtest from ``cutoffs`` (comma-separated days;
     empty: 12 and 24 months before ``as_of``, month ends)."""
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
-    from .io import read_ledger  # noqa: PLC0415
-    from .replay import replay  # noqa: PLC0415
+    from .io import read_ledger
+    from .replay import replay
 
     led = read_ledger(data)
     cat = Catalog.from_yaml(catalog) if catalog and Path(catalog).exists() else Catalog.default()

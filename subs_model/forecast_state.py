@@ -96,8 +96,8 @@ def _days(col: pd.Series) -> np.ndarray:
 
 def observe(ledger: Ledger, cat: Catalog, as_of_day: int | None, arrivals: Any) -> State:
     """The state on ``as_of_day`` (default: the ledger's last event day)."""
-    from .metrics import expiry_outcomes  # noqa: PLC0415
-    from .replay import replay  # noqa: PLC0415
+    from .metrics import expiry_outcomes
+    from .replay import replay
 
     rep = replay(ledger, cat, None if as_of_day is None else pd.Timestamp(as_of_day, unit="D"))
     day = int(_days(pd.Series([rep.as_of]))[0])
@@ -232,7 +232,7 @@ def _unearned(rep: Any, cat: Catalog, day: int) -> dict[str, Any]:
     s, e = start[run], end[run]
     rate = price / np.maximum(e - s, 1)
     unearned = rate * (e - np.maximum(s, day + 1))
-    return {"rec_start": s, "rec_end": e, "rec_rate": rate, "deferred_kop": int(round(float(unearned.sum())))}
+    return {"rec_start": s, "rec_end": e, "rec_rate": rate, "deferred_kop": round(float(unearned.sum()))}
 
 
 def _arrivals(rep: Any, day: int, arrivals: Any) -> tuple[float, str, np.ndarray, int | None]:

@@ -69,7 +69,7 @@ class SBGFit:
 
     def survival(self, t: Any) -> np.ndarray:
         """``S(t)``: share of a new cohort still a customer after ``t`` term ends."""
-        from scipy.special import betaln  # noqa: PLC0415 - scipy loads on first use
+        from scipy.special import betaln
 
         t = np.asarray(t, dtype=float)
         return np.exp(betaln(self.alpha, self.beta + t) - betaln(self.alpha, self.beta))
@@ -97,7 +97,7 @@ class SBGFit:
         >>> round(float(f.derl(0.10)), 2)
         2.96
         """
-        from scipy.special import hyp2f1  # noqa: PLC0415
+        from scipy.special import hyp2f1
 
         if not discount > -1:
             msg = f"derl: discount {discount!r} must be > -1 (0.10 = 10 % a term)"
@@ -118,7 +118,7 @@ class SBGFit:
 def _neg_loglik(log_ab: np.ndarray, entry: np.ndarray, last: np.ndarray, churned: np.ndarray,
                 w: np.ndarray) -> float:
     """Minus the log-likelihood of grouped licenses at ``(log alpha, log beta)``."""
-    from scipy.special import betaln  # noqa: PLC0415
+    from scipy.special import betaln
 
     a, b = np.exp(log_ab)
     # churned: P(T = last + 1) = B(a + 1, b + last) / B(a, b); censored: S(last) = B(a, b + last) / B(a, b);
@@ -146,7 +146,7 @@ def _hessian_cov(fun: Any, a: float, b: float) -> np.ndarray | None:
 def _fit_grouped(entry: np.ndarray, last: np.ndarray, churned: np.ndarray, w: np.ndarray, *, counts: bool,
                  start: tuple[float, float] = (1.0, 1.0)) -> SBGFit:
     """Maximum likelihood on grouped licenses (weights ``w``), started from ``start``."""
-    from scipy.optimize import minimize  # noqa: PLC0415
+    from scipy.optimize import minimize
 
     if not np.any(churned & (w > 0)):
         msg = "fit_sbg: no churn is observed; the sBG model needs at least one decided churn to be fitted"
@@ -288,7 +288,7 @@ def license_lifetimes(outcomes: Any, entry_tenure: Any = None, *, as_of: Any = N
         where it is ``open`` (censored). A churned license that came back later is counted
         as churned at its first churn (its return is a reactivation, not a renewal).
     """
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     o = outcomes
     lic = pd.factorize(o["license_id"])[0] if len(o) else np.empty(0, np.int64)

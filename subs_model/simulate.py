@@ -434,7 +434,7 @@ def propensities(beh: Behaviour, edition: np.ndarray, key: np.uint64) -> np.ndar
     prop = np.ones(len(edition), np.float64)
     if not beh.continue_concentration:
         return prop
-    from scipy.special import betaincinv  # noqa: PLC0415 - only with heterogeneity
+    from scipy.special import betaincinv
 
     u = _uniforms(key, PROPENSITY_ROUND, len(edition), 0)
     for e, ed in enumerate(EDITIONS):

@@ -144,7 +144,7 @@ def _stopped_selling(sample: sm.Ledger) -> sm.Ledger:
     """The sample without the licenses first ordered in the two years before AS_OF: sales ended on 2024-10-31."""
     first = sample.orders.groupby("license_id")["requested_at"].transform("min")
     keep = set(sample.orders.loc[first < pd.Timestamp("2024-10-31", tz="Europe/Moscow"), "license_id"])
-    part = lambda t: t[t["license_id"].isin(keep)].reset_index(drop=True)  # noqa: E731
+    part = lambda t: t[t["license_id"].isin(keep)].reset_index(drop=True)
     return sm.Ledger(licenses=part(sample.licenses), orders=part(sample.orders), activations=part(sample.activations),
                      legacy_periods=sample.legacy_periods)
 
