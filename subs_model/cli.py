@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .behaviour import Behaviour
@@ -289,6 +290,36 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_forecast_parsers(sub: Any) -> None:
+    """The ``forecast`` and ``backtest`` subcommands."""
+    p = sub.add_parser("forecast", help="monthly outlook of the base plus new arrivals, each license from its history")
+    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="the forecast starts the day after (default: the last event day)")
+    p.add_argument("--months", type=int, default=24, help="months ahead (default 24)")
+    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
+                   help="new licenses a month: 'trailing' (last 12 months' rate, 0 if none), 'none', or a number")
+    p.add_argument("--model", choices=["sbg", "pooled"], default="sbg",
+                   help="sbg: each license from its own history (default); pooled: one rate per edition")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--out", default="reports/forecast", help="folder for forecast.csv/.xlsx and retention.csv/.xlsx")
+    p.set_defaults(func=_cmd_forecast)
+
+    p = sub.add_parser("backtest", help="forecasts from past cutoffs against what happened, beside the pooled baseline")
+    p.add_argument("cutoffs", nargs="+", help="days the forecasts start after, e.g. 2025-04-30 2025-10-31")
+    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="actuals known to this day (default: the last event day)")
+    p.add_argument("--months", type=int, default=12, help="months forecast from each cutoff (default 12)")
+    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
+                   help="new licenses a month: 'trailing' (default), 'none', or a number")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--out", default="reports/backtest", help="folder for backtest.csv/.xlsx and backtest_summary.csv/.xlsx")
+    p.set_defaults(func=_cmd_backtest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``subs-model``."""
     parser = argparse.ArgumentParser(
@@ -350,32 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/whatif", help="folder for scenarios.csv / scenarios.xlsx")
     p.set_defaults(func=_cmd_whatif)
 
-    p = sub.add_parser("forecast", help="monthly outlook of the base plus new arrivals, each license from its history")
-    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
-    p.add_argument("--as-of", dest="as_of", default=None, help="the forecast starts the day after (default: the last event day)")
-    p.add_argument("--months", type=int, default=24, help="months ahead (default 24)")
-    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
-                   help="new licenses a month: 'trailing' (last 12 months' rate, 0 if none), 'none', or a number")
-    p.add_argument("--model", choices=["sbg", "pooled"], default="sbg",
-                   help="sbg: each license from its own history (default); pooled: one rate per edition")
-    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
-    p.add_argument("--out", default="reports/forecast", help="folder for forecast.csv/.xlsx and retention.csv/.xlsx")
-    p.set_defaults(func=_cmd_forecast)
-
-    p = sub.add_parser("backtest", help="forecasts from past cutoffs against what happened, beside the pooled baseline")
-    p.add_argument("cutoffs", nargs="+", help="days the forecasts start after, e.g. 2025-04-30 2025-10-31")
-    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
-    p.add_argument("--as-of", dest="as_of", default=None, help="actuals known to this day (default: the last event day)")
-    p.add_argument("--months", type=int, default=12, help="months forecast from each cutoff (default 12)")
-    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
-                   help="new licenses a month: 'trailing' (default), 'none', or a number")
-    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
-    p.add_argument("--out", default="reports/backtest", help="folder for backtest.csv/.xlsx and backtest_summary.csv/.xlsx")
-    p.set_defaults(func=_cmd_backtest)
+    _add_forecast_parsers(sub)
 
     p = sub.add_parser("report", help="run report notebooks with papermill and publish offline HTML reports")
     p.add_argument("names", nargs="*", help="notebooks to run, e.g. 02-renewal-timing (default: all)")

@@ -40,7 +40,7 @@ from .catalog import Catalog
 from .days import as_day
 from .errors import SubsModelError
 from .ledger import Ledger
-from .vocab import REN, SUB, Coded, Edition, Outcome, categories, numbered
+from .vocab import REN, SUB, Coded, Outcome, categories, numbered
 
 __all__ = ["FORECAST_METRICS", "Forecast", "ForecastError", "forecast", "retention_curves"]
 
@@ -249,7 +249,6 @@ def _table(arr: np.ndarray, grid: _Grid) -> pd.DataFrame:
     return out
 
 
-EDITION_CODES = tuple(e.code for e in Edition)
 
 
 def retention_curves(fc: Forecast, tenures: int = 10) -> pd.DataFrame:
