@@ -29,6 +29,16 @@ _LAZY: dict[str, str] = {
     "BehaviourError": "behaviour",
     "LeadTime": "behaviour",
     "calibrate": "calibrate",
+    "calibrate_retention": "calibrate",
+    "Backtest": "backtest",
+    "backtest": "backtest",
+    "Forecast": "forecast",
+    "ForecastError": "forecast",
+    "forecast": "forecast",
+    "RetentionError": "retention",
+    "SBGFit": "retention",
+    "fit_sbg": "retention",
+    "fit_sbg_licenses": "retention",
     "Catalog": "catalog",
     "CatalogVersion": "catalog",
     "Edition": "catalog",
@@ -84,7 +94,7 @@ def __dir__() -> list[str]:
 
 
 #: Submodules named like the function they exist for: ``subs_model.replay`` is the function.
-_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers"})
+_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers", "forecast", "backtest"})
 
 
 class _Package(types.ModuleType):
@@ -103,7 +113,10 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from ._tuning import tune_process
     from .behaviour import Behaviour, BehaviourError, LeadTime
-    from .calibrate import calibrate
+    from .backtest import Backtest, backtest
+    from .calibrate import calibrate, calibrate_retention
+    from .forecast import Forecast, ForecastError, forecast
+    from .retention import RetentionError, SBGFit, fit_sbg, fit_sbg_licenses
     from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
     from .errors import CatalogError, LedgerError, LedgerFileError, ProfileError, SubsModelError
     from .io import QuarantineReason, read_ledger

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .behaviour import Behaviour
@@ -249,6 +250,83 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def _arrivals_arg(text: str) -> str | float:
+    """``--arrivals``: 'trailing', 'none' or new licenses a month (the forecast checks the number)."""
+    if text in ("trailing", "none"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"--arrivals {text!r}: give 'trailing', 'none' or new licenses a month, e.g. 150"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from .export import write_table
+    from .forecast import forecast
+
+    led = _read(args.data)
+    cat = _catalog(args.catalog)
+    res = forecast(led, cat, args.as_of, months=args.months, runs=args.runs, seed=args.seed, arrivals=args.arrivals,
+                   model=args.model)
+    print(res.description)
+    wide = res.table.pivot(index="month", columns="metric", values="mean")
+    print(wide[["active", "term_ends", "continued", "new_licenses", "bookings_rub", "recognised_rub"]].round(1).to_string())
+    out = Path(args.out)
+    with _writing("the forecast", out):
+        files = write_table(res.table, out / "forecast", sheet="forecast")
+        write_table(res.retention, out / "retention", sheet="retention")
+    print(f"\nForecast written to {', '.join(str(f) for f in files)} (and retention.csv/.xlsx)")
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from .backtest import backtest
+    from .export import write_table
+
+    led = _read(args.data)
+    cat = _catalog(args.catalog)
+    res = backtest(led, cat, args.cutoffs, months=args.months, as_of=args.as_of, runs=args.runs, seed=args.seed,
+                   arrivals=args.arrivals)
+    print(res.description)
+    out = Path(args.out)
+    with _writing("the backtest", out):
+        files = write_table(res.table, out / "backtest", sheet="backtest")
+        write_table(res.summary, out / "backtest_summary", sheet="summary")
+    print(f"\nBacktest written to {', '.join(str(f) for f in files)} (and backtest_summary.csv/.xlsx)")
+    return 0
+
+
+def _add_forecast_parsers(sub: Any) -> None:
+    """The ``forecast`` and ``backtest`` subcommands."""
+    p = sub.add_parser("forecast", help="monthly outlook of the base plus new arrivals, each license from its history")
+    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="the forecast starts the day after (default: the last event day)")
+    p.add_argument("--months", type=int, default=24, help="months ahead (default 24)")
+    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
+                   help="new licenses a month: 'trailing' (last 12 months' rate, 0 if none), 'none', or a number")
+    p.add_argument("--model", choices=["sbg", "pooled"], default="sbg",
+                   help="sbg: each license from its own history (default); pooled: one rate per edition")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--out", default="reports/forecast", help="folder for forecast.csv/.xlsx and retention.csv/.xlsx")
+    p.set_defaults(func=_cmd_forecast)
+
+    p = sub.add_parser("backtest", help="forecasts from past cutoffs against what happened, beside the pooled baseline")
+    p.add_argument("cutoffs", nargs="+", help="days the forecasts start after, e.g. 2025-04-30 2025-10-31")
+    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="actuals known to this day (default: the last event day)")
+    p.add_argument("--months", type=int, default=12, help="months forecast from each cutoff (default 12)")
+    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
+                   help="new licenses a month: 'trailing' (default), 'none', or a number")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--out", default="reports/backtest", help="folder for backtest.csv/.xlsx and backtest_summary.csv/.xlsx")
+    p.set_defaults(func=_cmd_backtest)
+
+
 def build_parser(lang: str = "en") -> argparse.ArgumentParser:
     """The argument parser of ``subs-model``; help in ``lang`` (ru or en) where translated."""
     parser = argparse.ArgumentParser(prog="subs-model", description=_msg(lang, "description"))
@@ -308,6 +386,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/whatif", help="folder for scenarios.csv / scenarios.xlsx")
     p.set_defaults(func=_cmd_whatif)
 
+    _add_forecast_parsers(sub)
     _report_parser(sub, lang)
     return parser
 

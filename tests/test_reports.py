@@ -60,7 +60,9 @@ def test_declared_parameters_read_from_the_tagged_cell() -> None:
         params = declared_parameters(nb)
         assert {"data", "as_of", "lang"} <= set(params), nb.name
         assert params["data"].default == "../data/sample"
-        if "whatif" not in nb.name:
+        if "forecast" in nb.name:
+            assert {"months", "runs", "seed", "arrivals", "cutoffs", "backtest_months"} <= set(params)
+        elif "whatif" not in nb.name:
             assert {"churn_horizon_days", "edition", "start", "end"} <= set(params), nb.name
             assert params["churn_horizon_days"].type is int
         else:
@@ -264,7 +266,7 @@ def _chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Path:
-    """The five report notebooks published to a fresh folder, from inputs that carry XSS payloads.
+    """The report notebooks published to a fresh folder, from inputs that carry XSS payloads.
 
     The ledger is the sample with every feature name a payload (in a folder whose name is one),
     the scenarios file the shipped one with payload names and descriptions.
@@ -286,7 +288,7 @@ def published(tmp_path_factory) -> Path:
     quiet = {"notebooks": NOTEBOOKS, "out": out, "text_params": {"lang": "en", "data": str(data)}, "log": lambda *a, **k: None}
     results = run_reports([n for n in names if "whatif" not in n], **quiet)
     results += run_reports([n for n in names if "whatif" in n], typed_params={"scenarios": str(base / "scenarios.yaml")}, **quiet)
-    assert [r.status for r in results] == ["ok"] * 5, [r.error for r in results]
+    assert [r.status for r in results] == ["ok"] * len(names), [r.error for r in results]
     return out
 
 
@@ -295,7 +297,7 @@ def test_payloads_in_data_and_scenario_names_are_text_in_every_report(published)
     from bs4 import BeautifulSoup
 
     pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(published.glob("*.html"))}
-    assert len(pages) == 6
+    assert len(pages) == len(list(NOTEBOOKS.glob("*.ipynb"))) + 1  # the reports and the index
     for name, text in pages.items():
         assert live_payload(text) == [], name
         soup = BeautifulSoup(text, "html.parser")
@@ -321,7 +323,7 @@ def test_reports_render_offline_in_a_real_browser(published) -> None:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     pages = sorted(published.glob("*.html"))
-    assert len(pages) == 6  # five reports and the index
+    assert len(pages) == len(list(NOTEBOOKS.glob("*.ipynb"))) + 1  # the reports and the index
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=flags)
         try:
@@ -343,9 +345,9 @@ def test_reports_render_offline_in_a_real_browser(published) -> None:
                     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
                     assert page.locator(".js-plotly-plot").count() >= 1, html_file.name
                     assert "page.figure(" not in page.content() and page.locator(".jp-InputArea-editor").count() == 0, "no code"
-                else:  # the summary: eight headline KPIs linking to their reports, then the five reports by title
+                else:  # the summary: eight headline KPIs linking to their reports, then every report by title
                     assert page.locator("a.kpi").count() == 8
-                    assert page.locator("a[href$='.html']:not(.kpi)").count() == 5
+                    assert page.locator("a[href$='.html']:not(.kpi)").count() == len(pages) - 1
                     assert "Renewal timing" in page.locator("table").inner_text()
                 if html_file.name == "05-pricing-whatif.html":  # scenario names reach the legends, as text
                     legend = " ".join(page.locator(".legendtext").all_text_contents())
