@@ -74,6 +74,8 @@ _LAZY: dict[str, str] = {
     "workers": "workers",
     "set_workers": "workers",
     "shutdown": "workers",
+    "worklists": "worklists",
+    "Worklists": "worklists",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
@@ -129,3 +131,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .tables import people_table
     from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
     from .workers import set_workers, shutdown, workers
+    from .worklists import Worklists, worklists
