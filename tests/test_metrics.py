@@ -125,26 +125,29 @@ def test_forgotten_renewals(rep) -> None:
 
 
 def test_upgrade_revenue(rep) -> None:
-    """One upgrade (800 ₽, April 2026) converting the one lapsed renewal (March): 4 000 ₽ kept in all."""
+    """One upgrade (800 ₽ paid April 2026) converting the one lapsed renewal (March) within 17 ≤ 90 days."""
     u = M.upgrade_revenue(rep).set_index("month")
-    assert u.loc[pd.Timestamp("2026-04-01"), "upgrade_revenue"] == 80_000
-    assert u.loc[pd.Timestamp("2026-03-01"), ["lapsed_renewals", "converted", "conversion_rate"]].tolist() == [1, 1, 1.0]
-    assert u["revenue_kept"].sum() == 400_000
+    assert u.loc[pd.Timestamp("2026-04-01"), "upgrade_payments_kop"] == 80_000
+    assert u["upgrade_payments_kop"].sum() == 80_000  # the renewal paid before the lapse is not counted again
+    assert u.loc[pd.Timestamp("2026-03-01"), ["lapsed_renewals", "known", "converted", "conversion_rate"]].tolist() == [1, 1, 1, 1.0]
+    # With a 10-day window the upgrade (17 days after the lapse) does not count as a conversion.
+    assert M.upgrade_revenue(rep, upgrade_window_days=10).set_index("month").loc[pd.Timestamp("2026-03-01"), "converted"] == 0
 
 
 def test_revenue_hand_computed_and_identity(rep) -> None:
     """January 2025, subscriptions: A's 4 000 ₽ (paid 01-10, 365 days) and D's (from 2024-06-01) recognised."""
     r = M.revenue(rep)
     jan = r[(r["month"] == pd.Timestamp("2025-01-01")) & (r["sku"] == "subscription")]
-    assert jan["bookings"].sum() == 400_000  # A paid in January
+    assert jan["bookings_kop"].sum() == 400_000  # A paid in January
     a_jan = 400_000 * 22 // 365  # 2025-01-10 … 01-31: 22 days → 24 109
     d_jan = 400_000 * 245 // 365 - 400_000 * 214 // 365  # D: days 215 … 245 of its term → 33 973
-    assert jan["recognised"].sum() == a_jan + d_jan == 58_082
-    monthly = r.groupby("month")[["bookings", "recognised", "deferred"]].sum()
-    assert (monthly["bookings"].cumsum() == monthly["recognised"].cumsum() + monthly["deferred"]).all()
+    assert jan["recognised_kop"].sum() == a_jan + d_jan == 58_082
+    monthly = r.groupby("month")[["bookings_kop", "recognised_kop", "breakage_kop", "deferred_kop"]].sum()
+    assert (monthly["bookings_kop"].cumsum()
+            == monthly["recognised_kop"].cumsum() + monthly["breakage_kop"].cumsum() + monthly["deferred_kop"]).all()
     led = rep.ledger
     total = int(sm.pricing.parse_kopecks(led.orders["amount_rub"]).sum())
-    assert r["bookings"].sum() == total  # every order was paid by AS_OF
+    assert r["bookings_kop"].sum() == total  # every order was paid by AS_OF
 
 
 def test_cohort_retention(rep) -> None:
@@ -171,10 +174,16 @@ def test_active_licenses_and_lead_times(rep) -> None:
 
 
 def test_expiry_calendar_expected_cash(rep) -> None:
-    """A's end 2027-01-10 is the only one in 26 weeks; full outcomes 2/5 renewal, 2/5 subscription → 2 880 ₽."""
+    """A's end 2027-01-10 is the only one in 26 weeks. The shares come from ends whose fate is fully known
+    (2024-08 … 2025-07): only D, which churned → 0 ₽. The old rule read the recent full ends, 4 of 5
+    continued (2/5 renewal, 2/5 subscription) → 2 880 ₽, though their churn was not yet countable."""
     cal = M.expiry_calendar(rep)
     assert cal["expiries"].sum() == 1
-    assert cal["expected_cash"].sum() == 288_000
+    assert cal["expected_cash_kop"].sum() == 0
+    # A horizon of 60 days makes A, B, D, E, F mature: 2/5 renewals at 3 200 ₽, 1/5 subscription at 4 000 ₽
+    # (E; F's subscription 61 days after its end counts as churn under a 60-day horizon).
+    cal60 = M.expiry_calendar(rep, churn_horizon_days=60, lookback_days=800)
+    assert cal60["expected_cash_kop"].sum() == 320_000 * 2 // 5 + 400_000 // 5 == 208_000
 
 
 def test_competing_risks_incidence(rep) -> None:
