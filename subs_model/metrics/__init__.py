@@ -40,7 +40,7 @@ from .rates import (
     renewal_rates,
     renewal_timing,
 )
-from .revenue import _recognise, expiry_calendar, revenue, upgrade_conversion, upgrade_revenue
+from .revenue import REVENUE_COLUMNS, _recognise, expiry_calendar, revenue, upgrade_conversion, upgrade_revenue
 from .timing import STAGE_PAIRS, lead_times
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "OUTCOMES",
     "RENEWALS",
     "RENEWED",
+    "REVENUE_COLUMNS",
     "STAGE_PAIRS",
     "SUBSCRIPTIONS",
     "GraceUsage",

@@ -182,29 +182,29 @@ def pooled_retention(
     One Kaplan–Meier fit over every license of ``edition`` (time from its first start to the
     end of its first churned term; licenses not churned are censored at ``as_of``) — never an
     average of per-cohort values. Rows for ``k = 0 … months`` while some license has been
-    followed for ``k`` months: ``months``, ``licenses``, ``at_risk`` (licenses followed for at
-    least k months), ``churned`` (churn events by then), ``retention``. Churn happens at term
+    followed for ``k`` months: ``months``, ``licenses``, ``followed`` (licenses whose first start
+    is at least k months before ``as_of``), ``churned`` (churn events by then), ``retention``. Churn happens at term
     ends, so the curve steps at anniversaries (draw it with ``line_shape="hv"``).
 
     >>> pooled_retention(rep).set_index("months").loc[[12, 24], "retention"]  # doctest: +SKIP
     """
     as_of = _as_of(rep, as_of)
-    cols = ["months", "licenses", "at_risk", "churned", "retention"]
+    cols = ["months", "licenses", "followed", "churned", "retention"]
     life = _lives(rep, as_of, churn_horizon_days, outcomes)
     if life is None:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
     mask = _edition_mask(life, edition)
     dur, ev = life.duration[mask], life.event[mask]
+    as_of_d = int(_days(pd.Series([as_of]))[0])
     days = np.arange(months + 1) * 30.4375
-    followed = np.sort(np.where(ev, np.iinfo(np.int64).max, dur))  # churned licenses count as followed on
-    at_risk = len(dur) - np.searchsorted(followed, days, side="left")
-    keep = at_risk > 0
+    followed = len(dur) - np.searchsorted(np.sort(as_of_d - life.first[mask]), days, side="left")
+    keep = followed > 0
     churn_days = np.sort(dur[ev])
     out = pd.DataFrame(
         {
             "months": np.arange(months + 1, dtype=np.int64),
             "licenses": len(dur),
-            "at_risk": at_risk.astype(np.int64),
+            "followed": followed.astype(np.int64),
             "churned": np.searchsorted(churn_days, days, side="right").astype(np.int64),
             "retention": km_by_group(np.zeros(len(dur), np.int64), dur, ev, days, 1)[0],
         }
