@@ -29,7 +29,7 @@ from __future__ import annotations
 from ..vocab import OUTCOMES, Outcome
 from ._common import IN_GRACE, ON_TIME, RENEWALS, RENEWED, SUBSCRIPTIONS, _MonthAdder
 from .cohorts import _covered_at, active_licenses, cohort_retention, km_by_group, pooled_retention
-from .outcomes import _forgotten, expiry_outcomes, forgotten_renewals, forgotten_summary, outcome_counts
+from .outcomes import LAPSED_PENDING, _forgotten, expiry_outcomes, forgotten_renewals, forgotten_summary, outcome_counts
 from .rates import (
     GraceUsage,
     RenewalTiming,
@@ -45,6 +45,7 @@ from .timing import STAGE_PAIRS, lead_times
 
 __all__ = [
     "IN_GRACE",
+    "LAPSED_PENDING",
     "ON_TIME",
     "OUTCOMES",
     "RENEWALS",

@@ -112,9 +112,9 @@ def _lives(rep: Replay, as_of: pd.Timestamp, churn_horizon_days: int, outcomes: 
 
 def cohort_retention(
     rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, months: tuple[int, ...] = (3, 6, 12, 18, 24, 36, 48),
-    outcomes: pd.DataFrame | None = None, *, edition: str | None = None,
+    outcomes: pd.DataFrame | None = None, *, edition: str | None = None, period: str = "month",
 ) -> pd.DataFrame:
-    """Retention of monthly cohorts at ``k`` months, observed and Kaplan–Meier (:func:`km_by_group`).
+    """Retention of monthly (``period="year"``: yearly) cohorts at ``k`` months, observed and Kaplan–Meier (:func:`km_by_group`).
 
     Cohort = month of the license's first period. ``active_share``: share of the cohort
     active on day first start + k months, over licenses for which that day is on or before
@@ -135,7 +135,11 @@ def cohort_retention(
     v = life.view
     mask = _edition_mask(life, edition)
     add_months = _MonthAdder(life.first)
-    cohorts, cg = np.unique(add_months.month[mask], return_inverse=True)
+    if period not in ("month", "year"):
+        msg = f"cohort_retention: period={period!r} is not 'month' or 'year'; pass one of them"
+        raise MetricsError(msg)
+    key = add_months.month[mask] if period == "month" else add_months.month[mask] // 12 * 12  # months since 1970-01
+    cohorts, cg = np.unique(key, return_inverse=True)
     n_c, n_k = len(cohorts), len(months)
     km = km_by_group(cg, life.duration[mask], life.event[mask], [k * 30.4375 for k in months], n_c)
     # Active on first start + k months: the license's last period starting on or before that day.

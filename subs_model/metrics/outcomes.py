@@ -162,9 +162,24 @@ def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.nda
     )
 
 
-def outcome_counts(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Term ends by month of expiry and outcome: ``month, outcome, count`` (for charts)."""
-    m = outcomes.assign(month=_month_start(outcomes["end"]))
+#: A chart's name for an open end whose deadline has passed: not renewed on time (that much is known),
+#: its final fate (a late subscription, an upgrade, or churn) not yet.
+LAPSED_PENDING = "lapsed_pending"
+
+
+def outcome_counts(outcomes: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
+    """Term ends by month of expiry and outcome: ``month, outcome, count`` (for charts).
+
+    With ``as_of``, an ``open`` end whose deadline is before ``as_of`` counts as
+    :data:`LAPSED_PENDING` — what is already known about it (not renewed on time) is shown,
+    and only ends whose deadline is still ahead stay ``open``.
+    """
+    outcome = outcomes["outcome"].astype("str")
+    if as_of is not None:
+        late = (outcome == Outcome.OPEN.value).to_numpy() & (outcomes["deadline"] < pd.Timestamp(as_of)).to_numpy()
+        outcome = outcome.where(~late, LAPSED_PENDING)
+    order = [*OUTCOMES[:-1], LAPSED_PENDING, Outcome.OPEN.value]
+    m = pd.DataFrame({"month": _month_start(outcomes["end"]), "outcome": pd.Categorical(outcome, categories=order)})
     return m.groupby(["month", "outcome"], observed=True).size().rename("count").reset_index()
 
 
