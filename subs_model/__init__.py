@@ -39,9 +39,11 @@ _LAZY: dict[str, str] = {
     "ProfileError": "errors",
     "LedgerError": "errors",
     "LedgerFileError": "errors",
+    "MetricsError": "errors",
     "SubsModelError": "errors",
     "QuarantineReason": "io",
     "read_ledger": "io",
+    "labels": "labels",
     "Ledger": "ledger",
     "Profile": "profiles",
     "load_profile": "profiles",
@@ -81,7 +83,7 @@ def __dir__() -> list[str]:
 
 
 #: Submodules named like the function they exist for: ``subs_model.replay`` is the function.
-_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers"})
+_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers", "labels"})
 
 
 class _Package(types.ModuleType):
@@ -102,7 +104,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .behaviour import Behaviour, BehaviourError, LeadTime
     from .calibrate import calibrate
     from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
-    from .errors import CatalogError, LedgerError, LedgerFileError, ProfileError, SubsModelError
+    from .errors import CatalogError, LedgerError, LedgerFileError, MetricsError, ProfileError, SubsModelError
+    from .labels import labels
     from .io import QuarantineReason, read_ledger
     from .ledger import Ledger
     from .profiles import Profile, load_profile

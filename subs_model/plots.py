@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from .labels import labels
 from .money import rub, rubles
 
 __all__ = [
@@ -62,13 +63,9 @@ pio.templates["subs_model"] = go.layout.Template(
     )
 )
 
-LABELS: Mapping[str, Mapping[str, str]] = {
+_CHART_LABELS: Mapping[str, Mapping[str, str]] = {
     "ru": {
-        "early_renewal": "Продление заранее", "grace_renewal": "Продление в льготный период",
-        "early_subscription": "Подписка заранее", "grace_subscription": "Подписка в льготный период",
-        "upgrade": "Апгрейд", "late_subscription": "Подписка после срока", "churned": "Ушли",
-        "open": "Срок продления ещё не истёк", "lapsed_pending": "Не продлили в срок, дальше ещё неизвестно",
-        "renewal": "Продление", "subscription": "Подписка",
+        "lapsed_pending": "Не продлили в срок, дальше ещё неизвестно",
         "outcomes_title": "Чем закончился срок подписки", "expiry_month": "Месяц окончания", "expiries": "Окончаний",
         "timing_title": "Когда активируют продолжение относительно окончания", "offset": "Дней от окончания (0 = первый день без подписки)",
         "count": "Число", "grace_window": "Льготный период",
@@ -79,29 +76,21 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "pooled": "Все лицензии (Каплан–Мейер)",
         "grace_renewal_rate": "Продлили в льготный период", "incomplete": "месяц ещё не завершён", "share": "Доля",
         "grace_title": "В какой день льготного периода продлевают", "grace_day": "День льготного периода",
-        "forgotten_title": "Забытые продления: что было дальше", "fate": "Исход", "lapsed": "Сгоревших кодов",
-        "upgraded": "Апгрейд", "replaced_by_subscription": "Купили подписку", "never_activated": "Не активировали",
-        "rejected_late": "Активировали поздно",
-        "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
+        "forgotten_title": "Забытые продления: что было дальше", "fate": "Исход", "lapsed_codes": "Сгоревших кодов", "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
         "conversion_rate": "Апгрейд в окне после сгорания (по месяцу сгорания)",
-        "revenue_title": "Выручка: поступления, признанная, отложенная", "bookings": "Поступления (по дате акта)",
+        "revenue_title": "Выручка: поступления, признанная, сгоревшая, отложенная", "bookings": "Поступления (по дате акта)",
         "recognised": "Признанная выручка", "deferred": "Отложенная выручка (остаток)",
         "retention_title": "Удержание когорт (Каплан–Мейер)", "months_since_start": "Месяцев с первой подписки",
         "retention": "Не ушли", "cohort": "Когорта",
         "risks_title": "Как продолжают после окончания (накопленная вероятность)", "cumulative_incidence": "Накопленная вероятность",
-        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "full": "Кассир 5",
-        "basic": "Кассир 5 (Базовая версия)",
-        "lead_title": "Сроки этапов заказа (медиана)", "stage": "Этап", "median_days": "Дней (медиана)",
+        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "lead_title": "Сроки этапов заказа (медиана)", "stage": "Этап", "median_days": "Дней (медиана)",
         "request_to_invoice": "Заявка → счёт", "invoice_to_paid": "Счёт → оплата", "paid_to_ticket": "Оплата → заявка в ТП",
         "to_code": "→ код", "code_to_activation": "Код → активация",
         "calendar_title": "Ближайшие окончания и ожидаемые поступления", "week": "Неделя", "expected_cash": "Ожидаемые поступления",
         "no_data": "Нет данных",
     },
     "en": {
-        "early_renewal": "Early renewal", "grace_renewal": "Renewal in grace", "early_subscription": "Early subscription",
-        "grace_subscription": "Subscription in grace", "upgrade": "Upgrade", "late_subscription": "Late subscription",
-        "churned": "Churned", "open": "Deadline not passed yet", "lapsed_pending": "Not renewed on time, rest not known yet", "renewal": "Renewal", "subscription": "Subscription",
-        "outcomes_title": "How subscription terms ended", "expiry_month": "Month of expiry", "expiries": "Expiries",
+        "lapsed_pending": "Not renewed on time, rest not known yet", "outcomes_title": "How subscription terms ended", "expiry_month": "Month of expiry", "expiries": "Expiries",
         "timing_title": "When customers continue, relative to the end", "offset": "Days from the end (0 = first day without coverage)",
         "count": "Count", "grace_window": "Grace window",
         "rates_title": "Renewal rate by month of expiry", "renewal_rate": "Renewed (any way)",
@@ -111,25 +100,23 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "pooled": "All licenses (Kaplan–Meier)",
         "grace_renewal_rate": "Renewed in grace", "incomplete": "month not yet decided", "share": "Share",
         "grace_title": "Which grace day customers renew on", "grace_day": "Grace day",
-        "forgotten_title": "Forgotten renewals: what happened next", "fate": "Fate", "lapsed": "Lapsed codes",
-        "upgraded": "Upgraded", "replaced_by_subscription": "Bought a subscription", "never_activated": "Never activated",
-        "rejected_late": "Activated too late",
-        "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
+        "forgotten_title": "Forgotten renewals: what happened next", "fate": "Fate", "lapsed_codes": "Lapsed codes", "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
         "conversion_rate": "Upgraded within the window (by lapse month)",
-        "revenue_title": "Revenue: bookings, recognised, deferred", "bookings": "Bookings (by act date)",
+        "revenue_title": "Revenue: bookings, recognised, breakage, deferred", "bookings": "Bookings (by act date)",
         "recognised": "Recognised revenue", "deferred": "Deferred revenue (balance)",
         "retention_title": "Cohort retention (Kaplan–Meier)", "months_since_start": "Months since first subscription",
         "retention": "Not churned", "cohort": "Cohort",
         "risks_title": "How expiries are followed up (cumulative incidence)", "cumulative_incidence": "Cumulative incidence",
-        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "full": "Кассир 5 (full)",
-        "basic": "Кассир 5 (basic)",
-        "lead_title": "Order stage lead times (median)", "stage": "Stage", "median_days": "Days (median)",
+        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "lead_title": "Order stage lead times (median)", "stage": "Stage", "median_days": "Days (median)",
         "request_to_invoice": "Request → invoice", "invoice_to_paid": "Invoice → paid", "paid_to_ticket": "Paid → helpdesk ticket",
         "to_code": "→ code", "code_to_activation": "Code → activation",
         "calendar_title": "Upcoming expiries and expected cash", "week": "Week", "expected_cash": "Expected cash",
         "no_data": "No data",
     },
 }
+
+#: Every label a chart shows: the enum values' (:func:`subs_model.labels.labels`) and the charts' own.
+LABELS: Mapping[str, Mapping[str, str]] = {lang: {**labels(lang), **chart} for lang, chart in _CHART_LABELS.items()}
 
 
 def _t(lang: str) -> Mapping[str, str]:
@@ -254,7 +241,7 @@ def fig_forgotten_renewals(fates: pd.DataFrame, lang: str = "ru") -> go.Figure:
     colors = {"upgraded": "#F4A259", "replaced_by_subscription": "#7FC8A9", "churned": "#BC4B51", "open": "#C8C8C8"}
     for fate, g in fates.groupby("fate", observed=True, sort=False):
         fig.add_bar(x=[t[str(k)] for k in g["kind"]], y=g["count"], name=t[str(fate)], marker_color=colors.get(str(fate)))
-    fig.update_layout(barmode="stack", yaxis_title=t["lapsed"])
+    fig.update_layout(barmode="stack", yaxis_title=t["lapsed_codes"])
     return fig
 
 

@@ -210,15 +210,14 @@ def _all_figures(rep: sm.Replay, lang: str) -> list[go.Figure]:
     stages, _ = M.lead_times(rep)
     grace = rep.catalog.versions[-1].grace_days
     return [
-        P.fig_outcomes(M.outcome_counts(out), lang),
+        P.fig_outcomes(M.outcome_counts(out, rep.as_of), lang),
         P.fig_renewal_timing(timing.offsets, grace, lang),
-        P.fig_renewal_rates(timing.rates.groupby("expiry_month", as_index=False).agg(
-            renewal_rate=("renewal_rate", "mean"), grace_renewal_rate=("grace_renewal_rate", "mean"), complete=("complete", "all")), lang),
+        P.fig_renewal_rates(M.renewal_rates(rep, by="month", outcomes=out), lang),
         P.fig_grace_usage(g.by_day, lang),
         P.fig_forgotten_renewals(M.forgotten_summary(M.forgotten_renewals(rep)), lang),
         P.fig_upgrade_revenue(M.upgrade_revenue(rep), lang),
         P.fig_revenue(M.revenue(rep), lang),
-        P.fig_retention(M.cohort_retention(rep, outcomes=out), lang),
+        P.fig_retention(M.cohort_retention(rep, outcomes=out, period="year"), lang, pooled=M.pooled_retention(rep, outcomes=out)),
         P.fig_competing_risks(M.expiry_competing_risks(rep, outcomes=out), grace, lang),
         P.fig_active_licenses(M.active_licenses(rep), lang),
         P.fig_lead_times(stages, lang),
@@ -251,11 +250,14 @@ def test_rub_formatting() -> None:
 
 
 def test_sample_identities() -> None:
-    """On the sample: bookings = recognised + deferred at every month end; outcomes partition the ends."""
+    """On the sample: bookings = recognised + breakage + deferred at every month end, deferred never negative
+    (lapsed renewals no longer ratchet it up); outcomes partition the ends."""
     rep = sm.replay(sm.read_ledger(ROOT / "data/sample"), as_of="2026-10-31")
     r = M.revenue(rep)
     for _, g in r.groupby(["sku", "edition"]):
-        assert (g["bookings"].cumsum() - g["recognised"].cumsum() == g["deferred"]).all()
+        assert (g["bookings_kop"].cumsum() - g["recognised_kop"].cumsum() - g["breakage_kop"].cumsum() == g["deferred_kop"]).all()
+        assert (g["deferred_kop"] >= 0).all()
+    assert r["breakage_kop"].sum() > 0
     out = M.expiry_outcomes(rep)
     assert len(out) == len(rep.periods)
     assert np.isin(out["outcome"].astype(str), M.OUTCOMES).all()
