@@ -93,17 +93,19 @@ def test_no_churn_within_horizon_and_outcomes_partition(days_back, horizon) -> N
 
 
 def test_renewal_timing_rates(rep) -> None:
-    """Renewal rate 5/6 (one churned, five open ends excluded); grace renewal rate 2/6."""
+    """Only D's end (2025-06-01, churned) is past the horizon on 2026-07-31: decided 1, renewed 0. The old rule
+    (every end not open) counted A, B, C, E, F as renewed though their churn could not be seen yet: 5/6."""
     t = M.renewal_timing(rep, by=("edition",))
     total = t.rates[["expiries", "decided", "renewed", "in_grace"]].sum()
-    assert total.to_dict() == {"expiries": 11, "decided": 6, "renewed": 5, "in_grace": 2}
-    all_rates = M._rates(M.expiry_outcomes(rep).assign(k=1), ["k"]).iloc[0]
-    assert all_rates["renewal_rate"] == pytest.approx(5 / 6)
-    assert all_rates["grace_renewal_rate"] == pytest.approx(2 / 6)
+    assert total.to_dict() == {"expiries": 11, "decided": 1, "renewed": 0, "in_grace": 0}
+    t60 = M.renewal_timing(rep, churn_horizon_days=60, by=("edition",))  # a 60-day horizon: ends up to 2026-06-01
+    total60 = t60.rates[["decided", "renewed", "in_grace"]].sum().to_dict()
+    assert total60 == {"decided": 6, "renewed": 4, "in_grace": 2}  # F's subscription after 61 days is churn here
     assert sorted(t.offsets["offset_days"]) == [-5, 3, 4, 32, 61]
     monthly = M.renewal_timing(rep).rates
     assert not monthly.loc[monthly["expiry_month"] == pd.Timestamp("2027-01-01"), "complete"].any()
-    assert monthly.loc[monthly["expiry_month"] == pd.Timestamp("2026-02-01"), "complete"].all()
+    assert not monthly.loc[monthly["expiry_month"] == pd.Timestamp("2026-02-01"), "complete"].any()  # churn not yet countable
+    assert monthly.loc[monthly["expiry_month"] == pd.Timestamp("2025-06-01"), "complete"].all()
 
 
 def test_grace_usage_and_features_missed(rep) -> None:

@@ -25,21 +25,21 @@ class RenewalTiming:
     rates: pd.DataFrame
 
 
-def _rates(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+def _rates(df: pd.DataFrame, by: list[str], known: np.ndarray) -> pd.DataFrame:
+    """Rates by group over the ends whose fate is fully known (``known``: past the churn horizon)."""
     outcome = df["outcome"]
     small = pd.DataFrame({c: df[c] for c in by})
     small["expiries"] = 1
-    small["open"] = outcome.eq("open").to_numpy()
-    small["churned"] = outcome.eq("churned").to_numpy()
-    small["renewed"] = outcome.isin(RENEWED).to_numpy()
-    small["in_grace"] = outcome.isin(IN_GRACE).to_numpy()
-    small["renewals"] = outcome.isin(RENEWALS).to_numpy()
+    small["open"] = outcome.eq(Outcome.OPEN).to_numpy()
+    small["decided"] = known
+    small["churned"] = known & outcome.eq(Outcome.CHURNED).to_numpy()
+    small["renewed"] = known & outcome.isin(RENEWED).to_numpy()
+    small["in_grace"] = known & outcome.isin(IN_GRACE).to_numpy()
     out = small.groupby(by, observed=True, sort=True).sum().astype(np.int64)
-    decided = out["expiries"] - out["open"]
-    out["decided"] = decided
+    decided = out["decided"]
     out["renewal_rate"] = (out["renewed"] / decided).where(decided > 0)
     out["grace_renewal_rate"] = (out["in_grace"] / decided).where(decided > 0)
-    out["complete"] = out["open"] == 0
+    out["complete"] = decided == out["expiries"]
     return out.reset_index()
 
 
@@ -51,11 +51,14 @@ def renewal_timing(
 
     ``offsets``: counts of decided continuations by ``offset_days``, ``outcome`` and
     ``edition``. ``rates``: per group of ``by`` (any of ``expiry_month``, ``edition``,
-    ``cohort``): expiries, decided, open, churned, renewed, in_grace, renewal_rate,
-    grace_renewal_rate, and ``complete`` (every expiry of the group decided — a month
-    is final only then).
+    ``cohort``): expiries, open, and over the ``decided`` ends — those whose churn horizon has
+    passed (maturity rule, rules §6) — churned, renewed, in_grace, renewal_rate (the continued
+    rate), grace_renewal_rate, and ``complete`` (every expiry of the group decided). For rates
+    that already know the recent ends (on time, by the deadline) use :func:`renewal_rates`.
     """
+    as_of = _as_of(rep, as_of)
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
+    known = (df["end"] + pd.Timedelta(days=churn_horizon_days) <= as_of).to_numpy()
     cols = ["outcome", "offset_days", "edition", *[c for c in by if c in df.columns]]
     df = df[list(dict.fromkeys(cols))].assign(expiry_month=_month_start(df["end"]))
     cont = df.loc[df["offset_days"].notna().to_numpy() & df["outcome"].isin(RENEWED).to_numpy(), ["offset_days", "outcome", "edition"]]
@@ -66,7 +69,7 @@ def renewal_timing(
         .reset_index()
         .astype({"offset_days": "int64"})
     )
-    return RenewalTiming(offsets=offsets, rates=_rates(df, list(by)))
+    return RenewalTiming(offsets=offsets, rates=_rates(df, list(by), known))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +151,7 @@ def expiry_competing_risks(
     )
     open_days = ((as_of - df["end"]) / pd.Timedelta(days=1)).to_numpy()
     t = np.where(kind > 0, df["offset_days"].fillna(0).to_numpy(dtype=float),
-                 np.where(df["outcome"].eq("open").to_numpy(), open_days, churn_horizon_days))
+                 np.where(df["outcome"].eq(Outcome.OPEN).to_numpy(), open_days, churn_horizon_days))
     t = np.floor(np.clip(t + early_days, 0, None)).astype(np.int64)
     keep = t > 0
     if not keep.any():

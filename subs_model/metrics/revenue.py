@@ -294,7 +294,7 @@ def expiry_calendar(
     cols = ["week", "edition", "expiries", "expected_cash_kop"]
     mature = as_of - pd.Timedelta(days=churn_horizon_days)
     recent = df[(df["end"] > mature - pd.Timedelta(days=lookback_days)) & (df["end"] <= mature)]
-    upcoming = df[(df["end"] > as_of) & (df["end"] <= as_of + pd.Timedelta(weeks=weeks)) & df["outcome"].eq("open")]
+    upcoming = df[(df["end"] > as_of) & (df["end"] <= as_of + pd.Timedelta(weeks=weeks)) & df["outcome"].eq(Outcome.OPEN)]
     if upcoming.empty:
         return pd.DataFrame({"week": pd.Series(dtype="datetime64[ns]"), "edition": pd.Series(dtype="str"),
                              "expiries": pd.Series(dtype="int64"), "expected_cash_kop": pd.Series(dtype="int64")})
