@@ -166,8 +166,8 @@ def _frame(rows: list[tuple[int, str]]) -> pd.DataFrame:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    decided=st.lists(st.tuples(st.integers(366, 900), DECIDED), min_size=1, max_size=12),
-    recent=st.lists(st.tuples(st.integers(15, 365), st.sampled_from([*M.RENEWED, Outcome.OPEN.value])), max_size=12),
+    decided=st.lists(st.tuples(st.integers(365, 900), DECIDED), min_size=1, max_size=12),
+    recent=st.lists(st.tuples(st.integers(15, 364), st.sampled_from([*M.RENEWED, Outcome.OPEN.value])), max_size=12),
     fresh=st.lists(st.tuples(st.integers(0, 14), st.sampled_from([*M.RENEWALS, Outcome.OPEN.value])), max_size=12),
 )
 def test_adding_undecided_ends_never_changes_a_rate(rep, decided, recent, fresh) -> None:
