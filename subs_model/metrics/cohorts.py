@@ -98,11 +98,13 @@ def _lives(rep: Replay, as_of: pd.Timestamp, churn_horizon_days: int, outcomes: 
     new_lic = np.r_[True, v.lic[1:] != v.lic[:-1]]
     starts = np.flatnonzero(new_lic)
     grp = np.cumsum(new_lic) - 1
-    churn_row = (df["outcome"] == Outcome.CHURNED).to_numpy()
-    never = np.iinfo(np.int64).max
-    churn_end = np.full(len(starts), never)
-    np.minimum.at(churn_end, grp[churn_row], v.end[churn_row])
-    event = churn_end != never
+    churn_rows = np.flatnonzero((df["outcome"] == Outcome.CHURNED).to_numpy())
+    # Rows run in start order within a license, so a license's first churned row has its earliest churned end.
+    lic_of, first_row = np.unique(grp[churn_rows], return_index=True)
+    event = np.zeros(len(starts), bool)
+    event[lic_of] = True
+    churn_end = np.zeros(len(starts), np.int64)
+    churn_end[lic_of] = v.end[churn_rows[first_row]]
     first = v.start[starts]
     duration = np.maximum(np.where(event, churn_end, as_of_d) - first, 0)
     react = np.zeros(len(starts), bool)

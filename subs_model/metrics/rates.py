@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 
 from ..replay import Replay
-from ..vocab import Outcome
+from ..vocab import OUTCOMES, Outcome
 
 from ..errors import MetricsError
-from ._common import IN_GRACE, ON_TIME, RENEWALS, RENEWED, SUBSCRIPTIONS, _as_of, _month_start, _select
+from ._common import (
+    IN_GRACE, ON_TIME, RENEWALS, RENEWED, SUBSCRIPTIONS, _as_of, _days, _month_index, _month_start, _month_starts_ns, _select,
+)
 from .outcomes import expiry_outcomes
 
 
@@ -33,8 +35,8 @@ def _rates(df: pd.DataFrame, by: list[str], known: np.ndarray) -> pd.DataFrame:
     small["open"] = outcome.eq(Outcome.OPEN).to_numpy()
     small["decided"] = known
     small["churned"] = known & outcome.eq(Outcome.CHURNED).to_numpy()
-    small["renewed"] = known & outcome.isin(RENEWED).to_numpy()
-    small["in_grace"] = known & outcome.isin(IN_GRACE).to_numpy()
+    small["renewed"] = known & _in(outcome, RENEWED)
+    small["in_grace"] = known & _in(outcome, IN_GRACE)
     out = small.groupby(by, observed=True, sort=True).sum().astype(np.int64)
     decided = out["decided"]
     out["renewal_rate"] = (out["renewed"] / decided).where(decided > 0)
@@ -191,10 +193,20 @@ def _group_key(df: pd.DataFrame, by: str | None) -> pd.Series:
     if by == "cohort":
         return df["cohort"].rename("cohort")
     if by in ("month", "quarter"):
-        freq = "M" if by == "month" else "Q"
-        return df["end"].dt.to_period(freq).dt.start_time.rename(by)
+        months = _month_index(_days(df["end"]))
+        months = months if by == "month" else months - months % 3  # months since 1970-01: quarters start at 0, 3, …
+        return pd.Series(_month_starts_ns(months), index=df.index, name=by)
     msg = f"renewal_rates: by={by!r} is not one of None, {', '.join(repr(g) for g in RATE_GROUPS)}; pass one of them"
     raise MetricsError(msg)
+
+
+def _in(outcome: pd.Series, group: tuple[str, ...]) -> np.ndarray:
+    """``outcome.isin(group)`` read from the categorical's codes when they are the engine codes."""
+    if isinstance(outcome.dtype, pd.CategoricalDtype) and list(outcome.cat.categories) == list(OUTCOMES):
+        table = np.zeros(len(OUTCOMES) + 1, bool)  # the last slot: code -1 (missing)
+        table[[Outcome(o).code for o in group]] = True
+        return table[outcome.cat.codes.to_numpy()]
+    return outcome.isin(group).to_numpy()
 
 
 def _maturity_flags(df: pd.DataFrame, as_of: pd.Timestamp, churn_horizon_days: int) -> pd.DataFrame:
@@ -206,11 +218,11 @@ def _maturity_flags(df: pd.DataFrame, as_of: pd.Timestamp, churn_horizon_days: i
         {
             "ends": 1,
             "known_at_deadline": at_deadline,
-            "renewed_by_deadline": at_deadline & outcome.isin(RENEWALS).to_numpy(),
-            "continued_by_deadline": at_deadline & outcome.isin(ON_TIME).to_numpy(),
-            "in_grace": at_deadline & outcome.isin(IN_GRACE).to_numpy(),
+            "renewed_by_deadline": at_deadline & _in(outcome, RENEWALS),
+            "continued_by_deadline": at_deadline & _in(outcome, ON_TIME),
+            "in_grace": at_deadline & _in(outcome, IN_GRACE),
             "known_at_horizon": at_horizon,
-            "continued": at_horizon & outcome.isin(RENEWED).to_numpy(),
+            "continued": at_horizon & _in(outcome, RENEWED),
         },
         index=df.index,
     )
