@@ -68,7 +68,13 @@ _LAZY: dict[str, str] = {
 __all__ = sorted([*_LAZY, "__version__"])
 
 
+#: Submodules reached as attributes (``sm.metrics.renewal_rates``), imported on first access.
+_SUBMODULES = frozenset({"metrics", "money"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'subs_model' has no attribute {name!r}"
