@@ -194,3 +194,27 @@ def test_decided_on_time_outcomes_do_not_change_as_time_passes(later) -> None:
     b = M.renewal_rates(rep, as_of=t2, end=cut).iloc[0]
     assert (a["known_at_deadline"], a["renewed_by_deadline"]) == (b["known_at_deadline"], b["renewed_by_deadline"])
     assert a["ends"] == a["known_at_deadline"]
+
+
+def _lapses(rows: list[tuple[int, int | None]]) -> pd.DataFrame:
+    """Lapsed renewal codes from (days before as_of of the lapse, days to the upgrade or None)."""
+    lapse = AS_OF_TS - pd.to_timedelta([d for d, _ in rows], unit="D")
+    up = pd.array([u for _, u in rows], dtype="Int64")
+    return pd.DataFrame({"lapsed_on": lapse, "days_to_upgrade": up,
+                         "edition": pd.Categorical(["full"] * len(rows), categories=["full", "basic"])})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    window=st.integers(1, 200),
+    known=st.lists(st.tuples(st.integers(200, 900), st.one_of(st.none(), st.integers(0, 199))), min_size=1, max_size=12),
+    pending=st.lists(st.tuples(st.integers(0, 199), st.one_of(st.none(), st.integers(0, 199))), max_size=12),
+)
+def test_adding_undecided_lapses_never_changes_the_conversion_rate(rep, window, known, pending) -> None:
+    """Lapses whose window has not closed (lapse + window > as_of) change neither the rate nor its denominator,
+    whatever happened to them so far."""
+    pending = [(d, u if u is None or u <= d else d) for d, u in pending if d < window]  # nothing after as_of
+    base = M.upgrade_conversion(rep, upgrade_window_days=window, forgotten=(None, _lapses(known))).iloc[0]
+    more = M.upgrade_conversion(rep, upgrade_window_days=window, forgotten=(None, _lapses(known + pending))).iloc[0]
+    assert (more["known"], more["converted"]) == (base["known"], base["converted"])
+    assert more["conversion_rate"] == base["conversion_rate"] or (np.isnan(more["conversion_rate"]) and np.isnan(base["conversion_rate"]))
