@@ -282,13 +282,14 @@ def renewal_timing_page(
     h = churn_horizon_days
     out_all = M.expiry_outcomes(rep, churn_horizon_days=h)
     out = _edition(out_all, edition)
-    timing = M.renewal_timing(rep, outcomes=out, by=("expiry_month",))
     monthly = M.renewal_rates(rep, by="month", churn_horizon_days=h, edition=edition, start=start, end=end, outcomes=out_all)
     by_ed = M.renewal_rates(rep, by="edition", churn_horizon_days=h, start=start, end=end, outcomes=out_all)
     grace = rep.catalog.version_at(day.date()).grace_days
     # Timing shares over ends whose fate is fully known: late subscriptions arrive up to the horizon.
     mature = day - pd.Timedelta(days=h)
     known = out[(out["end"] <= mature) & (out["end"] > mature - pd.DateOffset(months=12))]
+    # The offsets chart reads the same ends as its note: late subscriptions of recent ends have not happened yet.
+    timing = M.renewal_timing(rep, outcomes=known, by=("expiry_month",), churn_horizon_days=h)
     cont = known[known["outcome"].isin(M.RENEWED)]
     off = cont["offset_days"].astype("float")
     pop_text, pop = _pop_text(rep, out_all, edition, h, t, lang)
