@@ -378,17 +378,19 @@ def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru") -> go.F
     d = table[table["metric"] == metric]
     if d.empty:
         return _empty(fig, lang)
-    scale = 100 if metric in ("bookings", "recognised") else 1
+    money = metric in ("bookings", "recognised")  # kopecks: drawn in rubles
+    scale = rubles if money else np.asarray
+
     for i, (name, g) in enumerate(d.groupby("scenario", sort=False)):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_scatter(x=g["month"], y=g["p95"] / scale, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+        fig.add_scatter(x=g["month"], y=scale(g["p95"]), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
                         legendgroup=safe_text(name))
-        fig.add_scatter(x=g["month"], y=g["p05"] / scale, mode="lines", line={"width": 0}, fill="tonexty",
+        fig.add_scatter(x=g["month"], y=scale(g["p05"]), mode="lines", line={"width": 0}, fill="tonexty",
                         fillcolor=_rgba(color, 0.15), showlegend=False, hoverinfo="skip", legendgroup=safe_text(name))
-        fig.add_scatter(x=g["month"], y=g["mean"] / scale, mode="lines", name=safe_text(name), line_color=color,
+        fig.add_scatter(x=g["month"], y=scale(g["mean"]), mode="lines", name=safe_text(name), line_color=color,
                         legendgroup=safe_text(name))
     fig.update_layout(xaxis_title=t["month"])
-    if scale == 100:
+    if money:
         _money_axis(fig)
     return fig
 
