@@ -218,3 +218,16 @@ def test_adding_undecided_lapses_never_changes_the_conversion_rate(rep, window, 
     more = M.upgrade_conversion(rep, upgrade_window_days=window, forgotten=(None, _lapses(known + pending))).iloc[0]
     assert (more["known"], more["converted"]) == (base["known"], base["converted"])
     assert more["conversion_rate"] == base["conversion_rate"] or (np.isnan(more["conversion_rate"]) and np.isnan(base["conversion_rate"]))
+
+
+def test_every_filtered_metric_takes_edition_and_a_period(rep) -> None:
+    """edition= and start/end select the same rows as filtering the whole table afterwards."""
+    out = M.expiry_outcomes(rep)
+    sel = M.expiry_outcomes(rep, edition="basic", start="2026-01-01", end="2026-03-31")
+    want = out[(out["edition"] == "basic") & (out["end"] >= "2026-01-01") & (out["end"] <= "2026-03-31")]
+    assert sel["license_id"].tolist() == want["license_id"].tolist() == ["L4", "L5"]
+    act = M.active_licenses(rep, edition="full", start="2025-06-01", end="2025-12-31")
+    assert set(act["edition"]) == {"full"} and act["day"].min() >= pd.Timestamp("2025-06-01")
+    assert M.forgotten_renewals(rep, edition="basic").empty
+    with pytest.raises(MetricsError, match="'pro'"):
+        M.expiry_outcomes(rep, edition="pro")

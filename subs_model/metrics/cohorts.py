@@ -13,7 +13,7 @@ from ..errors import MetricsError
 from ..replay import Replay
 from ..vocab import Edition, Outcome, categories
 
-from ._common import _as_of, _days, _MonthAdder, _view
+from ._common import _as_of, _days, _MonthAdder, _select, _view
 from .outcomes import expiry_outcomes
 
 
@@ -218,11 +218,13 @@ def pooled_retention(
     return out[keep][cols].reset_index(drop=True)
 
 
-def active_licenses(rep: Replay, as_of: Any = None, freq: str = "MS") -> pd.DataFrame:
+def active_licenses(
+    rep: Replay, as_of: Any = None, freq: str = "MS", *, edition: str | None = None, start: Any = None, end: Any = None,
+) -> pd.DataFrame:
     """Licenses covered on each day of a calendar (default: every month start), by edition.
 
     Periods of a license never overlap, so a difference array over days counts licenses.
-    Columns: ``day, edition, active``.
+    Columns: ``day, edition, active``; ``edition``, ``start`` and ``end`` (on ``day``) select rows.
     """
     as_of = _as_of(rep, as_of)
     v = _view(rep, as_of)
@@ -238,4 +240,4 @@ def active_licenses(rep: Replay, as_of: Any = None, freq: str = "MS") -> pd.Data
         name, m = ed.value, v.edition == ed.code
         diff = np.bincount(np.clip(v.start[m] - lo, 0, n - 1), minlength=n) - np.bincount(np.clip(v.end[m] - lo, 0, n - 1), minlength=n)
         out.append(pd.DataFrame({"day": days, "edition": name, "active": np.cumsum(diff)[probe]}))
-    return pd.concat(out, ignore_index=True)
+    return _select(pd.concat(out, ignore_index=True), "day", edition, start, end).reset_index(drop=True)

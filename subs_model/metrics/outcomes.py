@@ -27,17 +27,21 @@ from ..vocab import (
     categories,
 )
 
-from ._common import _as_of, _days, _group_first, _int_na, _month_index, _month_start, _month_starts_ns, _to_dt, _view
+from ._common import _as_of, _days, _group_first, _int_na, _month_index, _month_start, _month_starts_ns, _select, _to_dt, _view
 
 
-def expiry_outcomes(rep: Replay, as_of: Any = None, churn_horizon_days: int = 365) -> pd.DataFrame:
+def expiry_outcomes(
+    rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, *, edition: str | None = None, start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
     """One row per term end with its outcome (rules §6).
 
     Columns: ``license_id, edition, end, deadline, outcome, offset_days, uncovered_days,
     next_source, next_start, reactivated, cohort, catalog_version``. ``open`` only where the
     fate is not yet known at ``as_of``; an end less than ``churn_horizon_days`` before
     ``as_of`` is never ``churned``. A churned license that came back later is
-    ``reactivated`` (it stays in its original cohort).
+    ``reactivated`` (it stays in its original cohort). ``edition`` (``None`` or ``"all"``: every
+    edition) and ``start`` / ``end`` (on ``end``, inclusive) select rows.
 
     >>> out = expiry_outcomes(rep)  # doctest: +SKIP
     >>> out["outcome"].value_counts()  # doctest: +SKIP
@@ -49,7 +53,7 @@ def expiry_outcomes(rep: Replay, as_of: Any = None, churn_horizon_days: int = 36
     if n > 1:
         same_next[:-1] = v.lic[1:] == v.lic[:-1]
     nxt = np.flatnonzero(same_next) + 1
-    end = v.end
+    term_end = v.end
     a = np.full(n, NO_DAY, np.int64)
     start_next = np.full(n, NO_DAY, np.int64)
     src_next = np.full(n, -1, np.int64)
@@ -57,14 +61,14 @@ def expiry_outcomes(rep: Replay, as_of: Any = None, churn_horizon_days: int = 36
     start_next[same_next] = v.start[nxt]
     src_next[same_next] = v.src[nxt]
     knobs = rep.catalog.knob_arrays()
-    deadline = K.renewal_deadlines(end, knobs["from_day"], knobs["grace"])
-    in_window = ~K.windows_closed(end, a, knobs["from_day"], knobs["grace"])  # R4: a <= deadline
+    deadline = K.renewal_deadlines(term_end, knobs["from_day"], knobs["grace"])
+    in_window = ~K.windows_closed(term_end, a, knobs["from_day"], knobs["grace"])  # R4: a <= deadline
     as_of_d = int(_days(pd.Series([as_of]))[0])
     has = same_next & (a != NO_DAY)
-    offset = np.where(has, a - end, 0)
+    offset = np.where(has, a - term_end, 0)
     within = has & (offset <= churn_horizon_days)
     code = np.full(n, Outcome.OPEN.code, np.int64)
-    early = a < end
+    early = a < term_end
     ren, sub, upg = src_next == REN, src_next == SUB, src_next == UPG
     code[within & ren & early] = Outcome.EARLY_RENEWAL.code
     code[within & ren & ~early] = Outcome.GRACE_RENEWAL.code
@@ -72,37 +76,44 @@ def expiry_outcomes(rep: Replay, as_of: Any = None, churn_horizon_days: int = 36
     code[within & sub & ~early & in_window] = Outcome.GRACE_SUBSCRIPTION.code
     code[within & upg] = Outcome.UPGRADE.code
     code[within & sub & ~in_window] = Outcome.LATE_SUBSCRIPTION.code
-    decided_churn = (~within) & (end + churn_horizon_days <= as_of_d)
+    decided_churn = (~within) & (term_end + churn_horizon_days <= as_of_d)
     code[decided_churn] = Outcome.CHURNED.code
     versions = [x.label for x in rep.catalog.versions]
     cohort = _month_starts_ns(_month_index(_group_first(v.lic, v.start)))
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "license_id": rep.periods["license_id"].iloc[v.rows].reset_index(drop=True),
             "edition": pd.Categorical.from_codes(v.edition, categories=categories(Edition)),
-            "end": _to_dt(end),
+            "end": _to_dt(term_end),
             "deadline": _to_dt(deadline),
             "outcome": pd.Categorical.from_codes(code, categories=list(OUTCOMES)),
             "offset_days": _int_na(offset, has),
-            "uncovered_days": _int_na(np.maximum(start_next - end, 0), same_next),
+            "uncovered_days": _int_na(np.maximum(start_next - term_end, 0), same_next),
             "next_source": pd.Categorical.from_codes(src_next, categories=categories(Source)),
             "next_start": _to_dt(start_next),
             "reactivated": decided_churn & has,
             "cohort": cohort,
-            "catalog_version": pd.Categorical.from_codes(rep.catalog.version_index(end) if n else np.empty(0, np.int64), categories=versions),
+            "catalog_version": pd.Categorical.from_codes(rep.catalog.version_index(term_end) if n else np.empty(0, np.int64), categories=versions),
         }
     )
+    if edition is None and start is None and end is None:
+        return frame
+    return _select(frame, "end", edition, start, end).reset_index(drop=True)
 
 
-def forgotten_renewals(rep: Replay, as_of: Any = None, churn_horizon_days: int = 365) -> pd.DataFrame:
+def forgotten_renewals(
+    rep: Replay, as_of: Any = None, churn_horizon_days: int = 365, *, edition: str | None = None, start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
     """Lapsed renewal codes (R7) and what became of them.
 
     One row per renewal code that lapsed: ``code, order_id, license_id, edition, kind``
     (``never_activated`` or ``rejected_late``), ``lapsed_on`` (the day after the
     deadline), ``fate`` (``upgraded``, ``replaced_by_subscription``, ``churned``, ``open``)
-    and ``days_to_upgrade`` (from the lapse to the upgrade's activation).
+    and ``days_to_upgrade`` (from the lapse to the upgrade's activation). ``edition``, ``start`` and
+    ``end`` (on ``lapsed_on``) select rows.
     """
-    return _forgotten(rep, as_of, churn_horizon_days)[1]
+    return _select(_forgotten(rep, as_of, churn_horizon_days)[1], "lapsed_on", edition, start, end).reset_index(drop=True)
 
 
 def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.ndarray, pd.DataFrame]:

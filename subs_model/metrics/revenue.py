@@ -276,7 +276,7 @@ def upgrade_revenue(
 
 def expiry_calendar(
     rep: Replay, as_of: Any = None, weeks: int = 26, churn_horizon_days: int = 365, lookback_days: int = 365,
-    outcomes: pd.DataFrame | None = None,
+    outcomes: pd.DataFrame | None = None, *, edition: str | None = None,
 ) -> pd.DataFrame:
     """Upcoming term ends by week, with the renewal cash to expect from observed rates.
 
@@ -317,4 +317,4 @@ def expiry_calendar(
     up = upcoming.assign(week=upcoming["end"].dt.to_period("W-SUN").dt.start_time, expected_cash_kop=np.rint(exp_cash).astype(np.int64))
     out = up.groupby(["week", "edition"], observed=True).agg(expiries=("license_id", "size"),
                                                             expected_cash_kop=("expected_cash_kop", "sum"))
-    return out.reset_index()[cols]
+    return _select(out.reset_index()[cols], "week", edition).reset_index(drop=True)
