@@ -48,6 +48,12 @@ class Page:
         """The table ``name``."""
         return self.tables[name]
 
+    def headline(self) -> Any:
+        """The page's one-paragraph summary as Markdown for a notebook cell."""
+        from IPython.display import Markdown
+
+        return Markdown(self.summary)
+
     def note(self, name: str) -> Any:
         """The note ``name`` as Markdown for a notebook cell."""
         from IPython.display import Markdown
