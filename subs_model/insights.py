@@ -114,11 +114,11 @@ TEXT = {
                         "сторнируется и признаётся вместе с ним). Отложенная выручка на {as_of} — **{deferred}**. "
                         "Поступления = признанная + сгоревшая + отложенная, до копейки.",
         "timing": "Когда продлевают",
-        "timing_note": "Окончания с {frm} по {to}, исход которых известен ({n} продолжений): медиана **{median}** дн. от "
-                       "окончания. Заранее продолжают **{early}**, в льготный период — **{grace}**, позже срока — "
-                       "**{late}** (они платят полную цену).",
+        "timing_note": "Продолжения окончаний с {frm} по {to}, исход которых известен (**{n}**): медиана **{median}** дн. "
+                       "от окончания; из этих продолжений заранее — **{early}**, в льготный период — **{grace}**, позже "
+                       "срока — **{late}** (они платят полную цену).",
         "rates_note": "Продлили к дедлайну **{on_time}** окончаний ({on_n} из {on_d}, окончания с {on_from} по {on_to}); "
-                      "в льготный период — **{grace}**; продолжили любым способом в течение {horizon} дн. **{cont}** "
+                      "в льготный период — **{grace}** окончаний; продолжили любым способом в течение {horizon} дн. **{cont}** "
                       "({c_n} из {c_d}, окончания с {c_from} по {c_to}). {pop} Пустые точки — месяц, в котором исход "
                       "известен ещё не для всех окончаний.",
         "pop": "Квартал до {to}: к дедлайну **{value}** ({count} из {known}) против **{prior}** ({p_count} из {p_known}) "
@@ -161,11 +161,11 @@ TEXT = {
                         "recognised with an upgrade if one converts the code). Deferred revenue on {as_of}: "
                         "**{deferred}**. Bookings = recognised + breakage + deferred, to the kopeck.",
         "timing": "Renewal timing",
-        "timing_note": "Ends from {frm} to {to} whose fate is known ({n} continuations): median **{median}** days from "
-                       "the end. **{early}** continue before the end, **{grace}** in the grace window, **{late}** after it "
-                       "(paying full price).",
+        "timing_note": "Continuations of the ends from {frm} to {to} whose fate is known (**{n}**): median **{median}** "
+                       "days from the end; of these continuations **{early}** came before the end, **{grace}** in the "
+                       "grace window, **{late}** after it (paying full price).",
         "rates_note": "Renewed by the deadline: **{on_time}** of expiries ({on_n} of {on_d}, ends from {on_from} to "
-                      "{on_to}); in grace: **{grace}**; continued any way within {horizon} days: **{cont}** ({c_n} of "
+                      "{on_to}); in grace: **{grace}** of expiries; continued any way within {horizon} days: **{cont}** ({c_n} of "
                       "{c_d}, ends from {c_from} to {c_to}). {pop} Hollow points: months not yet decided for every end.",
         "pop": "Quarter to {to}: **{value}** by the deadline ({count} of {known}) against **{prior}** ({p_count} of "
                "{p_known}) over the same days a year before.",
