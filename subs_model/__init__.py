@@ -49,9 +49,11 @@ _LAZY: dict[str, str] = {
     "ProfileError": "errors",
     "LedgerError": "errors",
     "LedgerFileError": "errors",
+    "MetricsError": "errors",
     "SubsModelError": "errors",
     "QuarantineReason": "io",
     "read_ledger": "io",
+    "labels": "labels",
     "Ledger": "ledger",
     "Profile": "profiles",
     "load_profile": "profiles",
@@ -81,7 +83,13 @@ _LAZY: dict[str, str] = {
 __all__ = sorted([*_LAZY, "__version__"])
 
 
+#: Submodules reached as attributes (``sm.metrics.renewal_rates``), imported on first access.
+_SUBMODULES = frozenset({"metrics", "money"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'subs_model' has no attribute {name!r}"
@@ -96,7 +104,7 @@ def __dir__() -> list[str]:
 
 
 #: Submodules named like the function they exist for: ``subs_model.replay`` is the function.
-_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers", "forecast", "backtest"})
+_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers", "forecast", "backtest", "labels", "worklists"})
 
 
 class _Package(types.ModuleType):
@@ -120,7 +128,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .forecast import Forecast, ForecastError, forecast
     from .retention import RetentionError, SBGFit, fit_sbg, fit_sbg_licenses
     from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
-    from .errors import CatalogError, LedgerError, LedgerFileError, ProfileError, SubsModelError
+    from .errors import CatalogError, LedgerError, LedgerFileError, MetricsError, ProfileError, SubsModelError
+    from .labels import labels
     from .io import QuarantineReason, read_ledger
     from .ledger import Ledger
     from .notes import Note
