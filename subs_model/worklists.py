@@ -15,8 +15,8 @@ Four lists, each computed from a :class:`~subs_model.replay.Replay` on its ``as_
     orders paid but without a code (status ``pending``): stuck between payment and code; a
     renewal among them is urgent when its license's deadline is near.
 
-Every list is sorted so that the most urgent row comes first, and :meth:`Worklists.to_xlsx`
-writes them as one formula-safe workbook with Russian (or English) headers.
+Every list is sorted so that the most urgent row comes first, and :meth:`Worklists.write`
+writes each as formula-safe CSV and XLSX with Russian (or English) headers.
 
 >>> import subs_model as sm
 >>> from subs_model.resources import data_dir
@@ -99,13 +99,15 @@ class Worklists:
                 df[col] = df[col].dt.date
         return df.rename(columns=labels)
 
-    def to_xlsx(self, path: str | Path, lang: str = "ru") -> Path:
-        """One workbook, a sheet per list (headers in ``lang``), formula-safe; returns its path."""
-        from .export import write_sheets
+    def write(self, folder: str | Path, lang: str = "ru") -> list[Path]:
+        """Each list as formula-safe CSV and XLSX in ``folder`` (headers in ``lang``); the files written."""
+        from .export import write_table
 
-        labels = _labels(lang)
-        sheets = {labels[name]: self.for_people(name, lang) for name in LIST_NAMES}
-        return write_sheets(sheets, Path(path))
+        files: list[Path] = []
+        for name in LIST_NAMES:
+            files += write_table(self.for_people(name, lang), Path(folder) / name.replace("_", "-"),
+                                 sheet=_labels(lang)[name][:31])
+        return files
 
 
 def _labels(lang: str) -> dict[str, str]:
@@ -163,7 +165,7 @@ def worklists(rep: Any, ledger: Ledger, as_of: Any = None, *, near_days: int = 3
     orders = _order_facts(ledger)
     codes = rep.codes.astype({"license_id": str, "order_id": str})
     return Worklists(
-        as_of=days_to_datetime(np.array([day]))[0], near_days=int(near_days),
+        as_of=pd.Timestamp(days_to_datetime(np.array([day]))[0]), near_days=int(near_days),
         upgrade_window_days=int(upgrade_window_days),
         in_grace=_in_grace(ends, codes, lic, day),
         paid_not_activated=_paid_not_activated(codes, orders, lic, day, near_days),
@@ -187,7 +189,7 @@ def _order_facts(ledger: Ledger) -> pd.DataFrame:
     paid = pd.to_datetime(o["paid_at"], utc=True, errors="coerce")
     paid_on = paid.dt.tz_convert("Europe/Moscow").dt.tz_localize(None).dt.normalize()
     return pd.DataFrame({"order_id": o["order_id"].astype(str).to_numpy(), "act_number": o["act_number"].to_numpy(),
-                         "paid_on": paid_on.to_numpy(), "amount_rub": o["amount_rub"].to_numpy()})
+                         "paid_on": paid_on.to_numpy(), "amount_rub": o["amount_rub"].reset_index(drop=True)})
 
 
 def _dates(days: np.ndarray) -> pd.Series:

@@ -108,3 +108,22 @@ def test_sample_lists_are_consistent_with_the_replay():
     assert set(status[w.stuck_orders["order_id"]]) <= {"pending"}
     assert (w.paid_not_activated["days_left"].between(0, 30)).all()
     assert pd.Index(w.stuck_orders["order_id"]).is_unique
+
+
+def test_the_page_quotes_the_api_counts_and_shows_rubles(tmp_path, monkeypatch):
+    """The report page: its headline quotes each list's count; tables show ₽ and download as XLSX/CSV."""
+    from subs_model.tables import EXPORT_DIR_ENV
+    from subs_model.worklist_page import worklists_page
+
+    monkeypatch.setenv(EXPORT_DIR_ENV, str(tmp_path))
+    page = worklists_page(str(data_dir() / "sample"), str(default_catalog()), "2026-10-31", lang="en")
+    counts = page.lists.counts()
+    assert f"{counts['in_grace']} licenses in grace" in page.summary
+    assert f"{counts['stuck_orders']} orders paid without a code" in page.summary
+    t = page.table("paid_not_activated")
+    assert "Amount" in t.frame.columns and t.frame["Amount"].str.contains("₽").all()
+    assert {f.suffix for f in t.files} == {".csv", ".xlsx"} and all(f.exists() for f in t.files)
+    written = page.lists.write(tmp_path / "lists", "ru")
+    assert len(written) == 2 * len(LIST_NAMES)
+    back = pd.read_csv(next(f for f in written if f.name == "in-grace.csv"))
+    assert back.columns[0] == "Лицензия" and len(back) == counts["in_grace"]

@@ -1,0 +1,107 @@
+"""The report page of the lists to work from (notebook ``07-worklists``): a note, four tables.
+
+Each table is a :func:`~subs_model.tables.people_table` (Russian or English headers, ₽, dates
+as dates) and is also written beside the report as formula-safe CSV and XLSX for download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import notes
+from .insights import load
+from .money import kopecks
+from .tables import Col, PeopleTable, people_table
+from .worklists import Worklists, worklists
+
+__all__ = ["WorklistPage", "worklists_page"]
+
+_TITLES = {
+    "ru": {"in_grace": "В льготном периоде сейчас", "paid_not_activated": "Продление оплачено, но не активировано",
+           "lapsed_not_upgraded": "Продление сгорело, апгрейда нет", "stuck_orders": "Оплачено, код не выдан"},
+    "en": {"in_grace": "In grace now", "paid_not_activated": "Renewal paid but not activated",
+           "lapsed_not_upgraded": "Renewal lapsed, no upgrade", "stuck_orders": "Paid, no code issued"},
+}
+
+_COLS: dict[str, list[Col]] = {
+    "in_grace": [Col("license_id", "Лицензия", "License"), Col("customer_id", "Клиент", "Customer"),
+                 Col("edition", "Редакция", "Edition"), Col("covered_until", "Покрыта по", "Covered until", "date"),
+                 Col("deadline", "Крайний день продления", "Renewal deadline", "date"),
+                 Col("days_left", "Осталось дней", "Days left", "days"),
+                 Col("renewal_waiting", "Ждёт код продления", "Renewal code waiting")],
+    "paid_not_activated": [Col("license_id", "Лицензия", "License"), Col("customer_id", "Клиент", "Customer"),
+                           Col("code", "Код", "Code"), Col("act_number", "Акт", "Act"),
+                           Col("paid_on", "Оплачен", "Paid on", "date"), Col("amount_kop", "Сумма", "Amount", "rub", "sum"),
+                           Col("deadline", "Крайний день", "Deadline", "date"),
+                           Col("days_left", "Осталось дней", "Days left", "days")],
+    "lapsed_not_upgraded": [Col("license_id", "Лицензия", "License"), Col("customer_id", "Клиент", "Customer"),
+                            Col("code", "Код", "Code"), Col("act_number", "Акт (для заявки на апгрейд)", "Act (for the upgrade ticket)"),
+                            Col("amount_kop", "Оплачено", "Paid", "rub", "sum"),
+                            Col("lapsed_on", "Сгорел", "Lapsed on", "date"),
+                            Col("days_since_lapse", "Дней после сгорания", "Days since lapse", "days")],
+    "stuck_orders": [Col("order_id", "Заказ", "Order"), Col("license_id", "Лицензия", "License"),
+                     Col("sku", "Товар", "Product"), Col("act_number", "Акт", "Act"),
+                     Col("paid_on", "Оплачен", "Paid on", "date"), Col("amount_kop", "Сумма", "Amount", "rub", "sum"),
+                     Col("days_waiting", "Дней без кода", "Days without a code", "days"),
+                     Col("deadline", "Крайний день продления", "Renewal deadline", "date"),
+                     Col("days_left", "Осталось дней", "Days left", "days")],
+}
+
+
+@dataclass(frozen=True)
+class WorklistPage:
+    """The lists of one day and how to show them."""
+
+    lists: Worklists
+    lang: str
+
+    def headline(self) -> Any:
+        """One Markdown paragraph: how many rows each list has, on which day, with which windows."""
+        from IPython.display import Markdown
+
+        return Markdown(self.summary)
+
+    @property
+    def summary(self) -> str:
+        w, lang, c = self.lists, self.lang, self.lists.counts()
+        day = f"{w.as_of:%d.%m.%Y}" if lang == "ru" else f"{w.as_of:%Y-%m-%d}"
+        if lang == "ru":
+            return (f"На {day}: в льготном периоде {notes.count(c['in_grace'], 'license', lang)}; "
+                    f"{notes.count(c['paid_not_activated'], 'renewal', lang)} оплачено и не активировано "
+                    f"(крайний день в ближайшие {notes.count(w.near_days, 'day', lang)}); "
+                    f"{notes.count(c['lapsed_not_upgraded'], 'code', lang)} продления сгорело за последние "
+                    f"{notes.count(w.upgrade_window_days, 'day', lang)} без апгрейда у лицензий без подписки; "
+                    f"{notes.count(c['stuck_orders'], 'order', lang)} оплачено без выданного кода.")
+        return (f"On {day}: {notes.count(c['in_grace'], 'license', lang)} in grace; "
+                f"{notes.count(c['paid_not_activated'], 'renewal', lang)} paid and not activated "
+                f"(deadline within {notes.count(w.near_days, 'day', lang)}); "
+                f"{notes.count(c['lapsed_not_upgraded'], 'code', lang)} lapsed in the last "
+                f"{notes.count(w.upgrade_window_days, 'day', lang)} without an upgrade on uncovered licenses; "
+                f"{notes.count(c['stuck_orders'], 'order', lang)} paid without a code.")
+
+    def table(self, name: str, max_rows: int = 40) -> PeopleTable:
+        """List ``name`` for people (its download holds every row)."""
+        df = getattr(self.lists, name)
+        if "amount_rub" in df.columns:
+            df = df.assign(amount_kop=kopecks(df["amount_rub"]))
+        return people_table(df, _COLS[name], self.lang, name=name.replace("_", "-"),
+                            caption=_TITLES[self.lang][name], max_rows=max_rows)
+
+
+def worklists_page(data: str, catalog: str | None = None, as_of: str = "", near_days: int = 30,
+                   upgrade_window_days: int = 90, lang: str = "ru") -> WorklistPage:
+    """Replay ``data`` under ``catalog`` up to ``as_of`` and cut the four lists (see :mod:`subs_model.worklists`).
+
+    >>> page = worklists_page("data/sample", "data/catalog.yaml", "2026-10-31")  # doctest: +SKIP
+    >>> page.table("in_grace")  # doctest: +SKIP
+    """
+    if lang not in _TITLES:
+        msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
+        raise ValueError(msg)
+    from .io import read_ledger
+
+    rep = load(data, catalog, as_of or None)
+    return WorklistPage(worklists(rep, read_ledger(data), near_days=near_days, upgrade_window_days=upgrade_window_days),
+                        lang)
+
