@@ -50,6 +50,13 @@ class ForecastPage:
             return f"- {none}"
         return "\n".join(f"- {safe_text(line, markdown=True)}" for line in self.backtest.description.splitlines())
 
+    def show(self, name: str) -> Any:
+        """:meth:`table` for people: labels in the page's language, formats, a download beside the report."""
+        from .tables import auto_cols, people_table
+
+        df = self.table(name)
+        return people_table(df, auto_cols(df), self.lang, name=f"forecast-{name}")
+
     def table(self, name: str) -> pd.DataFrame:
         """``"retention"`` (the fits with standard errors) or ``"backtest"`` (the summary)."""
         if name == "retention":

@@ -39,6 +39,7 @@ class Page:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     summary: str = ""
+    lang: str = "ru"
 
     def figure(self, name: str) -> go.Figure:
         """The figure ``name`` (displayed when it is a cell's last expression)."""
@@ -47,6 +48,14 @@ class Page:
     def table(self, name: str) -> pd.DataFrame:
         """The table ``name``."""
         return self.tables[name]
+
+    def show(self, name: str, max_rows: int = 40) -> Any:
+        """The table ``name`` for people: labels in the page's language, ₽ and % formats, no index,
+        downloadable as formula-safe XLSX/CSV beside the report (:func:`subs_model.tables.people_table`)."""
+        from .tables import auto_cols, people_table
+
+        df = self.tables[name]
+        return people_table(df, auto_cols(df), self.lang, name=name.replace("_", "-"), max_rows=max_rows)
 
     def headline(self) -> Any:
         """The page's one-paragraph summary as Markdown for a notebook cell."""
@@ -258,6 +267,7 @@ def cohort_overview(
     summary = t["kpi"].format(as_of=day.date(), active=int(now.sum()), licenses=len(now), horizon=h,
                               bookings=money["bookings"], **rates)
     return Page(
+        lang=lang,
         title=t["overview"],
         figures={
             "active": P.fig_active_licenses(_window(active, "day", start, end, day), lang),
@@ -310,6 +320,7 @@ def renewal_timing_page(
         "risks": t["risks_note"],
     }
     return Page(
+        lang=lang,
         title=t["timing"],
         figures={
             "timing": P.fig_renewal_timing(timing.offsets, grace, lang),
@@ -349,6 +360,7 @@ def grace_usage_page(
         "lead": t["lead_note"].format(slow=int((misses["request_in_window"] & misses["code_after_deadline"]).sum())),
     }
     return Page(
+        lang=lang,
         title=t["grace"],
         figures={
             "grace": P.fig_grace_usage(g.by_day, lang),
@@ -384,6 +396,7 @@ def upgrade_revenue_page(
                                             conv=_pct(c["conversion_rate"], lang), converted=int(c["converted"])),
     }
     return Page(
+        lang=lang,
         title=t["upgrade"],
         figures={
             "upgrades": P.fig_upgrade_revenue(up, lang),
@@ -465,6 +478,7 @@ def pricing_whatif_page(
     for c in ("bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean", "bookings_diff_p05", "bookings_diff_p95"):
         table[c] = table[c].map(P.rub)
     return Page(
+        lang=lang,
         title=t["title"],
         figures={"bookings": P.fig_scenario_fan(res.table, "bookings", lang), "active": P.fig_scenario_fan(res.table, "active", lang),
                  "tornado": P.fig_tornado(sens, lang)},

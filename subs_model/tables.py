@@ -31,13 +31,13 @@ import pandas as pd
 
 from . import notes
 
-__all__ = ["EXPORT_DIR_ENV", "EXPORT_LINK_ENV", "KINDS", "Col", "PeopleTable", "people_table"]
+__all__ = ["COLUMNS", "EXPORT_DIR_ENV", "EXPORT_LINK_ENV", "KINDS", "Col", "PeopleTable", "auto_cols", "people_table"]
 
 #: Folder where tables are written for download (set by the report runner for each notebook).
 EXPORT_DIR_ENV = "SUBS_MODEL_EXPORT_DIR"
 #: How the published report links to that folder (a relative URL prefix, e.g. ``01-cohort-overview_files/``).
 EXPORT_LINK_ENV = "SUBS_MODEL_EXPORT_LINK"
-KINDS = ("text", "int", "rub", "pct", "float", "days", "date")
+KINDS = ("text", "int", "rub", "pct", "float", "days", "date", "month")
 _NUMERIC = {"int", "rub", "pct", "float", "days"}
 _SLUG = re.compile(r"[^\w-]+")
 
@@ -85,6 +85,9 @@ def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
     if kind == "date":
         ts = pd.Timestamp(value)
         return ts.strftime("%d.%m.%Y") if lang == "ru" else ts.strftime("%Y-%m-%d")
+    if kind == "month":
+        ts = pd.Timestamp(value)
+        return ts.strftime("%m.%Y") if lang == "ru" else ts.strftime("%Y-%m")
     return str(value)
 
 
@@ -122,7 +125,7 @@ class PeopleTable:
             {"selector": "td", "props": "padding:.25em .6em;border-bottom:1px solid #e2e2e2;vertical-align:top"},
         ]
         for j, kind in enumerate(self.kinds):
-            if kind in _NUMERIC or kind == "date":
+            if kind in _NUMERIC or kind in ("date", "month"):
                 styles.append({"selector": f"td.col{j}, th.col_heading.col{j}",
                                "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
         sty = sty.set_table_styles(styles)
@@ -213,3 +216,71 @@ def people_table(
         prefix = os.environ.get(EXPORT_LINK_ENV, "") if not isinstance(export, str | Path) else ""
         table.link = f"{prefix}{slug}"
     return table
+
+
+#: Labels and kinds of the columns the report pages' tables carry (API names → what people read).
+COLUMNS: dict[str, tuple[str, str, str]] = {
+    "metric": ("Показатель", "Metric", "text"), "value": ("Значение", "Value", "text"),
+    "month": ("Месяц", "Month", "month"), "week": ("Неделя", "Week", "date"), "edition": ("Редакция", "Edition", "text"),
+    "sku": ("Товар", "Product", "text"), "group": ("Группа", "Group", "text"), "rate": ("Показатель", "Rate", "text"),
+    "months": ("Месяцев с начала", "Months since start", "int"), "licenses": ("Лицензий", "Licenses", "int"),
+    "followed": ("Под наблюдением", "Followed", "int"), "churned": ("Ушли", "Churned", "int"),
+    "retention": ("Удержание", "Retention", "pct"),
+    "bookings_rub": ("Поступления", "Bookings", "text"), "recognised_rub": ("Признано", "Recognised", "text"),
+    "breakage_rub": ("Сгорело", "Breakage", "text"), "deferred_rub": ("Отложено", "Deferred", "text"),
+    "ends": ("Окончаний", "Term ends", "int"), "ends_from": ("Окончания с", "Ends from", "date"),
+    "ends_to": ("Окончания по", "Ends to", "date"),
+    "known_at_deadline": ("Срок продления прошёл", "Past the deadline", "int"),
+    "renewed_by_deadline": ("Продлены к сроку", "Renewed by the deadline", "int"),
+    "on_time_rate": ("Продление вовремя", "On-time rate", "pct"),
+    "continued_by_deadline": ("Продолжены к сроку", "Continued by the deadline", "int"),
+    "on_time_continuation_rate": ("Продолжение вовремя", "On-time continuation", "pct"),
+    "in_grace": ("В льготный период", "In grace", "int"), "grace_share": ("Доля льготного периода", "Grace share", "pct"),
+    "deadline_known_to": ("Известно по", "Known to", "date"),
+    "known_at_horizon": ("Прошёл год после окончания", "Past the horizon", "int"),
+    "continued": ("Продолжены", "Continued", "int"), "continued_rate": ("Доля продолживших", "Continued rate", "pct"),
+    "horizon_known_to": ("Известно по (горизонт)", "Horizon known to", "date"),
+    "known_on": ("Известно на", "Known on", "text"), "from": ("С", "From", "date"), "to": ("По", "To", "date"),
+    "count": ("Всего", "Count", "int"), "known": ("Решённых", "Decided", "int"), "prior_from": ("Год назад с", "Year before from", "date"),
+    "prior_to": ("Год назад по", "Year before to", "date"), "prior_count": ("Год назад всего", "Year before count", "int"),
+    "prior_known": ("Год назад решённых", "Year before decided", "int"), "prior_value": ("Год назад", "Year before", "pct"),
+    "change": ("Изменение, п. п.", "Change, pp", "float"),
+    "uncovered_days": ("Дней без подписки", "Uncovered days", "int"),
+    "uncovered_per_renewal": ("Дней без подписки на продление", "Uncovered days per renewal", "float"),
+    "feature_id": ("Функция", "Feature", "text"), "name": ("Название", "Name", "text"),
+    "released_on": ("Выпущена", "Released on", "date"), "licenses_uncovered": ("Лицензий без подписки", "Licenses uncovered", "int"),
+    "stage": ("Этап", "Stage", "text"), "orders": ("Заказов", "Orders", "int"),
+    "median_days": ("Медиана, дней", "Median, days", "float"), "p90_days": ("90-й процентиль, дней", "90th percentile, days", "float"),
+    "mean_days": ("Среднее, дней", "Mean, days", "float"),
+    "upgrades": ("Апгрейдов", "Upgrades", "int"), "upgrade_payments_rub": ("Оплаты апгрейдов", "Upgrade payments", "text"),
+    "lapsed_renewals": ("Сгоревших продлений", "Lapsed renewals", "int"), "converted": ("Получили апгрейд", "Upgraded", "int"),
+    "conversion_rate": ("Конверсия", "Conversion", "pct"), "expiries": ("Окончаний", "Expiries", "int"),
+    "expected_cash_rub": ("Ожидаемые поступления", "Expected cash", "text"), "lapsed": ("Сгорело", "Lapsed", "int"),
+    "lapsed_from": ("Сгорели с", "Lapsed from", "date"), "lapsed_to": ("Сгорели по", "Lapsed to", "date"),
+    "known_to": ("Известно по", "Known to", "date"), "upgrade_window_days": ("Окно апгрейда, дней", "Upgrade window, days", "days"),
+}
+
+
+def auto_cols(df: pd.DataFrame) -> list[Col]:
+    """A :class:`Col` for each column of ``df``: the label and kind of :data:`COLUMNS`, else one
+    read from the name and dtype (``*_kop`` money, ``*_rate``/``*_share`` shares, dates, counts).
+
+    >>> [c.en for c in auto_cols(pd.DataFrame({"ends": [1], "on_time_rate": [0.5], "fee_kop": [100]}))]
+    ['Term ends', 'On-time rate', 'Fee']
+    """
+    cols = []
+    for name in df.columns:
+        key = str(name)
+        if key in COLUMNS:
+            ru, en, kind = COLUMNS[key]
+        else:
+            base = key.removesuffix("_kop")
+            ru = en = base.replace("_", " ").capitalize()
+            dtype = df[name].dtype
+            kind = ("rub" if key.endswith("_kop") else "pct" if key.endswith(("_rate", "_share"))
+                    else "date" if pd.api.types.is_datetime64_any_dtype(dtype)
+                    else "int" if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+                    else "float" if pd.api.types.is_float_dtype(dtype) else "text")
+        total = "sum" if kind == "rub" else None
+        cols.append(Col(key, ru, en, kind, total))
+    return cols

@@ -80,7 +80,7 @@ class WorklistPage:
                 f"{notes.count(w.upgrade_window_days, 'day', lang)} without an upgrade on uncovered licenses; "
                 f"{notes.count(c['stuck_orders'], 'order', lang)} paid without a code.")
 
-    def table(self, name: str, max_rows: int = 40) -> PeopleTable:
+    def show(self, name: str, max_rows: int = 40) -> PeopleTable:
         """List ``name`` for people (its download holds every row)."""
         df = getattr(self.lists, name)
         if "amount_rub" in df.columns:
@@ -94,7 +94,7 @@ def worklists_page(data: str, catalog: str | None = None, as_of: str = "", near_
     """Replay ``data`` under ``catalog`` up to ``as_of`` and cut the four lists (see :mod:`subs_model.worklists`).
 
     >>> page = worklists_page("data/sample", "data/catalog.yaml", "2026-10-31")  # doctest: +SKIP
-    >>> page.table("in_grace")  # doctest: +SKIP
+    >>> page.show("in_grace")  # doctest: +SKIP
     """
     if lang not in _TITLES:
         msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"

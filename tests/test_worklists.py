@@ -120,7 +120,7 @@ def test_the_page_quotes_the_api_counts_and_shows_rubles(tmp_path, monkeypatch):
     counts = page.lists.counts()
     assert f"{counts['in_grace']} licenses in grace" in page.summary
     assert f"{counts['stuck_orders']} orders paid without a code" in page.summary
-    t = page.table("paid_not_activated")
+    t = page.show("paid_not_activated")
     assert "Amount" in t.frame.columns and t.frame["Amount"].str.contains("₽").all()
     assert {f.suffix for f in t.files} == {".csv", ".xlsx"} and all(f.exists() for f in t.files)
     written = page.lists.write(tmp_path / "lists", "ru")
