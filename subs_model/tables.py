@@ -91,6 +91,17 @@ def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
     return str(value)
 
 
+def _named(df: pd.DataFrame, cols: Sequence[Col], lang: str) -> pd.DataFrame:
+    """Text columns with the project's vocabulary (editions, SKUs, outcomes…) in ``lang`` (:func:`subs_model.labels`)."""
+    from .labels import labels
+
+    names = dict(labels(lang))
+    text = [c.key for c in cols if c.kind == "text" and df[c.key].astype(str).isin(names).any()]
+    if not text:
+        return df
+    return df.assign(**{k: df[k].astype(object).replace(names) for k in text})
+
+
 def _total(col: Col, values: pd.Series) -> Any:
     if col.total_value is not None:
         return col.total_value
@@ -122,7 +133,7 @@ class PeopleTable:
         styles = [
             {"selector": "", "props": "border-collapse:collapse;font-size:.92em;max-width:100%;table-layout:auto"},
             {"selector": "th", "props": "text-align:left;vertical-align:bottom;padding:.3em .6em;border-bottom:2px solid #888"},
-            {"selector": "td", "props": "padding:.25em .6em;border-bottom:1px solid #e2e2e2;vertical-align:top"},
+            {"selector": "td", "props": "padding:.25em .6em;border-bottom:1px solid #e2e2e2;vertical-align:top;text-align:left"},
         ]
         for j, kind in enumerate(self.kinds):
             if kind in _NUMERIC or kind in ("date", "month"):
@@ -186,7 +197,7 @@ def people_table(
     >>> cols = [Col("e", "Редакция", "Edition"), Col("d", "Дни", "Days", "days", total="sum")]
     >>> t = people_table(pd.DataFrame({"e": ["full", "basic"], "d": [1, 2]}), cols, export=False)
     >>> t.frame.values.tolist()
-    [['full', '1'], ['basic', '2'], ['Итого', '3']]
+    [['Кассир 5', '1'], ['Кассир 5 (Базовая версия)', '2'], ['Итого', '3']]
     """
     missing = [c.key for c in cols if c.key not in df.columns]
     if missing:
@@ -194,6 +205,7 @@ def people_table(
         raise KeyError(msg)
     with_total = any(c.total or c.total_value is not None for c in cols) if totals is None else totals
     labels = [c.label(lang) for c in cols]
+    df = _named(df, cols, lang)
     shown = pd.DataFrame({lab: [_fmt(c.kind, v, lang, c.digits) for v in df[c.key].tolist()] for lab, c in zip(labels, cols, strict=True)})
     raw = pd.DataFrame({lab: df[c.key].to_numpy() for lab, c in zip(labels, cols, strict=True)})
     for lab, c in zip(labels, cols, strict=True):

@@ -23,14 +23,14 @@ def test_russian_table_labels_formats_and_totals() -> None:
     t = people_table(_frame(), COLS, "ru", export=False)
     f = t.frame.map(lambda v: v.replace(NBSP, " "))
     assert list(f.columns) == ["Редакция", "Лицензии", "Сумма", "Доля продлений"]
-    assert f.iloc[0].tolist() == ["full", "3 200", "3 200 ₽", "58,3 %"]
+    assert f.iloc[0].tolist() == ["Кассир 5", "3 200", "3 200 ₽", "58,3 %"]  # editions by their names
     assert f.iloc[-1].tolist() == ["Итого", "3 241", "3 241 ₽", "50,0 %"]
 
 
 def test_english_table_formats() -> None:
     """English labels and "3,200 ₽", "58.3%", "Total"."""
     f = people_table(_frame(), COLS, "en", export=False).frame.map(lambda v: v.replace(NBSP, " "))
-    assert f.iloc[0].tolist() == ["full", "3,200", "3,200 ₽", "58.3%"] and f.iloc[-1, 0] == "Total"
+    assert f.iloc[0].tolist() == ["Кассир 5 (full)", "3,200", "3,200 ₽", "58.3%"] and f.iloc[-1, 0] == "Total"
 
 
 def test_html_has_no_index_escapes_data_and_caps_rows() -> None:
