@@ -48,8 +48,13 @@ def _writing(what: str, path: Path) -> Iterator[None]:
         raise OutputError(msg) from None
 
 
-def _read(data: str) -> Ledger:
-    """The ledger at ``data``; rows it quarantined are left out, and one line on stderr says so."""
+def _read(data: str | None) -> Ledger:
+    """The ledger at ``data`` (None: the embedded sample, found from any folder); rows it
+    quarantined are left out, and one line on stderr says so."""
+    if data is None:
+        from .resources import data_dir
+
+        data = str(data_dir() / "sample")
     led = read_ledger(data)
     s = led.load_summary
     n_bad = int(s.loc[s["reason"] == "", "quarantined"].sum()) if s is not None else 0
@@ -300,7 +305,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _add_forecast_parsers(sub: Any) -> None:
     """The ``forecast`` and ``backtest`` subcommands."""
     p = sub.add_parser("forecast", help="monthly outlook of the base plus new arrivals, each license from its history")
-    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--data", default=None, help="ledger folder (default: the embedded sample ledger)")
     p.add_argument("--as-of", dest="as_of", default=None, help="the forecast starts the day after (default: the last event day)")
     p.add_argument("--months", type=int, default=24, help="months ahead (default 24)")
     p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
@@ -315,7 +320,7 @@ def _add_forecast_parsers(sub: Any) -> None:
 
     p = sub.add_parser("backtest", help="forecasts from past cutoffs against what happened, beside the pooled baseline")
     p.add_argument("cutoffs", nargs="+", help="days the forecasts start after, e.g. 2025-04-30 2025-10-31")
-    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--data", default=None, help="ledger folder (default: the embedded sample ledger)")
     p.add_argument("--as-of", dest="as_of", default=None, help="actuals known to this day (default: the last event day)")
     p.add_argument("--months", type=int, default=12, help="months forecast from each cutoff (default 12)")
     p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
@@ -377,7 +382,7 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
 
     p = sub.add_parser("whatif", help="pricing what-if: simulate scenarios from the real customer base, with bands")
     p.add_argument("scenarios", help="scenario YAML (see data/scenarios.yaml); the first is the baseline")
-    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--data", default=None, help="ledger folder (default: the embedded sample ledger)")
     p.add_argument("--as-of", dest="as_of", default=None, help="start of the forecast (default: the last event day)")
     p.add_argument("--runs", type=int, default=200, help="Monte Carlo runs per scenario (default 200)")
     p.add_argument("--horizon", type=int, default=36, help="months ahead (default 36)")
