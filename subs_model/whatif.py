@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import _kernel as K
-from .behaviour import Behaviour, BehaviourError
+from .behaviour import ELASTICITY_MAX, Behaviour, BehaviourError
 from .calibrate import calibrate
 from .catalog import KNOBS, Catalog, CatalogError, CatalogVersion, Edition, Sku, _parse_day, _parse_enum, rub_to_kopecks
 from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day, days32
@@ -41,6 +41,8 @@ from .metrics import RENEWED, _recognise, expiry_outcomes
 from .replay import _event_order, Prepared, issues_before, replay, scan_prepared, target_numbers
 from .simulate import SimCore, simulate_core
 from .vocab import ACCEPTED, EDITIONS, REN, SUB, UPG, Coded, Source, categories, numbered
+
+SKU_RENEWAL = REN
 from .workers import workers
 
 __all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
@@ -164,7 +166,12 @@ class Scenario:
         """``base`` with this scenario's behaviour changes."""
         if not self.behaviour:
             return base
-        return Behaviour.from_dict({**base.to_dict(), **self.behaviour}, where=f"scenario {self.name!r}")
+        raw = {**base.to_dict(), **self.behaviour}
+        if "elasticity" in self.behaviour and "elasticity_range" not in self.behaviour:
+            lo, hi = base.elasticity_range
+            e = self.behaviour["elasticity"]
+            raw["elasticity_range"] = [min(lo, e), max(hi, e)] if isinstance(e, (int, float)) else None
+        return Behaviour.from_dict(raw, where=f"scenario {self.name!r}")
 
 
 def _check_price_changes(raw: Any, *, where: str) -> None:
@@ -339,7 +346,7 @@ def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int)
     return float(renewed[ends].mean()) if ends.any() else float("nan")
 
 
-def _task(payload: dict) -> tuple[str, int, np.ndarray, float]:
+def _task(payload: dict) -> tuple[tuple[str, float | None], int, np.ndarray, float]:
     """One run of one scenario (module-level so any executor can ship it)."""
     beh = Behaviour.from_dict(payload["behaviour"])
     cat = Catalog.from_dict(payload["catalog"])
@@ -348,22 +355,50 @@ def _task(payload: dict) -> tuple[str, int, np.ndarray, float]:
     core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng(payload["seed"]),
                          progress=False, initial=init)
     metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
-    return payload["scenario"], payload["run"], metrics, rate
+    return payload["key"], payload["run"], metrics, rate
 
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Result of :func:`run_scenarios`."""
+    """Result of :func:`run_scenarios`.
 
-    table: pd.DataFrame  # scenario, metric, month, mean, p05, p95, mean_ci, diff_mean, diff_p05, diff_p95
+    Every table carries an ``elasticity`` column: the renewal-price elasticity its numbers
+    rest on. ``table``, ``summary`` and ``runs`` are at the central elasticity
+    (``elasticity``); ``by_elasticity`` and ``table_by_elasticity`` hold every value of the
+    grid ``elasticities``; ``summary`` also gives each difference to the baseline at the ends
+    of the range (``*_diff_range_low/high``) and the band over Monte Carlo and the range
+    together (``*_diff_band_low/high``: the lowest 5 % and highest 95 % point over the grid).
+    Money is in kopecks (integers in ``runs``); exports convert it to rubles.
+    """
+
+    table: pd.DataFrame  # scenario, elasticity, metric, month, mean, p05, p95, mean_ci, diff_mean, diff_p05, diff_p95
     summary: pd.DataFrame  # per scenario: totals over the horizon with bands, and vs baseline
-    runs: dict[str, np.ndarray]  # scenario -> [run, metric, month]
+    runs: dict[str, np.ndarray]  # scenario -> [run, metric, month] at the central elasticity
     renewal_rates: dict[str, np.ndarray]  # scenario -> per-run renewal rate of the first year
     behaviour: Behaviour
     observed_renewal_rate: float
     as_of: pd.Timestamp
     scenarios: tuple[Scenario, ...]
     notes: tuple[str, ...] = ()  # what limits the reading of the results (tiny base, short horizon, …)
+    elasticities: tuple[float, ...] = ()
+    by_elasticity: pd.DataFrame | None = None  # the summary's columns, a row per scenario and elasticity
+    table_by_elasticity: pd.DataFrame | None = None  # the monthly table at every elasticity of the grid
+    runs_by_elasticity: dict[tuple[str, float], np.ndarray] = field(default_factory=dict)
+    seed: int = 1
+    horizon_months: int = 0
+    n_runs: int = 0
+    catalog: Catalog | None = None
+    fingerprint: str = ""  # of the ledger the run started from
+
+    @property
+    def elasticity(self) -> float:
+        """The central elasticity ``table``, ``summary`` and ``runs`` rest on."""
+        return float(self.behaviour.elasticity)
+
+    @property
+    def elasticity_range(self) -> tuple[float, float]:
+        """The range the grid spans (the behaviour's range, widened to the grid given)."""
+        return (min(self.elasticities), max(self.elasticities)) if self.elasticities else tuple(self.behaviour.elasticity_range)
 
 
 def _grace_knobs(cat: Catalog) -> tuple[np.ndarray, np.ndarray]:
@@ -420,37 +455,164 @@ def run_scenarios(
     catalog: Catalog | None = None,
     prior: Behaviour | None = None,
     behaviour: Behaviour | None = None,
+    elasticities: Sequence[float] | None = None,
 ) -> WhatIf:
-    """Simulate each scenario ``runs`` times from the real state of ``ledger`` on ``as_of``.
+    """Simulate each scenario ``runs`` times from the real state of ``ledger`` on ``as_of``,
+    at every renewal-price elasticity of a grid.
 
     The first scenario is the baseline (add ``Scenario("baseline")`` for today's rules).
     ``executor`` is any ``concurrent.futures.Executor``; by default two local processes.
     ``behaviour`` skips calibration (otherwise it is estimated from the ledger).
+    ``elasticities`` is the grid (default: five points across the behaviour's
+    ``elasticity_range``, e.g. 0, 0.5, 1, 1.5, 2); the central elasticity is always added.
+    At every elasticity the intent to continue at today's renewal price is the calibrated
+    one, so the elasticity changes only how customers answer a *different* price; a scenario
+    whose renewal prices equal today's is simulated once and holds at every elasticity.
 
     Examples
     --------
-    >>> res = run_scenarios(led, [Scenario("baseline"), Scenario("grace 30", catalog={"grace_days": 30})],
-    ...                     as_of="2026-10-31", runs=50)  # doctest: +SKIP
-    >>> res.summary[["scenario", "bookings_mean", "bookings_diff_mean"]]  # doctest: +SKIP
+    >>> res = run_scenarios(led, [Scenario("baseline"), Scenario("renewal 3000", catalog={"prices": {
+    ...     "full": {"renewal": 3000}, "basic": {"renewal": 3000}}})], as_of="2026-10-31", runs=50)  # doctest: +SKIP
+    >>> res.by_elasticity[["scenario", "elasticity", "bookings_diff_mean"]]  # doctest: +SKIP
     """
     _check_arguments(scenarios, runs, horizon_months, seed)
     cat0 = catalog or Catalog.default()
     as_of_day = as_day(as_of, cat0.timezone)
     as_of_ts = pd.Timestamp(as_of_day, unit="D")
     beh, initial, observed, notes = _starting_point(ledger, cat0, as_of_day, prior, behaviour)
+    grid = elasticity_grid(beh, elasticities)
+    beh = _widened(beh, grid)
     empty = _coverage_notes(notes, beh, len(initial[0]), as_of_ts, horizon_months, calibrated=behaviour is None)
     start_day, months, month_ends = _months(as_of_day, horizon_months)
-    payloads = _payloads(scenarios, cat0, beh, runs, seed, initial, start_day, month_ends)
+    payloads = _payloads(scenarios, cat0, beh, runs, seed, initial, start_day, month_ends, grid)
     if empty:
-        results = [(pl["scenario"], pl["run"], np.zeros((len(METRICS), horizon_months), np.int64), float("nan")) for pl in payloads]
+        results = [(pl["key"], pl["run"], np.zeros((len(METRICS), horizon_months), np.int64), float("nan")) for pl in payloads]
     else:
         results = _run_payloads(payloads, executor)
-    arr, rates = _collect(results, scenarios, runs, horizon_months)
-    table, summary = _tables(scenarios, arr, rates, months)
+    arr, rates = _collect(results, scenarios, runs, horizon_months, grid)
+    released = deferred_release(ledger, cat0, as_of_day, month_ends) if len(ledger.orders) else np.zeros(horizon_months, np.int64)
+    for a in arr.values():
+        a[:, Metric.RECOGNISED.code] += released  # the balance deferred on as_of is recognised in the horizon too
+    tables = {e: _tables(scenarios, {sc.name: arr[sc.name, e] for sc in scenarios},
+                         {sc.name: rates[sc.name, e] for sc in scenarios}, months, e) for e in grid}
+    central = float(beh.elasticity)
+    table, summary = tables[central]
+    by_e = pd.concat([tables[e][1] for e in grid], ignore_index=True)
+    summary = _with_range(summary, by_e)
     return WhatIf(
-        table=table, summary=summary, runs=arr, renewal_rates=rates,
+        table=table, summary=summary, runs={sc.name: arr[sc.name, central] for sc in scenarios},
+        renewal_rates={sc.name: rates[sc.name, central] for sc in scenarios},
         behaviour=beh, observed_renewal_rate=observed, as_of=as_of_ts, scenarios=tuple(scenarios), notes=tuple(notes),
+        elasticities=grid, by_elasticity=by_e, table_by_elasticity=pd.concat([tables[e][0] for e in grid], ignore_index=True),
+        runs_by_elasticity=arr, seed=int(seed), horizon_months=int(horizon_months), n_runs=int(runs), catalog=cat0,
+        fingerprint=ledger_fingerprint(ledger),
     )
+
+
+#: Points of the default elasticity grid across the behaviour's range.
+GRID_POINTS = 5
+#: Most elasticities one what-if takes (each multiplies the runs of every price scenario).
+GRID_MAX = 25
+
+
+def elasticity_grid(beh: Behaviour, elasticities: Sequence[float] | None = None) -> tuple[float, ...]:
+    """The sorted elasticities a what-if runs: ``elasticities`` (default: ``GRID_POINTS`` across
+    ``beh.elasticity_range``) plus the central ``beh.elasticity``.
+
+    Examples
+    --------
+    >>> elasticity_grid(Behaviour())
+    (0.0, 0.5, 1.0, 1.2, 1.5, 2.0)
+    """
+    if elasticities is None:
+        lo, hi = beh.elasticity_range
+        elasticities = np.linspace(lo, hi, GRID_POINTS) if hi > lo else [lo]
+    vals = list(elasticities) if isinstance(elasticities, (list, tuple, np.ndarray)) else None
+    if not vals or len(vals) > GRID_MAX or not all(
+            isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and np.isfinite(x) and 0 <= x <= ELASTICITY_MAX
+            for x in vals):
+        msg = (f"run_scenarios: elasticities={elasticities!r}; give 1 to {GRID_MAX} finite numbers from 0 to "
+               f"{ELASTICITY_MAX:g}, e.g. [0, 0.5, 1, 1.5, 2]")
+        raise ScenarioError(msg)
+    return tuple(sorted({round(float(x), 6) for x in vals} | {round(float(beh.elasticity), 6)}))
+
+
+def _widened(beh: Behaviour, grid: Sequence[float]) -> Behaviour:
+    """``beh`` with its elasticity range widened to hold the grid."""
+    lo, hi = beh.elasticity_range
+    return beh.with_changes(elasticity_range=(min(lo, min(grid)), max(hi, max(grid))))
+
+
+def at_elasticity(beh: Behaviour, elasticity: float, catalog: Catalog, day: int) -> Behaviour:
+    """``beh`` at another renewal-price elasticity, with the same intent to continue at the
+    renewal prices in force on ``day`` (each edition's ``p_continue`` is rebased: the calibrated
+    behaviour holds at today's price whatever the elasticity).
+
+    Examples
+    --------
+    >>> b = at_elasticity(Behaviour(), 2.0, Catalog.default(), 20_000)
+    >>> (b.elasticity, round(b.p_continue["full"], 3))
+    (2.0, 0.8)
+    """
+    e0, e = float(beh.elasticity), float(elasticity)
+    if e == e0:
+        return beh
+    version = catalog.versions[int(catalog.version_index(np.array([day]))[0])]
+    ref = beh.reference_prices["renewal"] * 100
+    p = {ed.value: float(np.clip(beh.p_continue[ed.value] * (version.price("renewal", ed.value) / ref) ** (e - e0), 0, 1))
+         for ed in EDITIONS}
+    lo, hi = beh.elasticity_range
+    return beh.with_changes(elasticity=e, p_continue=p, elasticity_range=(min(lo, e), max(hi, e)))
+
+
+def _depends_on_elasticity(cat: Catalog, cat0: Catalog, day: int) -> bool:
+    """Whether a scenario's catalog prices a renewal, on or after ``day``, other than today's catalog does on ``day``."""
+    today = cat0.price_table()[int(cat0.version_index(np.array([day]))[0]), :, SKU_RENEWAL]
+    idx = np.unique(np.r_[cat.version_index(np.array([day])), np.flatnonzero(cat.knob_arrays()["from_day"] > day)])
+    return bool((cat.price_table()[idx, :, SKU_RENEWAL] != today[None, :]).any())
+
+
+def deferred_release(ledger: Ledger, catalog: Catalog, as_of_day: int, month_ends: np.ndarray) -> np.ndarray:
+    """Kopecks of the revenue deferred on ``as_of_day`` that each month of the horizon recognises.
+
+    Payments made by ``as_of_day`` whose activation added coverage keep being recognised
+    evenly over it (rules §6): this is their part after ``as_of_day``, month by month (the
+    same in every run and scenario). A payment whose code is not activated by then stays
+    deferred: the what-if does not simulate the fate of codes already bought.
+    """
+    from .metrics import _order_frame, _view
+
+    as_of_ts = pd.Timestamp(as_of_day, unit="D")
+    rep = replay(ledger, catalog, as_of=as_of_ts)
+    o = _order_frame(rep)
+    v = _view(rep, as_of_ts)
+    period_of = np.full(len(o["sku"]), -1, np.int64)
+    own = v.order >= 0
+    period_of[v.order[own]] = np.flatnonzero(own)
+    ups = np.flatnonzero((o["sku"] == UPG) & (o["target"] >= 0) & (period_of >= 0))
+    free = period_of[o["target"][ups]] < 0
+    period_of[o["target"][ups][free]] = period_of[ups[free]]
+    paid = np.flatnonzero((o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_day) & (period_of >= 0))
+    pi = period_of[paid]
+    D = v.end[pi] - v.start[pi]
+    last = v.start[pi] + D - 1
+    keep = (D > 0) & (last > as_of_day)
+    ends = np.r_[as_of_day, month_ends].astype(np.int64)
+    me = np.searchsorted(ends, np.minimum(last[keep], ends[-1]))
+    rec = _recognise(o["amount"][paid][keep], D[keep], v.start[pi][keep], np.zeros(int(keep.sum()), np.int64),
+                     np.zeros(int(keep.sum()), np.int64), me, ends, 1)
+    return rec[1:, 0].astype(np.int64)
+
+
+def ledger_fingerprint(ledger: Ledger) -> str:
+    """SHA-256 (first 16 hex digits) of the ledger's content, as the store computes it."""
+    from .store import content_hash
+
+    tables = {k: getattr(ledger, k) for k in ("licenses", "orders", "activations", "legacy_periods") if getattr(ledger, k) is not None}
+    try:
+        return content_hash(tables)[:16]
+    except (KeyError, ValueError, TypeError):  # a table the store's canonical form does not know: hash it plainly
+        return content_hash({k: v.astype("str") for k, v in tables.items()})[:16]
 
 
 def _check_arguments(scenarios: Sequence[Scenario], runs: Any, horizon_months: Any, seed: Any) -> None:
@@ -523,17 +685,27 @@ def _months(as_of_day: int, horizon_months: int) -> tuple[int, np.ndarray, np.nd
 
 
 def _payloads(scenarios: Sequence[Scenario], cat0: Catalog, beh: Behaviour, runs: int, seed: int, initial: Any,
-              start_day: int, month_ends: np.ndarray) -> list[dict[str, Any]]:
-    """One picklable task per scenario and run: its catalog, behaviour, seed and the initial state."""
+              start_day: int, month_ends: np.ndarray, grid: Sequence[float]) -> list[dict[str, Any]]:
+    """One picklable task per scenario, elasticity and run: its catalog, behaviour, seed and the
+    initial state. A scenario that does not depend on the elasticity has one task per run
+    (key ``(name, None)``); run ``r`` has the seed ``[seed, r]`` everywhere (common random numbers)."""
     payloads = []
+    day = min(int(np.min(initial[0])), start_day) if len(initial[0]) else start_day
     for sc in scenarios:
+        if "elasticity" in sc.behaviour:
+            msg = (f"scenario {sc.name!r} sets the elasticity itself; the elasticity is the what-if's axis: "
+                   "give it as run_scenarios(elasticities=[...]) or in the behaviour, not in a scenario")
+            raise ScenarioError(msg)
         cat = sc.catalog_for(cat0, pd.Timestamp(start_day, unit="D"))
-        b = sc.behaviour_for(beh)
-        for r in range(runs):
-            payloads.append({
-                "scenario": sc.name, "run": r, "seed": [seed, r], "behaviour": b.to_dict(), "catalog": cat.to_dict(),
-                "initial": initial, "start_day": start_day, "month_ends": month_ends,
-            })
+        axis = grid if _depends_on_elasticity(cat, cat0, day) else (None,)
+        for e in axis:
+            b = sc.behaviour_for(at_elasticity(beh, beh.elasticity if e is None else e, cat0, day))
+            b_raw, c_raw = b.to_dict(), cat.to_dict()
+            for r in range(runs):
+                payloads.append({
+                    "scenario": sc.name, "key": (sc.name, e), "run": r, "seed": [seed, r], "behaviour": b_raw,
+                    "catalog": c_raw, "initial": initial, "start_day": start_day, "month_ends": month_ends,
+                })
     return payloads
 
 
@@ -549,21 +721,23 @@ def _run_payloads(payloads: list[dict[str, Any]], executor: Executor | None) -> 
             ex.shutdown()
 
 
-def _collect(results: list[Any], scenarios: Sequence[Scenario], runs: int,
-             horizon_months: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Each scenario's monthly metrics (run × metric × month) and renewal rate per run."""
-    arr: dict[str, np.ndarray] = {sc.name: np.zeros((runs, len(METRICS), horizon_months), np.int64) for sc in scenarios}
-    rates: dict[str, np.ndarray] = {sc.name: np.zeros(runs) for sc in scenarios}
-    for name, r, m, rate in results:
-        arr[name][r] = m
-        rates[name][r] = rate
+def _collect(results: list[Any], scenarios: Sequence[Scenario], runs: int, horizon_months: int,
+             grid: Sequence[float]) -> tuple[dict[tuple[str, float], np.ndarray], dict[tuple[str, float], np.ndarray]]:
+    """Each (scenario, elasticity)'s monthly metrics (run × metric × month) and renewal rate per
+    run; a scenario simulated once (key ``(name, None)``) holds at every elasticity."""
+    arr = {(sc.name, e): np.zeros((runs, len(METRICS), horizon_months), np.int64) for sc in scenarios for e in grid}
+    rates = {(sc.name, e): np.zeros(runs) for sc in scenarios for e in grid}
+    for (name, e), r, m, rate in results:
+        for g in (grid if e is None else (e,)):
+            arr[name, g][r] = m
+            rates[name, g][r] = rate
     return arr, rates
 
 
 def _tables(scenarios: Sequence[Scenario], arr: dict[str, np.ndarray], rates: dict[str, np.ndarray],
-            months: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+            months: np.ndarray, elasticity: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The monthly table (bands of each metric and of its difference to the baseline) and the
-    summary over the horizon, a row per scenario."""
+    summary over the horizon, a row per scenario, both at ``elasticity`` (a column of each)."""
     base = scenarios[0].name
     month_ts = months.astype("datetime64[ns]")
     rows, summary = [], []
@@ -571,7 +745,29 @@ def _tables(scenarios: Sequence[Scenario], arr: dict[str, np.ndarray], rates: di
         x = arr[sc.name].astype(float)
         rows += _monthly_rows(sc.name, x, x - arr[base], month_ts)
         summary.append(_summary_row(sc, x, arr[base], rates[sc.name]))
-    return pd.concat(rows, ignore_index=True), pd.DataFrame(summary)
+    table, summ = pd.concat(rows, ignore_index=True), pd.DataFrame(summary)
+    table.insert(1, "elasticity", float(elasticity))
+    summ.insert(1, "elasticity", float(elasticity))
+    return table, summ
+
+
+def _with_range(summary: pd.DataFrame, by_e: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` plus, per metric, the mean difference to the baseline at the low and the high
+    end of the elasticity grid and the band over Monte Carlo and the grid together."""
+    g = by_e.groupby("scenario", sort=False)
+    lo_e, hi_e = by_e["elasticity"].min(), by_e["elasticity"].max()
+    at = lambda e: by_e[by_e["elasticity"] == e].set_index("scenario")  # noqa: E731
+    low, high = at(lo_e), at(hi_e)
+    out = summary.copy()
+    for metric in METRICS:
+        d = f"{metric}_diff"
+        out[f"{d}_range_low"] = out["scenario"].map(low[f"{d}_mean"])
+        out[f"{d}_range_high"] = out["scenario"].map(high[f"{d}_mean"])
+        out[f"{d}_band_low"] = out["scenario"].map(g[f"{d}_p05"].min())
+        out[f"{d}_band_high"] = out["scenario"].map(g[f"{d}_p95"].max())
+    out.insert(2, "elasticity_low", float(lo_e))
+    out.insert(3, "elasticity_high", float(hi_e))
+    return out
 
 
 def _monthly_rows(name: str, x: np.ndarray, d: np.ndarray, month_ts: np.ndarray) -> list[pd.DataFrame]:
