@@ -476,37 +476,86 @@ def run_scenarios(
     >>> res.by_elasticity[["scenario", "elasticity", "bookings_diff_mean"]]  # doctest: +SKIP
     """
     _check_arguments(scenarios, runs, horizon_months, seed)
-    cat0 = catalog or Catalog.default()
-    as_of_day = as_day(as_of, cat0.timezone)
-    as_of_ts = pd.Timestamp(as_of_day, unit="D")
-    beh, initial, observed, notes = _starting_point(ledger, cat0, as_of_day, prior, behaviour)
-    grid = elasticity_grid(beh, elasticities)
-    beh = _widened(beh, grid)
-    empty = _coverage_notes(notes, beh, len(initial[0]), as_of_ts, horizon_months, calibrated=behaviour is None)
-    start_day, months, month_ends = _months(as_of_day, horizon_months)
-    payloads = _payloads(scenarios, cat0, beh, runs, seed, initial, start_day, month_ends, grid)
-    if empty:
-        results = [(pl["key"], pl["run"], np.zeros((len(METRICS), horizon_months), np.int64), float("nan")) for pl in payloads]
-    else:
-        results = _run_payloads(payloads, executor)
-    arr, rates = _collect(results, scenarios, runs, horizon_months, grid)
-    released = deferred_release(ledger, cat0, as_of_day, month_ends) if len(ledger.orders) else np.zeros(horizon_months, np.int64)
-    for a in arr.values():
-        a[:, Metric.RECOGNISED.code] += released  # the balance deferred on as_of is recognised in the horizon too
+    st = prepare(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour, elasticities=elasticities)
+    grid = st.grid
+    arr, rates = simulate_grid(st, scenarios, grid, runs, seed, executor)
     tables = {e: _tables(scenarios, {sc.name: arr[sc.name, e] for sc in scenarios},
-                         {sc.name: rates[sc.name, e] for sc in scenarios}, months, e) for e in grid}
-    central = float(beh.elasticity)
+                         {sc.name: rates[sc.name, e] for sc in scenarios}, st.months, e) for e in grid}
+    central = float(st.behaviour.elasticity)
     table, summary = tables[central]
     by_e = pd.concat([tables[e][1] for e in grid], ignore_index=True)
     summary = _with_range(summary, by_e)
     return WhatIf(
         table=table, summary=summary, runs={sc.name: arr[sc.name, central] for sc in scenarios},
         renewal_rates={sc.name: rates[sc.name, central] for sc in scenarios},
-        behaviour=beh, observed_renewal_rate=observed, as_of=as_of_ts, scenarios=tuple(scenarios), notes=tuple(notes),
-        elasticities=grid, by_elasticity=by_e, table_by_elasticity=pd.concat([tables[e][0] for e in grid], ignore_index=True),
-        runs_by_elasticity=arr, seed=int(seed), horizon_months=int(horizon_months), n_runs=int(runs), catalog=cat0,
+        behaviour=st.behaviour, observed_renewal_rate=st.observed, as_of=st.as_of, scenarios=tuple(scenarios),
+        notes=st.notes, elasticities=grid, by_elasticity=by_e,
+        table_by_elasticity=pd.concat([tables[e][0] for e in grid], ignore_index=True),
+        runs_by_elasticity=arr, seed=int(seed), horizon_months=int(horizon_months), n_runs=int(runs), catalog=st.catalog,
         fingerprint=ledger_fingerprint(ledger),
     )
+
+
+@dataclass(frozen=True)
+class Start:
+    """Everything a what-if simulation starts from, computed once (see :func:`prepare`):
+    behaviour (widened to the grid), the customer base on ``as_of``, the months of the horizon,
+    the deferred balance each month releases, and the notes."""
+
+    behaviour: Behaviour
+    catalog: Catalog
+    initial: tuple[np.ndarray, np.ndarray, np.ndarray]
+    observed: float
+    notes: tuple[str, ...]
+    empty: bool
+    as_of: pd.Timestamp
+    start_day: int
+    months: np.ndarray
+    month_ends: np.ndarray
+    released: np.ndarray
+    grid: tuple[float, ...]
+
+    @property
+    def decision_day(self) -> int:
+        """The day whose renewal prices the calibrated behaviour holds at (rebasing day)."""
+        return min(int(np.min(self.initial[0])), self.start_day) if len(self.initial[0]) else self.start_day
+
+
+def prepare(ledger: Ledger, as_of: Any, horizon_months: int = 36, *, catalog: Catalog | None = None,
+            prior: Behaviour | None = None, behaviour: Behaviour | None = None,
+            elasticities: Sequence[float] | None = None) -> Start:
+    """Calibrate (unless ``behaviour`` is given), read the customer base on ``as_of`` and the
+    deferred balance: the :class:`Start` that :func:`run_scenarios` and the break-even search share."""
+    cat0 = catalog or Catalog.default()
+    as_of_day = as_day(as_of, cat0.timezone)
+    as_of_ts = pd.Timestamp(as_of_day, unit="D")
+    beh, initial, observed, notes = _starting_point(ledger, cat0, as_of_day, prior, behaviour)
+    grid = elasticity_grid(beh, elasticities)
+    beh = _widened(beh, grid)
+    notes.append(f"renewal-price elasticity: {beh.elasticity:g} (central, {beh.elasticity_source}), "
+                 f"range {beh.elasticity_range[0]:g}–{beh.elasticity_range[1]:g}")
+    empty = _coverage_notes(notes, beh, len(initial[0]), as_of_ts, horizon_months, calibrated=behaviour is None)
+    start_day, months, month_ends = _months(as_of_day, horizon_months)
+    released = deferred_release(ledger, cat0, as_of_day, month_ends) if len(ledger.orders) else np.zeros(horizon_months, np.int64)
+    return Start(beh, cat0, initial, observed, tuple(notes), empty, as_of_ts, start_day, months, month_ends, released, grid)
+
+
+def simulate_grid(st: Start, scenarios: Sequence[Scenario], grid: Sequence[float | None], runs: int, seed: int,
+                  executor: Executor | None = None) -> tuple[dict[tuple[str, float], np.ndarray], dict[tuple[str, float], np.ndarray]]:
+    """Runs ``0 … runs-1`` of every scenario at every elasticity of ``grid`` (common random
+    numbers): ``{(scenario, elasticity): [run, metric, month]}`` with the released deferred
+    balance in recognised revenue, and the first-year renewal rate per run. A scenario whose
+    renewal prices equal today's is simulated once for the whole grid."""
+    payloads = _payloads(scenarios, st, runs, seed, grid)
+    h = len(st.months)
+    if st.empty:
+        results = [(pl["key"], pl["run"], np.zeros((len(METRICS), h), np.int64), float("nan")) for pl in payloads]
+    else:
+        results = _run_payloads(payloads, executor)
+    arr, rates = _collect(results, scenarios, runs, h, grid)
+    for a in arr.values():
+        a[:, Metric.RECOGNISED.code] += st.released  # the balance deferred on as_of is recognised in the horizon too
+    return arr, rates
 
 
 #: Points of the default elasticity grid across the behaviour's range.
@@ -684,13 +733,12 @@ def _months(as_of_day: int, horizon_months: int) -> tuple[int, np.ndarray, np.nd
     return start_day, months, month_ends
 
 
-def _payloads(scenarios: Sequence[Scenario], cat0: Catalog, beh: Behaviour, runs: int, seed: int, initial: Any,
-              start_day: int, month_ends: np.ndarray, grid: Sequence[float]) -> list[dict[str, Any]]:
+def _payloads(scenarios: Sequence[Scenario], st: Start, runs: int, seed: int, grid: Sequence[float]) -> list[dict[str, Any]]:
     """One picklable task per scenario, elasticity and run: its catalog, behaviour, seed and the
     initial state. A scenario that does not depend on the elasticity has one task per run
     (key ``(name, None)``); run ``r`` has the seed ``[seed, r]`` everywhere (common random numbers)."""
     payloads = []
-    day = min(int(np.min(initial[0])), start_day) if len(initial[0]) else start_day
+    cat0, beh, day, start_day = st.catalog, st.behaviour, st.decision_day, st.start_day
     for sc in scenarios:
         if "elasticity" in sc.behaviour:
             msg = (f"scenario {sc.name!r} sets the elasticity itself; the elasticity is the what-if's axis: "
@@ -704,7 +752,7 @@ def _payloads(scenarios: Sequence[Scenario], cat0: Catalog, beh: Behaviour, runs
             for r in range(runs):
                 payloads.append({
                     "scenario": sc.name, "key": (sc.name, e), "run": r, "seed": [seed, r], "behaviour": b_raw,
-                    "catalog": c_raw, "initial": initial, "start_day": start_day, "month_ends": month_ends,
+                    "catalog": c_raw, "initial": st.initial, "start_day": start_day, "month_ends": st.month_ends,
                 })
     return payloads
 
@@ -802,46 +850,85 @@ SENSITIVITY = {
     "grace_days": ("catalog", [7, 30]),
     "renewal_price": ("price", [2800, 3600]),
     "upgrade_price": ("upgrade_price", [500, 1200]),
-    "elasticity": ("behaviour", [0.5, 2.0]),
+    "elasticity": ("elasticity", [0.5, 2.0]),
 }
+#: Knob names as a report shows them.
+KNOB_LABELS = {
+    "ru": {"grace_days": "льготный период, дней", "renewal_price": "цена продления, ₽", "upgrade_price": "цена апгрейда, ₽",
+           "elasticity": "эластичность по цене продления", "term_days": "срок подписки, дней"},
+    "en": {"grace_days": "grace window, days", "renewal_price": "renewal price, ₽", "upgrade_price": "upgrade price, ₽",
+           "elasticity": "renewal-price elasticity", "term_days": "term, days"},
+}
+
+
+def _variant(at: Scenario, name: str, kind: str, knob: str, value: Any) -> Scenario:
+    """Scenario ``at`` with one more change: a catalog knob, a price or a behaviour parameter."""
+    cat = copy.deepcopy(dict(at.catalog))
+    beh = dict(at.behaviour)
+    if kind == "catalog":
+        cat[knob] = value
+    elif kind in ("price", "upgrade_price"):
+        sku = "renewal" if kind == "price" else "upgrade"
+        prices = cat.setdefault("prices", {})
+        for e in EDITIONS:
+            prices.setdefault(e.value, {})[sku] = value
+    else:
+        beh[knob] = value
+    return Scenario(name, at.effective_from, cat, beh)
 
 
 def sensitivity(
     ledger: Ledger, as_of: Any, knobs: Mapping[str, tuple[str, Sequence[Any]]] | None = None, *, runs: int = 40,
     horizon_months: int = 36, seed: int = 1, executor: Executor | None = None, catalog: Catalog | None = None,
-    behaviour: Behaviour | None = None,
+    behaviour: Behaviour | None = None, at: Scenario | None = None, lang: str = "ru",
 ) -> pd.DataFrame:
-    """One knob at a time over a range → effect on 3-year bookings and on active licenses at the end.
+    """One knob at a time over a range, at the prices of scenario ``at`` → effect on the
+    bookings over the horizon and on active licenses at its end.
 
-    Returns a tidy table for a tornado chart: ``knob, value, bookings_diff, bookings_diff_pct,
-    active_diff, active_diff_pct`` (mean differences to the baseline, common random numbers).
+    Each bar of the tornado is the change when the knob moves to its low or high value,
+    everything else as in ``at`` (default: today's rules — where the elasticity has no effect,
+    since the calibrated behaviour holds at today's price; give the price scenario you decide
+    on). Knob kinds: ``catalog`` (a catalog knob), ``price`` / ``upgrade_price`` (rubles, both
+    editions), ``elasticity`` (the renewal-price elasticity), ``behaviour`` (another
+    behaviour parameter). Returns a tidy table: ``knob`` (its name in ``lang``), ``knob_id``,
+    ``value``, ``scenario`` (``at``'s name), ``elasticity`` (the one the row rests on),
+    ``bookings_diff`` (kopecks), ``bookings_diff_pct``, ``active_diff``, ``active_diff_pct``
+    — mean differences to ``at`` over common random numbers.
     """
     knobs = knobs or SENSITIVITY
-    scenarios = [Scenario("baseline")]
-    labels = {}
+    if lang not in KNOB_LABELS:
+        msg = f"sensitivity: lang {lang!r} is not supported; use 'ru' or 'en'"
+        raise ScenarioError(msg)
+    at = at or Scenario("baseline")
+    scenarios = [Scenario(at.name, at.effective_from, at.catalog, at.behaviour)]
+    labels: dict[str, tuple[str, Any]] = {}
+    grid: list[float] = []
     for knob, (kind, values) in knobs.items():
         for v in values:
+            if kind == "elasticity":
+                grid.append(v)
+                labels[f"{knob}={v}"] = (knob, v)
+                continue
             name = f"{knob}={v}"
             labels[name] = (knob, v)
-            if kind == "catalog":
-                scenarios.append(Scenario(name, catalog={knob: v}))
-            elif kind == "price":
-                scenarios.append(Scenario(name, catalog={"prices": {e.value: {"renewal": v} for e in EDITIONS}}))
-            elif kind == "upgrade_price":
-                scenarios.append(Scenario(name, catalog={"prices": {e.value: {"upgrade": v} for e in EDITIONS}}))
-            else:
-                scenarios.append(Scenario(name, behaviour={knob: v}))
+            scenarios.append(_variant(at, name, kind, knob, v))
     res = run_scenarios(ledger, scenarios, as_of, horizon_months=horizon_months, runs=runs, seed=seed, executor=executor,
-                        catalog=catalog, behaviour=behaviour)
-    s = res.summary.set_index("scenario")
-    base = s.loc["baseline"]
+                        catalog=catalog, behaviour=behaviour, elasticities=grid or None)
+    central = res.elasticity
+    by_e = res.by_elasticity.set_index(["scenario", "elasticity"])
+    base = by_e.loc[(at.name, central)]
     rows = []
     pct = lambda diff, of: diff / of if of else float("nan")  # noqa: E731 - no share of an empty baseline
     for name, (knob, v) in labels.items():
-        r = s.loc[name]
+        if knob == "elasticity" and knobs[knob][0] == "elasticity":
+            r, e = by_e.loc[(at.name, round(float(v), 6))], round(float(v), 6)
+            d_book, d_act = r["bookings_mean"] - base["bookings_mean"], r["active_mean"] - base["active_mean"]
+        else:
+            r, e = by_e.loc[(name, central)], central
+            d_book, d_act = r["bookings_diff_mean"], r["active_diff_mean"]
         rows.append({
-            "knob": knob, "value": v,
-            "bookings_diff": r["bookings_diff_mean"], "bookings_diff_pct": pct(r["bookings_diff_mean"], base["bookings_mean"]),
-            "active_diff": r["active_diff_mean"], "active_diff_pct": pct(r["active_diff_mean"], base["active_mean"]),
+            "knob": KNOB_LABELS[lang].get(knob, knob), "knob_id": knob, "value": v, "scenario": at.name, "elasticity": e,
+            "bookings_diff": d_book, "bookings_diff_pct": pct(d_book, base["bookings_mean"]),
+            "active_diff": d_act, "active_diff_pct": pct(d_act, base["active_mean"]),
         })
     return pd.DataFrame(rows)
