@@ -29,6 +29,11 @@ _LAZY: dict[str, str] = {
     "BehaviourError": "behaviour",
     "LeadTime": "behaviour",
     "calibrate": "calibrate",
+    "BreakEven": "breakeven",
+    "break_even": "breakeven",
+    "decisions_needed": "breakeven",
+    "ElasticityEstimate": "elasticity",
+    "estimate_elasticity": "elasticity",
     "Catalog": "catalog",
     "CatalogVersion": "catalog",
     "Edition": "catalog",
@@ -100,7 +105,9 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from ._tuning import tune_process
     from .behaviour import Behaviour, BehaviourError, LeadTime
+    from .breakeven import BreakEven, break_even, decisions_needed
     from .calibrate import calibrate
+    from .elasticity import ElasticityEstimate, estimate_elasticity
     from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
     from .errors import CatalogError, LedgerError, LedgerFileError, ProfileError, SubsModelError
     from .io import QuarantineReason, read_ledger

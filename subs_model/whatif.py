@@ -476,7 +476,7 @@ def run_scenarios(
     >>> res.by_elasticity[["scenario", "elasticity", "bookings_diff_mean"]]  # doctest: +SKIP
     """
     _check_arguments(scenarios, runs, horizon_months, seed)
-    st = prepare(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour, elasticities=elasticities)
+    st = prepare_start(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour, elasticities=elasticities)
     grid = st.grid
     arr, rates = simulate_grid(st, scenarios, grid, runs, seed, executor)
     tables = {e: _tables(scenarios, {sc.name: arr[sc.name, e] for sc in scenarios},
@@ -521,7 +521,7 @@ class Start:
         return min(int(np.min(self.initial[0])), self.start_day) if len(self.initial[0]) else self.start_day
 
 
-def prepare(ledger: Ledger, as_of: Any, horizon_months: int = 36, *, catalog: Catalog | None = None,
+def prepare_start(ledger: Ledger, as_of: Any, horizon_months: int = 36, *, catalog: Catalog | None = None,
             prior: Behaviour | None = None, behaviour: Behaviour | None = None,
             elasticities: Sequence[float] | None = None) -> Start:
     """Calibrate (unless ``behaviour`` is given), read the customer base on ``as_of`` and the
