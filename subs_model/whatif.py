@@ -58,11 +58,19 @@ class Metric(Coded):
     SUBSCRIPTION_CONTINUATION = "subscription_continuation"
     UPGRADE = "upgrade"
     LAPSED = "lapsed"
+    BOOKINGS_FULL = "bookings_full"
+    BOOKINGS_BASIC = "bookings_basic"
+    ACTIVE_FULL = "active_full"
+    ACTIVE_BASIC = "active_basic"
 
 
 numbered(Metric)
 METRICS = tuple(categories(Metric))
-MONEY = (Metric.BOOKINGS.value, Metric.RECOGNISED.value)
+MONEY = (Metric.BOOKINGS.value, Metric.RECOGNISED.value, Metric.BOOKINGS_FULL.value, Metric.BOOKINGS_BASIC.value)
+#: The edition split of a metric: its metrics per edition (engine-code order).
+BY_EDITION = {Metric.BOOKINGS: (Metric.BOOKINGS_FULL, Metric.BOOKINGS_BASIC), Metric.ACTIVE: (Metric.ACTIVE_FULL, Metric.ACTIVE_BASIC)}
+#: Metrics that are a stock on a day (licenses active at a month end), not a flow over the month.
+STOCKS = (Metric.ACTIVE, Metric.ACTIVE_FULL, Metric.ACTIVE_BASIC)
 CATALOG_KNOBS = KNOBS  # the catalog knobs a scenario may change
 #: A subscription activated up to this many days after the window closed counts as a continuation.
 CONTINUATION_DAYS = 365
@@ -273,6 +281,10 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     paid = (paid_day >= start_day) & (paid_day <= end_day)
     pm = np.searchsorted(month_ends, paid_day[paid])
     out[Metric.BOOKINGS.code] = np.bincount(pm, weights=amount[paid], minlength=n_m)[:n_m].astype(np.int64)
+    ed_paid = core.edition[core.o_lic[paid]]
+    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.BOOKINGS], strict=True):
+        m = ed_paid == ed.code
+        out[metric.code] = np.bincount(pm[m], weights=amount[paid][m], minlength=n_m)[:n_m].astype(np.int64)
     # Accepted activations: the periods they added, in replay order (license, time).
     acc = np.flatnonzero(r["reason"] == ACCEPTED)
     orders = p.o_perm[p.act_num[acc]]
@@ -300,6 +312,11 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     e_all = np.r_[init_end, pend]
     # A license's periods never overlap, so covered licenses = periods started - periods ended.
     out[Metric.ACTIVE.code] = np.searchsorted(np.sort(s_all), month_ends, side="right") - np.searchsorted(np.sort(e_all), month_ends, side="right")
+    ed_all = core.edition[np.r_[np.arange(len(init_end)), lic]]
+    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.ACTIVE], strict=True):
+        m = ed_all == ed.code
+        out[metric.code] = (np.searchsorted(np.sort(s_all[m]), month_ends, side="right")
+                            - np.searchsorted(np.sort(e_all[m]), month_ends, side="right"))
     # Continuations by outcome, by activation month: against the license's previous end.
     prev_end = np.full(len(acc), NO_DAY, np.int64)
     order = np.lexsort((aday, lic))
@@ -832,9 +849,9 @@ def _monthly_rows(name: str, x: np.ndarray, d: np.ndarray, month_ts: np.ndarray)
 def _summary_row(sc: Scenario, x: np.ndarray, base: np.ndarray, rates: np.ndarray) -> dict[str, Any]:
     """The totals over the horizon of a scenario (active: at the end) and their difference to the baseline."""
     tot = x.sum(axis=2)
-    active = Metric.ACTIVE.code
-    tot[:, active] = x[:, active, -1]  # active: at the end, not summed
-    dt = tot - np.c_[[base[:, k].sum(axis=1) if k != active else base[:, k, -1] for k in range(len(METRICS))]].T
+    at_end = [m.code for m in STOCKS]
+    tot[:, at_end] = x[:, at_end, -1]  # active licenses: at the end, not summed
+    dt = tot - np.c_[[base[:, k].sum(axis=1) if k not in at_end else base[:, k, -1] for k in range(len(METRICS))]].T
     row = {"scenario": sc.name, "description": sc.description}
     for k, metric in enumerate(METRICS):
         m, lo_, hi_ = _band(tot[:, k])
