@@ -379,7 +379,7 @@ def write_workbook(sheets: dict[str, Sheet | pd.DataFrame], path: str | Path, *,
 def _write_xlsx(df: pd.DataFrame, xlsx: Path, sheet: str, cap: int, chunk_rows: int, note: str) -> None:
     parts = {sheet: Sheet(df.iloc[:cap] if len(df) > cap else df, freeze=False)}
     if note:
-        parts["note"] = Sheet(pd.DataFrame({"note": [note]}), freeze=False)
+        parts["note"] = Sheet(pd.DataFrame(columns=[note]), freeze=False)  # the note alone, in A1
     _write_book(parts, xlsx, chunk_rows, plain=True)
 
 
