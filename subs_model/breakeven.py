@@ -167,8 +167,11 @@ def break_even(
             sc = sc if isinstance(sc, Scenario) else Scenario(**sc)
             diff = lambda e, sc=sc: objective_of(  # noqa: E731
                 simulate_grid(st, [sc], [e], runs, seed, ex)[0][sc.name, e], objective, months) - base_at(e)
-            be = find_break_even(diff, (float(lo), float(hi)), xtol=xtol)
             central = float(diff(float(st.behaviour.elasticity)).mean())
+            if _independent(st, sc):  # today's renewal prices: the elasticity does not decide it
+                be = BreakEven(math.nan, math.nan, math.nan, (float(lo), float(hi)), 1 if central > 0 else -1, None, 0.0, 1, runs)
+            else:
+                be = find_break_even(diff, (float(lo), float(hi)), xtol=xtol)
             rows.append(_row(sc, be, objective, months or horizon_months, st, central))
     finally:
         if own:
@@ -226,6 +229,12 @@ def _row(sc: Any, be: BreakEven, objective: str, months: int, st: Any, central: 
     notes = {}
     for lang in ("ru", "en"):
         what, obj = _change(sc, st, lang), OBJECTIVE_WORDS[lang][objective]
+        if be.slope == 0 and be.evaluations == 1:
+            word = ("выигрывает" if be.sign > 0 else "проигрывает") if lang == "ru" else ("gains" if be.sign > 0 else "loses")
+            notes[lang] = (f"{what}: цена продления не меняется, эластичность его не решает; по {obj} сценарий {word}"
+                           if lang == "ru" else
+                           f"{what}: the renewal price does not change, the elasticity does not decide it; it {word} in {obj}")
+            continue
         lo_s, hi_s = _num(be.bracket[0], lang), _num(be.bracket[1], lang)
         if lang == "ru":
             head = f"«{sc.name}»: {what}" if not what.startswith("«") else what
