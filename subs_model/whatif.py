@@ -19,360 +19,35 @@ the result does not depend on the executor or the number of workers.
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import _kernel as K
-from .behaviour import ELASTICITY_MAX, Behaviour, BehaviourError
+from .behaviour import ELASTICITY_MAX, Behaviour
 from .calibrate import calibrate
-from .catalog import KNOBS, Catalog, CatalogError, CatalogVersion, Edition, Sku, _parse_day, _parse_enum, rub_to_kopecks
-from .days import NO_DAY, NO_TIME, NS_PER_DAY, as_day, days32
-from .errors import SubsModelError, read_yaml
+from .catalog import Catalog
+from .days import NO_DAY, as_day
 from .ledger import Ledger
-from .metrics import RENEWED, _recognise, expiry_outcomes
-from .replay import _event_order, Prepared, issues_before, replay, scan_prepared, target_numbers
-from .simulate import SimCore, simulate_core
-from .vocab import ACCEPTED, EDITIONS, REN, SUB, UPG, Coded, Source, categories, numbered
-
-SKU_RENEWAL = REN
+from .metrics import RENEWED, expiry_outcomes
+from .replay import replay
+from .scenario import CATALOG_KNOBS, Scenario, ScenarioError, load_scenarios
+from .vocab import EDITIONS, REN, Source
+from .whatif_measure import BY_EDITION, METRICS, MONEY, STOCKS, Metric, _task, deferred_release
 from .workers import workers
 
-__all__ = ["METRICS", "Scenario", "ScenarioError", "WhatIf", "load_scenarios", "run_scenarios", "sensitivity"]
+__all__ = ["BY_EDITION", "CATALOG_KNOBS", "METRICS", "MONEY", "STOCKS", "Metric", "Scenario", "ScenarioError", "Start",
+           "WhatIf", "at_elasticity", "deferred_release", "elasticity_grid", "load_scenarios", "prepare_start",
+           "run_scenarios", "sensitivity", "simulate_grid"]
 
-class Metric(Coded):
-    """What a what-if run measures per month; ``code`` is its row in a run's ``[metric, month]`` array."""
-
-    BOOKINGS = "bookings"
-    RECOGNISED = "recognised"
-    ACTIVE = "active"
-    EARLY_RENEWAL = "early_renewal"
-    GRACE_RENEWAL = "grace_renewal"
-    SUBSCRIPTION_CONTINUATION = "subscription_continuation"
-    UPGRADE = "upgrade"
-    LAPSED = "lapsed"
-    BOOKINGS_FULL = "bookings_full"
-    BOOKINGS_BASIC = "bookings_basic"
-    ACTIVE_FULL = "active_full"
-    ACTIVE_BASIC = "active_basic"
-
-
-numbered(Metric)
-METRICS = tuple(categories(Metric))
-MONEY = (Metric.BOOKINGS.value, Metric.RECOGNISED.value, Metric.BOOKINGS_FULL.value, Metric.BOOKINGS_BASIC.value)
-#: The edition split of a metric: its metrics per edition (engine-code order).
-BY_EDITION = {Metric.BOOKINGS: (Metric.BOOKINGS_FULL, Metric.BOOKINGS_BASIC), Metric.ACTIVE: (Metric.ACTIVE_FULL, Metric.ACTIVE_BASIC)}
-#: Metrics that are a stock on a day (licenses active at a month end), not a flow over the month.
-STOCKS = (Metric.ACTIVE, Metric.ACTIVE_FULL, Metric.ACTIVE_BASIC)
-CATALOG_KNOBS = KNOBS  # the catalog knobs a scenario may change
-#: A subscription activated up to this many days after the window closed counts as a continuation.
-CONTINUATION_DAYS = 365
 #: Longest forecast, in months (the simulated days stay well inside the catalog's day range).
 HORIZON_MONTHS_MAX = 240
 #: Below this many licenses covered on ``as_of`` the results carry a note that the bands are wide.
 SMALL_BASE = 30
-
-
-class ScenarioError(SubsModelError, ValueError):
-    """A scenario definition is invalid."""
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A named change of the rules (a new catalog version from a day) and/or of behaviour.
-
-    Parameters
-    ----------
-    name : str
-    effective_from : str, optional
-        First day of the new catalog version (default: the day after ``as_of``). Nothing
-        retroactive: periods accepted before stay as they are (R2, R10).
-    catalog : mapping
-        Knob changes (``grace_days``, ``term_days``, ``subscription_basis``,
-        ``renewal_basis``, ``legacy_counts_as_prior``) and ``prices`` as
-        ``{edition: {sku: rubles}}`` (editions not named keep their prices).
-    behaviour : mapping
-        Behaviour parameter changes (e.g. ``elasticity``, ``p_forget``).
-
-    Examples
-    --------
-    >>> s = Scenario("grace 30", catalog={"grace_days": 30})
-    >>> s.catalog_for(Catalog.default(), "2026-11-01").version_at("2026-12-01").grace_days
-    30
-    """
-
-    name: str
-    effective_from: str | None = None
-    catalog: Mapping[str, Any] = field(default_factory=dict)
-    behaviour: Mapping[str, Any] = field(default_factory=dict)
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        where = f"scenario {self.name!r}"
-        if not isinstance(self.name, str) or not self.name.strip():
-            msg = f"{where}: the name must be a non-empty text; give each scenario a name"
-            raise ScenarioError(msg)
-        for part in ("catalog", "behaviour"):
-            if not isinstance(getattr(self, part), Mapping):
-                msg = f"{where}.{part}: {getattr(self, part)!r} is not a mapping of changes; write it as '{part}: {{name: value}}'"
-                raise ScenarioError(msg)
-        unknown = sorted(map(str, set(self.catalog) - set(CATALOG_KNOBS) - {"prices"}))
-        if unknown:
-            msg = f"{where}: unknown catalog change(s) {unknown}; use {list(CATALOG_KNOBS) + ['prices']}"
-            raise ScenarioError(msg)
-        try:
-            if self.effective_from is not None:
-                day = _parse_day(self.effective_from, where=f"{where}.effective_from")
-                object.__setattr__(self, "effective_from", day.isoformat())
-            # Every change is checked now, with the validation of the catalog and the behaviour,
-            # not when a run reaches it.
-            CatalogVersion._validated(where=f"{where}.catalog", effective_from=dt.date(2020, 1, 1), prices={},
-                                      **{k: self.catalog[k] for k in CATALOG_KNOBS if k in self.catalog})
-            if "prices" in self.catalog:
-                _check_price_changes(self.catalog["prices"], where=f"{where}.catalog.prices")
-            if self.behaviour:
-                Behaviour.from_dict(self.behaviour, where=f"{where}.behaviour")
-        except (CatalogError, BehaviourError) as exc:
-            raise ScenarioError(str(exc)) from None
-
-    @property
-    def is_baseline(self) -> bool:
-        return not self.catalog and not self.behaviour
-
-    def catalog_for(self, base: Catalog, default_from: Any) -> Catalog:
-        """``base`` plus this scenario's version (from ``effective_from``), or ``base`` itself."""
-        if not self.catalog:
-            return base
-        start = _parse_day(self.effective_from, where=f"scenario {self.name!r}.effective_from") if self.effective_from \
-            else pd.Timestamp(default_from).date()
-        prev = base.version_at(start)
-        raw = prev.to_dict()
-        raw["effective_from"] = start.isoformat()
-        raw["name"] = f"{self.name} ({start.isoformat()})"
-        for k in CATALOG_KNOBS:
-            if k in self.catalog:
-                raw[k] = self.catalog[k]
-        if "prices" in self.catalog:
-            prices = copy.deepcopy(raw["prices"])
-            for ed, skus in self.catalog["prices"].items():
-                prices.setdefault(ed, {}).update(skus)
-                if "upgrade" not in skus and ("subscription" in skus or "renewal" in skus):
-                    prices[ed].pop("upgrade", None)  # derived again: subscription - renewal (R8)
-            raw["prices"] = prices
-        version = CatalogVersion.from_dict(raw, where=f"scenario {self.name!r}")
-        kept = tuple(v for v in base.versions if v.effective_from != version.effective_from)
-        return Catalog((*kept, version), timezone=base.timezone)
-
-    def behaviour_for(self, base: Behaviour) -> Behaviour:
-        """``base`` with this scenario's behaviour changes."""
-        if not self.behaviour:
-            return base
-        raw = {**base.to_dict(), **self.behaviour}
-        if "elasticity" in self.behaviour and "elasticity_range" not in self.behaviour:
-            lo, hi = base.elasticity_range
-            e = self.behaviour["elasticity"]
-            raw["elasticity_range"] = [min(lo, e), max(hi, e)] if isinstance(e, (int, float)) else None
-        return Behaviour.from_dict(raw, where=f"scenario {self.name!r}")
-
-
-def _check_price_changes(raw: Any, *, where: str) -> None:
-    """Price changes ``{edition: {sku: rubles}}``: known editions and SKUs, valid amounts."""
-    if not isinstance(raw, Mapping):
-        msg = f"{where}: {raw!r} is not a mapping; write it as {{full: {{renewal: 3000}}, basic: {{renewal: 3000}}}}"
-        raise ScenarioError(msg)
-    for ed, skus in raw.items():
-        _parse_enum(Edition, ed, where=where)
-        if not isinstance(skus, Mapping):
-            msg = f"{where}.{ed}: {skus!r} is not a mapping sku -> rubles; write it as {{renewal: 3000}}"
-            raise ScenarioError(msg)
-        for sku, value in skus.items():
-            _parse_enum(Sku, sku, where=f"{where}.{ed}")
-            rub_to_kopecks(value, where=f"{where}.{ed}.{sku}")
-
-
-def load_scenarios(path: str | Path) -> list[Scenario]:
-    """Scenarios from YAML (see ``data/scenarios.yaml``); the first one is the baseline."""
-    p = Path(path)
-    raw = read_yaml(p, ScenarioError, "the scenarios file") or {}
-    items = raw.get("scenarios") if isinstance(raw, dict) else None
-    if not isinstance(items, list) or not items:
-        msg = f"{p}: expected 'scenarios:' with a list of {{name, catalog, behaviour}}"
-        raise ScenarioError(msg)
-    out = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or "name" not in item:
-            msg = f"{p}: scenarios[{i}] needs a 'name'"
-            raise ScenarioError(msg)
-        extra = sorted(set(item) - {"name", "effective_from", "catalog", "behaviour", "description"})
-        if extra:
-            msg = f"{p}: scenarios[{i}] ({item['name']}): unknown field(s) {extra}"
-            raise ScenarioError(msg)
-        eff = item.get("effective_from")
-        try:
-            out.append(Scenario(str(item["name"]), eff if eff is None or isinstance(eff, dt.date) else str(eff),
-                                item.get("catalog") or {}, item.get("behaviour") or {}, str(item.get("description", "") or "")))
-        except ScenarioError as exc:
-            msg = f"{p}: scenarios[{i}]: {exc}"
-            raise ScenarioError(msg) from None
-    names = [s.name for s in out]
-    if len(set(names)) != len(names):
-        msg = f"{p}: scenario names must be unique, got {names}"
-        raise ScenarioError(msg)
-    return out
-
-
-# -- one run: simulate, replay on integer arrays, measure ---------------------------------------------------
-def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
-    """Engine input from simulator arrays (no strings): every order's code is its own index."""
-    n_lic = core.n_licenses
-    t = core.o_times
-    issue_ns = t[:, 4]
-    issued = issue_ns != NO_TIME
-    act = t[:, 5] != NO_TIME
-    act_rows = np.flatnonzero(act)
-    act_ts = t[act_rows, 5]  # local wall-clock ns: only their order within a license matters here
-    iss_ts = np.where(issued, issue_ns, NO_TIME)
-    act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
-    act = act_rows[act_perm]
-    iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
-    o_perm, o_rank, o_ptr, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
-    n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
-    n_day32 = days32(n_day)
-    iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day32)
-    n_init = len(init_end)
-    leg_lic = np.arange(n_init, dtype=np.int64)
-    leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
-    return Prepared(
-        license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
-        o_target=core.o_upgrade_of,
-        o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku, n_issue_day=n_day32,
-        n_target=target_numbers(o_rank, core.o_upgrade_of), n_oid=None,
-        act_num=o_rank[act], act_iss=issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
-        act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
-        iss_num=iss_num, iss_day=iss_day_p, iss_ptr=iss_ptr,
-        leg_lic=leg_lic[leg_perm], leg_start=(init_end - 365)[leg_perm], leg_end=init_end[leg_perm], leg_perm=leg_perm,
-        leg_ptr=leg_ptr, last_event_day=0,
-    )
-
-
-def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, month_ends: np.ndarray) -> tuple[np.ndarray, float]:
-    """Monthly metrics of one simulated run, replayed by the engine (array [metric, month]), and
-    the first-year renewal rate of that same replay."""
-    p = _prepare_core(core, init_end)
-    knobs = dict(cat.knob_arrays())
-    knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])  # the initial periods are real subscriptions
-    end_day = int(month_ends[-1])
-    r = scan_prepared(p, knobs, end_day)
-    n_m = len(month_ends)
-    out = np.zeros((len(METRICS), n_m), np.int64)
-    t = core.o_times
-    paid_day = np.where(t[:, 2] != NO_TIME, t[:, 2] // NS_PER_DAY, NO_DAY)
-    prices = cat.price_table()
-    inv_day = np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, start_day)
-    amount = prices[cat.version_index(inv_day), core.edition[core.o_lic], core.o_sku]
-    paid = (paid_day >= start_day) & (paid_day <= end_day)
-    pm = np.searchsorted(month_ends, paid_day[paid])
-    out[Metric.BOOKINGS.code] = np.bincount(pm, weights=amount[paid], minlength=n_m)[:n_m].astype(np.int64)
-    ed_paid = core.edition[core.o_lic[paid]]
-    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.BOOKINGS], strict=True):
-        m = ed_paid == ed.code
-        out[metric.code] = np.bincount(pm[m], weights=amount[paid][m], minlength=n_m)[:n_m].astype(np.int64)
-    # Accepted activations: the periods they added, in replay order (license, time).
-    acc = np.flatnonzero(r["reason"] == ACCEPTED)
-    orders = p.o_perm[p.act_num[acc]]
-    lic = core.o_lic[orders]
-    pstart, pend, aday = r["pstart"][acc].astype(np.int64), r["pend"][acc].astype(np.int64), p.act_day[acc]
-    # Recognised revenue of payments made in the horizon, over the periods their activation added.
-    carrier = np.full(len(core.o_sku), -1, np.int64)
-    carrier[orders] = np.arange(len(acc))
-    up = orders[core.o_sku[orders] == UPG]
-    tgt = core.o_upgrade_of[up]
-    ok = (tgt >= 0) & (carrier[tgt] < 0)
-    carrier[tgt[ok]] = carrier[up[ok]]
-    pay = np.flatnonzero(paid & (carrier >= 0))
-    ci = carrier[pay]
-    D = pend[ci] - pstart[ci]
-    rs = np.where(D > 0, pstart[ci], aday[ci])
-    last = np.where(D > 0, rs + D - 1, rs)
-    keep = rs <= end_day
-    ms = np.searchsorted(month_ends, np.maximum(rs[keep], start_day))
-    me = np.searchsorted(month_ends, np.minimum(last[keep], end_day))
-    rec = _recognise(amount[pay][keep], D[keep], rs[keep], np.zeros(int(keep.sum()), np.int64), ms, me, month_ends, 1)
-    out[Metric.RECOGNISED.code] = rec[:, 0]
-    # Active licenses on each month end: initial periods plus accepted ones.
-    s_all = np.r_[init_end - 365, pstart]
-    e_all = np.r_[init_end, pend]
-    # A license's periods never overlap, so covered licenses = periods started - periods ended.
-    out[Metric.ACTIVE.code] = np.searchsorted(np.sort(s_all), month_ends, side="right") - np.searchsorted(np.sort(e_all), month_ends, side="right")
-    ed_all = core.edition[np.r_[np.arange(len(init_end)), lic]]
-    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.ACTIVE], strict=True):
-        m = ed_all == ed.code
-        out[metric.code] = (np.searchsorted(np.sort(s_all[m]), month_ends, side="right")
-                            - np.searchsorted(np.sort(e_all[m]), month_ends, side="right"))
-    # Continuations by outcome, by activation month: against the license's previous end.
-    prev_end = np.full(len(acc), NO_DAY, np.int64)
-    order = np.lexsort((aday, lic))
-    l_s, e_s = lic[order], pend[order]
-    prev = np.full(len(order), NO_DAY, np.int64)
-    same = np.zeros(len(l_s), bool)  # np.r_[False, …] would have one row too many without activations
-    same[1:] = l_s[1:] == l_s[:-1]
-    prev[same] = e_s[np.flatnonzero(same) - 1]
-    init_for = np.full(core.n_licenses, NO_DAY, np.int64)
-    init_for[: len(init_end)] = init_end
-    first = ~same
-    prev[first] = init_for[l_s[first]]
-    prev_end[order] = prev
-    has_prev = prev_end != NO_DAY
-    sku = core.o_sku[orders]
-    am = np.searchsorted(month_ends, aday)
-    in_h = (aday >= start_day) & (aday <= end_day) & has_prev
-    closing = K.closing_days(np.where(has_prev, prev_end, 0), knobs["from_day"], knobs["grace"])
-    early = aday < prev_end
-    for metric, mask in (
-        (Metric.EARLY_RENEWAL, in_h & (sku == REN) & early),
-        (Metric.GRACE_RENEWAL, in_h & (sku == REN) & ~early),
-        (Metric.SUBSCRIPTION_CONTINUATION, in_h & (sku == SUB) & (aday < closing + CONTINUATION_DAYS)),
-        (Metric.UPGRADE, in_h & (sku == UPG)),
-    ):
-        out[metric.code] = np.bincount(am[mask], minlength=n_m)[:n_m]
-    # Lapses: coverage ends in the month with no later period by the end of the horizon.
-    last_end = np.full(core.n_licenses, NO_DAY, np.int64)
-    np.maximum.at(last_end, np.r_[np.arange(len(init_end)), lic], e_all)
-    lapsed = (last_end >= start_day) & (last_end <= end_day)
-    out[Metric.LAPSED.code] = np.bincount(np.searchsorted(month_ends, last_end[lapsed]), minlength=n_m)[:n_m]
-    return out, _renewal_rate(np.r_[np.arange(len(init_end)), lic], s_all, e_all, start_day)
-
-
-def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int) -> float:
-    """Share of coverage ends in the first year that are followed by coverage within 365 days."""
-    order = np.lexsort((s, lic))
-    lic, s, e = lic[order], s[order], e[order]
-    nxt_same = np.zeros(len(lic), bool)
-    nxt_same[:-1] = lic[1:] == lic[:-1]
-    nxt_s = np.r_[s[1:], NO_DAY][: len(s)]
-    ends = (e >= start_day) & (e < start_day + 365)
-    renewed = nxt_same & (nxt_s - e <= 365)
-    return float(renewed[ends].mean()) if ends.any() else float("nan")
-
-
-def _task(payload: dict) -> tuple[tuple[str, float | None], int, np.ndarray, float]:
-    """One run of one scenario (module-level so any executor can ship it)."""
-    beh = Behaviour.from_dict(payload["behaviour"])
-    cat = Catalog.from_dict(payload["catalog"])
-    init = payload["initial"]
-    start_day, month_ends = payload["start_day"], np.asarray(payload["month_ends"])
-    core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng(payload["seed"]),
-                         progress=False, initial=init)
-    metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
-    return payload["key"], payload["run"], metrics, rate
 
 
 @dataclass(frozen=True)
@@ -633,41 +308,9 @@ def at_elasticity(beh: Behaviour, elasticity: float, catalog: Catalog, day: int)
 
 def _depends_on_elasticity(cat: Catalog, cat0: Catalog, day: int) -> bool:
     """Whether a scenario's catalog prices a renewal, on or after ``day``, other than today's catalog does on ``day``."""
-    today = cat0.price_table()[int(cat0.version_index(np.array([day]))[0]), :, SKU_RENEWAL]
+    today = cat0.price_table()[int(cat0.version_index(np.array([day]))[0]), :, REN]
     idx = np.unique(np.r_[cat.version_index(np.array([day])), np.flatnonzero(cat.knob_arrays()["from_day"] > day)])
-    return bool((cat.price_table()[idx, :, SKU_RENEWAL] != today[None, :]).any())
-
-
-def deferred_release(ledger: Ledger, catalog: Catalog, as_of_day: int, month_ends: np.ndarray) -> np.ndarray:
-    """Kopecks of the revenue deferred on ``as_of_day`` that each month of the horizon recognises.
-
-    Payments made by ``as_of_day`` whose activation added coverage keep being recognised
-    evenly over it (rules §6): this is their part after ``as_of_day``, month by month (the
-    same in every run and scenario). A payment whose code is not activated by then stays
-    deferred: the what-if does not simulate the fate of codes already bought.
-    """
-    from .metrics import _order_frame, _view
-
-    as_of_ts = pd.Timestamp(as_of_day, unit="D")
-    rep = replay(ledger, catalog, as_of=as_of_ts)
-    o = _order_frame(rep)
-    v = _view(rep, as_of_ts)
-    period_of = np.full(len(o["sku"]), -1, np.int64)
-    own = v.order >= 0
-    period_of[v.order[own]] = np.flatnonzero(own)
-    ups = np.flatnonzero((o["sku"] == UPG) & (o["target"] >= 0) & (period_of >= 0))
-    free = period_of[o["target"][ups]] < 0
-    period_of[o["target"][ups][free]] = period_of[ups[free]]
-    paid = np.flatnonzero((o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_day) & (period_of >= 0))
-    pi = period_of[paid]
-    D = v.end[pi] - v.start[pi]
-    last = v.start[pi] + D - 1
-    keep = (D > 0) & (last > as_of_day)
-    ends = np.r_[as_of_day, month_ends].astype(np.int64)
-    me = np.searchsorted(ends, np.minimum(last[keep], ends[-1]))
-    rec = _recognise(o["amount"][paid][keep], D[keep], v.start[pi][keep], np.zeros(int(keep.sum()), np.int64),
-                     np.zeros(int(keep.sum()), np.int64), me, ends, 1)
-    return rec[1:, 0].astype(np.int64)
+    return bool((cat.price_table()[idx, :, REN] != today[None, :]).any())
 
 
 def ledger_fingerprint(ledger: Ledger) -> str:
@@ -863,89 +506,9 @@ def _summary_row(sc: Scenario, x: np.ndarray, base: np.ndarray, rates: np.ndarra
     return row
 
 
-SENSITIVITY = {
-    "grace_days": ("catalog", [7, 30]),
-    "renewal_price": ("price", [2800, 3600]),
-    "upgrade_price": ("upgrade_price", [500, 1200]),
-    "elasticity": ("elasticity", [0.5, 2.0]),
-}
-#: Knob names as a report shows them.
-KNOB_LABELS = {
-    "ru": {"grace_days": "льготный период, дней", "renewal_price": "цена продления, ₽", "upgrade_price": "цена апгрейда, ₽",
-           "elasticity": "эластичность по цене продления", "term_days": "срок подписки, дней"},
-    "en": {"grace_days": "grace window, days", "renewal_price": "renewal price, ₽", "upgrade_price": "upgrade price, ₽",
-           "elasticity": "renewal-price elasticity", "term_days": "term, days"},
-}
 
+def sensitivity(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """See :func:`subs_model.tornado.sensitivity` (kept here, where it was first published)."""
+    from .tornado import sensitivity as tornado_sensitivity
 
-def _variant(at: Scenario, name: str, kind: str, knob: str, value: Any) -> Scenario:
-    """Scenario ``at`` with one more change: a catalog knob, a price or a behaviour parameter."""
-    cat = copy.deepcopy(dict(at.catalog))
-    beh = dict(at.behaviour)
-    if kind == "catalog":
-        cat[knob] = value
-    elif kind in ("price", "upgrade_price"):
-        sku = "renewal" if kind == "price" else "upgrade"
-        prices = cat.setdefault("prices", {})
-        for e in EDITIONS:
-            prices.setdefault(e.value, {})[sku] = value
-    else:
-        beh[knob] = value
-    return Scenario(name, at.effective_from, cat, beh)
-
-
-def sensitivity(
-    ledger: Ledger, as_of: Any, knobs: Mapping[str, tuple[str, Sequence[Any]]] | None = None, *, runs: int = 40,
-    horizon_months: int = 36, seed: int = 1, executor: Executor | None = None, catalog: Catalog | None = None,
-    behaviour: Behaviour | None = None, at: Scenario | None = None, lang: str = "ru",
-) -> pd.DataFrame:
-    """One knob at a time over a range, at the prices of scenario ``at`` → effect on the
-    bookings over the horizon and on active licenses at its end.
-
-    Each bar of the tornado is the change when the knob moves to its low or high value,
-    everything else as in ``at`` (default: today's rules — where the elasticity has no effect,
-    since the calibrated behaviour holds at today's price; give the price scenario you decide
-    on). Knob kinds: ``catalog`` (a catalog knob), ``price`` / ``upgrade_price`` (rubles, both
-    editions), ``elasticity`` (the renewal-price elasticity), ``behaviour`` (another
-    behaviour parameter). Returns a tidy table: ``knob`` (its name in ``lang``), ``knob_id``,
-    ``value``, ``scenario`` (``at``'s name), ``elasticity`` (the one the row rests on),
-    ``bookings_diff`` (kopecks), ``bookings_diff_pct``, ``active_diff``, ``active_diff_pct``
-    — mean differences to ``at`` over common random numbers.
-    """
-    knobs = knobs or SENSITIVITY
-    if lang not in KNOB_LABELS:
-        msg = f"sensitivity: lang {lang!r} is not supported; use 'ru' or 'en'"
-        raise ScenarioError(msg)
-    at = at or Scenario("baseline")
-    scenarios = [Scenario(at.name, at.effective_from, at.catalog, at.behaviour)]
-    labels: dict[str, tuple[str, Any]] = {}
-    grid: list[float] = []
-    for knob, (kind, values) in knobs.items():
-        for v in values:
-            if kind == "elasticity":
-                grid.append(v)
-                labels[f"{knob}={v}"] = (knob, v)
-                continue
-            name = f"{knob}={v}"
-            labels[name] = (knob, v)
-            scenarios.append(_variant(at, name, kind, knob, v))
-    res = run_scenarios(ledger, scenarios, as_of, horizon_months=horizon_months, runs=runs, seed=seed, executor=executor,
-                        catalog=catalog, behaviour=behaviour, elasticities=grid or None)
-    central = res.elasticity
-    by_e = res.by_elasticity.set_index(["scenario", "elasticity"])
-    base = by_e.loc[(at.name, central)]
-    rows = []
-    pct = lambda diff, of: diff / of if of else float("nan")  # noqa: E731 - no share of an empty baseline
-    for name, (knob, v) in labels.items():
-        if knob == "elasticity" and knobs[knob][0] == "elasticity":
-            r, e = by_e.loc[(at.name, round(float(v), 6))], round(float(v), 6)
-            d_book, d_act = r["bookings_mean"] - base["bookings_mean"], r["active_mean"] - base["active_mean"]
-        else:
-            r, e = by_e.loc[(name, central)], central
-            d_book, d_act = r["bookings_diff_mean"], r["active_diff_mean"]
-        rows.append({
-            "knob": KNOB_LABELS[lang].get(knob, knob), "knob_id": knob, "value": v, "scenario": at.name, "elasticity": e,
-            "bookings_diff": d_book, "bookings_diff_pct": pct(d_book, base["bookings_mean"]),
-            "active_diff": d_act, "active_diff_pct": pct(d_act, base["active_mean"]),
-        })
-    return pd.DataFrame(rows)
+    return tornado_sensitivity(*args, **kwargs)
