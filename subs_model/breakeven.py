@@ -125,7 +125,7 @@ def break_even(
     ledger: Ledger, scenarios: Sequence[Any], as_of: Any, *, objective: str = "bookings", months: int | None = None,
     horizon_months: int = 36, runs: int = 40, seed: int = 1, executor: Executor | None = None,
     catalog: Catalog | None = None, prior: Behaviour | None = None, behaviour: Behaviour | None = None,
-    bracket: tuple[float, float] | None = None, xtol: float = 0.01,
+    bracket: tuple[float, float] | None = None, xtol: float = 0.01, start: Any = None,
 ) -> pd.DataFrame:
     """Break-even elasticity of each price scenario against the first (the baseline).
 
@@ -134,7 +134,8 @@ def break_even(
     ``always`` / ``never`` within the bracket), ``bracket_low, bracket_high`` (default: the
     behaviour's elasticity range), ``central_elasticity``, ``diff_at_central`` (the
     objective's mean difference at the central elasticity; kopecks for money), ``runs``,
-    ``evaluations`` and ``note_ru`` / ``note_en`` — the answer in words.
+    ``evaluations`` and ``note_ru`` / ``note_en`` — the answer in words. ``start`` reuses a
+    :func:`subs_model.whatif.prepare_start` of the same ledger, day and horizon.
 
     Examples
     --------
@@ -149,7 +150,7 @@ def break_even(
         msg = "break-even: give the baseline and at least one price scenario"
         raise BreakEvenError(msg)
     objective_of(np.zeros((1, 8, horizon_months)), objective, months)  # validate before simulating
-    st = prepare_start(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour)
+    st = start or prepare_start(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour)
     lo, hi = bracket or st.behaviour.elasticity_range
     base_sc, rows = scenarios[0], []
     own = executor is None

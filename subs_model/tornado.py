@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -14,7 +14,9 @@ from .catalog import Catalog
 from .ledger import Ledger
 from .scenario import Scenario, ScenarioError
 from .vocab import EDITIONS
-from .whatif import run_scenarios
+from .breakeven import objective_of
+from .whatif import prepare_start, simulate_grid
+from .workers import workers
 
 __all__ = ["KNOB_LABELS", "SENSITIVITY", "sensitivity"]
 
@@ -53,7 +55,7 @@ def _variant(at: Scenario, name: str, kind: str, knob: str, value: Any) -> Scena
 def sensitivity(
     ledger: Ledger, as_of: Any, knobs: Mapping[str, tuple[str, Sequence[Any]]] | None = None, *, runs: int = 40,
     horizon_months: int = 36, seed: int = 1, executor: Executor | None = None, catalog: Catalog | None = None,
-    behaviour: Behaviour | None = None, at: Scenario | None = None, lang: str = "ru",
+    behaviour: Behaviour | None = None, at: Scenario | None = None, lang: str = "ru", start: Any = None,
 ) -> pd.DataFrame:
     """One knob at a time over a range, at the prices of scenario ``at`` → effect on the
     bookings over the horizon and on active licenses at its end.
@@ -66,42 +68,51 @@ def sensitivity(
     behaviour parameter). Returns a tidy table: ``knob`` (its name in ``lang``), ``knob_id``,
     ``value``, ``scenario`` (``at``'s name), ``elasticity`` (the one the row rests on),
     ``bookings_diff`` (kopecks), ``bookings_diff_pct``, ``active_diff``, ``active_diff_pct``
-    — mean differences to ``at`` over common random numbers.
+    — mean differences to ``at`` over common random numbers. ``start`` reuses a
+    :func:`subs_model.whatif.prepare_start` of the same ledger, day and horizon.
     """
     knobs = knobs or SENSITIVITY
     if lang not in KNOB_LABELS:
         msg = f"sensitivity: lang {lang!r} is not supported; use 'ru' or 'en'"
         raise ScenarioError(msg)
     at = at or Scenario("baseline")
-    scenarios = [Scenario(at.name, at.effective_from, at.catalog, at.behaviour)]
+    at = Scenario(at.name, at.effective_from, at.catalog, at.behaviour)
+    variants: list[Scenario] = []
     labels: dict[str, tuple[str, Any]] = {}
     grid: list[float] = []
     for knob, (kind, values) in knobs.items():
         for v in values:
+            labels[f"{knob}={v}"] = (knob, v)
             if kind == "elasticity":
                 grid.append(v)
-                labels[f"{knob}={v}"] = (knob, v)
-                continue
-            name = f"{knob}={v}"
-            labels[name] = (knob, v)
-            scenarios.append(_variant(at, name, kind, knob, v))
-    res = run_scenarios(ledger, scenarios, as_of, horizon_months=horizon_months, runs=runs, seed=seed, executor=executor,
-                        catalog=catalog, behaviour=behaviour, elasticities=grid or None)
-    central = res.elasticity
-    by_e = res.by_elasticity.set_index(["scenario", "elasticity"])
-    base = by_e.loc[(at.name, central)]
-    rows = []
+            else:
+                variants.append(_variant(at, f"{knob}={v}", kind, knob, v))
+    # One start (calibration, customer base) and one pool for both parts: the knobs at the
+    # central elasticity, and scenario ``at`` alone across the elasticities asked for.
+    st = start or prepare_start(ledger, as_of, horizon_months, catalog=catalog, behaviour=behaviour, elasticities=grid or None)
+    central = float(st.behaviour.elasticity)
+    own = executor is None
+    ex = executor or ProcessPoolExecutor(max_workers=workers())
+    try:
+        arr, _ = simulate_grid(st, [at, *variants], [central], runs, seed, ex)
+        if grid:
+            arr.update(simulate_grid(st, [at], sorted({round(float(e), 6) for e in grid}), runs, seed, ex)[0])
+    finally:
+        if own:
+            ex.shutdown()
+    book = lambda a: float(objective_of(a, "bookings").mean())  # noqa: E731
+    act = lambda a: float(objective_of(a, "active").mean())  # noqa: E731
+    base = arr[at.name, central]
     pct = lambda diff, of: diff / of if of else float("nan")  # noqa: E731 - no share of an empty baseline
+    rows = []
     for name, (knob, v) in labels.items():
-        if knob == "elasticity" and knobs[knob][0] == "elasticity":
-            r, e = by_e.loc[(at.name, round(float(v), 6))], round(float(v), 6)
-            d_book, d_act = r["bookings_mean"] - base["bookings_mean"], r["active_mean"] - base["active_mean"]
-        else:
-            r, e = by_e.loc[(name, central)], central
-            d_book, d_act = r["bookings_diff_mean"], r["active_diff_mean"]
+        kind = knobs[knob][0]
+        e = round(float(v), 6) if kind == "elasticity" else central
+        x = arr[at.name, e] if kind == "elasticity" else arr[name, central]
+        d_book, d_act = book(x) - book(base), act(x) - act(base)
         rows.append({
             "knob": KNOB_LABELS[lang].get(knob, knob), "knob_id": knob, "value": v, "scenario": at.name, "elasticity": e,
-            "bookings_diff": d_book, "bookings_diff_pct": pct(d_book, base["bookings_mean"]),
-            "active_diff": d_act, "active_diff_pct": pct(d_act, base["active_mean"]),
+            "bookings_diff": d_book, "bookings_diff_pct": pct(d_book, book(base)),
+            "active_diff": d_act, "active_diff_pct": pct(d_act, act(base)),
         })
     return pd.DataFrame(rows)

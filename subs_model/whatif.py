@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -148,6 +148,7 @@ def run_scenarios(
     prior: Behaviour | None = None,
     behaviour: Behaviour | None = None,
     elasticities: Sequence[float] | None = None,
+    start: Start | None = None,
 ) -> WhatIf:
     """Simulate each scenario ``runs`` times from the real state of ``ledger`` on ``as_of``,
     at every renewal-price elasticity of a grid.
@@ -160,6 +161,8 @@ def run_scenarios(
     At every elasticity the intent to continue at today's renewal price is the calibrated
     one, so the elasticity changes only how customers answer a *different* price; a scenario
     whose renewal prices equal today's is simulated once and holds at every elasticity.
+    ``start`` reuses a :func:`prepare_start` of the same ledger, day and horizon (calibration
+    and customer base computed once for several calls; ``elasticities`` then extend its grid).
 
     Examples
     --------
@@ -168,7 +171,14 @@ def run_scenarios(
     >>> res.by_elasticity[["scenario", "elasticity", "bookings_diff_mean"]]  # doctest: +SKIP
     """
     _check_arguments(scenarios, runs, horizon_months, seed)
-    st = prepare_start(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour, elasticities=elasticities)
+    st = start or prepare_start(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour,
+                                elasticities=elasticities)
+    if start is not None and elasticities is not None:
+        st = replace(st, grid=elasticity_grid(st.behaviour, elasticities))
+        st = replace(st, behaviour=_widened(st.behaviour, st.grid))
+    if len(st.months) != horizon_months:
+        msg = f"run_scenarios: horizon_months={horizon_months} but the start given covers {len(st.months)} months; give the same horizon"
+        raise ScenarioError(msg)
     grid = st.grid
     arr, rates = simulate_grid(st, scenarios, grid, runs, seed, executor)
     tables = {e: _tables(scenarios, {sc.name: arr[sc.name, e] for sc in scenarios},
@@ -408,7 +418,7 @@ def _payloads(scenarios: Sequence[Scenario], st: Start, runs: int, seed: int, gr
         axis = grid if _depends_on_elasticity(cat, cat0, day) else (None,)
         for e in axis:
             b = sc.behaviour_for(at_elasticity(beh, beh.elasticity if e is None else e, cat0, day))
-            b_raw, c_raw = b.to_dict(), cat.to_dict()
+            b_raw, c_raw = b, cat  # frozen objects: unpickled without re-validation (20 ms a task from a dict)
             for r in range(runs):
                 payloads.append({
                     "scenario": sc.name, "key": (sc.name, e), "run": r, "seed": [seed, r], "behaviour": b_raw,

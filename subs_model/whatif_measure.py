@@ -192,8 +192,9 @@ def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int)
 
 def _task(payload: dict) -> tuple[tuple[str, float | None], int, np.ndarray, float]:
     """One run of one scenario (module-level so any executor can ship it)."""
-    beh = Behaviour.from_dict(payload["behaviour"])
-    cat = Catalog.from_dict(payload["catalog"])
+    beh, cat = payload["behaviour"], payload["catalog"]
+    beh = beh if isinstance(beh, Behaviour) else Behaviour.from_dict(beh)
+    cat = cat if isinstance(cat, Catalog) else Catalog.from_dict(cat)
     init = payload["initial"]
     start_day, month_ends = payload["start_day"], np.asarray(payload["month_ends"])
     core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng(payload["seed"]),
