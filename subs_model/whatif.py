@@ -251,7 +251,7 @@ def simulate_grid(st: Start, scenarios: Sequence[Scenario], grid: Sequence[float
     payloads = _payloads(scenarios, st, runs, seed, grid)
     h = len(st.months)
     if st.empty:
-        results = [(pl["key"], pl["run"], np.zeros((len(METRICS), h), np.int64), float("nan")) for pl in payloads]
+        results = [(pl["key"], r, np.zeros((len(METRICS), h), np.int64), float("nan")) for pl in payloads for r in pl["runs"]]
     else:
         results = _run_payloads(payloads, executor)
     arr, rates = _collect(results, scenarios, runs, h, grid)
@@ -404,10 +404,13 @@ def _months(as_of_day: int, horizon_months: int) -> tuple[int, np.ndarray, np.nd
 
 
 def _payloads(scenarios: Sequence[Scenario], st: Start, runs: int, seed: int, grid: Sequence[float]) -> list[dict[str, Any]]:
-    """One picklable task per scenario, elasticity and run: its catalog, behaviour, seed and the
-    initial state. A scenario that does not depend on the elasticity has one task per run
-    (key ``(name, None)``); run ``r`` has the seed ``[seed, r]`` everywhere (common random numbers)."""
+    """Picklable tasks, each a batch of runs of one scenario at one elasticity: its catalog,
+    behaviour, seeds and the initial state (shipped once per batch, not once per run). A
+    scenario that does not depend on the elasticity is run once for the grid (key
+    ``(name, None)``); run ``r`` has the seed ``[seed, r]`` everywhere (common random numbers),
+    so batching changes nothing in the results."""
     payloads = []
+    batch = max(1, -(-runs // (2 * workers())))
     cat0, beh, day, start_day = st.catalog, st.behaviour, st.decision_day, st.start_day
     for sc in scenarios:
         if "elasticity" in sc.behaviour:
@@ -419,10 +422,11 @@ def _payloads(scenarios: Sequence[Scenario], st: Start, runs: int, seed: int, gr
         for e in axis:
             b = sc.behaviour_for(at_elasticity(beh, beh.elasticity if e is None else e, cat0, day))
             b_raw, c_raw = b, cat  # frozen objects: unpickled without re-validation (20 ms a task from a dict)
-            for r in range(runs):
+            for r0 in range(0, runs, batch):
                 payloads.append({
-                    "scenario": sc.name, "key": (sc.name, e), "run": r, "seed": [seed, r], "behaviour": b_raw,
-                    "catalog": c_raw, "initial": st.initial, "start_day": start_day, "month_ends": st.month_ends,
+                    "scenario": sc.name, "key": (sc.name, e), "runs": list(range(r0, min(r0 + batch, runs))), "seed": seed,
+                    "behaviour": b_raw, "catalog": c_raw, "initial": st.initial, "start_day": start_day,
+                    "month_ends": st.month_ends,
                 })
     return payloads
 
@@ -432,8 +436,8 @@ def _run_payloads(payloads: list[dict[str, Any]], executor: Executor | None) -> 
     own = executor is None
     ex = executor or ProcessPoolExecutor(max_workers=workers())
     try:
-        return list(ex.map(_task, payloads, chunksize=max(1, len(payloads) // 16)) if own
-                    else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
+        batches = list(ex.map(_task, payloads) if own else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
+        return [r for b in batches for r in b]
     finally:
         if own:
             ex.shutdown()

@@ -137,16 +137,21 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     # Active licenses on each month end: initial periods plus accepted ones.
     s_all = np.r_[init_end - 365, pstart]
     e_all = np.r_[init_end, pend]
-    # A license's periods never overlap, so covered licenses = periods started - periods ended.
-    out[Metric.ACTIVE.code] = np.searchsorted(np.sort(s_all), month_ends, side="right") - np.searchsorted(np.sort(e_all), month_ends, side="right")
+    # A license's periods never overlap, so covered licenses = periods started - periods ended
+    # by each month end: a period covers month end m from the first m with end_day >= start
+    # to the last with end_day < end (counted per edition, summed; no sort of the periods).
     ed_all = core.edition[np.r_[np.arange(len(init_end)), lic]]
+    n_ed = len(EDITIONS)
+    first_m = np.searchsorted(month_ends, s_all) * n_ed + ed_all
+    stop_m = np.searchsorted(month_ends, e_all) * n_ed + ed_all
+    size = (n_m + 1) * n_ed
+    by_ed = np.cumsum((np.bincount(first_m, minlength=size) - np.bincount(stop_m, minlength=size)).reshape(n_m + 1, n_ed), axis=0)[:n_m]
     for ed, metric in zip(EDITIONS, BY_EDITION[Metric.ACTIVE], strict=True):
-        m = ed_all == ed.code
-        out[metric.code] = (np.searchsorted(np.sort(s_all[m]), month_ends, side="right")
-                            - np.searchsorted(np.sort(e_all[m]), month_ends, side="right"))
+        out[metric.code] = by_ed[:, ed.code]
+    out[Metric.ACTIVE.code] = by_ed.sum(axis=1)
     # Continuations by outcome, by activation month: against the license's previous end.
     prev_end = np.full(len(acc), NO_DAY, np.int64)
-    order = np.lexsort((aday, lic))
+    order = np.argsort(lic, kind="stable")  # replay order is (license, time): a stable sort by license keeps time order
     l_s, e_s = lic[order], pend[order]
     prev = np.full(len(order), NO_DAY, np.int64)
     same = np.zeros(len(l_s), bool)  # np.r_[False, …] would have one row too many without activations
@@ -180,7 +185,7 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
 
 def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int) -> float:
     """Share of coverage ends in the first year that are followed by coverage within 365 days."""
-    order = np.lexsort((s, lic))
+    order = np.argsort(lic, kind="stable")  # within a license, periods come in start order (they tile, R13)
     lic, s, e = lic[order], s[order], e[order]
     nxt_same = np.zeros(len(lic), bool)
     nxt_same[:-1] = lic[1:] == lic[:-1]
@@ -190,17 +195,21 @@ def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int)
     return float(renewed[ends].mean()) if ends.any() else float("nan")
 
 
-def _task(payload: dict) -> tuple[tuple[str, float | None], int, np.ndarray, float]:
-    """One run of one scenario (module-level so any executor can ship it)."""
+def _task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndarray, float]]:
+    """A batch of runs of one scenario at one elasticity (module-level so any executor can ship it):
+    per run its key, number, monthly metrics and renewal rate."""
     beh, cat = payload["behaviour"], payload["catalog"]
     beh = beh if isinstance(beh, Behaviour) else Behaviour.from_dict(beh)
     cat = cat if isinstance(cat, Catalog) else Catalog.from_dict(cat)
     init = payload["initial"]
     start_day, month_ends = payload["start_day"], np.asarray(payload["month_ends"])
-    core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng(payload["seed"]),
-                         progress=False, initial=init)
-    metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
-    return payload["key"], payload["run"], metrics, rate
+    out = []
+    for r in payload["runs"]:
+        core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng([payload["seed"], r]),
+                             progress=False, initial=init)
+        metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
+        out.append((payload["key"], r, metrics, rate))
+    return out
 
 
 def deferred_release(ledger: Ledger, catalog: Catalog, as_of_day: int, month_ends: np.ndarray) -> np.ndarray:
