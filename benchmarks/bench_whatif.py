@@ -9,8 +9,10 @@ A ledger is simulated once (about 100 k licenses covered on ``as_of``), calibrat
    36 months — target ≤ 60 s. Scenarios that keep today's renewal price are simulated once
    for the whole grid; the line says how many runs were simulated;
 2. ``break_even`` of renewal 3000 and renewal 3500 (40 runs a step) — target ≤ 30 s;
-3. the peer: the same two break-evens read off a plain grid of 21 elasticities
-   (0, 0.1, …, 2 at 40 runs, linear interpolation) — what one would do without the root search.
+3. the peer: the same two break-evens read off the fan's own five-point grid by linear
+   interpolation (no extra runs) — what one would do without the root search.
+
+Each figure is printed as soon as it is measured.
 
     python benchmarks/bench_whatif.py [--runs 100] [--licenses 100000]
 
@@ -30,8 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 import subs_model as sm
-from subs_model.breakeven import objective_of
-from subs_model.whatif import load_scenarios, prepare_start, run_scenarios, simulate_grid
+from subs_model.whatif import load_scenarios, prepare_start, run_scenarios
 
 AS_OF = "2026-10-31"
 GRID = [0.0, 0.5, 1.0, 1.5, 2.0]
@@ -58,36 +59,30 @@ def main() -> None:
     st = prepare_start(led, AS_OF, 36, prior=prior, elasticities=GRID)
     t_start = time.perf_counter() - t
     priced = [sc for sc in scenarios if "prices" in sc.catalog]
+    n_base = len(st.initial[0])
+    print(f"ledger: {len(led.licenses):,} licenses, {n_base:,} covered on {AS_OF} (simulated in {t_sim:.1f} s; "
+          f"calibration + base + deferred balance {t_start:.1f} s, outside the timings)", flush=True)
     with ProcessPoolExecutor(max_workers=2) as ex:
         run_scenarios(led, scenarios[:1], AS_OF, horizon_months=1, runs=2, executor=ex, behaviour=st.behaviour)  # warm workers
         t = time.perf_counter()
         res = run_scenarios(led, scenarios, AS_OF, horizon_months=36, runs=args.runs, executor=ex, start=st, elasticities=GRID)
         t_fan = time.perf_counter() - t
+        simulated = sum(args.runs * (len(GRID) if "prices" in sc.catalog else 1) for sc in scenarios)
+        print(f"what-if: {len(scenarios)} scenarios × {len(GRID)} elasticities × {args.runs} runs × 36 months: {t_fan:6.1f} s "
+              f"with 2 workers ({simulated:,} runs simulated, {t_fan / simulated * 1000:.0f} ms a run; target ≤ 60 s)", flush=True)
         t = time.perf_counter()
         be = sm.break_even(led, [scenarios[0], *priced], AS_OF, runs=args.be_runs, executor=ex, start=st)
         t_be = time.perf_counter() - t
-        t = time.perf_counter()
-        fine = [round(x, 1) for x in np.linspace(0, 2, 21)]
-        arr, _ = simulate_grid(st, [scenarios[0], *priced], fine, args.be_runs, 1, ex)
-        peer = {}
-        for sc in priced:
-            d = np.array([(objective_of(arr[sc.name, e], "bookings") - objective_of(arr[scenarios[0].name, e], "bookings")).mean()
-                          for e in fine])
-            k = int(np.flatnonzero(np.sign(d[1:]) != np.sign(d[:-1]))[0]) if (np.sign(d[1:]) != np.sign(d[:-1])).any() else -1
-            peer[sc.name] = fine[k] + (fine[k + 1] - fine[k]) * d[k] / (d[k] - d[k + 1]) if k >= 0 else float("nan")
-        t_peer = time.perf_counter() - t
-    n_base = len(st.initial[0])
-    simulated = sum(args.runs * (len(GRID) if "prices" in sc.catalog else 1) for sc in scenarios)
-    print(f"ledger: {len(led.licenses):,} licenses, {n_base:,} covered on {AS_OF} (simulated in {t_sim:.1f} s; "
-          f"calibration + base + deferred balance {t_start:.1f} s, outside the timings)")
-    print(f"what-if: {len(scenarios)} scenarios × {len(GRID)} elasticities × {args.runs} runs × 36 months: {t_fan:6.1f} s "
-          f"with 2 workers ({simulated:,} runs simulated, {t_fan / simulated * 1000:.0f} ms a run; target ≤ 60 s)")
     print(f"break-even of {len(priced)} price scenarios ({args.be_runs} runs a step, "
           f"{int(be['evaluations'].sum())} steps): {t_be:6.1f} s (target ≤ 30 s)")
+    by_e = res.by_elasticity
     for row in be.itertuples():
+        d = by_e[by_e["scenario"] == row.scenario].sort_values("elasticity")
+        x, y = d["elasticity"].to_numpy(), d["bookings_diff_mean"].to_numpy()
+        k = np.flatnonzero(np.sign(y[1:]) != np.sign(y[:-1]))
+        peer = x[k[0]] + (x[k[0] + 1] - x[k[0]]) * y[k[0]] / (y[k[0]] - y[k[0] + 1]) if len(k) else float("nan")
         print(f"  {row.scenario}: {row.break_even:.3f} (90 %: {row.low:.3f}–{row.high:.3f}); "
-              f"peer grid of 21: {peer[row.scenario]:.3f}")
-    print(f"peer (grid of 21 elasticities, {args.be_runs} runs): {t_peer:6.1f} s; root search / grid = {t_be / t_peer:.2f}")
+              f"peer, interpolated on the fan's grid: {peer:.3f}")
     print(f"fan result rests on elasticities {res.elasticities}")
 
 
