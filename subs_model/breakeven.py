@@ -97,12 +97,24 @@ def find_break_even(diff_at: Callable[[float], np.ndarray], bracket: tuple[float
     n = len(runs_at(lo))
     if f_lo == 0 or f_hi == 0 or (f_lo > 0) != (f_hi > 0):
         root = lo if f_lo == 0 else hi if f_hi == 0 else float(brentq(f, lo, hi, xtol=xtol))
-        a, b = max(lo, root - slope_step), min(hi, root + slope_step)
-        slope = (f(b) - f(a)) / (b - a)
+        slope = _slope(cache, root, slope_step)
         se = float(runs_at(root).std(ddof=1) / math.sqrt(n)) / abs(slope) if slope and n > 1 else math.inf
         return BreakEven(root, root - Z90 * se, root + Z90 * se, (lo, hi), 0, slope > 0, slope, len(cache), n)
     slope = (f_hi - f_lo) / (hi - lo)
     return BreakEven(math.nan, math.nan, math.nan, (lo, hi), 1 if f_lo > 0 else -1, None, slope, len(cache), n)
+
+
+def _slope(cache: dict[float, np.ndarray], root: float, step: float) -> float:
+    """Slope of the mean difference at ``root``: a least-squares line through the points the
+    search evaluated within ``step`` of it (at least the two nearest), so no extra runs."""
+    x = np.array(sorted(cache))
+    near = np.abs(x - root) <= step
+    if near.sum() < 2:
+        near = np.zeros(len(x), bool)
+        near[np.argsort(np.abs(x - root))[:2]] = True
+    xs = x[near]
+    ys = np.array([cache[k].mean() for k in xs])
+    return float(np.polyfit(xs, ys, 1)[0]) if len(xs) >= 2 and np.ptp(xs) > 0 else 0.0
 
 
 def objective_of(runs: np.ndarray, objective: str, months: int | None = None) -> np.ndarray:
@@ -166,8 +178,15 @@ def break_even(
 
         for sc in scenarios[1:]:
             sc = sc if isinstance(sc, Scenario) else Scenario(**sc)
-            diff = lambda e, sc=sc: objective_of(  # noqa: E731
-                simulate_grid(st, [sc], [e], runs, seed, ex)[0][sc.name, e], objective, months) - base_at(e)
+            memo: dict[float, np.ndarray] = {}
+
+            def diff(e: float, sc: Any = sc, memo: dict[float, np.ndarray] = memo) -> np.ndarray:
+                key = round(float(e), 6)
+                if key not in memo:
+                    memo[key] = objective_of(simulate_grid(st, [sc], [key], runs, seed, ex)[0][sc.name, key], objective,
+                                             months) - base_at(key)
+                return memo[key]
+
             central = float(diff(float(st.behaviour.elasticity)).mean())
             if _independent(st, sc):  # today's renewal prices: the elasticity does not decide it
                 be = BreakEven(math.nan, math.nan, math.nan, (float(lo), float(hi)), 1 if central > 0 else -1, None, 0.0, 1, runs)
