@@ -214,9 +214,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
     from .breakeven import break_even
-    from .whatif import load_scenarios, run_scenarios
+    from .whatif import load_scenarios, prepare_start, run_scenarios
     from .whatif_export import export_whatif
+    from .workers import workers
 
     scenarios = load_scenarios(args.scenarios)
     led = _read(args.data)
@@ -224,15 +227,18 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     as_of = args.as_of or replay(led, cat).as_of.date().isoformat()
     grid = _elasticities(args.elasticities)
     print(f"Running {len(scenarios)} scenarios × {args.runs} runs, {args.horizon} months from {as_of} …", flush=True)
-    res = run_scenarios(led, scenarios, as_of, horizon_months=args.horizon, runs=args.runs, seed=args.seed, catalog=cat,
-                        elasticities=grid)
+    st = prepare_start(led, as_of, args.horizon, catalog=cat, elasticities=grid)  # calibrated once for both steps
     be = None
-    if args.break_even and len(scenarios) > 1:
-        print(f"Break-even elasticity on {args.objective} ({args.break_even_runs} runs a step) …", flush=True)
-        be = break_even(led, scenarios, as_of, objective=args.objective, horizon_months=args.horizon, runs=args.break_even_runs,
-                        seed=args.seed, catalog=cat, behaviour=res.behaviour)
+    with ProcessPoolExecutor(max_workers=workers()) as pool:
+        res = run_scenarios(led, scenarios, as_of, horizon_months=args.horizon, runs=args.runs, seed=args.seed, catalog=cat,
+                            start=st, executor=pool)
+        if args.break_even and len(scenarios) > 1:
+            print(f"Break-even elasticity on {args.objective} ({args.break_even_runs} runs a step) …", flush=True)
+            be = break_even(led, scenarios, as_of, objective=args.objective, horizon_months=args.horizon,
+                            runs=args.break_even_runs, seed=args.seed, catalog=cat, start=st, executor=pool)
+    lo, hi = res.behaviour.elasticity_range
     print(f"Every number rests on the renewal-price elasticity: {res.elasticity:g} ({res.behaviour.elasticity_source}); "
-          f"range {res.elasticity_range[0]:g}–{res.elasticity_range[1]:g}")
+          f"range {lo:g}–{hi:g}; reported at {', '.join(f'{e:g}' for e in res.elasticities)}")
     s = res.summary
     table = s[["scenario", "elasticity"]].copy()
     for c in ("bookings_mean", "bookings_diff_mean", "bookings_diff_p05", "bookings_diff_p95", "bookings_diff_band_low",

@@ -94,3 +94,36 @@ def test_workbook_is_formula_safe_and_refuses_unknown_formats(tmp_path) -> None:
     assert wb["a"]["A2"].value == "'=1+1" and wb["b"]["A2"].number_format == "0.0%"
     with pytest.raises(ValueError, match="unknown number format"):
         Sheet(pd.DataFrame({"y": [1]}), {"y": "money"})
+
+
+def test_cli_whatif_states_the_elasticity_and_writes_the_workbook(tmp_path, capsys) -> None:
+    """subs-model whatif prints the elasticity, the per-elasticity table and the break-even notes; writes the files."""
+    from subs_model.cli import main
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text("scenarios:\n  - name: baseline\n  - name: cut\n    catalog:\n      prices:\n"
+                    "        full: {renewal: 3000}\n        basic: {renewal: 3000}\n", encoding="utf-8")
+    code = main(["whatif", str(spec), "--data", str(ROOT / "data/sample"), "--as-of", "2026-10-31", "--runs", "2",
+                 "--horizon", "3", "--break-even-runs", "2", "--elasticities", "0.5,2", "--lang", "en",
+                 "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "rests on the renewal-price elasticity: 1.2 (prior); range 0–2; reported at 0.5, 1.2, 2" in out
+    assert "by elasticity" in out
+    assert "“cut”: a renewal price cut to ₽3,000" in out
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"scenarios.csv", "scenarios_by_elasticity.csv", "scenarios_by_month.csv", "break_even.csv", "metadata.csv",
+            "scenarios.xlsx"} <= names
+
+
+def test_elasticity_fan_marks_the_break_even() -> None:
+    """The fan has a band and a line per price scenario, and a marker per break-even found."""
+    from subs_model.whatif_plots import fig_elasticity_fan
+
+    df = pd.DataFrame({"scenario": ["b", "b", "s", "s"], "elasticity": [0.0, 2.0, 0.0, 2.0],
+                       "bookings_diff_mean": [0, 0, -100, 300], "bookings_diff_p05": [0, 0, -150, 250],
+                       "bookings_diff_p95": [0, 0, -50, 350]})
+    be = pd.DataFrame({"scenario": ["s"], "break_even": [0.5], "low": [0.4], "high": [0.6]})
+    fig = fig_elasticity_fan(df, lang="ru", break_even=be, central=1.2)
+    assert len(fig.data) == 3 and "0,50" in fig.data[2].name
+    assert list(fig.data[1].y) == [-1.0, 3.0]  # kopecks shown as rubles
