@@ -207,9 +207,9 @@ def _workers() -> int:
 
 def _independent(st: Any, sc: Any) -> bool:
     """Whether scenario ``sc`` prices renewals as today (its runs do not depend on the elasticity)."""
-    from .whatif import _depends_on_elasticity
+    from .whatif import depends_on_elasticity
 
-    return not _depends_on_elasticity(sc.catalog_for(st.catalog, pd.Timestamp(st.start_day, unit="D")), st.catalog,
+    return not depends_on_elasticity(sc.catalog_for(st.catalog, pd.Timestamp(st.start_day, unit="D")), st.catalog,
                                       st.decision_day)
 
 

@@ -9,6 +9,12 @@ monthly bookings, recognised revenue, active licenses, continuations by outcome,
 upgrades and lapses are recorded. Results are the mean and the 5–95 % band per scenario
 and month, and each scenario's difference to the baseline with its own band.
 
+The renewal-price elasticity is an axis of every result: each price scenario is run at
+every elasticity of a grid across the behaviour's ``elasticity_range`` (the intent to
+continue at today's price held fixed), and every table says which elasticity its numbers
+rest on; see :func:`run_scenarios`, :mod:`subs_model.breakeven` and
+:mod:`subs_model.elasticity`.
+
 Common random numbers: run ``r`` of every scenario uses the same seed, and the simulator
 draws per license and round from a counter-based stream, so the same customer makes the
 same choices wherever the rules let them — differences between scenarios are the rules',
@@ -41,7 +47,7 @@ from .whatif_measure import BY_EDITION, METRICS, MONEY, STOCKS, Metric, _task, d
 from .workers import workers
 
 __all__ = ["BY_EDITION", "CATALOG_KNOBS", "METRICS", "MONEY", "STOCKS", "Metric", "Scenario", "ScenarioError", "Start",
-           "WhatIf", "at_elasticity", "deferred_release", "elasticity_grid", "load_scenarios", "prepare_start",
+           "WhatIf", "at_elasticity", "deferred_release", "depends_on_elasticity", "elasticity_grid", "load_scenarios", "prepare_start",
            "run_scenarios", "sensitivity", "simulate_grid"]
 
 #: Longest forecast, in months (the simulated days stay well inside the catalog's day range).
@@ -316,8 +322,15 @@ def at_elasticity(beh: Behaviour, elasticity: float, catalog: Catalog, day: int)
     return beh.with_changes(elasticity=e, p_continue=p, elasticity_range=(min(lo, e), max(hi, e)))
 
 
-def _depends_on_elasticity(cat: Catalog, cat0: Catalog, day: int) -> bool:
-    """Whether a scenario's catalog prices a renewal, on or after ``day``, other than today's catalog does on ``day``."""
+def depends_on_elasticity(cat: Catalog, cat0: Catalog, day: int) -> bool:
+    """Whether a scenario's catalog prices a renewal, on or after ``day``, other than today's catalog does on ``day``.
+
+    Examples
+    --------
+    >>> cut = Scenario("cut", catalog={"prices": {"full": {"renewal": 3000}}}).catalog_for(Catalog.default(), "2026-11-01")
+    >>> depends_on_elasticity(cut, Catalog.default(), 20_700), depends_on_elasticity(Catalog.default(), Catalog.default(), 20_700)
+    (True, False)
+    """
     today = cat0.price_table()[int(cat0.version_index(np.array([day]))[0]), :, REN]
     idx = np.unique(np.r_[cat.version_index(np.array([day])), np.flatnonzero(cat.knob_arrays()["from_day"] > day)])
     return bool((cat.price_table()[idx, :, REN] != today[None, :]).any())
@@ -418,7 +431,7 @@ def _payloads(scenarios: Sequence[Scenario], st: Start, runs: int, seed: int, gr
                    "give it as run_scenarios(elasticities=[...]) or in the behaviour, not in a scenario")
             raise ScenarioError(msg)
         cat = sc.catalog_for(cat0, pd.Timestamp(start_day, unit="D"))
-        axis = grid if _depends_on_elasticity(cat, cat0, day) else (None,)
+        axis = grid if depends_on_elasticity(cat, cat0, day) else (None,)
         for e in axis:
             b = sc.behaviour_for(at_elasticity(beh, beh.elasticity if e is None else e, cat0, day))
             b_raw, c_raw = b, cat  # frozen objects: unpickled without re-validation (20 ms a task from a dict)

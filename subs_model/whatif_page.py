@@ -77,7 +77,7 @@ def pricing_decision_page(
     from .io import read_ledger
     from .replay import replay
     from .tornado import sensitivity
-    from .whatif import _depends_on_elasticity, load_scenarios, prepare_start, run_scenarios
+    from .whatif import depends_on_elasticity, load_scenarios, prepare_start, run_scenarios
     from .whatif_plots import fig_elasticity_fan
 
     if lang not in TEXT:
@@ -93,7 +93,7 @@ def pricing_decision_page(
     res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat, executor=executor, start=st)
     beh = res.behaviour
     start = pd.Timestamp(day) + pd.Timedelta(days=1)
-    priced = [sc for sc in scs[1:] if _depends_on_elasticity(sc.catalog_for(cat, start), cat, int(start.value // 86_400_000_000_000))]
+    priced = [sc for sc in scs[1:] if depends_on_elasticity(sc.catalog_for(cat, start), cat, int(start.value // 86_400_000_000_000))]
     be = break_even(led, [scs[0], *priced], day, objective=objective, horizon_months=horizon_months, runs=break_even_runs,
                     seed=seed, catalog=cat, executor=executor, start=st) if priced else pd.DataFrame()
     est = estimate_elasticity(led, cat, day)
