@@ -34,6 +34,16 @@ _LAZY: dict[str, str] = {
     "decisions_needed": "breakeven",
     "ElasticityEstimate": "elasticity",
     "estimate_elasticity": "elasticity",
+    "calibrate_retention": "calibrate",
+    "Backtest": "backtest",
+    "backtest": "backtest",
+    "Forecast": "forecast",
+    "ForecastError": "forecast",
+    "forecast": "forecast",
+    "RetentionError": "retention",
+    "SBGFit": "retention",
+    "fit_sbg": "retention",
+    "fit_sbg_licenses": "retention",
     "Catalog": "catalog",
     "CatalogVersion": "catalog",
     "Edition": "catalog",
@@ -44,9 +54,11 @@ _LAZY: dict[str, str] = {
     "ProfileError": "errors",
     "LedgerError": "errors",
     "LedgerFileError": "errors",
+    "MetricsError": "errors",
     "SubsModelError": "errors",
     "QuarantineReason": "io",
     "read_ledger": "io",
+    "labels": "labels",
     "Ledger": "ledger",
     "Profile": "profiles",
     "load_profile": "profiles",
@@ -58,6 +70,9 @@ _LAZY: dict[str, str] = {
     "Source": "replay",
     "replay": "replay",
     "simulate": "simulate",
+    "Note": "notes",
+    "people_table": "tables",
+    "run_reports": "reports",
     "tune_process": "_tuning",
     "Scenario": "whatif",
     "load_scenarios": "whatif",
@@ -66,12 +81,20 @@ _LAZY: dict[str, str] = {
     "workers": "workers",
     "set_workers": "workers",
     "shutdown": "workers",
+    "worklists": "worklists",
+    "Worklists": "worklists",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
 
 
+#: Submodules reached as attributes (``sm.metrics.renewal_rates``), imported on first access.
+_SUBMODULES = frozenset({"metrics", "money"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         msg = f"module 'subs_model' has no attribute {name!r}"
@@ -86,7 +109,7 @@ def __dir__() -> list[str]:
 
 
 #: Submodules named like the function they exist for: ``subs_model.replay`` is the function.
-_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers"})
+_FUNCTION_MODULES = frozenset({"replay", "calibrate", "simulate", "workers", "forecast", "backtest", "labels", "worklists"})
 
 
 class _Package(types.ModuleType):
@@ -108,12 +131,21 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .breakeven import BreakEven, break_even, decisions_needed
     from .calibrate import calibrate
     from .elasticity import ElasticityEstimate, estimate_elasticity
+    from .backtest import Backtest, backtest
+    from .calibrate import calibrate, calibrate_retention
+    from .forecast import Forecast, ForecastError, forecast
+    from .retention import RetentionError, SBGFit, fit_sbg, fit_sbg_licenses
     from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis
-    from .errors import CatalogError, LedgerError, LedgerFileError, ProfileError, SubsModelError
+    from .errors import CatalogError, LedgerError, LedgerFileError, MetricsError, ProfileError, SubsModelError
+    from .labels import labels
     from .io import QuarantineReason, read_ledger
     from .ledger import Ledger
+    from .notes import Note
     from .profiles import Profile, load_profile
     from .replay import CodeStatus, Prepared, Reason, Replay, Source, prepare, replay
+    from .reports import run_reports
     from .simulate import simulate
+    from .tables import people_table
     from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
     from .workers import set_workers, shutdown, workers
+    from .worklists import Worklists, worklists

@@ -56,6 +56,7 @@ TIMING_OFFSET_MAX = 3_650  # an order day at most this many days before or after
 LEAD_HOURS_MAX = 8_760.0  # a stage's median lead time: at most a year
 SIGMA_MAX = 5.0
 REFERENCE_PRICE_MAX = 100_000_000.0
+CONCENTRATION_MAX = 1_000_000.0  # beyond it customers are alike to many decimals: leave the edition out instead
 
 
 def _is_number(value: Any) -> bool:
@@ -169,7 +170,14 @@ class Behaviour:
         falls within ``legacy_end_spread_days`` of the start.
     p_continue : mapping edition -> probability
         At each coverage end, the chance the customer intends to continue (at the
-        reference renewal price).
+        reference renewal price). With ``continue_concentration`` it is the mean over
+        new customers.
+    continue_concentration : mapping edition -> number > 0, optional
+        Heterogeneity: each license draws its own propensity to continue from
+        ``Beta(k * p, k * (1 - p))`` (``k`` this concentration, ``p`` = ``p_continue``) and
+        keeps it — the shifted-beta-geometric model, churn ``theta ~ Beta(alpha = k (1 - p),
+        beta = k p)``. Small ``k``: very different customers (retention rises with tenure);
+        large ``k``: alike. An edition not named (the default: none) is homogeneous.
     timing : mapping edition -> (min_offset, weights)
         Day-level distribution of the day the customer orders, relative to the end
         (negative = before the end). In YAML: ``bins: [[first, last, weight], ...]`` or
@@ -224,6 +232,7 @@ class Behaviour:
     legacy_licenses: int = 900
     legacy_end_spread_days: int = 365
     p_continue: Mapping[str, float] = field(default_factory=lambda: {"full": 0.8, "basic": 0.72})
+    continue_concentration: Mapping[str, float] = field(default_factory=dict)
     timing: Mapping[str, tuple[int, tuple[float, ...]]] = field(default_factory=dict)
     p_subscription_instead: float = 0.06
     p_late_renewal: float = 0.45
@@ -294,6 +303,7 @@ class Behaviour:
             if sum(w) <= 0:
                 msg = f"{where}.timing.{ed}: weights must be >= 0 with a positive sum"
                 raise BehaviourError(msg)
+        _check_concentration(self.continue_concentration, self.p_continue, where)
         for st in STAGES:
             lt = self.lead_times.get(st)
             if not isinstance(lt, LeadTime):
@@ -312,6 +322,19 @@ class Behaviour:
             _number(self.reference_prices[sku], where=f"{where}.reference_prices.{sku}", lo=0, hi=REFERENCE_PRICE_MAX, above=True)
 
     # -- derived ------------------------------------------------------------------------------------
+    def churn_beta(self, edition: str) -> tuple[float, float] | None:
+        """``(alpha, beta)`` of the churn probability's Beta mixing distribution (sBG) for
+        ``edition``, or None where customers are alike (no ``continue_concentration``).
+
+        >>> [round(x, 6) for x in Behaviour(continue_concentration={"full": 2.0}).churn_beta("full")]
+        [0.4, 1.6]
+        """
+        k = self.continue_concentration.get(edition)
+        if k is None:
+            return None
+        p = float(self.p_continue[edition])
+        return float(k) * (1 - p), float(k) * p
+
     def timing_pmf(self, edition: str) -> np.ndarray:
         """Normalised day-level distribution of the order day relative to the end."""
         w = np.asarray(self.timing[edition][1], dtype=float)
@@ -381,6 +404,10 @@ class Behaviour:
                     msg = f"{at}: give 'bins' ([[first, last, weight], ...]) or 'min_offset' with 'weights'"
                     raise BehaviourError(msg)
             kw["timing"] = timing
+        if "continue_concentration" in kw:
+            raw_k = kw["continue_concentration"] or {}
+            kw["continue_concentration"] = dict(_mapping(raw_k, where=f"{where}.continue_concentration", keys=EDITIONS,
+                                                         example="{full: 2.5, basic: 2.0}"))
         for key, keys, example in (("p_continue", EDITIONS, "{full: 0.8, basic: 0.72}"),
                                    ("reference_prices", ("renewal", "upgrade"), "{renewal: 3200, upgrade: 800}")):
             if key in kw:
@@ -403,6 +430,7 @@ class Behaviour:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["seasonality"] = [float(x) for x in self.seasonality]
         out["p_continue"] = {k: float(v) for k, v in self.p_continue.items()}
+        out["continue_concentration"] = {k: float(v) for k, v in self.continue_concentration.items()}
         out["reference_prices"] = {k: float(v) for k, v in self.reference_prices.items()}
         out["lead_times"] = {k: asdict(v) for k, v in self.lead_times.items()}
         out["elasticity_range"] = [float(x) for x in self.elasticity_range]
@@ -445,6 +473,19 @@ def _check_range(rng: Any, elasticity: float, *, where: str) -> None:
         msg = (f"{where}.elasticity_range: {list(rng)} does not hold the central elasticity {elasticity:g}; "
                f"widen the range or move the elasticity inside it")
         raise BehaviourError(msg)
+
+
+def _check_concentration(conc: Any, p_continue: Mapping[str, Any], where: str) -> None:
+    """``continue_concentration``: a mapping edition -> number > 0, its edition's mean strictly inside (0, 1)."""
+    at = f"{where}.continue_concentration"
+    conc = _mapping(conc, where=at, keys=EDITIONS, example="{full: 2.5, basic: 2.0}")
+    for ed, k in conc.items():
+        _number(k, where=f"{at}.{ed}", lo=0, hi=CONCENTRATION_MAX, above=True)
+        p = p_continue.get(ed) if isinstance(p_continue, Mapping) else None
+        if _is_number(p) and not 0 < float(p) < 1:
+            msg = (f"{at}.{ed}: a spread of propensities needs a mean strictly between 0 and 1, but "
+                   f"p_continue.{ed} is {p!r}; remove the concentration or give p_continue.{ed} inside (0, 1)")
+            raise BehaviourError(msg)
 
 
 class _Probe:

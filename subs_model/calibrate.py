@@ -37,7 +37,7 @@ from .ledger import Ledger
 from .replay import first_activations, replay
 from .vocab import EDITIONS, REN, STAGES, SUB, UPG, CodeStatus, Edition, Stage
 
-__all__ = ["calibrate"]
+__all__ = ["calibrate", "calibrate_retention"]
 
 NS_HOUR = 3_600 * 10**9
 STAGE_COLS = ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at")
@@ -68,7 +68,8 @@ def _rate(num: np.ndarray) -> float:
     return float(num.mean()) if len(num) else float("nan")
 
 
-def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Behaviour | None = None) -> Behaviour:
+def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Behaviour | None = None,
+              heterogeneity: bool = False) -> Behaviour:
     """Estimate customer behaviour from a ledger (simulated or real).
 
     Parameters
@@ -80,6 +81,14 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     prior : Behaviour, optional
         Supplies what one ledger cannot identify (price sensitivity, reference prices,
         the timing support) and any estimate without data. Default :class:`Behaviour()`.
+    heterogeneity : bool
+        Also fit each edition's Beta mixing distribution of the propensity to continue
+        (the sBG model, :func:`calibrate_retention`, maximum likelihood with censoring):
+        ``continue_concentration`` is ``alpha + beta`` and ``p_continue`` the mean for a
+        new license, ``beta / (alpha + beta)`` (with the price and return corrections of
+        the pooled estimate applied as a ratio). Off by default: what-if runs start the
+        current base from the prior, not from each license's history (use
+        :func:`subs_model.forecast` for that).
 
     Examples
     --------
@@ -96,9 +105,12 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     ends = _term_ends(obs, ledger, rep, catalog, prior)
     returns, q = _returns(ends, obs, prior)
     prior = _measured_elasticity(ends, obs, catalog, prior, q)
+    cont = _continuation(ends, obs, catalog, prior, q)
+    if heterogeneity:
+        cont.update(_heterogeneity(rep, ends, obs, cont["p_continue"], prior))
     return prior.with_changes(
         **_arrivals(obs, prior),
-        **_continuation(ends, obs, catalog, prior, q),
+        **cont,
         **_what_followed(ends, obs, prior, q),
         **_forgotten(ends, obs, prior),
         **_lapsed(obs, rep, catalog, prior),
@@ -413,3 +425,66 @@ def _lead_times(obs: _Orders, prior: Behaviour) -> dict[str, LeadTime]:
             h = (b[m] - a[m]) / NS_HOUR
             lead[stage] = LeadTime(float(np.median(h)), float(np.std(np.log(h))))
     return lead
+
+
+def calibrate_retention(ledger: Ledger | Any, catalog: Catalog | None = None, as_of: Any = None) -> pd.DataFrame:
+    """Fit the sBG model (Beta mixing of the churn chance) per edition from the replay's term ends.
+
+    Maximum likelihood with right censoring (a term end younger than the churn horizon,
+    365 days, counts as not yet decided whatever it shows) and left truncation (a legacy
+    license enters at the tenure its legacy period implies). Returns one row per edition:
+    ``edition, alpha, alpha_se, beta, beta_se, licenses, new_license_continuation,
+    concentration`` (standard errors from the inverse Hessian; NaN where no fit was possible).
+
+    ``ledger`` may also be a :class:`~subs_model.replay.Replay` (then ``catalog`` and
+    ``as_of`` are its own).
+
+    Examples
+    --------
+    >>> import subs_model as sm
+    >>> led = sm.simulate(sm.Behaviour(arrivals_per_month=60, legacy_licenses=50,
+    ...                                continue_concentration={"full": 3.0, "basic": 3.0}),
+    ...                   sm.Catalog.default(), start="2021-01-01", end="2025-12-31", seed=2)
+    >>> fits = sm.calibrate_retention(led, sm.Catalog.default())
+    >>> sorted(fits["edition"])
+    ['basic', 'full']
+    """
+    from .forecast_state import CHURN_HORIZON, _entry_tenure, _fits
+    from .metrics import expiry_outcomes
+
+    rep = ledger if hasattr(ledger, "periods") else replay(ledger, catalog or Catalog.default(), as_of)
+    out = expiry_outcomes(rep, rep.as_of, CHURN_HORIZON)
+    notes: list[str] = []
+    fits = _fits(out, _entry_tenure(rep), rep.as_of, notes)
+    rows = []
+    for ed in Edition:
+        f = fits.get(ed.code)
+        nan = float("nan")
+        rows.append({
+            "edition": ed.value,
+            "alpha": f.alpha if f else nan, "alpha_se": f.alpha_se if f else nan,
+            "beta": f.beta if f else nan, "beta_se": f.beta_se if f else nan,
+            "licenses": f.n if f else 0.0,
+            "new_license_continuation": f.mean_continue if f else nan,
+            "concentration": f.alpha + f.beta if f else nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def _heterogeneity(rep: Any, ends: _TermEnds, obs: _Orders, p_pooled: dict[str, float],
+                   prior: Behaviour) -> dict[str, Any]:
+    """``continue_concentration`` and the matching ``p_continue`` from the sBG fit per edition."""
+    fits = calibrate_retention(rep).set_index("edition")
+    ed_end = obs.edition[ends.per_lic]
+    p_continue = dict(p_pooled)
+    conc = dict(prior.continue_concentration)
+    for ed in Edition:
+        f = fits.loc[ed.value]
+        m = ends.decided & (ed_end == ed.code)
+        if not np.isfinite(f["alpha"]) or m.sum() < 20:
+            continue
+        raw = float(ends.cont[m].mean())
+        ratio = p_pooled[ed.value] / raw if raw > 0 else 1.0  # price and return corrections of the pooled estimate
+        p_continue[ed.value] = float(np.clip(f["new_license_continuation"] * ratio, 1e-6, 1 - 1e-6))
+        conc[ed.value] = float(min(f["concentration"], 1e6))
+    return {"p_continue": p_continue, "continue_concentration": conc}

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .behaviour import Behaviour
@@ -18,14 +19,21 @@ from .ledger import Ledger
 from .replay import replay
 from .simulate import simulate
 
-DEFAULT_CATALOG = Path("data/catalog.yaml")
+DEFAULT_CATALOG = Path("data/catalog.yaml")  # in the current folder, if there; else the shipped one (resources.py)
+LANGS = ("en", "ru")
+LANG_ENV = "SUBS_MODEL_LANG"
 EXIT_BUSY = 75  # sysexits' EX_TEMPFAIL: another ingest holds the store; try again later
 
 
 def _catalog(path: str | None) -> Catalog:
     if path:
         return Catalog.from_yaml(path)
-    return Catalog.from_yaml(DEFAULT_CATALOG) if DEFAULT_CATALOG.exists() else Catalog.default()
+    if DEFAULT_CATALOG.exists():
+        return Catalog.from_yaml(DEFAULT_CATALOG)
+    from .resources import default_catalog
+
+    shipped = default_catalog()
+    return Catalog.from_yaml(shipped) if shipped.exists() else Catalog.default()
 
 
 @contextmanager
@@ -136,17 +144,17 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .reports import load_params_file, run_reports, run_schedule
 
+    lang = getattr(args, "lang", "en")
     if args.schedule:
-        results = run_schedule(args.schedule, notebooks=args.notebooks, out=args.out)
-        out = Path(args.out or "reports")
+        results = run_schedule(args.schedule, notebooks=args.notebooks, out=args.out, lang=lang)
     else:
         typed = load_params_file(args.params_file) if args.params_file else {}
         text = dict(args.param or [])
         results = run_reports(args.names, notebooks=args.notebooks, out=args.out or "reports", text_params=text,
-                              typed_params=typed, cell_timeout=args.cell_timeout)
-        out = Path(args.out or "reports")
+                              typed_params=typed, cell_timeout=args.cell_timeout, lang=lang, jobs=args.jobs)
+    out = Path(args.out or "reports")
     failed = [r for r in results if r.status != "ok"]
-    print(f"\n{len(results) - len(failed)} of {len(results)} reports published; open {(out / 'index.html').resolve()}")
+    print("\n" + _msg(lang, "published", ok=len(results) - len(failed), n=len(results), index=(out / "index.html").resolve()))
     return 1 if failed else 0
 
 
@@ -251,7 +259,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     print(fan.reindex([sc.name for sc in scenarios]).round(0).to_string())
     if be is not None:
         print()
-        for note in be[f"note_{args.lang}"]:
+        for note in be[f"note_{getattr(args, 'lang', 'en')}"]:  # the global --lang
             print(note)
     print(f"\nobserved renewal rate (last decided year): {res.observed_renewal_rate:.3f}")
     for note in res.notes:
@@ -274,13 +282,88 @@ def _elasticities(text: str | None) -> list[float] | None:
         raise SubsModelError(msg) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``subs-model``."""
-    parser = argparse.ArgumentParser(
-        prog="subs-model",
-        description="Analytics and pricing toolkit for the Кассир 5 subscriptions.",
-    )
+def _arrivals_arg(text: str) -> str | float:
+    """``--arrivals``: 'trailing', 'none' or new licenses a month (the forecast checks the number)."""
+    if text in ("trailing", "none"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"--arrivals {text!r}: give 'trailing', 'none' or new licenses a month, e.g. 150"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from .export import write_table
+    from .forecast import forecast
+
+    led = _read(args.data)
+    cat = _catalog(args.catalog)
+    res = forecast(led, cat, args.as_of, months=args.months, runs=args.runs, seed=args.seed, arrivals=args.arrivals,
+                   model=args.model)
+    print(res.description)
+    wide = res.table.pivot(index="month", columns="metric", values="mean")
+    print(wide[["active", "term_ends", "continued", "new_licenses", "bookings_rub", "recognised_rub"]].round(1).to_string())
+    out = Path(args.out)
+    with _writing("the forecast", out):
+        files = write_table(res.table, out / "forecast", sheet="forecast")
+        write_table(res.retention, out / "retention", sheet="retention")
+    print(f"\nForecast written to {', '.join(str(f) for f in files)} (and retention.csv/.xlsx)")
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from .backtest import backtest
+    from .export import write_table
+
+    led = _read(args.data)
+    cat = _catalog(args.catalog)
+    res = backtest(led, cat, args.cutoffs, months=args.months, as_of=args.as_of, runs=args.runs, seed=args.seed,
+                   arrivals=args.arrivals)
+    print(res.description)
+    out = Path(args.out)
+    with _writing("the backtest", out):
+        files = write_table(res.table, out / "backtest", sheet="backtest")
+        write_table(res.summary, out / "backtest_summary", sheet="summary")
+    print(f"\nBacktest written to {', '.join(str(f) for f in files)} (and backtest_summary.csv/.xlsx)")
+    return 0
+
+
+def _add_forecast_parsers(sub: Any) -> None:
+    """The ``forecast`` and ``backtest`` subcommands."""
+    p = sub.add_parser("forecast", help="monthly outlook of the base plus new arrivals, each license from its history")
+    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="the forecast starts the day after (default: the last event day)")
+    p.add_argument("--months", type=int, default=24, help="months ahead (default 24)")
+    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
+                   help="new licenses a month: 'trailing' (last 12 months' rate, 0 if none), 'none', or a number")
+    p.add_argument("--model", choices=["sbg", "pooled"], default="sbg",
+                   help="sbg: each license from its own history (default); pooled: one rate per edition")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--out", default="reports/forecast", help="folder for forecast.csv/.xlsx and retention.csv/.xlsx")
+    p.set_defaults(func=_cmd_forecast)
+
+    p = sub.add_parser("backtest", help="forecasts from past cutoffs against what happened, beside the pooled baseline")
+    p.add_argument("cutoffs", nargs="+", help="days the forecasts start after, e.g. 2025-04-30 2025-10-31")
+    p.add_argument("--data", default="data/sample", help="ledger folder (default: data/sample)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="actuals known to this day (default: the last event day)")
+    p.add_argument("--months", type=int, default=12, help="months forecast from each cutoff (default 12)")
+    p.add_argument("--runs", type=int, default=100, help="Monte Carlo runs (default 100)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--arrivals", type=_arrivals_arg, default="trailing",
+                   help="new licenses a month: 'trailing' (default), 'none', or a number")
+    p.add_argument("--catalog", default=None, help="catalog YAML (default: data/catalog.yaml, else the built-in one)")
+    p.add_argument("--out", default="reports/backtest", help="folder for backtest.csv/.xlsx and backtest_summary.csv/.xlsx")
+    p.set_defaults(func=_cmd_backtest)
+
+
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    """The argument parser of ``subs-model``; help in ``lang`` (ru or en) where translated."""
+    parser = argparse.ArgumentParser(prog="subs-model", description=_msg(lang, "description"))
     parser.add_argument("--version", action="version", version=f"subs-model {__version__}")
+    parser.add_argument("--lang", choices=LANGS, default=lang, help=_msg(lang, "lang_help"))
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("replay", help="replay a ledger into periods, code fates and rejections; print a summary")
     p.add_argument("data", help="folder with licenses, orders, activations[, legacy_periods] (.csv or .parquet)")
@@ -339,38 +422,118 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=["bookings", "recognised", "active"], default="bookings",
                    help="what the break-even compares (default bookings over the horizon)")
     p.add_argument("--break-even-runs", dest="break_even_runs", type=int, default=40, help="runs per break-even step (default 40)")
-    p.add_argument("--lang", choices=["ru", "en"], default="ru", help="language of the break-even notes (default ru)")
     p.add_argument("--out", default="reports/whatif", help="folder for scenarios.csv / scenarios.xlsx (several sheets)")
     p.set_defaults(func=_cmd_whatif)
 
-    p = sub.add_parser("report", help="run report notebooks with papermill and publish offline HTML reports")
-    p.add_argument("names", nargs="*", help="notebooks to run, e.g. 02-renewal-timing (default: all)")
-    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="set a notebook parameter (repeatable); values are converted to the declared type")
-    p.add_argument("-f", "--params-file", default=None, help="YAML mapping of parameters")
-    p.add_argument("--out", default=None, help="where the HTML reports go (default: reports/)")
-    p.add_argument("--notebooks", default="notebooks", help="folder of the report notebooks (default: notebooks/)")
-    p.add_argument("--cell-timeout", type=int, default=600, help="seconds a single cell may run (default 600)")
-    p.add_argument("--schedule", default=None, help="run the jobs of a schedule file (see reports/schedule.yaml)")
-    p.set_defaults(func=_cmd_report)
+    _add_forecast_parsers(sub)
+    _report_parser(sub, lang)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``subs-model``; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    lang = _lang(argv)
+    args = build_parser(lang).parse_args(argv)
+    args.lang = lang
     try:
         return int(args.func(args))
     except SubsModelError as exc:  # bad input or configuration: one line, exit 2 (1 is "rows quarantined")
-        print(f"subs-model: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"subs-model: {_msg(lang, 'error')}: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # the environment: a path that cannot be read or written
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"subs-model: error: {where}{exc.strerror or _one_line(exc)}; check the path and its permissions", file=sys.stderr)
+        print(f"subs-model: {_msg(lang, 'error')}: {where}{exc.strerror or _one_line(exc)}; {_msg(lang, 'check_path')}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("subs-model: interrupted", file=sys.stderr)
+        print(f"subs-model: {_msg(lang, 'interrupted')}", file=sys.stderr)
         return 130
+
+
+_MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "description": "Analytics and pricing toolkit for the Кассир 5 subscriptions.",
+        "lang_help": f"language of messages and help: ru or en (default: ${LANG_ENV}, else en)",
+        "error": "error", "check_path": "check the path and its permissions", "interrupted": "interrupted",
+        "published": "{ok} of {n} reports published; open {index}",
+        "report": "run report notebooks with papermill and publish offline HTML reports and the summary page",
+        "report_desc": "Run the report notebooks (papermill) and publish offline HTML reports and reports/index.html "
+                       "(headline KPIs first). Every parameter is checked before any notebook runs.",
+        "names": "notebooks to run, e.g. 02-renewal-timing (default: all)",
+        "param": "set a notebook parameter (repeatable); it applies to every chosen notebook that declares it",
+        "params_file": "YAML mapping of parameters (typed values)",
+        "out": "where the HTML reports go (default: reports/)",
+        "notebooks": "folder of the report notebooks (default: the shipped ones, from any folder)",
+        "timeout": "seconds a single cell may run (default 600)",
+        "schedule": "run the jobs of a schedule file (see reports/schedule.yaml)",
+        "jobs": "notebooks run side by side, each in its own kernel (default 1)",
+    },
+    "ru": {
+        "description": "Аналитика и цены подписок «Кассир 5».",
+        "lang_help": f"язык сообщений и справки: ru или en (по умолчанию ${LANG_ENV}, иначе en)",
+        "error": "ошибка", "check_path": "проверьте путь и права доступа", "interrupted": "прервано",
+        "published": "опубликовано отчётов: {ok} из {n}; откройте {index}",
+        "report": "выполнить блокноты отчётов (papermill) и опубликовать HTML-отчёты и сводную страницу",
+        "report_desc": "Выполняет блокноты отчётов (papermill) и публикует HTML-отчёты для работы без сети и "
+                       "reports/index.html (сначала главные показатели). Все параметры проверяются до запуска блокнотов.",
+        "names": "какие блокноты выполнить, например 02-renewal-timing (по умолчанию все)",
+        "param": "параметр блокнота (можно повторять); действует во всех выбранных блокнотах, где он объявлен",
+        "params_file": "YAML-файл с параметрами (значения с типами)",
+        "out": "куда класть HTML-отчёты (по умолчанию reports/)",
+        "notebooks": "папка блокнотов отчётов (по умолчанию — поставляемые с пакетом, из любой папки)",
+        "timeout": "сколько секунд может выполняться одна ячейка (по умолчанию 600)",
+        "schedule": "выполнить задания файла расписания (см. reports/schedule.yaml)",
+        "jobs": "сколько блокнотов выполнять одновременно, каждый в своём ядре (по умолчанию 1)",
+    },
+}
+
+
+def _msg(lang: str, key: str, **values: object) -> str:
+    text = _MESSAGES.get(lang, _MESSAGES["en"]).get(key) or _MESSAGES["en"][key]
+    return text.format(**values) if values else text
+
+
+def _lang(argv: Sequence[str]) -> str:
+    """The language asked for: ``--lang X`` / ``--lang=X`` anywhere on the line, else $SUBS_MODEL_LANG, else en."""
+    import os
+
+    for i, a in enumerate(argv):
+        if a == "--lang" and i + 1 < len(argv) and argv[i + 1] in LANGS:
+            return argv[i + 1]
+        if a.startswith("--lang=") and a.split("=", 1)[1] in LANGS:
+            return a.split("=", 1)[1]
+    env = os.environ.get(LANG_ENV, "")
+    return env if env in LANGS else "en"
+
+
+class _ReportParser(argparse.ArgumentParser):
+    """The ``report`` subcommand's parser: its help ends with the notebooks' parameters, read when help is asked for."""
+
+    lang = "en"
+    notebooks: Path | None = None
+
+    def format_help(self) -> str:
+        from .report_params import parameter_help
+        from .resources import notebooks_dir
+
+        return super().format_help() + "\n" + parameter_help(self.notebooks or notebooks_dir(), self.lang) + "\n"
+
+
+def _report_parser(sub: argparse._SubParsersAction, lang: str) -> None:
+    p = sub.add_parser("report", help=_msg(lang, "report"), description=_msg(lang, "report_desc"))
+    p.__class__ = _ReportParser
+    p.lang = lang
+    p.add_argument("names", nargs="*", help=_msg(lang, "names"))
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help=_msg(lang, "param"))
+    p.add_argument("-f", "--params-file", default=None, help=_msg(lang, "params_file"))
+    p.add_argument("--out", default=None, help=_msg(lang, "out"))
+    p.add_argument("--notebooks", default=None, help=_msg(lang, "notebooks"))
+    p.add_argument("--cell-timeout", type=int, default=600, help=_msg(lang, "timeout"))
+    p.add_argument("--schedule", default=None, help=_msg(lang, "schedule"))
+    p.add_argument("-j", "--jobs", type=int, default=1, help=_msg(lang, "jobs"))
+    p.add_argument("--lang", choices=LANGS, default=lang, help=_msg(lang, "lang_help"))
+    p.set_defaults(func=_cmd_report)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numba as nb
 import numpy as np
 import pandas as pd
 
-from . import _kernel as K
 from .errors import LedgerError
 from .vocab import NO_DAY, NO_DAY32, NO_TIME, NS_PER_DAY
 
@@ -108,7 +108,7 @@ def day_offsets(instants: np.ndarray, tz: str) -> tuple[int, np.ndarray, np.ndar
     Returns ``(d0, offset, changes)`` with ``offset[d - d0]`` for UTC day ``d``; empty
     arrays when no instant is present or the span is absurd (over a million days).
     """
-    d0, d1 = K.day_span(instants)
+    d0, d1 = day_span(instants)
     n_days = int(d1) - int(d0) + 2
     if d0 > d1 or n_days > 1_000_000:
         return 0, np.empty(0, np.int64), np.empty(0, np.bool_)
@@ -140,7 +140,7 @@ def local_days_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, int]
     if len(offset) == 0:
         out.fill(NO_DAY)
         return out, fix_local_days(v, out, tz, d0, changes)
-    n_change, last = K.local_days(v, d0, offset, changes, out, NO_DAY)
+    n_change, last = local_days(v, d0, offset, changes, out, NO_DAY)
     if n_change:
         last = fix_local_days(v, out, tz, d0, changes)
     return out, int(last)
@@ -158,7 +158,7 @@ def local_days32_and_last(instants: np.ndarray, tz: str) -> tuple[np.ndarray, in
     d0, offset, changes = day_offsets(v, tz)
     if len(offset):
         out = np.empty(len(v), dtype=np.int32)
-        n_change, last = K.local_days(v, d0, offset, changes, out, NO_DAY32)
+        n_change, last = local_days(v, d0, offset, changes, out, NO_DAY32)
         if not n_change:
             return out, int(last)
     days, last = local_days_and_last(v, tz)
@@ -227,3 +227,47 @@ def days_to_datetime(days: np.ndarray) -> np.ndarray:
     ns = days * NS_PER_DAY
     ns[days == NO_DAY] = NO_TIME  # NaT
     return ns.view("datetime64[ns]")
+
+
+# -- compiled helpers (the replay's joins call local_day inline) --------------------------------------------
+@nb.njit(cache=True, nogil=True)
+def day_span(ns):
+    """First and last UTC day of the instants present (``NO_TIME`` excluded); (1, 0) when none."""
+    big = np.iinfo(np.int64).max
+    mn = big
+    mx = NO_TIME  # NO_TIME is the least int64: it never raises the maximum
+    for k in range(ns.shape[0]):  # branch-free min / max of the instants (vectorised)
+        x = ns[k]
+        mx = max(mx, x)
+        mn = min(mn, x if x != NO_TIME else big)
+    if mx == NO_TIME:
+        return np.int64(1), np.int64(0)
+    return mn // NS_PER_DAY, mx // NS_PER_DAY
+
+
+@nb.njit(cache=True, inline="always")
+def local_day(x, d0, offset, changes):
+    """Local day of the instant ``x`` (present) from the per-UTC-day offsets (``offset[d -
+    d0]`` for UTC day ``d``), and whether the offset changes on its day (then the day must
+    be converted exactly)."""
+    pos = x // NS_PER_DAY - d0
+    return (x + offset[pos]) // NS_PER_DAY, np.int64(changes[pos])
+
+
+@nb.njit(cache=True, nogil=True)
+def local_days(ns, d0, offset, changes, out, none):
+    """Local day of each instant from per-UTC-day offsets (``none`` where the instant is
+    missing); returns how many fall on a day whose offset changes (the caller converts
+    those exactly) and the last day."""
+    n_change = 0
+    last = NO_DAY
+    for k in range(ns.shape[0]):
+        x = ns[k]
+        if x == NO_TIME:
+            out[k] = none
+            continue
+        d, changing = local_day(x, d0, offset, changes)
+        n_change += changing
+        out[k] = d
+        last = max(last, d)
+    return n_change, last

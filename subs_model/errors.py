@@ -37,6 +37,10 @@ class ProfileError(SubsModelError, ValueError):
     """A source profile (how an export is written) is invalid."""
 
 
+class MetricsError(SubsModelError, ValueError):
+    """The arguments of a metric are invalid (an unknown grouping, edition or window)."""
+
+
 class OutputError(SubsModelError, OSError):
     """An output file or folder cannot be written."""
 

@@ -24,7 +24,8 @@ from . import plots as P
 from .catalog import Catalog
 from .io import read_ledger
 from .replay import Replay, replay
-from .vocab import Edition, categories
+from .money import rub, rub_table
+from .vocab import Edition, ForgottenFate, Outcome, categories
 
 __all__ = ["Page", "cohort_overview", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
 
@@ -46,6 +47,12 @@ class Page:
     def table(self, name: str) -> pd.DataFrame:
         """The table ``name``."""
         return self.tables[name]
+
+    def headline(self) -> Any:
+        """The page's one-paragraph summary as Markdown for a notebook cell."""
+        from IPython.display import Markdown
+
+        return Markdown(self.summary)
 
     def note(self, name: str) -> Any:
         """The note ``name`` as Markdown for a notebook cell."""
@@ -82,70 +89,102 @@ def _pct(x: float, lang: str = "ru") -> str:
     return text.replace(".", ",") if lang == "ru" else text
 
 
+def _day(x: Any) -> str:
+    return pd.Timestamp(x).date().isoformat() if pd.notna(x) else "—"
+
+
 TEXT = {
     "ru": {
         "overview": "Обзор когорт",
-        "kpi": "На {as_of}: активных лицензий {active} из {licenses}; из окончаний подписки с {frm} по {to} (их исход "
-               "уже известен) продлено {rate}; поступления за 12 месяцев — {bookings}.",
+        "kpi": "На {as_of}: активных лицензий {active} из {licenses}. Продлили к дедлайну {on_time} окончаний "
+               "({on_n} из {on_d}, окончания с {on_from} по {on_to}); продолжили в течение {horizon} дн. — {cont} "
+               "({c_n} из {c_d}, окончания с {c_from} по {c_to}); поступления за 12 месяцев — {bookings}.",
         "active_note": "Активных лицензий на {as_of}: **{active}** ({basic} — Базовая версия). Смотрите на наклон: "
                        "рост означает, что новые лицензии и продления перекрывают уход.",
-        "outcomes_note": "Из окончаний с {frm} по {to} **{churn}** закончились уходом, **{grace}** — продлением в "
-                         "льготный период. Серые столбцы — окончания, исход которых ещё неизвестен.",
-        "retention_note": "Через 12 месяцев после первой подписки не ушли **{r12}** лицензий (Каплан–Мейер, все когорты), "
-                          "через 24 — **{r24}**. Вернувшиеся после ухода остаются в своей когорте: таких **{react}**.",
-        "revenue_note": "За 12 месяцев до {as_of} поступило **{bookings}**, признано **{recognised}**; отложенная выручка "
-                        "на конец периода — **{deferred}**.",
+        "outcomes_note": "Из окончаний с {on_from} по {on_to}, у которых дедлайн уже прошёл (**{on_d}**), продлили к "
+                         "дедлайну **{on_time}**, из них в льготный период — **{grace}** всех окончаний. Уход известен "
+                         "только через {horizon} дн.: из окончаний с {c_from} по {c_to} (**{c_d}**) ушли **{churn}**. "
+                         "Светло-красное — не продлили в срок, дальнейшее ещё неизвестно; серое — дедлайн ещё впереди.",
+        "retention_note": "По всем **{licenses}** лицензиям (один Каплан–Мейер, не среднее когорт): через 12 месяцев после "
+                          "первой подписки не ушли **{r12}** (наблюдались не меньше 12 мес.: {n12}), через 24 — **{r24}** "
+                          "({n24}). Кривая когорты обрывается там, где кончается её наблюдение. Вернувшихся после ухода: "
+                          "**{react}** (они остаются в своей когорте).",
+        "revenue_note": "За 12 месяцев до {as_of}: поступило **{bookings}** (по дате акта), признано **{recognised}**, "
+                        "сгорело оплат забытых продлений **{breakage}** (на следующий день после дедлайна; при апгрейде "
+                        "сторнируется и признаётся вместе с ним). Отложенная выручка на {as_of} — **{deferred}**. "
+                        "Поступления = признанная + сгоревшая + отложенная, до копейки.",
         "timing": "Когда продлевают",
-        "timing_note": "Медиана: **{median}** дн. от окончания. Заранее продлевают **{early}** продолжающих, в льготный "
-                       "период — **{grace}**, позже срока — **{late}** (они платят полную цену).",
-        "rates_note": "Доля продлений за последние 12 завершённых месяцев — **{rate}**, в льготный период — **{grace}**. "
-                      "Показаны только месяцы, в которых исход всех окончаний уже известен (уход признаётся через "
-                      "{horizon} дн.).",
+        "timing_note": "Продолжения окончаний с {frm} по {to}, исход которых известен (**{n}**): медиана **{median}** дн. "
+                       "от окончания; из этих продолжений заранее — **{early}**, в льготный период — **{grace}**, позже "
+                       "срока — **{late}** (они платят полную цену).",
+        "rates_note": "Продлили к дедлайну **{on_time}** окончаний ({on_n} из {on_d}, окончания с {on_from} по {on_to}); "
+                      "в льготный период — **{grace}** окончаний; продолжили любым способом в течение {horizon} дн. **{cont}** "
+                      "({c_n} из {c_d}, окончания с {c_from} по {c_to}). {pop} Пустые точки — месяц, в котором исход "
+                      "известен ещё не для всех окончаний.",
+        "pop": "Квартал до {to}: к дедлайну **{value}** ({count} из {known}) против **{prior}** ({p_count} из {p_known}) "
+               "за те же дни годом раньше.",
         "risks_note": "Кривые показывают, какая доля окончаний к данному дню продолжена продлением, подпиской или "
-                      "апгрейдом; синяя полоса — льготный период.",
+                      "апгрейдом (Аален–Йохансен, неизвестные исходы цензурированы); синяя полоса — льготный период.",
         "grace": "Льготный период",
         "grace_day_note": "В льготный период продлили **{n}** раз; в среднем лицензия была без подписки **{mean}** дн., "
                           "всего **{total}** лицензие-дней.",
         "features_note": "Новый функционал, вышедший, пока лицензии были без подписки: {features}.",
-        "forgotten_note": "Забытых или поздно активированных продлений: **{n}**; из решённых **{up}** закончились "
-                          "апгрейдом, **{sub}** — покупкой подписки, **{churn}** — уходом.",
+        "forgotten_note": "Забытых или поздно активированных продлений: **{n}**. Из сгоревших с {frm} по {to} "
+                          "(**{decided}**, их исход за {horizon} дн. известен) **{up}** закончились апгрейдом, **{sub}** — "
+                          "покупкой подписки, **{churn}** — уходом.",
         "lead_note": "Из сгоревших кодов продления у **{slow}** заявка была подана в срок, но код выдан после дедлайна — "
                      "это потери из-за скорости оформления.",
         "upgrade": "Выручка от апгрейдов",
-        "upgrade_note": "За 12 месяцев до {as_of}: **{n}** апгрейдов на **{rev}**; конверсия сгоревших продлений — "
-                        "**{conv}**. Сохранено **{kept}** (продление + апгрейд) по клиентам, которые иначе ушли бы.",
+        "upgrade_note": "За 12 месяцев до {as_of} оплачено **{n}** апгрейдов на **{rev}** (по дате оплаты) — это деньги "
+                        "сверх оплаты продления, полученной до сгорания. Из кодов продления, сгоревших с {frm} по {to} "
+                        "(окно {window} дн. закрылось: **{known}**), апгрейдом в течение {window} дн. закончились "
+                        "**{conv}** ({converted}).",
         "none": "нет",
     },
     "en": {
         "overview": "Cohort overview",
-        "kpi": "On {as_of}: {active} of {licenses} licenses active; of the expiries from {frm} to {to} (all decided) "
-               "{rate} were renewed; bookings in the last 12 months: {bookings}.",
+        "kpi": "On {as_of}: {active} of {licenses} licenses active. Renewed by the deadline: {on_time} of expiries "
+               "({on_n} of {on_d}, ends from {on_from} to {on_to}); continued within {horizon} days: {cont} "
+               "({c_n} of {c_d}, ends from {c_from} to {c_to}); bookings in the last 12 months: {bookings}.",
         "active_note": "Active licenses on {as_of}: **{active}** ({basic} basic). Watch the slope: growth means new "
                        "licenses and renewals outweigh churn.",
-        "outcomes_note": "Of the expiries from {frm} to {to}, **{churn}** churned and **{grace}** renewed in the grace "
-                         "window. Grey bars are expiries whose fate is not known yet.",
-        "retention_note": "12 months after the first subscription **{r12}** of licenses had not churned (Kaplan–Meier, "
-                          "all cohorts); after 24 months **{r24}**. Customers who came back stay in their cohort: **{react}**.",
-        "revenue_note": "In the 12 months to {as_of}: bookings **{bookings}**, recognised **{recognised}**; deferred "
-                        "revenue at the end: **{deferred}**.",
+        "outcomes_note": "Of the ends from {on_from} to {on_to} whose deadline has passed (**{on_d}**), **{on_time}** were "
+                         "renewed by the deadline, **{grace}** of all of them in the grace window. Churn is known only "
+                         "after {horizon} days: of the ends from {c_from} to {c_to} (**{c_d}**) **{churn}** churned. "
+                         "Light red: not renewed on time, the rest not known yet; grey: the deadline is still ahead.",
+        "retention_note": "Over all **{licenses}** licenses (one Kaplan–Meier, not an average of cohorts): 12 months after "
+                          "the first subscription **{r12}** had not churned (followed for 12 months or more: {n12}); after "
+                          "24 months **{r24}** ({n24}). A cohort's curve stops where its follow-up ends. Customers who "
+                          "came back after churning: **{react}** (they stay in their cohort).",
+        "revenue_note": "In the 12 months to {as_of}: bookings **{bookings}** (by act date), recognised **{recognised}**, "
+                        "breakage of forgotten renewals **{breakage}** (the day after the deadline; reversed and "
+                        "recognised with an upgrade if one converts the code). Deferred revenue on {as_of}: "
+                        "**{deferred}**. Bookings = recognised + breakage + deferred, to the kopeck.",
         "timing": "Renewal timing",
-        "timing_note": "Median: **{median}** days from the end. **{early}** of continuing customers act before the end, "
-                       "**{grace}** in the grace window, **{late}** after it (paying full price).",
-        "rates_note": "Renewal rate over the last 12 complete months: **{rate}**, in grace: **{grace}**. Only months "
-                      "whose expiries are all decided are shown (churn is counted after {horizon} days).",
+        "timing_note": "Continuations of the ends from {frm} to {to} whose fate is known (**{n}**): median **{median}** "
+                       "days from the end; of these continuations **{early}** came before the end, **{grace}** in the "
+                       "grace window, **{late}** after it (paying full price).",
+        "rates_note": "Renewed by the deadline: **{on_time}** of expiries ({on_n} of {on_d}, ends from {on_from} to "
+                      "{on_to}); in grace: **{grace}** of expiries; continued any way within {horizon} days: **{cont}** ({c_n} of "
+                      "{c_d}, ends from {c_from} to {c_to}). {pop} Hollow points: months not yet decided for every end.",
+        "pop": "Quarter to {to}: **{value}** by the deadline ({count} of {known}) against **{prior}** ({p_count} of "
+               "{p_known}) over the same days a year before.",
         "risks_note": "The curves show which share of expiries has been followed up by a renewal, a subscription or an "
-                      "upgrade by each day; the blue band is the grace window.",
+                      "upgrade by each day (Aalen–Johansen, undecided ends censored); the blue band is the grace window.",
         "grace": "Grace window",
         "grace_day_note": "**{n}** renewals came in the grace window; a license went without coverage for **{mean}** "
                           "days on average, **{total}** license-days in all.",
         "features_note": "Subscription-only features released while licenses sat uncovered: {features}.",
-        "forgotten_note": "Forgotten or late renewals: **{n}**; of the decided ones **{up}** ended in an upgrade, **{sub}** "
-                          "in a subscription, **{churn}** in churn.",
+        "forgotten_note": "Forgotten or late renewals: **{n}**. Of those lapsed from {frm} to {to} (**{decided}**, fate "
+                          "over {horizon} days known) **{up}** ended in an upgrade, **{sub}** in a subscription, **{churn}** "
+                          "in churn.",
         "lead_note": "Of the lapsed renewal codes, **{slow}** had the request placed in time but the code issued after "
                      "the deadline — renewals lost to order handling speed.",
         "upgrade": "Upgrade revenue",
-        "upgrade_note": "In the 12 months to {as_of}: **{n}** upgrades for **{rev}**; conversion of lapsed renewals "
-                        "**{conv}**. Kept **{kept}** (renewal + upgrade) from customers who would otherwise have left.",
+        "upgrade_note": "In the 12 months to {as_of}: **{n}** upgrades paid for **{rev}** (by paid date) — money on top "
+                        "of the renewal payment received before the lapse. Of the renewal codes lapsed from {frm} to {to} "
+                        "(window of {window} days closed: **{known}**), **{conv}** were upgraded within {window} days "
+                        "({converted}).",
         "none": "none",
     },
 }
@@ -159,63 +198,85 @@ def _common(data, catalog, as_of, lang):
     return rep, TEXT[lang], rep.as_of, rep.as_of - pd.DateOffset(months=12)
 
 
+def headline_rates(rep: Replay, outcomes: pd.DataFrame, edition: str, horizon: int) -> dict[str, pd.Series]:
+    """The two headline rates of the pages: on time over the last 12 months of ends (those past their
+    deadline), continued over the latest 12 months of ends whose horizon has passed."""
+    day = rep.as_of
+    mature = day - pd.Timedelta(days=horizon)
+    return {
+        "recent": M.renewal_rates(rep, churn_horizon_days=horizon, edition=edition, outcomes=outcomes,
+                                  start=day - pd.DateOffset(months=12) + pd.Timedelta(days=1)).iloc[0],
+        "mature": M.renewal_rates(rep, churn_horizon_days=horizon, edition=edition, outcomes=outcomes,
+                                  start=mature - pd.DateOffset(months=12) + pd.Timedelta(days=1), end=mature).iloc[0],
+    }
+
+
+def _rate_fields(h: dict[str, pd.Series], lang: str) -> dict[str, Any]:
+    r, m = h["recent"], h["mature"]
+    return {"on_time": _pct(r["on_time_rate"], lang), "on_n": int(r["renewed_by_deadline"]), "on_d": int(r["known_at_deadline"]),
+            "on_from": _day(r["ends_from"]), "on_to": _day(r["deadline_known_to"]), "grace": _pct(r["grace_share"], lang),
+            "cont": _pct(m["continued_rate"], lang), "c_n": int(m["continued"]), "c_d": int(m["known_at_horizon"]),
+            "c_from": _day(m["ends_from"]), "c_to": _day(m["horizon_known_to"]),
+            "churn": _pct(1 - m["continued_rate"], lang)}
+
+
 def cohort_overview(
     data: str = "data/sample", catalog: str | None = None, as_of: str = "", start: str = "", end: str = "",
     edition: str = "all", lang: str = "ru", churn_horizon_days: int = 365,
 ) -> Page:
     """The cohort overview page: active licenses, outcomes, retention, revenue."""
     rep, t, day, year_ago = _common(data, catalog, as_of, lang)
-    out = _edition(M.expiry_outcomes(rep, churn_horizon_days=churn_horizon_days), edition)
+    h = churn_horizon_days
+    out_all = M.expiry_outcomes(rep, churn_horizon_days=h)
+    out = _edition(out_all, edition)
     active = _edition(M.active_licenses(rep), edition)
-    ret = M.cohort_retention(rep, churn_horizon_days=churn_horizon_days, outcomes=M.expiry_outcomes(rep, churn_horizon_days=churn_horizon_days))
-    rev = _edition(M.revenue(rep), edition)
+    ret = M.cohort_retention(rep, churn_horizon_days=h, outcomes=out_all, edition=edition, period="year",
+                             months=tuple(range(61)))
+    pooled = M.pooled_retention(rep, churn_horizon_days=h, edition=edition, outcomes=out_all)
+    rev = M.revenue(rep, edition=edition)
     now = rep.active_on(day.date().isoformat())
     eds = rep.ledger.licenses.set_index("license_id")["edition"].astype("str")
     now = now[eds.reindex(now.index).isin(categories(Edition) if edition in ("", "all") else [edition]).to_numpy()]
-    # The latest year of expiries whose fate is known for all: ends before as_of - horizon.
-    to = day - pd.Timedelta(days=churn_horizon_days)
-    frm = to - pd.DateOffset(years=1)
-    last = out[(out["end"] > frm) & (out["end"] <= to)]
-    rate = M._rates(last.assign(k=1), ["k"]) if len(last) else None
+    rates = _rate_fields(headline_rates(rep, out_all, edition, h), lang)
     r12 = rev[rev["month"] > year_ago]
-    kpis = pd.DataFrame(
-        {
-            "metric": ["licenses", "active", "renewal_rate_12m", "bookings_12m"],
-            "value": [len(now), int(now.sum()), _pct(rate["renewal_rate"].iloc[0], lang) if rate is not None else "—",
-                      P.rub(r12["bookings"].sum())],
-        }
-    )
-    cnt = M.outcome_counts(_window(out, "end", start, end, day + pd.DateOffset(months=13)))
-    fig_ret = P.fig_retention(ret, lang)
-    km = ret.assign(w=ret["cohort_size"] * ret["km_retention"]).groupby("months")[["w", "cohort_size"]].sum()
-    kmv = (km["w"] / km["cohort_size"]).to_dict() if len(km) else {}
+    p = pooled.set_index("months")
+    at = {k: (_pct(p.loc[k, "retention"], lang), int(p.loc[k, "followed"])) if k in p.index else ("—", 0) for k in (12, 24)}
+    money = {"bookings": rub(r12["bookings_kop"].sum()), "recognised": rub(r12["recognised_kop"].sum()),
+             "breakage": rub(r12["breakage_kop"].sum()),
+             "deferred": rub(rev.loc[rev["month"] == rev["month"].max(), "deferred_kop"].sum()) if len(rev) else rub(0)}
+    kpis = pd.DataFrame({"metric": ["licenses", "active", "on_time_rate_12m", "continued_rate", "bookings_12m"],
+                         "value": [len(now), int(now.sum()), rates["on_time"], rates["cont"], money["bookings"]]})
     basic_now = int(now[eds.reindex(now.index).eq("basic").to_numpy()].sum())
     notes = {
         "active": t["active_note"].format(as_of=day.date(), active=int(now.sum()), basic=basic_now),
-        "outcomes": t["outcomes_note"].format(
-            frm=frm.date(), to=to.date(),
-            churn=_pct(last["outcome"].eq("churned").mean(), lang) if len(last) else "—",
-            grace=_pct(last["outcome"].isin(M.IN_GRACE).mean(), lang) if len(last) else "—"),
-        "retention": t["retention_note"].format(r12=_pct(kmv.get(12, np.nan), lang), r24=_pct(kmv.get(24, np.nan), lang),
+        "outcomes": t["outcomes_note"].format(horizon=h, **rates),
+        "retention": t["retention_note"].format(licenses=int(pooled["licenses"].iloc[0]) if len(pooled) else 0,
+                                                r12=at[12][0], n12=at[12][1], r24=at[24][0], n24=at[24][1],
                                                 react=int(ret.drop_duplicates("cohort")["reactivations"].sum()) if len(ret) else 0),
-        "revenue": t["revenue_note"].format(as_of=day.date(), bookings=P.rub(r12["bookings"].sum()),
-                                            recognised=P.rub(r12["recognised"].sum()),
-                                            deferred=P.rub(rev.loc[rev["month"] == rev["month"].max(), "deferred"].sum()) if len(rev) else P.rub(0)),
+        "revenue": t["revenue_note"].format(as_of=day.date(), **money),
     }
-    summary = t["kpi"].format(as_of=day.date(), active=int(now.sum()), licenses=len(now), frm=frm.date(), to=to.date(),
-                              rate=kpis["value"].iloc[2], bookings=kpis["value"].iloc[3])
+    summary = t["kpi"].format(as_of=day.date(), active=int(now.sum()), licenses=len(now), horizon=h,
+                              bookings=money["bookings"], **rates)
     return Page(
         title=t["overview"],
         figures={
             "active": P.fig_active_licenses(_window(active, "day", start, end, day), lang),
-            "outcomes": P.fig_outcomes(cnt, lang),
-            "retention": fig_ret,
+            "outcomes": P.fig_outcomes(M.outcome_counts(_window(out, "end", start, end, day + pd.DateOffset(months=13)), day), lang),
+            "retention": P.fig_retention(ret, lang, pooled=pooled),
             "revenue": P.fig_revenue(_window(rev, "month", start, end, day), lang),
         },
-        tables={"kpis": kpis, "retention": ret},
+        tables={"kpis": kpis, "retention": pooled, "revenue": rub_table(_window(rev, "month", start, end, day))},
         notes=notes,
         summary=summary,
     )
+
+
+def _pop_text(rep: Replay, outcomes: pd.DataFrame, edition: str, horizon: int, t: dict[str, str], lang: str) -> tuple[str, pd.DataFrame]:
+    pop = M.period_over_period(rep, churn_horizon_days=horizon, edition=edition, outcomes=outcomes)
+    r = pop.set_index("rate").loc["on_time_rate"]
+    text = t["pop"].format(to=_day(r["to"]), value=_pct(r["value"], lang), count=int(r["count"]), known=int(r["known"]),
+                           prior=_pct(r["prior_value"], lang), p_count=int(r["prior_count"]), p_known=int(r["prior_known"]))
+    return text, pop
 
 
 def renewal_timing_page(
@@ -223,38 +284,42 @@ def renewal_timing_page(
     edition: str = "all", lang: str = "ru", churn_horizon_days: int = 365,
 ) -> Page:
     """When customers renew relative to the end, renewal rates by month, competing follow-ups."""
-    rep, t, day, year_ago = _common(data, catalog, as_of, lang)
-    out = _edition(M.expiry_outcomes(rep, churn_horizon_days=churn_horizon_days), edition)
-    timing = M.renewal_timing(rep, outcomes=out, by=("expiry_month",))
-    by_ed = M.renewal_timing(rep, outcomes=out, by=("edition",)).rates
-    # Only months whose expiries are all decided: an undecided month's rate is biased upwards
-    # (its churn cannot be counted yet).
-    rates = _window(timing.rates[timing.rates["complete"]], "expiry_month", start, end, day)
+    rep, t, day, _ = _common(data, catalog, as_of, lang)
+    h = churn_horizon_days
+    out_all = M.expiry_outcomes(rep, churn_horizon_days=h)
+    out = _edition(out_all, edition)
+    monthly = M.renewal_rates(rep, by="month", churn_horizon_days=h, edition=edition, start=start, end=end, outcomes=out_all)
+    by_ed = M.renewal_rates(rep, by="edition", churn_horizon_days=h, start=start, end=end, outcomes=out_all)
     grace = rep.catalog.version_at(day.date()).grace_days
-    cont = out[out["outcome"].isin(M.RENEWED)]
+    # Timing shares over ends whose fate is fully known: late subscriptions arrive up to the horizon.
+    mature = day - pd.Timedelta(days=h)
+    known = out[(out["end"] <= mature) & (out["end"] > mature - pd.DateOffset(months=12))]
+    # The offsets chart reads the same ends as its note: late subscriptions of recent ends have not happened yet.
+    timing = M.renewal_timing(rep, outcomes=known, by=("expiry_month",), churn_horizon_days=h)
+    cont = known[known["outcome"].isin(M.RENEWED)]
     off = cont["offset_days"].astype("float")
-    complete12 = timing.rates[(timing.rates["expiry_month"] > year_ago - pd.DateOffset(months=12)) & timing.rates["complete"]].tail(12)
-    dec = complete12["decided"].sum()
+    pop_text, pop = _pop_text(rep, out_all, edition, h, t, lang)
+    rates = _rate_fields(headline_rates(rep, out_all, edition, h), lang)
     notes = {
         "timing": t["timing_note"].format(
+            frm=_day(known["end"].min()) if len(known) else "—", to=_day(known["end"].max()) if len(known) else "—", n=len(cont),
             median=int(off.median()) if len(off) else "—", early=_pct((off < 0).mean(), lang) if len(off) else "—",
             grace=_pct(cont["outcome"].isin(M.IN_GRACE).mean(), lang) if len(off) else "—",
-            late=_pct(cont["outcome"].eq("late_subscription").mean(), lang) if len(off) else "—"),
-        "rates": t["rates_note"].format(horizon=churn_horizon_days, rate=_pct(complete12["renewed"].sum() / dec, lang) if dec else "—",
-                                        grace=_pct(complete12["in_grace"].sum() / dec, lang) if dec else "—"),
+            late=_pct(cont["outcome"].eq(Outcome.LATE_SUBSCRIPTION).mean(), lang) if len(off) else "—"),
+        "rates": t["rates_note"].format(horizon=h, pop=pop_text, **rates),
         "risks": t["risks_note"],
     }
     return Page(
         title=t["timing"],
         figures={
             "timing": P.fig_renewal_timing(timing.offsets, grace, lang),
-            "rates": P.fig_renewal_rates(rates, lang),
+            "rates": P.fig_renewal_rates(monthly, lang),
             "risks": P.fig_competing_risks(M.expiry_competing_risks(rep, outcomes=out if edition in ("", "all") else None,
-                                                                    churn_horizon_days=churn_horizon_days), grace, lang),
+                                                                    churn_horizon_days=h), grace, lang),
         },
-        tables={"by_edition": by_ed, "by_month": rates},
+        tables={"by_edition": by_ed, "by_month": monthly, "period_over_period": pop},
         notes=notes,
-        summary=notes["timing"].replace("**", ""),
+        summary=notes["rates"].replace("**", ""),
     )
 
 
@@ -264,23 +329,23 @@ def grace_usage_page(
 ) -> Page:
     """How the grace window is used, what customers went without, forgotten renewals, slow orders."""
     rep, t, day, _ = _common(data, catalog, as_of, lang)
-    out = _edition(M.expiry_outcomes(rep, churn_horizon_days=churn_horizon_days), edition)
-    out = _window(out, "end", start, end, day)
+    h = churn_horizon_days
+    out = _window(_edition(M.expiry_outcomes(rep, churn_horizon_days=h), edition), "end", start, end, day)
     g = M.grace_usage(rep, outcomes=out)
-    fr = _edition(M.forgotten_renewals(rep, churn_horizon_days=churn_horizon_days), edition)
-    fr = _window(fr, "lapsed_on", start, end, day)
+    fr = _window(_edition(M.forgotten_renewals(rep, churn_horizon_days=h), edition), "lapsed_on", start, end, day)
     stages, misses = M.lead_times(rep)
     n = int(g.summary["in_grace"].sum())
     total = int(g.summary["uncovered_days"].sum())
-    decided = fr[fr["fate"].ne("open")]
+    decided = fr[fr["lapsed_on"] + pd.Timedelta(days=h) <= day]  # every fate known: the horizon has passed
     feats = ", ".join(f"{P.safe_text(r.name, markdown=True)} ({r.licenses_uncovered})" for r in g.features.itertuples() if r.licenses_uncovered) or t["none"]
+    share = {f: _pct(decided["fate"].eq(f).mean(), lang) if len(decided) else "—" for f in ForgottenFate}
     notes = {
-        "grace": t["grace_day_note"].format(n=n, mean=f"{total / n:.1f}".replace(".", ",") if n else "—", total=total),
+        "grace": t["grace_day_note"].format(n=n, mean=(f"{total / n:.1f}".replace(".", ",") if lang == "ru" else f"{total / n:.1f}") if n else "—", total=total),
         "features": t["features_note"].format(features=feats),
         "forgotten": t["forgotten_note"].format(
-            n=len(fr), up=_pct(decided["fate"].eq("upgraded").mean(), lang) if len(decided) else "—",
-            sub=_pct(decided["fate"].eq("replaced_by_subscription").mean(), lang) if len(decided) else "—",
-            churn=_pct(decided["fate"].eq("churned").mean(), lang) if len(decided) else "—"),
+            n=len(fr), decided=len(decided), horizon=h, frm=_day(decided["lapsed_on"].min()) if len(decided) else "—",
+            to=_day(decided["lapsed_on"].max()) if len(decided) else "—", up=share[ForgottenFate.UPGRADED],
+            sub=share[ForgottenFate.REPLACED_BY_SUBSCRIPTION], churn=share[ForgottenFate.CHURNED]),
         "lead": t["lead_note"].format(slow=int((misses["request_in_window"] & misses["code_after_deadline"]).sum())),
     }
     return Page(
@@ -298,20 +363,25 @@ def grace_usage_page(
 
 def upgrade_revenue_page(
     data: str = "data/sample", catalog: str | None = None, as_of: str = "", start: str = "", end: str = "",
-    edition: str = "all", lang: str = "ru", churn_horizon_days: int = 365,
+    edition: str = "all", lang: str = "ru", churn_horizon_days: int = 365, upgrade_window_days: int = 90,
 ) -> Page:
-    """How much the upgrade brings, how many lapsed renewals it converts, and the cash outlook."""
+    """Upgrade payments by paid month, conversions of lapsed renewals by lapse month, and the cash outlook."""
     rep, t, day, year_ago = _common(data, catalog, as_of, lang)
-    lapsed = M._forgotten(rep, None, churn_horizon_days)
-    up = _window(M.upgrade_revenue(rep, churn_horizon_days=churn_horizon_days, forgotten=lapsed), "month", start, end, day)
+    h, w = churn_horizon_days, upgrade_window_days
+    lapsed = M._forgotten(rep, None, h)
+    up = M.upgrade_revenue(rep, churn_horizon_days=h, forgotten=lapsed, upgrade_window_days=w, edition=edition,
+                           start=start, end=end)
     fr = _edition(lapsed[1], edition)
     last = up[up["month"] > year_ago]
-    dec = last["decided"].sum()
-    cal = _edition(M.expiry_calendar(rep, churn_horizon_days=churn_horizon_days), edition)
+    known_to = M.upgrade_conversion(rep, forgotten=lapsed, upgrade_window_days=w, edition=edition)["known_to"].max()
+    frm = known_to - pd.DateOffset(months=12) + pd.Timedelta(days=1) if pd.notna(known_to) else None
+    conv = M.upgrade_conversion(rep, forgotten=lapsed, upgrade_window_days=w, edition=edition, start=frm, end=known_to)
+    c = conv.iloc[0] if len(conv) else pd.Series({"known": 0, "converted": 0, "conversion_rate": np.nan})
+    cal = _edition(M.expiry_calendar(rep, churn_horizon_days=h), edition)
     notes = {
-        "upgrade": t["upgrade_note"].format(as_of=day.date(), n=int(last["upgrades"].sum()), rev=P.rub(last["upgrade_revenue"].sum()),
-                                            conv=_pct(last["converted"].sum() / dec, lang) if dec else "—",
-                                            kept=P.rub(last["revenue_kept"].sum())),
+        "upgrade": t["upgrade_note"].format(as_of=day.date(), n=int(last["upgrades"].sum()), rev=rub(last["upgrade_payments_kop"].sum()),
+                                            frm=_day(frm), to=_day(known_to), window=w, known=int(c["known"]),
+                                            conv=_pct(c["conversion_rate"], lang), converted=int(c["converted"])),
     }
     return Page(
         title=t["upgrade"],
@@ -320,7 +390,7 @@ def upgrade_revenue_page(
             "fates": P.fig_forgotten_renewals(M.forgotten_summary(fr), lang),
             "calendar": P.fig_expiry_calendar(cal, lang),
         },
-        tables={"monthly": up, "calendar": cal},
+        tables={"monthly": rub_table(up), "calendar": rub_table(cal), "conversion": conv},
         notes=notes,
         summary=notes["upgrade"].replace("**", ""),
     )
@@ -378,12 +448,12 @@ def pricing_whatif_page(
     s = res.summary
     b = s.iloc[0]
     lines = [t["summary"].format(months=horizon_months, start=(res.as_of + pd.Timedelta(days=1)).date(), runs=runs,
-                                 base=P.rub(b["bookings_mean"]), lo=P.rub(b["bookings_p05"]), hi=P.rub(b["bookings_p95"]),
+                                 base=rub(b["bookings_mean"]), lo=rub(b["bookings_p05"]), hi=rub(b["bookings_p95"]),
                                  active=f"{b['active_mean']:.0f}", rate=_pct(b["renewal_rate_mean"], lang),
                                  observed=_pct(res.observed_renewal_rate, lang))]
     for _, r in s.iloc[1:].iterrows():
-        lines.append(t["line"].format(name=P.safe_text(r["scenario"], markdown=True), diff=P.rub(r["bookings_diff_mean"]), dlo=P.rub(r["bookings_diff_p05"]),
-                                      dhi=P.rub(r["bookings_diff_p95"]), adiff=r["active_diff_mean"],
+        lines.append(t["line"].format(name=P.safe_text(r["scenario"], markdown=True), diff=rub(r["bookings_diff_mean"]), dlo=rub(r["bookings_diff_p05"]),
+                                      dhi=rub(r["bookings_diff_p95"]), adiff=r["active_diff_mean"],
                                       grace=r["grace_renewal_diff_mean"], up=r["upgrade_diff_mean"]))
     top = sens.assign(a=sens["bookings_diff_pct"].abs()).sort_values("a").iloc[-1]["knob"] if len(sens) else None
     if top is not None:

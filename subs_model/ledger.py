@@ -432,6 +432,9 @@ def _check_header(path: Path, name: str, columns: list[str], profile: Any) -> No
 
 
 def _frame(table: pa.Table, name: str) -> pd.DataFrame:
+    for i, field in enumerate(table.schema):  # exact amounts (a ledger written after reading): their decimal text
+        if pa.types.is_decimal(field.type):
+            table = table.set_column(i, field.name, pc.cast(table.column(i), pa.large_string()))
     df = table.combine_chunks().to_pandas()  # one chunk per column: hashing chunked strings is several times slower
     for c in COLUMNS[name]:
         if c not in df.columns and c not in REQUIRED[name]:

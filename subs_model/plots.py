@@ -2,7 +2,8 @@
 
 No metric maths, no I/O, no ``.show()`` here. One template and one label table make
 every chart look alike; ``lang="ru"`` (default) or ``"en"`` picks the labels. Money
-arrives in kopecks and is shown in rubles as «3 200 ₽».
+arrives in integer kopecks (``*_kop`` columns) and is shown in rubles as «3 200 ₽»
+through :mod:`subs_model.money`, the one place that converts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from .labels import labels
+from .money import rub, rubles
 
 __all__ = [
     "LABELS",
@@ -59,65 +63,60 @@ pio.templates["subs_model"] = go.layout.Template(
     )
 )
 
-LABELS: Mapping[str, Mapping[str, str]] = {
+_CHART_LABELS: Mapping[str, Mapping[str, str]] = {
     "ru": {
-        "early_renewal": "Продление заранее", "grace_renewal": "Продление в льготный период",
-        "early_subscription": "Подписка заранее", "grace_subscription": "Подписка в льготный период",
-        "upgrade": "Апгрейд", "late_subscription": "Подписка после срока", "churned": "Ушли", "open": "Ещё неизвестно",
-        "renewal": "Продление", "subscription": "Подписка",
+        "lapsed_pending": "Не продлили в срок, дальше ещё неизвестно",
         "outcomes_title": "Чем закончился срок подписки", "expiry_month": "Месяц окончания", "expiries": "Окончаний",
         "timing_title": "Когда активируют продолжение относительно окончания", "offset": "Дней от окончания (0 = первый день без подписки)",
         "count": "Число", "grace_window": "Льготный период",
         "rates_title": "Доля продлений по месяцу окончания", "renewal_rate": "Продлили (всего)",
+        "on_time_rate": "Продлили к дедлайну", "grace_share": "Продлили в льготный период",
+        "continued_rate": "Продолжили за год (любым способом)", "ends_in_month": "окончаний в месяце",
+        "upgrade_payments": "Оплаты апгрейдов (по месяцу оплаты)", "breakage": "Сгоревшие оплаты продлений",
+        "pooled": "Все лицензии (Каплан–Мейер)",
         "grace_renewal_rate": "Продлили в льготный период", "incomplete": "месяц ещё не завершён", "share": "Доля",
         "grace_title": "В какой день льготного периода продлевают", "grace_day": "День льготного периода",
-        "forgotten_title": "Забытые продления: что было дальше", "fate": "Исход", "lapsed": "Сгоревших кодов",
-        "upgraded": "Апгрейд", "replaced_by_subscription": "Купили подписку", "never_activated": "Не активировали",
-        "rejected_late": "Активировали поздно",
-        "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
-        "conversion_rate": "Доля сгоревших продлений с апгрейдом",
-        "revenue_title": "Выручка: поступления, признанная, отложенная", "bookings": "Поступления (по дате акта)",
+        "forgotten_title": "Забытые продления: что было дальше", "fate": "Исход", "lapsed_codes": "Сгоревших кодов", "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
+        "conversion_rate": "Апгрейд в окне после сгорания (по месяцу сгорания)",
+        "revenue_title": "Выручка: поступления, признанная, сгоревшая, отложенная", "bookings": "Поступления (по дате акта)",
         "recognised": "Признанная выручка", "deferred": "Отложенная выручка (остаток)",
         "retention_title": "Удержание когорт (Каплан–Мейер)", "months_since_start": "Месяцев с первой подписки",
         "retention": "Не ушли", "cohort": "Когорта",
         "risks_title": "Как продолжают после окончания (накопленная вероятность)", "cumulative_incidence": "Накопленная вероятность",
-        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "full": "Кассир 5",
-        "basic": "Кассир 5 (Базовая версия)",
-        "lead_title": "Сроки этапов заказа (медиана)", "stage": "Этап", "median_days": "Дней (медиана)",
+        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "lead_title": "Сроки этапов заказа (медиана)", "stage": "Этап", "median_days": "Дней (медиана)",
         "request_to_invoice": "Заявка → счёт", "invoice_to_paid": "Счёт → оплата", "paid_to_ticket": "Оплата → заявка в ТП",
         "to_code": "→ код", "code_to_activation": "Код → активация",
         "calendar_title": "Ближайшие окончания и ожидаемые поступления", "week": "Неделя", "expected_cash": "Ожидаемые поступления",
         "no_data": "Нет данных",
     },
     "en": {
-        "early_renewal": "Early renewal", "grace_renewal": "Renewal in grace", "early_subscription": "Early subscription",
-        "grace_subscription": "Subscription in grace", "upgrade": "Upgrade", "late_subscription": "Late subscription",
-        "churned": "Churned", "open": "Not yet known", "renewal": "Renewal", "subscription": "Subscription",
-        "outcomes_title": "How subscription terms ended", "expiry_month": "Month of expiry", "expiries": "Expiries",
+        "lapsed_pending": "Not renewed on time, rest not known yet", "outcomes_title": "How subscription terms ended", "expiry_month": "Month of expiry", "expiries": "Expiries",
         "timing_title": "When customers continue, relative to the end", "offset": "Days from the end (0 = first day without coverage)",
         "count": "Count", "grace_window": "Grace window",
         "rates_title": "Renewal rate by month of expiry", "renewal_rate": "Renewed (any way)",
+        "on_time_rate": "Renewed by the deadline", "grace_share": "Renewed in grace",
+        "continued_rate": "Continued within a year (any way)", "ends_in_month": "ends in the month",
+        "upgrade_payments": "Upgrade payments (by paid month)", "breakage": "Lapsed renewal payments (breakage)",
+        "pooled": "All licenses (Kaplan–Meier)",
         "grace_renewal_rate": "Renewed in grace", "incomplete": "month not yet decided", "share": "Share",
         "grace_title": "Which grace day customers renew on", "grace_day": "Grace day",
-        "forgotten_title": "Forgotten renewals: what happened next", "fate": "Fate", "lapsed": "Lapsed codes",
-        "upgraded": "Upgraded", "replaced_by_subscription": "Bought a subscription", "never_activated": "Never activated",
-        "rejected_late": "Activated too late",
-        "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
-        "conversion_rate": "Share of lapsed renewals upgraded",
-        "revenue_title": "Revenue: bookings, recognised, deferred", "bookings": "Bookings (by act date)",
+        "forgotten_title": "Forgotten renewals: what happened next", "fate": "Fate", "lapsed_codes": "Lapsed codes", "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
+        "conversion_rate": "Upgraded within the window (by lapse month)",
+        "revenue_title": "Revenue: bookings, recognised, breakage, deferred", "bookings": "Bookings (by act date)",
         "recognised": "Recognised revenue", "deferred": "Deferred revenue (balance)",
         "retention_title": "Cohort retention (Kaplan–Meier)", "months_since_start": "Months since first subscription",
         "retention": "Not churned", "cohort": "Cohort",
         "risks_title": "How expiries are followed up (cumulative incidence)", "cumulative_incidence": "Cumulative incidence",
-        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "full": "Кассир 5 (full)",
-        "basic": "Кассир 5 (basic)",
-        "lead_title": "Order stage lead times (median)", "stage": "Stage", "median_days": "Days (median)",
+        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "lead_title": "Order stage lead times (median)", "stage": "Stage", "median_days": "Days (median)",
         "request_to_invoice": "Request → invoice", "invoice_to_paid": "Invoice → paid", "paid_to_ticket": "Paid → helpdesk ticket",
         "to_code": "→ code", "code_to_activation": "Code → activation",
         "calendar_title": "Upcoming expiries and expected cash", "week": "Week", "expected_cash": "Expected cash",
         "no_data": "No data",
     },
 }
+
+#: Every label a chart shows: the enum values' (:func:`subs_model.labels.labels`) and the charts' own.
+LABELS: Mapping[str, Mapping[str, str]] = {lang: {**labels(lang), **chart} for lang, chart in _CHART_LABELS.items()}
 
 
 def _t(lang: str) -> Mapping[str, str]:
@@ -151,21 +150,6 @@ def safe_text(value: Any, *, markdown: bool = False) -> str:
     if markdown:
         text = _MD_PUNCT.sub(r"\\\1", " ".join(text.splitlines()))
     return html.escape(text, quote=False)
-
-
-def rub(kopecks: float | int) -> str:
-    """Kopecks as rubles with thin-space thousands: ``rub(320000) == '3 200 ₽'``.
-
-    >>> rub(320000)
-    '3\u202f200 ₽'
-    >>> rub(12345)
-    '123,45 ₽'
-    """
-    k = int(round(kopecks))
-    sign = "-" if k < 0 else ""
-    r, c = divmod(abs(k), 100)
-    whole = f"{r:,}".replace(",", "\u202f")
-    return f"{sign}{whole} ₽" if c == 0 else f"{sign}{whole},{c:02d} ₽"
 
 
 def _fig(title: str, lang: str) -> go.Figure:
@@ -212,15 +196,25 @@ def fig_renewal_timing(offsets: pd.DataFrame, grace_days: int, lang: str = "ru")
 
 
 def fig_renewal_rates(rates: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Renewal and grace-renewal rate by expiry month; undecided months drawn hollow."""
+    """On-time rate (known at each end's deadline) and continued rate (known at the churn horizon) by month
+    of the end, from :func:`subs_model.metrics.renewal_rates` ``by="month"``. A point is drawn only where its
+    rate has a denominator; a month still partly undecided for a rate is drawn hollow. The hover gives the
+    counts."""
     t = _t(lang)
     fig = _fig(t["rates_title"], lang)
     if rates.empty:
         return _empty(fig, lang)
-    for col, color in (("renewal_rate", PALETTE[0]), ("grace_renewal_rate", PALETTE[3])):
-        fig.add_scatter(x=rates["expiry_month"], y=rates[col], mode="lines+markers", name=t[col], line_color=color,
-                        marker={"symbol": np.where(rates["complete"], "circle", "circle-open"), "size": 7},
-                        hovertemplate="%{x|%Y-%m}: %{y:.1%}<extra></extra>")
+    lines = (("on_time_rate", "renewed_by_deadline", "known_at_deadline", PALETTE[0]),
+             ("grace_share", "in_grace", "known_at_deadline", PALETTE[3]),
+             ("continued_rate", "continued", "known_at_horizon", PALETTE[2]))
+    for col, num, den, color in lines:
+        r = rates[rates[den] > 0]
+        complete = (r[den] == r["ends"]).to_numpy()
+        fig.add_scatter(x=r["month"], y=r[col], mode="lines+markers", name=t[col], line_color=color,
+                        marker={"symbol": np.where(complete, "circle", "circle-open"), "size": 7},
+                        customdata=np.c_[r[num], r[den], r["ends"]],
+                        hovertemplate="%{x|%Y-%m}: %{y:.1%} (%{customdata[0]} / %{customdata[1]}; "
+                                      + t["ends_in_month"] + " %{customdata[2]})<extra></extra>")
     fig.update_layout(yaxis={"tickformat": ".0%", "range": [0, 1], "title": t["share"]}, xaxis_title=t["expiry_month"])
     return fig
 
@@ -247,20 +241,24 @@ def fig_forgotten_renewals(fates: pd.DataFrame, lang: str = "ru") -> go.Figure:
     colors = {"upgraded": "#F4A259", "replaced_by_subscription": "#7FC8A9", "churned": "#BC4B51", "open": "#C8C8C8"}
     for fate, g in fates.groupby("fate", observed=True, sort=False):
         fig.add_bar(x=[t[str(k)] for k in g["kind"]], y=g["count"], name=t[str(fate)], marker_color=colors.get(str(fate)))
-    fig.update_layout(barmode="stack", yaxis_title=t["lapsed"])
+    fig.update_layout(barmode="stack", yaxis_title=t["lapsed_codes"])
     return fig
 
 
 def fig_upgrade_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Upgrade revenue by month (bars, ₽) and the conversion share of lapsed renewals (line)."""
+    """Upgrade payments by paid month (bars, ₽) and the conversion of lapsed renewals within the window by
+    lapse month (line; months whose window has not closed are left out)."""
     t = _t(lang)
     fig = _fig(t["upgrade_title"], lang)
     if monthly.empty:
         return _empty(fig, lang)
-    fig.add_bar(x=monthly["month"], y=monthly["upgrade_revenue"] / 100, name=t["revenue"], marker_color=PALETTE[3],
-                customdata=[rub(v) for v in monthly["upgrade_revenue"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
-    fig.add_scatter(x=monthly["month"], y=monthly["conversion_rate"], name=t["conversion_rate"], yaxis="y2",
-                    mode="lines+markers", line_color=PALETTE[0], hovertemplate="%{y:.1%}<extra></extra>")
+    fig.add_bar(x=monthly["month"], y=rubles(monthly["upgrade_payments_kop"]), name=t["upgrade_payments"],
+                marker_color=PALETTE[3], customdata=[rub(v) for v in monthly["upgrade_payments_kop"]],
+                hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+    known = monthly[monthly["known"] > 0]
+    fig.add_scatter(x=known["month"], y=known["conversion_rate"], name=t["conversion_rate"], yaxis="y2",
+                    mode="lines+markers", line_color=PALETTE[0], customdata=np.c_[known["converted"], known["known"]],
+                    hovertemplate="%{x|%Y-%m}: %{y:.1%} (%{customdata[0]} / %{customdata[1]})<extra></extra>")
     fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1], "showgrid": False},
                       xaxis_title=t["month"])
     _money_axis(fig)
@@ -268,35 +266,40 @@ def fig_upgrade_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
 
 
 def fig_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Bookings and recognised revenue by month (bars) and the deferred balance (line), ₽."""
+    """Bookings, recognised revenue and breakage by month (bars) and the deferred balance (line), ₽."""
     t = _t(lang)
     fig = _fig(t["revenue_title"], lang)
     if monthly.empty:
         return _empty(fig, lang)
-    m = monthly.groupby("month")[["bookings", "recognised", "deferred"]].sum().reset_index()
-    for col, color in (("bookings", PALETTE[0]), ("recognised", PALETTE[2])):
-        fig.add_bar(x=m["month"], y=m[col] / 100, name=t[col], marker_color=color,
+    cols = ["bookings_kop", "recognised_kop", "breakage_kop", "deferred_kop"]
+    m = monthly.groupby("month")[cols].sum().reset_index()
+    for col, color in (("bookings_kop", PALETTE[0]), ("recognised_kop", PALETTE[2]), ("breakage_kop", PALETTE[5])):
+        fig.add_bar(x=m["month"], y=rubles(m[col]), name=t[col.removesuffix("_kop")], marker_color=color,
                     customdata=[rub(v) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
-    fig.add_scatter(x=m["month"], y=m["deferred"] / 100, name=t["deferred"], mode="lines", line_color=PALETTE[4],
-                    customdata=[rub(v) for v in m["deferred"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+    fig.add_scatter(x=m["month"], y=rubles(m["deferred_kop"]), name=t["deferred"], mode="lines", line_color=PALETTE[4],
+                    customdata=[rub(v) for v in m["deferred_kop"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
     fig.update_layout(barmode="group", xaxis_title=t["month"])
     _money_axis(fig)
     return fig
 
 
-def fig_retention(retention: pd.DataFrame, lang: str = "ru", value: str = "km_retention") -> go.Figure:
-    """Retention curves, one line per cohort year (cohorts pooled by year, weighted by size)."""
+def fig_retention(retention: pd.DataFrame, lang: str = "ru", pooled: pd.DataFrame | None = None) -> go.Figure:
+    """Kaplan–Meier retention: one line per cohort (``cohort_retention``, e.g. ``period="year"``), each stopping
+    at its follow-up, and the pooled curve over all licenses (``pooled_retention``) in bold. Steps at whole
+    months: churn happens at term ends."""
     t = _t(lang)
     fig = _fig(t["retention_title"], lang)
-    if retention.empty:
+    if retention.empty and (pooled is None or pooled.empty):
         return _empty(fig, lang)
-    r = retention.assign(year=pd.to_datetime(retention["cohort"]).dt.year)
-    r = r.assign(w=r["cohort_size"] * r[value])
-    agg = r.groupby(["year", "months"])[["w", "cohort_size"]].sum().reset_index()
-    agg["value"] = agg["w"] / agg["cohort_size"]
-    for year, g in agg.groupby("year"):
-        fig.add_scatter(x=g["months"], y=g["value"], mode="lines+markers", name=f"{t['cohort']} {year}",
-                        hovertemplate="%{x}: %{y:.1%}<extra></extra>")
+    r = retention[retention["km_retention"].notna()]
+    for cohort, g in r.groupby("cohort"):
+        label = f"{t['cohort']} {pd.Timestamp(cohort).year}" if (r["cohort"].dt.month == 1).all() else f"{t['cohort']} {pd.Timestamp(cohort):%Y-%m}"
+        fig.add_scatter(x=g["months"], y=g["km_retention"], mode="lines", name=label, line_shape="hv",
+                        customdata=g["at_risk"], hovertemplate="%{x}: %{y:.1%} (n = %{customdata})<extra></extra>")
+    if pooled is not None and not pooled.empty:
+        fig.add_scatter(x=pooled["months"], y=pooled["retention"], mode="lines", name=t["pooled"], line_shape="hv",
+                        line={"color": "#222", "width": 3}, customdata=pooled["followed"],
+                        hovertemplate="%{x}: %{y:.1%} (n = %{customdata})<extra></extra>")
     fig.update_layout(yaxis={"tickformat": ".0%", "range": [0, 1.02], "title": t["retention"]}, xaxis_title=t["months_since_start"])
     return fig
 
@@ -347,10 +350,10 @@ def fig_expiry_calendar(calendar: pd.DataFrame, lang: str = "ru") -> go.Figure:
     fig = _fig(t["calendar_title"], lang)
     if calendar.empty:
         return _empty(fig, lang)
-    w = calendar.groupby("week")[["expiries", "expected_cash"]].sum().reset_index()
+    w = calendar.groupby("week")[["expiries", "expected_cash_kop"]].sum().reset_index()
     fig.add_bar(x=w["week"], y=w["expiries"], name=t["expiries"], marker_color=PALETTE[1])
-    fig.add_scatter(x=w["week"], y=w["expected_cash"] / 100, name=t["expected_cash"], yaxis="y2", mode="lines+markers",
-                    line_color=PALETTE[0], customdata=[rub(v) for v in w["expected_cash"]],
+    fig.add_scatter(x=w["week"], y=rubles(w["expected_cash_kop"]), name=t["expected_cash"], yaxis="y2", mode="lines+markers",
+                    line_color=PALETTE[0], customdata=[rub(v) for v in w["expected_cash_kop"]],
                     hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>")
     fig.update_layout(yaxis_title=t["expiries"], xaxis_title=t["week"],
                       yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " ₽", "tickformat": ",.0f", "showgrid": False})
@@ -375,17 +378,19 @@ def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru") -> go.F
     d = table[table["metric"] == metric]
     if d.empty:
         return _empty(fig, lang)
-    scale = 100 if metric in ("bookings", "recognised") else 1
+    money = metric in ("bookings", "recognised")  # kopecks: drawn in rubles
+    scale = rubles if money else np.asarray
+
     for i, (name, g) in enumerate(d.groupby("scenario", sort=False)):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_scatter(x=g["month"], y=g["p95"] / scale, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
+        fig.add_scatter(x=g["month"], y=scale(g["p95"]), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
                         legendgroup=safe_text(name))
-        fig.add_scatter(x=g["month"], y=g["p05"] / scale, mode="lines", line={"width": 0}, fill="tonexty",
+        fig.add_scatter(x=g["month"], y=scale(g["p05"]), mode="lines", line={"width": 0}, fill="tonexty",
                         fillcolor=_rgba(color, 0.15), showlegend=False, hoverinfo="skip", legendgroup=safe_text(name))
-        fig.add_scatter(x=g["month"], y=g["mean"] / scale, mode="lines", name=safe_text(name), line_color=color,
+        fig.add_scatter(x=g["month"], y=scale(g["mean"]), mode="lines", name=safe_text(name), line_color=color,
                         legendgroup=safe_text(name))
     fig.update_layout(xaxis_title=t["month"])
-    if scale == 100:
+    if money:
         _money_axis(fig)
     return fig
 

@@ -17,6 +17,7 @@ from .catalog import Catalog
 from .days import NO_DAY
 from .errors import LedgerError
 from .ledger import Ledger
+from .money import kopecks
 from .vocab import Edition, Sku, categories
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ _AMOUNT_RE = r"^(?P<sign>-?)(?P<rub>\d+)(?:[.,](?P<kop>\d{1,2}))?$"
 
 
 def parse_kopecks(amounts: pd.Series, *, where: str = "orders", column: str = "amount_rub") -> np.ndarray:
-    """Decimal ruble text (``"3200"``, ``"3200.5"``, ``"3 200,50"``) → int64 kopecks; missing → -1.
+    """Decimal ruble text (``"3200"``, ``"3200.5"``, ``"3 200,50"``) or exact decimal rubles (a ledger's
+    ``amount_rub`` once read, :data:`subs_model.money.RUB`) → int64 kopecks; missing → -1.
 
     Raises :class:`LedgerError` naming the first malformed row (more than 2 decimals,
     not a number).
@@ -36,6 +38,8 @@ def parse_kopecks(amounts: pd.Series, *, where: str = "orders", column: str = "a
     >>> parse_kopecks(pd.Series(["3200.50", "800", None])).tolist()
     [320050, 80000, -1]
     """
+    if isinstance(amounts.dtype, pd.ArrowDtype) and pa.types.is_decimal(amounts.dtype.pyarrow_dtype):
+        return kopecks(amounts)  # read by read_ledger: exact rubles already
     if pd.api.types.is_integer_dtype(amounts.dtype):
         return np.where(amounts.isna(), -1, amounts.fillna(0).to_numpy(dtype=np.int64) * 100)
     fast = _arrow_kopecks(amounts)

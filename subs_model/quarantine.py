@@ -20,6 +20,7 @@ import pandas as pd
 
 from .errors import LedgerError
 from .ledger import TIMESTAMP_COLUMNS, Ledger
+from .money import decimal_rubles
 from .workers import workers
 
 
@@ -177,6 +178,9 @@ def _accepted(df: pd.DataFrame, parsed: dict[str, Any], drop: np.ndarray, tz: st
     for c in stamps:
         ns = parsed[c][0] if keep_mask.all() else parsed[c][0][keep]
         out[c] = pd.DatetimeIndex(ns.view("datetime64[ns]"), tz="UTC").tz_convert(tz)
+    if "_amount" in parsed and "amount_rub" in df.columns:  # the money policy: exact decimal rubles once read
+        kop = parsed["_amount"][0] if keep_mask.all() else parsed["_amount"][0][keep]
+        out["amount_rub"] = decimal_rubles(kop).array
     return out[list(df.columns)]
 
 

@@ -9,7 +9,7 @@ The work is split in two, both over whole columns:
    ``wrong_license``, ``activated_before_issue``) and sort events into the total replay
    order ``(license, instant, kind, code)`` — legacy periods first, a code issue before
    an activation at the same instant.
-2. *Scan* (:mod:`subs_model._kernel`, compiled): per license, the state that depends on
+2. *Scan* (:mod:`subs_model._scan`, compiled, with the rule helpers of :mod:`subs_model._kernel`): per license, the state that depends on
    earlier accepted activations — the current end, prior coverage (R5) and the renewal
    codes waiting on the current expiry (R7, R14) — then the result columns.
 
@@ -30,6 +30,8 @@ import pandas as pd
 import pyarrow as pa
 
 from . import _kernel as K
+from . import _join as J
+from . import _scan as S
 from .catalog import Catalog
 from .days import (
     NO_DAY,
@@ -88,7 +90,7 @@ def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int8)
     # A missing value's code -1 takes the table's last entry, -1 (the compiled gather is
     # several times numpy's fancy indexing: docs/performance.md).
-    return K.gather(lut, codes)
+    return J.gather(lut, codes)
 
 
 def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, pd.CategoricalDtype | None]:
@@ -121,13 +123,13 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
 def _is_unique(series: pd.Series) -> bool:
     if is_categorical(series):
         codes = _cat_codes(series)
-        return bool(len(codes) == 0 or (codes.min() >= 0 and K.first_repeat(codes, len(series.cat.categories)) < 0))
+        return bool(len(codes) == 0 or (codes.min() >= 0 and J.first_repeat(codes, len(series.cat.categories)) < 0))
     return series.is_unique
 
 
 def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
     """Permutation into (license, instant[, tiebreak]) order and CSR pointers per license."""
-    perm, ptr, tie = K.event_order(lic, ts, nlic)
+    perm, ptr, tie = J.event_order(lic, ts, nlic)
     if tie and tiebreak is not None:
         ls, tss = lic[perm], ts[perm]
         same = (ls[1:] == ls[:-1]) & (tss[1:] == tss[:-1])
@@ -195,7 +197,7 @@ class Prepared:
     @property
     def o_edition(self) -> np.ndarray:
         """Edition position of each order's license (-1 unknown), by order row."""
-        return K.gather(self.license_edition, self.o_lic)
+        return J.gather(self.license_edition, self.o_lic)
 
     @property
     def act_order(self) -> np.ndarray:
@@ -207,7 +209,7 @@ def first_activations(led: Ledger, p: Prepared, tz: str) -> np.ndarray:
     """Instant (UTC ns) of each order's code's first activation on record, by order row
     (``NO_TIME``: never activated; ``p`` prepared from ``led``)."""
     ts = parse_instants(led.activations["activated_at"], tz, where=f"{led.source}: activations", column="activated_at")
-    return K.first_by_order(len(p.o_sku), p.act_num, p.o_perm, p.act_perm, ts)
+    return J.first_by_order(len(p.o_sku), p.act_num, p.o_perm, p.act_perm, ts)
 
 
 # -- preparation: number ids, check, number orders, join activations, find upgrade targets ----------------
@@ -264,7 +266,7 @@ class _IssueEvents:
 @dataclass(frozen=True, slots=True)
 class _Buckets:
     """The activations grouped by ranges of licenses before their orders are known
-    (:func:`_activation_buckets`; :func:`_kernel.bucket_rows`). :func:`_join_activations`
+    (:func:`_activation_buckets`; :func:`_join.bucket_rows`). :func:`_join_activations`
     turns ``rows``, ``num``, ``ts`` and ``code`` into the events' columns in place."""
 
     d0: int  # first UTC day of the offset table
@@ -351,8 +353,8 @@ def _check_license_ids(src: str, names: tuple[str, ...], cols: list[np.ndarray])
 
 def _number_orders(ids: _Ids) -> _OrderNumbers:
     """Orders numbered by license, and each issued code's order number (license numbers in range)."""
-    o_perm, o_rank, o_ptr, n_issue_ts = K.license_order(ids.lic[1], ids.o_issue_ts, ids.nlic)
-    code_to_num, repeated, uncoded = K.code_index(ids.o_code, ids.o_issue_ts, o_rank, ids.n_codes)
+    o_perm, o_rank, o_ptr, n_issue_ts = J.license_order(ids.lic[1], ids.o_issue_ts, ids.nlic)
+    code_to_num, repeated, uncoded = J.code_index(ids.o_code, ids.o_issue_ts, o_rank, ids.n_codes)
     return _OrderNumbers(o_perm, o_rank, o_ptr, n_issue_ts, code_to_num, int(repeated), int(uncoded))
 
 
@@ -366,7 +368,7 @@ def _check_licenses(led: Ledger, ids: _Ids) -> np.ndarray:
         dup = ids.license_ids[_first(counts > 1)].as_py()
         msg = f"{src}: licenses has license_id {dup!r} more than once; license ids must be unique"
         raise LedgerError(msg)
-    row = K.first_absent(counts > 0, o_lic)  # a byte per license: the lookups stay in cache
+    row = J.first_absent(counts > 0, o_lic)  # a byte per license: the lookups stay in cache
     if row >= 0:
         msg = (
             f"{src}: orders row {row + 1}, column 'license_id': {ord_df['license_id'].iloc[row]!r} "
@@ -413,11 +415,11 @@ def _check_orders(led: Ledger, ids: _Ids, orders: _OrderNumbers, act_ts: np.ndar
 
 def _issue_events(led: Ledger, tz: str, orders: _OrderNumbers, o_sku: np.ndarray) -> _IssueEvents:
     """Skus and issue days by order number, and the renewal codes' issue events in replay order."""
-    n_sku = K.gather(o_sku, orders.o_perm)
+    n_sku = J.gather(o_sku, orders.o_perm)
     n_issue_day, last = local_days32_and_last(orders.n_issue_ts, tz)
-    num, ptr, ts, day = K.issue_events(orders.o_ptr, n_sku, orders.n_issue_ts, n_issue_day)
+    num, ptr, ts, day = J.issue_events(orders.o_ptr, n_sku, orders.n_issue_ts, n_issue_day)
     oid = led.orders["order_id"]
-    n_oid = K.gather(_cat_codes(oid), orders.o_perm) if is_categorical(oid) else None
+    n_oid = J.gather(_cat_codes(oid), orders.o_perm) if is_categorical(oid) else None
     return _IssueEvents(n_sku, n_issue_day, int(last), num, ptr, ts, day, n_oid)
 
 
@@ -427,19 +429,19 @@ def _activation_buckets(a_lic: np.ndarray, a_ts: np.ndarray, a_code: np.ndarray,
     n = len(a_lic)
     shift = max(int(np.ceil(np.log2(max(nlic * BUCKET_EVENTS / max(n, 1), 1)))), 0)
     rows, num, ts, code = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, a_code.dtype)
-    bptr, ptr = K.bucket_rows(a_lic, a_ts, a_code, nlic, shift, rows, num, ts, code)
+    bptr, ptr = J.bucket_rows(a_lic, a_ts, a_code, nlic, shift, rows, num, ts, code)
     return _Buckets(*day_offsets(a_ts, tz), rows, num, ts, code, bptr, ptr, shift)
 
 
 def _join_activations(b: _Buckets, orders: _OrderNumbers, nlic: int, tz: str, tiebreak: pd.Series) -> _Activations:
-    """Activations in replay order, joined to their orders (:func:`_kernel.order_activations`),
+    """Activations in replay order, joined to their orders (:func:`_join.order_activations`),
     with the static reasons and local days; buckets run side by side on the workers (large ledgers)."""
     n = len(b.rows)
     static, day = np.empty(n, np.int8), np.empty(n, np.int32)
 
     def run(b_lo: int, b_hi: int) -> tuple[bool, int, int]:
         lo, hi = b_lo << b.shift, min(b_hi << b.shift, nlic)
-        return K.order_activations(lo, hi, b_lo, b_hi, b.bptr, b.ptr, orders.code_to_num, orders.o_ptr,
+        return J.order_activations(lo, hi, b_lo, b_hi, b.bptr, b.ptr, orders.code_to_num, orders.o_ptr,
                                    orders.n_issue_ts, b.d0, b.offset, b.changes, b.rows, b.ts, b.code, b.num,
                                    static, day)
 
@@ -624,12 +626,12 @@ def _ranges(work: np.ndarray, n_events: int, per_thread: int = 4) -> list[tuple[
 
 
 def issues_before(act_ptr: np.ndarray, act_ts: np.ndarray, iss_ptr: np.ndarray, iss_ts: np.ndarray) -> np.ndarray:
-    """:func:`_kernel.issues_before` over ranges of licenses side by side (events in replay
+    """:func:`_scan.issues_before` over ranges of licenses side by side (events in replay
     order, CSR pointers per license)."""
     out = np.empty(len(act_ts), np.int32)
 
     def part(lo: int, hi: int) -> None:
-        K.issues_before(act_ptr[lo : hi + 1], act_ts, iss_ptr[lo : hi + 1], iss_ts, out)
+        S.issues_before(act_ptr[lo : hi + 1], act_ts, iss_ptr[lo : hi + 1], iss_ts, out)
 
     run_ranges(part, _ranges(act_ptr + iss_ptr, len(act_ts) + len(iss_ts)))
     return out
@@ -652,8 +654,8 @@ def scan_prepared(p: Prepared, knobs: dict[str, np.ndarray], as_of_day: int) -> 
     }
 
     def scan(lo: int, hi: int) -> int:
-        K.init_order_state(out["ostate"], p.n_issue_day, p.o_ptr[lo], p.o_ptr[hi])
-        return K.scan(
+        S.init_order_state(out["ostate"], p.n_issue_day, p.o_ptr[lo], p.o_ptr[hi])
+        return S.scan(
             as_of_day,
             p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end,
             p.iss_ptr[lo : hi + 1], p.iss_num, p.iss_day,

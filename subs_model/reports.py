@@ -1,32 +1,29 @@
-"""The report runner: parameterised notebooks → offline HTML reports, published atomically.
+"""The report runner: parameterised notebooks → offline HTML reports, published atomically, and a summary page.
 
-Each named notebook is run with papermill (``kernel_name="python3"``, the notebook's
-folder as working directory, a per-cell timeout) in a work folder outside the published
-tree, converted to HTML without code cells through an offline template (plotly.js embedded
-once per report, no CDN request of any kind), and only then moved over the published
-report. A failing cell, a timeout or a dead kernel leaves the last good report untouched,
-keeps the executed notebook in ``<out>.failed/`` (a sibling of the published folder, so a
-web server that publishes ``<out>`` does not expose it) and makes the run exit non-zero.
+Each named notebook (by default the shipped ones, :func:`subs_model.resources.notebooks_dir`,
+found from any folder) is run with papermill (``kernel_name="python3"``, the notebook's folder
+as working directory, a per-cell timeout, the kernel on IPC sockets in a private work folder
+rather than TCP) in a work folder outside the published tree, converted to HTML without code
+cells through an offline template (plotly.js embedded once per report, no CDN request of any
+kind, stderr and ``# NBVAL_…`` markers left out), and only then moved over the published
+report, with the downloads of its tables (``<name>_files/``, :mod:`subs_model.tables`). A
+failing cell, a timeout or a dead kernel leaves the last good report untouched, keeps the
+executed notebook in ``<out>.failed/`` (a sibling of the published folder, so a web server that
+publishes ``<out>`` does not expose it) and makes the run exit non-zero.
 
-Nothing but reports, ``index.html`` and ``runs.json`` stays in the published folder: work
-folders live under the system temp folder (``subs-model-reports-<uid>/<name>-<pid>-*``) and
-are removed when the run ends; those of a run that died (its process is gone), half-written
-``.*.<pid>.tmp`` files of one, and the ``.<name>-*/`` folders and ``failed/`` folder of
-earlier versions are cleaned up by the next run. The index and ``runs.json`` show path
-parameters relative to the data root (the notebooks folder's parent by default), never
-server paths.
-
-Parameters are checked before anything runs: a name the notebook does not declare, or a
-value of the wrong type, is refused with the list of valid parameters.
+Parameters are checked before any kernel starts (:mod:`subs_model.report_params`): a name no
+chosen notebook declares, a value of the wrong type or outside its domain is refused in one
+line. Path parameters reach the notebooks as absolute paths. ``index.html`` opens with the
+headline KPIs of one replay of the reports' ledger (:mod:`subs_model.report_summary`), then
+lists the reports; it and ``runs.json`` show paths relative to the data root, never server
+paths. Files, work folders and leftovers of dead runs: :mod:`subs_model.report_files`.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import datetime as dt
 import hashlib
-import html
 import json
 import os
 import re
@@ -43,100 +40,23 @@ import nbformat
 
 from . import __version__
 from .errors import SubsModelError, read_yaml
+from .report_files import (_atomic_write, _clean_leftovers, _publish_files, _scrub, _shown_params, failed_dir,
+                           work_root)
+from .report_params import (NotebookParameter, ParameterError, check_domains, check_parameters, declared_parameters,
+                            resolve_paths, suite_parameters)
+from .resources import data_dir, notebooks_dir
+from .tables import EXPORT_DIR_ENV, EXPORT_LINK_ENV
 
-__all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "declared_parameters", "run_reports"]
+__all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "check_parameters", "declared_parameters",
+           "run_reports"]
 
 TEMPLATES = Path(__file__).parent / "templates"
-_STALE_TMP = re.compile(r"^\..+\.(\d+)\.tmp$")
-_WORK_DIR = re.compile(r"^(.+)-(\d+)-[a-z0-9_]{8}$")
-_ABS_PATH = re.compile(r"(?<![\w./~-])(?:/[\w.~+@%-]+)+/?")
+_NBVAL_MARK = re.compile(r"^\s*#\s*NBVAL_\w+\s*$\n?", re.MULTILINE)
 _MATHJAX_TAG = re.compile(r"<script[^>]*src=\"[^\"]*(?:mathjax|MathJax)[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
-
-
-class ParameterError(SubsModelError, ValueError):
-    """A report parameter is unknown to the notebook or has the wrong type."""
 
 
 class ReportError(SubsModelError, RuntimeError):
     """A report notebook failed (cell error, timeout, dead kernel)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NotebookParameter:
-    """One assignment of a notebook's ``parameters`` cell."""
-
-    name: str
-    type: type
-    default: Any
-    help: str
-
-
-def declared_parameters(path: str | Path) -> dict[str, NotebookParameter]:
-    """The parameters a notebook declares: names, types and defaults of its ``parameters`` cell.
-
-    Only plain literal assignments count (``name = value  # help``), as the house style asks.
-    """
-    nb = nbformat.read(Path(path), as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
-    if not cells:
-        msg = f"{path}: no cell tagged 'parameters'; tag the cell of defaults so the runner can inject values"
-        raise ReportError(msg)
-    source = cells[0].source
-    lines = source.splitlines()
-    out: dict[str, NotebookParameter] = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-            line = lines[node.lineno - 1]
-            help_text = line.split("#", 1)[1].strip() if "#" in line else ""
-            out[node.targets[0].id] = NotebookParameter(node.targets[0].id, type(value), value, help_text)
-    return out
-
-
-def _coerce(p: NotebookParameter, value: Any, *, from_text: bool) -> Any:
-    """``value`` converted to the parameter's type, or a ParameterError saying why not."""
-    want = p.type
-    if from_text and isinstance(value, str):
-        text = value.strip()
-        try:
-            if want is bool:
-                if text.lower() in ("true", "1", "yes", "да"):
-                    return True
-                if text.lower() in ("false", "0", "no", "нет"):
-                    return False
-                raise ValueError(text)
-            if want is int:
-                return int(text)
-            if want is float:
-                return float(text)
-        except ValueError:
-            msg = f"parameter {p.name!r} expects {want.__name__} (default {p.default!r}), got {value!r}"
-            raise ParameterError(msg) from None
-        return value  # str parameters stay exactly as typed: ids and codes keep leading zeros
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-        hint = " (quote it in YAML: ids and codes must stay text)" if want is str else ""
-        msg = f"parameter {p.name!r} expects {want.__name__} (default {p.default!r}), got {value!r} ({type(value).__name__}){hint}"
-        raise ParameterError(msg)
-    return value
-
-
-def check_parameters(path: Path, text_params: Mapping[str, str], typed_params: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated, typed parameters for the notebook at ``path`` (text from ``-p``, typed from YAML)."""
-    declared = declared_parameters(path)
-    out: dict[str, Any] = {}
-    for source, params, from_text in (("-f", typed_params, False), ("-p", text_params, True)):
-        for name, value in params.items():
-            if name not in declared:
-                valid = "\n".join(f"  {p.name} ({p.type.__name__}, default {p.default!r}) {p.help}" for p in declared.values())
-                msg = f"{path.name}: unknown parameter {name!r} (given with {source}); valid parameters:\n{valid}"
-                raise ParameterError(msg)
-            out[name] = _coerce(declared[name], value, from_text=from_text)
-    return out
 
 
 @dataclass
@@ -151,6 +71,7 @@ class RunResult:
     failed_notebook: Path | None = None
     error: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    stderr: list[str] = field(default_factory=list)  # first lines of the stderr outputs left out of the report
 
 
 def _fingerprint(data: Any, notebook_dir: Path) -> str:
@@ -168,14 +89,28 @@ def _fingerprint(data: Any, notebook_dir: Path) -> str:
     return h.hexdigest()[:16] if files else "missing"
 
 
-def _to_html(nb_path: Path) -> str:
+def _stderr_lines(nb: Any) -> list[str]:
+    """The first line of each stderr stream output of an executed notebook (warnings, progress bars)."""
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if o.get("output_type") == "stream" and o.get("name") == "stderr" and str(o.get("text", "")).strip():
+                out.append(str(o["text"]).strip().splitlines()[0][:200])
+    return out
+
+
+def _to_html(nb_path: Path) -> tuple[str, list[str]]:
+    """The executed notebook as offline HTML without code, and the stderr lines left out of it."""
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(nb_path, as_version=4)
+    dropped = _stderr_lines(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            # Warnings and progress bars are for the console, not the reader.
+            # Warnings and progress bars are for the console (the runner logs them), not the reader.
             cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+            # Test markers (# NBVAL_CHECK_OUTPUT) are for nbval, never for a reader, even if inputs are ever shown.
+            cell.source = _NBVAL_MARK.sub("", cell.source)
     exporter = HTMLExporter(
         template_name="offline",
         extra_template_basedirs=[str(TEMPLATES)],
@@ -184,7 +119,23 @@ def _to_html(nb_path: Path) -> str:
         exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(nb)
-    return _MATHJAX_TAG.sub("", body)
+    return _MATHJAX_TAG.sub("", body), dropped
+
+
+def notebook_title(path: Path, lang: str = "ru") -> str:
+    """The notebook's title (its first Markdown heading) in ``lang``: «Обзор когорт · Cohort overview» → one side."""
+    import json as _json
+
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        for cell in _json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell.get("cell_type") == "markdown":
+                src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                first = src.strip().splitlines()[0] if src.strip() else ""
+                if first.startswith("#"):
+                    title = first.lstrip("#").strip()
+                    ru, _, en = title.partition(" · ")
+                    return (ru if lang == "ru" else en or ru).strip()
+    return path.stem
 
 
 def _failed_cell(nb_path: Path) -> str:
@@ -200,98 +151,42 @@ def _failed_cell(nb_path: Path) -> str:
     return ""
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # The pid in the name lets the next run tell a dead writer's leftover from a live one's file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _kernel_env(name: str, files: Path) -> dict[str, str]:
+    """What a report kernel's environment adds: charts render in HTML (plotly.js embedded once), tables are written for download."""
+    return {"PLOTLY_RENDERER": "notebook", EXPORT_DIR_ENV: str(files), EXPORT_LINK_ENV: f"{name}_files/"}
 
 
-def failed_dir(out: str | Path) -> Path:
-    """Where the executed notebooks of failed runs are kept: ``<out>.failed/``, beside ``out``, not in it."""
-    o = Path(out).resolve()
-    return o.with_name(f"{o.name}.failed")
+def _kernel_manager_class(work: Path, env: Mapping[str, str]) -> type:
+    """A kernel manager class: IPC transport in the private work folder, and ``env`` added to the kernel's environment.
 
+    IPC (Unix sockets) instead of TCP on localhost: nothing else on the machine can connect to
+    the kernel, and ipykernel does not print its "running over TCP without encryption" warning.
+    The environment is given to this kernel only (the runner's own ``os.environ`` is left as it
+    is, so notebooks may run side by side). A class, not an instance, so that nbclient owns the
+    manager and shuts the kernel down. Windows has no IPC transport: TCP there.
+    """
+    from jupyter_client.manager import AsyncKernelManager
 
-def work_root() -> Path:
-    """The folder of the runner's work folders: under the system temp folder, one per user."""
-    uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
-    return Path(tempfile.gettempdir()) / f"subs-model-reports-{uid}"
+    extra = dict(env)
 
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            if os.name != "nt":
+                kwargs.setdefault("transport", "ipc")
+                kwargs.setdefault("ip", str(work / "kernel"))
+            super().__init__(**kwargs)
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    except OSError:
-        return False
-    return True
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
+            return await super()._async_pre_start_kernel(**kw)
 
-
-def _clean_leftovers(out_dir: Path, names: Sequence[str], failed: Path, log=print) -> None:
-    """Remove what dead runs left behind: work folders, half-written files, and the old in-tree leftovers."""
-    root = work_root()
-    if root.is_dir():
-        for d in root.iterdir():
-            m = _WORK_DIR.match(d.name)
-            if d.is_dir() and m and not _alive(int(m.group(2))):
-                shutil.rmtree(d, ignore_errors=True)
-    if not out_dir.is_dir():
-        return
-    for p in out_dir.iterdir():
-        m = _STALE_TMP.match(p.name)
-        if m and p.is_file() and not _alive(int(m.group(1))):
-            p.unlink(missing_ok=True)
-        # Earlier versions staged runs in ``<out>/.<name>-<random>/`` (tempfile.mkdtemp).
-        elif p.is_dir() and p.name.startswith(".") and any(re.fullmatch(rf"\.{re.escape(n)}-[a-z0-9_]{{8}}", p.name) for n in names):
-            shutil.rmtree(p, ignore_errors=True)
-    old = out_dir / "failed"  # earlier versions kept failed notebooks inside the published folder
-    if old.is_dir():
-        dest = failed
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in old.iterdir():
-            if not (dest / f.name).exists():
-                shutil.move(str(f), dest / f.name)
-        shutil.rmtree(old, ignore_errors=True)
-        log(f"moved the failed notebooks of earlier runs out of the published folder to {dest}")
-
-
-def _shown_path(value: str, root: Path, base: Path) -> str:
-    """``value`` (a path, relative to ``base`` if not absolute) as shown to readers: relative to ``root``."""
-    p = Path(value)
-    full = Path(os.path.normpath(p if p.is_absolute() else base / p))
-    with contextlib.suppress(ValueError):
-        return full.relative_to(root).as_posix() or "."
-    return f"…/{full.name}" if full.name else "…"
-
-
-def _scrub(text: str, root: Path, base: Path) -> str:
-    """``text`` with every absolute path replaced by its data-root-relative form."""
-    return _ABS_PATH.sub(lambda m: _shown_path(m.group(0), root, base), text)
-
-
-def _shown_params(params: Mapping[str, Any], declared: Mapping[str, NotebookParameter], root: Path, base: Path) -> dict[str, Any]:
-    """Parameters as the index shows them: path parameters (a ``/`` in the default, or an absolute value) relative to ``root``."""
-    out = {}
-    for k, v in params.items():
-        d = declared.get(k)
-        is_path = isinstance(v, str) and v and (os.path.isabs(v) or (d is not None and isinstance(d.default, str) and "/" in d.default))
-        out[k] = _shown_path(v, root, base) if is_path else v
-    return out
+    return IpcKernelManager
 
 
 def run_one(
     notebook: Path, out_dir: Path, params: dict[str, Any], *, cell_timeout: int = 600, failed: Path | None = None, log=print,
 ) -> RunResult:
-    """Run one notebook and publish its HTML atomically; never raises for a notebook failure."""
+    """Run one notebook and publish its HTML (and its tables' downloads) atomically; never raises for a notebook failure."""
     import papermill as pm
 
     name = notebook.stem
@@ -301,16 +196,19 @@ def run_one(
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{name}-{os.getpid()}-", dir=root))
     executed = work / f"{name}.ipynb"
-    env_before = os.environ.get("PLOTLY_RENDERER")
-    os.environ["PLOTLY_RENDERER"] = "notebook"  # charts render in HTML, plotly.js embedded once
+    files = work / "files"
     try:
         pm.execute_notebook(
             str(notebook), str(executed), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
             execution_timeout=cell_timeout, progress_bar=False, log_output=False, report_mode=False,
+            kernel_manager_class=_kernel_manager_class(work, _kernel_env(name, files)),
         )
         target = out_dir / f"{name}.html"
-        _atomic_write(target, _to_html(executed))  # staged beside the target: os.replace is atomic on one file system
-        result = RunResult(name, "ok", time.perf_counter() - started, params, html=target)
+        page, dropped = _to_html(executed)
+        if files.is_dir() and any(files.iterdir()):
+            _publish_files(files, out_dir / f"{name}_files")
+        _atomic_write(target, page)  # staged beside the target: os.replace is atomic on one file system
+        result = RunResult(name, "ok", time.perf_counter() - started, params, html=target, stderr=dropped)
     except Exception as exc:  # noqa: BLE001 - any failure (cell error, timeout, dead kernel) is reported the same way
         keep = failed or failed_dir(out_dir)
         keep.mkdir(parents=True, exist_ok=True)
@@ -324,65 +222,69 @@ def run_one(
         result = RunResult(name, "failed", time.perf_counter() - started, params, failed_notebook=kept,
                            error=f"{where or reason}")
     finally:
-        if env_before is None:
-            os.environ.pop("PLOTLY_RENDERER", None)
-        else:
-            os.environ["PLOTLY_RENDERER"] = env_before
         shutil.rmtree(work, ignore_errors=True)
     return result
 
 
-def _index_html(runs: dict[str, dict[str, Any]]) -> str:
-    rows = []
-    for name, r in sorted(runs.items()):
-        link = f'<a href="{html.escape(name)}.html">{html.escape(name)}</a>' if r.get("html") else html.escape(name)
-        params = "<br>".join(f"{html.escape(k)} = {html.escape(repr(v))}" for k, v in r.get("parameters", {}).items()) or "defaults"
-        status = html.escape(r["status"]) + (f'<br><small>{html.escape(r.get("error", ""))}</small>' if r.get("error") else "")
-        rows.append(
-            f"<tr class=\"{html.escape(r['status'])}\"><td>{link}</td><td>{status}</td><td>{html.escape(str(r.get('as_of', '')))}</td>"
-            f"<td><code>{html.escape(r.get('data_fingerprint', ''))}</code></td><td>{params}</td>"
-            f"<td>{r.get('seconds', 0):.1f} s</td><td>{html.escape(r.get('finished', ''))}</td>"
-            f"<td>{html.escape(r.get('version', ''))}</td></tr>"
-        )
-    return f"""<!doctype html>
-<html lang="ru"><head><meta charset="utf-8"><title>Кассир 5 — отчёты / reports</title>
-<style>body{{font-family:Segoe UI,Roboto,Arial,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
-td,th{{border-bottom:1px solid #ddd;padding:.4em .8em;text-align:left;vertical-align:top}}tr.failed td{{background:#fdecea}}
-code{{font-size:.9em}}</style></head><body>
-<h1>Кассир 5 — отчёты по подпискам · subscription reports</h1>
-<table><tr><th>report</th><th>status</th><th>as_of</th><th>data fingerprint</th><th>parameters</th><th>duration</th>
-<th>finished</th><th>package</th></tr>
-{''.join(rows)}
-</table></body></html>
-"""
+_LOG = {
+    "en": {"ok": "    ok in {s:.1f} s → {p}", "failed": "    FAILED after {s:.1f} s: {e}", "kept": "    executed notebook kept at {p}",
+           "left": "    the previous report (if any) was left as it was",
+           "stderr": "    {n} stderr line(s) left out of the report, first: {first}",
+           "kpis": "headline KPIs not computed: {e}"},
+    "ru": {"ok": "    готово за {s:.1f} с → {p}", "failed": "    ОШИБКА через {s:.1f} с: {e}", "kept": "    выполненный блокнот сохранён: {p}",
+           "left": "    прежний отчёт (если был) оставлен как есть",
+           "stderr": "    строк stderr, не вошедших в отчёт: {n}, первая: {first}",
+           "kpis": "главные показатели не посчитаны: {e}"},
+}
 
 
-def run_reports(
-    names: Sequence[str] = (),
-    *,
-    notebooks: str | Path = "notebooks",
-    out: str | Path = "reports",
-    text_params: Mapping[str, str] | None = None,
-    typed_params: Mapping[str, Any] | None = None,
-    cell_timeout: int = 600,
-    data_root: str | Path | None = None,
-    failed: str | Path | None = None,
-    log=print,
-) -> list[RunResult]:
-    """Run the named report notebooks (all in ``notebooks`` by default) and publish HTML to ``out``.
+@dataclass
+class _Step:
+    """One notebook of a run: what it is given (shown in the index) and what it runs with."""
 
-    Returns one :class:`RunResult` per notebook; failures are results, not exceptions (the
-    CLI turns them into a non-zero exit). Bad parameters raise :class:`ParameterError`
-    before any notebook runs. The published ``index.html`` and ``runs.json`` show path
-    parameters and paths in error messages relative to ``data_root`` (default: the parent
-    of ``notebooks``, the project folder); a path outside it shows as ``…/<last name>``.
-    Executed notebooks of failed runs are kept in ``failed`` (default ``<out>.failed/``).
+    name: str
+    path: Path
+    given: dict[str, Any]
+    declared: dict[str, NotebookParameter]
+    injected: dict[str, Any]  # given, with every path parameter made absolute
 
-    Examples
-    --------
-    >>> run_reports(["02-renewal-timing"], text_params={"lang": "en"}, out="reports")  # doctest: +SKIP
-    """
-    nb_dir = Path(notebooks)
+    @property
+    def effective(self) -> dict[str, Any]:
+        return {k: self.injected.get(k, p.default) for k, p in self.declared.items()}
+
+
+class _Ledgers:
+    """Ledgers read once per run (domain checks and the headline KPIs share them)."""
+
+    def __init__(self) -> None:
+        self._led: dict[str, Any] = {}
+
+    def get(self, data: str) -> Any:
+        if data not in self._led:
+            from .io import read_ledger
+
+            self._led[data] = read_ledger(data)
+        return self._led[data]
+
+    def span(self, data: str) -> tuple[dt.date, dt.date] | None:
+        from .report_summary import ledger_span
+
+        if not Path(data).exists():
+            return None
+        return ledger_span(self.get(data))
+
+
+def _last_day(ledgers: _Ledgers, data: Any) -> str:
+    """The ledger's last event day (a report's as_of when none is given), or "last event day" if it cannot be read."""
+    try:
+        span = ledgers.span(str(data)) if data else None
+    except Exception:  # noqa: BLE001 - the notebook reports a bad ledger itself; the index only loses the date
+        span = None
+    return f"{span[1]}" if span else "last event day"
+
+
+def _plan(names: Sequence[str], nb_dir: Path, text: Mapping[str, str], typed: Mapping[str, Any], ledgers: _Ledgers) -> list[_Step]:
+    """Validate everything before any kernel starts: names, parameter names and types, paths, domains."""
     available = {p.stem: p for p in sorted(nb_dir.glob("*.ipynb"))}
     if not available:
         msg = f"{nb_dir}: no notebooks found; give the folder of the report notebooks with --notebooks"
@@ -392,40 +294,149 @@ def run_reports(
     if unknown:
         msg = f"unknown report(s) {unknown}; available: {', '.join(available)}"
         raise ReportError(msg)
-    # Check every notebook's parameters first: nothing runs if any is refused.
-    plan = [(n, available[n], check_parameters(available[n], text_params or {}, typed_params or {})) for n in chosen]
+    paths = [available[n] for n in chosen]
+    steps = []
+    for name, path, given in zip(chosen, paths, suite_parameters(paths, text, typed), strict=True):
+        declared = declared_parameters(path)
+        injected = {**given, **resolve_paths(declared, given, path.parent.resolve(), data_dir())}
+        steps.append(_Step(name, path, given, declared, injected))
+    for st in steps:
+        check_domains(st.name, st.declared, st.effective, ledgers.span)
+    return steps
+
+
+def _summary(steps: list[_Step], results: list[RunResult], ledgers: _Ledgers) -> tuple[list[Any] | None, str, str]:
+    """Headline KPIs from one replay of the ledger the reports read (the first report that ran well)."""
+    ok = [st for st, r in zip(steps, results, strict=True) if r.status == "ok" and st.effective.get("data")]
+    lang = str(steps[0].effective.get("lang", "ru")) if steps else "ru"
+    if not ok:
+        return None, "", lang
+    eff = ok[0].effective
+    try:
+        from .catalog import Catalog
+        from .replay import replay
+        from .report_summary import headline_kpis
+
+        cat = Catalog.from_yaml(eff["catalog"]) if eff.get("catalog") else Catalog.default()
+        rep = replay(ledgers.get(str(eff["data"])), cat, as_of=eff.get("as_of") or None)
+        return headline_kpis(rep, lang, int(eff.get("churn_horizon_days") or 365)), "", lang
+    except Exception as exc:  # noqa: BLE001 - the reports are published; the summary says what it could not compute
+        return None, f"{type(exc).__name__}: {exc}", lang
+
+
+def _log_result(log: Any, words: Mapping[str, str], head: str, res: RunResult, root: Path, base: Path) -> None:
+    if head:
+        log(head)
+    if res.status == "ok":
+        log(words["ok"].format(s=res.seconds, p=res.html))
+        if res.stderr:
+            log(words["stderr"].format(n=len(res.stderr), first=_scrub(res.stderr[0], root, base)))
+    else:
+        log(words["failed"].format(s=res.seconds, e=res.error))
+        if res.failed_notebook:
+            log(words["kept"].format(p=res.failed_notebook))
+        log(words["left"])
+
+
+def _execute(steps: list[_Step], run: Any, record: Any, jobs: int, previous: Mapping[str, Any]) -> list[RunResult]:
+    """Run every step (``jobs`` at a time; the longest of the previous run first) and record each as it ends; results in step order."""
+    numbered = list(enumerate(steps, start=1))
+    if jobs == 1:
+        out = []
+        for i, st in numbered:
+            res = run(i, st)
+            record(i, st, res)
+            out.append(res)
+        return out
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    order = sorted(numbered, key=lambda x: -float(previous.get(x[1].name, {}).get("seconds", 0) or 0))
+    done: dict[int, RunResult] = {}
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="subs-model-report") as pool:
+        futures = {pool.submit(run, i, st): (i, st) for i, st in order}
+        for fut in as_completed(futures):
+            i, st = futures[fut]
+            done[i] = fut.result()
+            record(i, st, done[i])
+    return [done[i] for i, _ in numbered]
+
+
+def run_reports(
+    names: Sequence[str] = (),
+    *,
+    notebooks: str | Path | None = None,
+    out: str | Path = "reports",
+    text_params: Mapping[str, str] | None = None,
+    typed_params: Mapping[str, Any] | None = None,
+    cell_timeout: int = 600,
+    data_root: str | Path | None = None,
+    failed: str | Path | None = None,
+    log=print,
+    lang: str = "en",
+    jobs: int = 1,
+) -> list[RunResult]:
+    """Run the named report notebooks (all in ``notebooks`` by default) and publish HTML to ``out``.
+
+    ``notebooks`` defaults to the shipped report notebooks (:func:`subs_model.resources.notebooks_dir`),
+    whatever the current folder. A parameter applies to every chosen notebook that declares it;
+    path parameters are passed as absolute paths (defaults that are missing beside the notebooks
+    come from the shipped data). Returns one :class:`RunResult` per notebook; failures are
+    results, not exceptions (the CLI turns them into a non-zero exit). Bad parameters — unknown
+    to every notebook, of the wrong type, or outside their domain (:mod:`subs_model.report_params`)
+    — raise :class:`ParameterError` before any kernel starts. The published ``index.html`` (headline
+    KPIs, then the reports) and ``runs.json`` show path parameters and paths in error messages
+    relative to ``data_root`` (default: the parent of ``notebooks``); a path outside it shows
+    as ``…/<last name>``. Executed notebooks of failed runs are kept in ``failed`` (default
+    ``<out>.failed/``). ``lang`` is the language of the progress lines given to ``log``.
+    ``jobs`` notebooks run side by side (each its own kernel), the longest of the last run
+    first; 1 (the default) runs them one after another.
+
+    Examples
+    --------
+    >>> run_reports(["02-renewal-timing"], text_params={"lang": "en"}, out="reports")  # doctest: +SKIP
+    """
+    if jobs < 1:
+        msg = f"jobs must be 1 or more, got {jobs}; give --jobs 1 to run the notebooks one after another"
+        raise ParameterError(msg)
+    nb_dir = Path(notebooks) if notebooks else notebooks_dir()
+    ledgers = _Ledgers()
+    steps = _plan(names, nb_dir, text_params or {}, typed_params or {}, ledgers)
+    words = _LOG["ru" if lang == "ru" else "en"]
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     root = Path(data_root).resolve() if data_root else nb_dir.resolve().parent
     keep = Path(failed) if failed else failed_dir(out_dir)
-    _clean_leftovers(out_dir, list(available), keep, log=log)
+    _clean_leftovers(out_dir, [p.stem for p in nb_dir.glob("*.ipynb")], keep, log=log)
     runs_path = out_dir / "runs.json"
     runs = json.loads(runs_path.read_text(encoding="utf-8")) if runs_path.exists() else {}
-    results = []
-    for i, (name, path, params) in enumerate(plan, start=1):
-        log(f"[{i}/{len(plan)}] {name} …", flush=True) if log is print else log(f"[{i}/{len(plan)}] {name} …")
-        res = run_one(path, out_dir, params, cell_timeout=cell_timeout, failed=keep, log=log)
-        declared = declared_parameters(path)
-        effective = {k: params.get(k, p.default) for k, p in declared.items()}
-        base = path.parent.resolve()
+    def record(i: int, st: _Step, res: RunResult) -> None:
+        eff = st.effective
+        base = st.path.parent.resolve()
         res.meta = {  # published beside the reports: no server path in it
-            "status": res.status, "seconds": res.seconds, "parameters": _shown_params(params, declared, root, base),
-            "as_of": effective.get("as_of") or "last event day", "data_fingerprint": _fingerprint(effective.get("data"), path.parent),
-            "version": __version__, "finished": dt.datetime.now().isoformat(timespec="seconds"),
+            "status": res.status, "seconds": res.seconds, "parameters": _shown_params(st.given, st.declared, root, base),
+            "title": notebook_title(st.path, str(eff.get("lang", "ru"))),
+            "as_of": eff.get("as_of") or _last_day(ledgers, eff.get("data")),
+            "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
+            "version": __version__, "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
             "error": _scrub(res.error, root, base),
-            "html": bool(res.html) or bool(runs.get(name, {}).get("html")),
+            "html": bool(res.html) or bool(runs.get(st.name, {}).get("html")),
         }
-        if res.status == "ok":
-            log(f"    ok in {res.seconds:.1f} s → {res.html}")
-        else:
-            log(f"    FAILED after {res.seconds:.1f} s: {res.error}")
-            if res.failed_notebook:
-                log(f"    executed notebook kept at {res.failed_notebook}")
-            log("    the previous report (if any) was left as it was")
-        runs[name] = res.meta
-        results.append(res)
+        _log_result(log, words, f"[{i}/{len(steps)}] {st.name}" if jobs > 1 else "", res, root, base)
+        runs[st.name] = res.meta
+
+    def run(i: int, st: _Step) -> RunResult:
+        if jobs == 1:
+            log(f"[{i}/{len(steps)}] {st.name} …", flush=True) if log is print else log(f"[{i}/{len(steps)}] {st.name} …")
+        return run_one(st.path, out_dir, st.injected, cell_timeout=cell_timeout, failed=keep, log=log)
+
+    results = _execute(steps, run, record, jobs, runs)
+    kpis, kpi_error, page_lang = _summary(steps, results, ledgers)
+    if kpi_error:
+        log(words["kpis"].format(e=kpi_error))
     _atomic_write(runs_path, json.dumps(runs, ensure_ascii=False, indent=1, default=str))
-    _atomic_write(out_dir / "index.html", _index_html(runs))
+    from .report_summary import index_html
+
+    _atomic_write(out_dir / "index.html", index_html(runs, kpis, page_lang, _scrub(kpi_error, root, root)))
     return results
 
 
@@ -439,7 +450,8 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def run_schedule(path: str | Path, *, notebooks: str | Path = "notebooks", out: str | Path | None = None, log=print) -> list[RunResult]:
+def run_schedule(path: str | Path, *, notebooks: str | Path | None = None, out: str | Path | None = None, log=print,
+                 lang: str = "en") -> list[RunResult]:
     """Run a schedule file (``reports/schedule.yaml``): a list of jobs, each with notebooks and parameters."""
     p = Path(path)
     spec = load_params_file(p)
@@ -457,7 +469,7 @@ def run_schedule(path: str | Path, *, notebooks: str | Path = "notebooks", out: 
         results += run_reports(
             job.get("notebooks") or (), notebooks=job.get("notebooks_dir", notebooks), out=out or job.get("out", "reports"),
             typed_params=job.get("parameters") or {}, cell_timeout=int(job.get("cell_timeout", 600)),
-            data_root=job.get("data_root"), failed=keep, log=log,
+            data_root=job.get("data_root"), failed=keep, log=log, lang=lang,
         )
     return results
 

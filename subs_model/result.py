@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import _kernel as K
+from . import _scan as S
 from .catalog import Catalog
 from .days import as_day, days_to_datetime
 from .errors import LedgerError
@@ -188,7 +188,7 @@ def periods_table(led, p, cat, as_of_day, r, pool) -> Callable[[], tuple[pd.Data
 
     def emit(lo: int, hi: int) -> int:
         k0 = int(first[r["ranges"].index((lo, hi))])
-        return K.emit_periods(
+        return S.emit_periods(
             lo, k0, as_of_day, p.leg_ptr[lo : hi + 1], p.leg_start, p.leg_end, p.act_ptr[lo : hi + 1],
             r["reason"], r["pstart"], r["pend"], r["ver"], p.act_num, p.act_day, p.act_perm, p.o_perm, p.n_sku,
             a_code, n_oid, lic, start, end, src, version, activated, act_row, order_row, code, oid,
@@ -226,7 +226,7 @@ def codes_table(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
     status, act_ns, dl_ns = np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64)
     cuts = [n * k // len(r["ranges"]) for k in range(len(r["ranges"]) + 1)]
     parts = [
-        submit(pool, K.code_fates, lo, hi, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
+        submit(pool, S.code_fates, lo, hi, as_of_day, p.o_rank, p.o_sku, r["ostate"], status, act_ns, dl_ns)
         for lo, hi in itertools.pairwise(cuts)
     ]
 
@@ -252,7 +252,7 @@ def codes_table(led, p, as_of_day, r, pool) -> Callable[[], pd.DataFrame]:
 def rejections_table(led, p, reason) -> tuple[pd.DataFrame, np.ndarray]:
     """The rejections table and, per row, the order row of the rejected code (-1: unknown)."""
     none = np.empty(0, np.int32)
-    rows, lic, code, day, why, order = K.emit_rejections(
+    rows, lic, code, day, why, order = S.emit_rejections(
         p.act_ptr, reason, p.act_perm, p.act_day, p.act_num, p.o_perm, p.act_code if p.act_code is not None else none)
     code_col, lic_col = led.activations["code"], led.activations["license_id"]
     same_licenses = p.license_dtype is not None  # every license column shares these categories

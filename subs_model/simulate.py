@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # a console bar; tqdm.auto warns "IProgress not found" in every notebook without ipywidgets
 
 from . import _kernel as K
 from .behaviour import Behaviour
@@ -73,6 +73,7 @@ _C1 = np.uint64(0x9E3779B97F4A7C15)
 _C2 = np.uint64(0xBF58476D1CE4E5B9)
 _C3 = np.uint64(0x94D049BB133111EB)
 _SLACK = 1.15  # slots per chunk over the pilot's orders per license
+PROPENSITY_ROUND = 1022  # the draw of a license's propensity to continue (heterogeneous behaviour)
 FIRST_ROUND = 1023  # the draws of a new license's first subscription (rounds are 0 … max_rounds-1)
 MAX_ROUNDS = 1000
 #: Most licenses one simulation may hold (carried over plus expected arrivals): beyond it the
@@ -233,7 +234,7 @@ def _put(buf_lic, buf_sku, buf_t, buf_up, buf_ok, slot, cap, lic, sku, t, up, ok
 def _simulate_chunks(
     key, chunks, stride, cap, edition, arr_day, first_end, has_sub0, is_legacy,
     end_day, earliest, max_rounds, min_off,
-    cdf, cdf_len, guide, lo_off, p_cont, p_up, P, table, median_h, sigma, horizon_ns,
+    cdf, cdf_len, guide, lo_off, p_cont, prop, p_up, P, table, median_h, sigma, horizon_ns,
     from_day, term, grace, sub_basis, ren_basis, legacy_prior,
     o_lic, o_sku, o_t, o_up, o_ok, n_out, cy_out, rounds_out,
 ):
@@ -280,7 +281,7 @@ def _simulate_chunks(
                 cy += 1
                 v = K.version_on(E, from_day)
                 closing = K.closing_day(E, from_day, grace)
-                cont = _u(key, r, lic, U_CONT) < p_cont[v, ed]
+                cont = _u(key, r, lic, U_CONT) < p_cont[v, ed] * prop[lic]
                 if not cont:
                     notice = closing  # the day the customer is gone: churn, maybe a return later
                 else:
@@ -371,7 +372,7 @@ def _simulate_chunks(
 def _simulate(
     key, chunks, stride, cap, edition, arr_day, first_end, has_sub0, is_legacy,
     end_day, earliest, max_rounds, min_off,
-    cdf, cdf_len, guide, lo_off, p_cont, p_up, P, table, median_h, sigma, horizon_ns,
+    cdf, cdf_len, guide, lo_off, p_cont, prop, p_up, P, table, median_h, sigma, horizon_ns,
     from_day, term, grace, sub_basis, ren_basis, legacy_prior,
 ):
     """:func:`_simulate_chunks` into slots allocated here (malloc: numpy would ask for
@@ -385,7 +386,7 @@ def _simulate(
     n_out = np.zeros(n_c, np.int64)
     cy_out = np.zeros(n_c, np.int64)
     rounds_out = np.zeros(n_c, np.int64)
-    _simulate_chunks(key, chunks, stride, cap, edition, arr_day, first_end, has_sub0, is_legacy, end_day, earliest, max_rounds, min_off, cdf, cdf_len, guide, lo_off, p_cont, p_up, P, table, median_h, sigma, horizon_ns, from_day, term, grace, sub_basis, ren_basis, legacy_prior, o_lic, o_sku, o_t, o_up, o_ok, n_out, cy_out, rounds_out)
+    _simulate_chunks(key, chunks, stride, cap, edition, arr_day, first_end, has_sub0, is_legacy, end_day, earliest, max_rounds, min_off, cdf, cdf_len, guide, lo_off, p_cont, prop, p_up, P, table, median_h, sigma, horizon_ns, from_day, term, grace, sub_basis, ren_basis, legacy_prior, o_lic, o_sku, o_t, o_up, o_ok, n_out, cy_out, rounds_out)
     return (o_lic, o_sku, o_t, o_up, o_ok), (n_out, cy_out, rounds_out)
 
 
@@ -410,6 +411,40 @@ def _gather(sel, src_at, n, dst_at, b_lic, b_sku, b_t, b_up, b_ok, o_lic, o_sku,
             up = b_up[s0 + k]
             o_up[d0 + k] = d0 + up if up >= 0 else -1
             o_ok[d0 + k] = b_ok[s0 + k]
+
+
+@nb.njit(cache=True)
+def _uniforms(key, rnd, n, col):
+    """``_u(key, rnd, lic, col)`` for licenses ``0 … n-1``."""
+    out = np.empty(n, np.float64)
+    for lic in range(n):
+        out[lic] = _u(key, rnd, lic, col)
+    return out
+
+
+def propensities(beh: Behaviour, edition: np.ndarray, key: np.uint64) -> np.ndarray:
+    """Each license's propensity to continue, relative to its edition's mean ``p_continue``.
+
+    Where the behaviour has a ``continue_concentration`` for the edition, a license draws
+    ``q ~ Beta(k p, k (1 - p))`` once (inverse transform of its own counter-based uniform,
+    round :data:`PROPENSITY_ROUND`), and the kernel continues it with ``p_cont * q / p`` —
+    the price response of :func:`_tables` still applies. Elsewhere the factor is exactly 1,
+    so a behaviour without heterogeneity simulates exactly as before.
+    """
+    prop = np.ones(len(edition), np.float64)
+    if not beh.continue_concentration:
+        return prop
+    from scipy.special import betaincinv
+
+    u = _uniforms(key, PROPENSITY_ROUND, len(edition), 0)
+    for e, ed in enumerate(EDITIONS):
+        ab = beh.churn_beta(ed)
+        m = edition == e
+        if ab is None or not m.any():
+            continue
+        alpha, beta = ab  # churn ~ Beta(alpha, beta): continuation ~ Beta(beta, alpha)
+        prop[m] = betaincinv(beta, alpha, u[m]) / beh.p_continue[ed]
+    return prop
 
 
 def _tables(beh: Behaviour, catalog: Catalog) -> dict[str, np.ndarray]:
@@ -449,6 +484,7 @@ def simulate_core(
     progress: bool | None = None,
     max_rounds: int = 80,
     initial: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    propensity: np.ndarray | None = None,
 ) -> SimCore:
     """Run the simulation and return its arrays (see :func:`simulate` for the ledger).
 
@@ -456,6 +492,10 @@ def simulate_core(
     license its current coverage end (day), edition (0 full, 1 basic) and whether it ever
     had a subscription. Those licenses take ids ``0 … n-1`` and nobody orders before
     ``start`` (a customer whose usual order day has passed orders on ``start``).
+    ``propensity`` (with ``initial``): each of those licenses' chance to continue relative to
+    its edition's ``p_continue`` — e.g. its posterior mean given its history
+    (:meth:`subs_model.forecast_state.State.continue_mean` divided by ``p_continue``), so a
+    what-if starts each license from its own tenure; new arrivals draw theirs as usual.
     """
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     start_day, end_day = _sim_day(start, "start"), _sim_day(end, "end")
@@ -468,8 +508,17 @@ def simulate_core(
     arrivals_rng, legacy_rng, rounds_rng = gen.spawn(3)
     lics = _licenses(behaviour, start, end, start_day, end_day, initial, arrivals_rng, legacy_rng)
     tab = _tables(behaviour, catalog)
+    key = np.uint64(rounds_rng.integers(0, 2**63))
+    prop = propensities(behaviour, lics.edition, key)
+    if propensity is not None:
+        given = np.asarray(propensity, np.float64)
+        if initial is None or given.shape != (len(initial[0]),) or not np.all(np.isfinite(given)) or np.any(given < 0):
+            msg = ("simulate: propensity needs an initial base and one finite factor >= 0 per initial license, "
+                   f"got shape {given.shape} for {0 if initial is None else len(initial[0])} licenses")
+            raise SimulationError(msg)
+        prop[: len(given)] = given
     rounds = _Rounds(
-        key=np.uint64(rounds_rng.integers(0, 2**63)), n_lic=lics.n_lic, n_chunks=max(1, -(-lics.n_lic // 1024)), lics=lics,
+        key=key, n_lic=lics.n_lic, prop=prop, n_chunks=max(1, -(-lics.n_lic // 1024)), lics=lics,
         end_day=end_day, earliest=start_day if initial is not None else np.iinfo(np.int64).min, max_rounds=max_rounds,
         min_off=int(tab["lo_off"].min()), tab=tab, horizon_ns=(end_day + 1) * NS_PER_DAY - 1, knobs=catalog.knob_arrays(),
     )
@@ -551,13 +600,14 @@ class _Rounds:
     tab: dict[str, Any]
     horizon_ns: int
     knobs: dict[str, np.ndarray]
+    prop: np.ndarray  #: per license: its propensity to continue relative to its edition's mean (1: alike)
 
     def run1(self, chunks: np.ndarray, cap: int) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
         """The kernel on ``chunks`` with ``cap`` slots each: (slots, stats)."""
         lics, tab, knobs = self.lics, self.tab, self.knobs
         return _simulate(self.key, chunks, self.n_chunks, cap, lics.edition, lics.arr_day, lics.first_end, lics.has_sub,
                          lics.is_legacy, self.end_day, self.earliest, self.max_rounds, self.min_off, tab["cdf"],
-                         tab["cdf_len"], tab["guide"], tab["lo_off"], tab["p_cont"], tab["p_up"], tab["P"], tab["table"],
+                         tab["cdf_len"], tab["guide"], tab["lo_off"], tab["p_cont"], self.prop, tab["p_up"], tab["P"], tab["table"],
                          tab["median_h"], tab["sigma"], self.horizon_ns, knobs["from_day"], knobs["term"], knobs["grace"],
                          knobs["sub_basis"], knobs["ren_basis"], knobs["legacy_prior"])
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .ledger import TIMESTAMP_COLUMNS, Ledger
-from .parsing import _instants
+from .parsing import _amount_reasons, _instants
 from .quarantine import R, _Q, _accepted, _add_part, _lines, _quarantine_frame, _summary_rows
 from .validation import _check_tables, _cross_table, _duplicates
 from .workers import workers
@@ -176,6 +176,8 @@ def _stream_chunks(path: Path, name: str, t_i: int, q: _Q, bad: np.ndarray, m: n
         if len(keep) or not pieces:
             sub = df.iloc[keep].reset_index(drop=True)
             stamps = {c: _instants(sub[c], tz) for c in sub.columns if c in TIMESTAMP_COLUMNS}
+            if "amount_rub" in sub.columns:  # the money policy: exact rubles, as in a whole read
+                stamps["_amount"] = _amount_reasons(sub["amount_rub"])
             pieces.append(_accepted(sub, stamps, np.empty(0, np.int64), tz))
         start = stop
         del df, read

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import _join as J
 from . import _kernel as K
 from .behaviour import Behaviour
 from .catalog import Catalog
@@ -69,10 +70,10 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
     act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
     act = act_rows[act_perm]
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
-    o_perm, o_rank, o_ptr, n_ts = K.license_order(core.o_lic, iss_ts, n_lic)
+    o_perm, o_rank, o_ptr, n_ts = J.license_order(core.o_lic, iss_ts, n_lic)
     n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
     n_day32 = days32(n_day)
-    iss_num, iss_ptr, iss_ts_p, iss_day_p = K.issue_events(o_ptr, n_sku, n_ts, n_day32)
+    iss_num, iss_ptr, iss_ts_p, iss_day_p = J.issue_events(o_ptr, n_sku, n_ts, n_day32)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
     leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
@@ -220,7 +221,8 @@ def deferred_release(ledger: Ledger, catalog: Catalog, as_of_day: int, month_end
     same in every run and scenario). A payment whose code is not activated by then stays
     deferred: the what-if does not simulate the fate of codes already bought.
     """
-    from .metrics import _order_frame, _view
+    from .metrics._common import _view
+    from .metrics.revenue import _order_frame
 
     as_of_ts = pd.Timestamp(as_of_day, unit="D")
     rep = replay(ledger, catalog, as_of=as_of_ts)

@@ -93,17 +93,19 @@ def test_no_churn_within_horizon_and_outcomes_partition(days_back, horizon) -> N
 
 
 def test_renewal_timing_rates(rep) -> None:
-    """Renewal rate 5/6 (one churned, five open ends excluded); grace renewal rate 2/6."""
+    """Only D's end (2025-06-01, churned) is past the horizon on 2026-07-31: decided 1, renewed 0. The old rule
+    (every end not open) counted A, B, C, E, F as renewed though their churn could not be seen yet: 5/6."""
     t = M.renewal_timing(rep, by=("edition",))
     total = t.rates[["expiries", "decided", "renewed", "in_grace"]].sum()
-    assert total.to_dict() == {"expiries": 11, "decided": 6, "renewed": 5, "in_grace": 2}
-    all_rates = M._rates(M.expiry_outcomes(rep).assign(k=1), ["k"]).iloc[0]
-    assert all_rates["renewal_rate"] == pytest.approx(5 / 6)
-    assert all_rates["grace_renewal_rate"] == pytest.approx(2 / 6)
+    assert total.to_dict() == {"expiries": 11, "decided": 1, "renewed": 0, "in_grace": 0}
+    t60 = M.renewal_timing(rep, churn_horizon_days=60, by=("edition",))  # a 60-day horizon: ends up to 2026-06-01
+    total60 = t60.rates[["decided", "renewed", "in_grace"]].sum().to_dict()
+    assert total60 == {"decided": 6, "renewed": 4, "in_grace": 2}  # F's subscription after 61 days is churn here
     assert sorted(t.offsets["offset_days"]) == [-5, 3, 4, 32, 61]
     monthly = M.renewal_timing(rep).rates
     assert not monthly.loc[monthly["expiry_month"] == pd.Timestamp("2027-01-01"), "complete"].any()
-    assert monthly.loc[monthly["expiry_month"] == pd.Timestamp("2026-02-01"), "complete"].all()
+    assert not monthly.loc[monthly["expiry_month"] == pd.Timestamp("2026-02-01"), "complete"].any()  # churn not yet countable
+    assert monthly.loc[monthly["expiry_month"] == pd.Timestamp("2025-06-01"), "complete"].all()
 
 
 def test_grace_usage_and_features_missed(rep) -> None:
@@ -125,26 +127,29 @@ def test_forgotten_renewals(rep) -> None:
 
 
 def test_upgrade_revenue(rep) -> None:
-    """One upgrade (800 ₽, April 2026) converting the one lapsed renewal (March): 4 000 ₽ kept in all."""
+    """One upgrade (800 ₽ paid April 2026) converting the one lapsed renewal (March) within 17 ≤ 90 days."""
     u = M.upgrade_revenue(rep).set_index("month")
-    assert u.loc[pd.Timestamp("2026-04-01"), "upgrade_revenue"] == 80_000
-    assert u.loc[pd.Timestamp("2026-03-01"), ["lapsed_renewals", "converted", "conversion_rate"]].tolist() == [1, 1, 1.0]
-    assert u["revenue_kept"].sum() == 400_000
+    assert u.loc[pd.Timestamp("2026-04-01"), "upgrade_payments_kop"] == 80_000
+    assert u["upgrade_payments_kop"].sum() == 80_000  # the renewal paid before the lapse is not counted again
+    assert u.loc[pd.Timestamp("2026-03-01"), ["lapsed_renewals", "known", "converted", "conversion_rate"]].tolist() == [1, 1, 1, 1.0]
+    # With a 10-day window the upgrade (17 days after the lapse) does not count as a conversion.
+    assert M.upgrade_revenue(rep, upgrade_window_days=10).set_index("month").loc[pd.Timestamp("2026-03-01"), "converted"] == 0
 
 
 def test_revenue_hand_computed_and_identity(rep) -> None:
     """January 2025, subscriptions: A's 4 000 ₽ (paid 01-10, 365 days) and D's (from 2024-06-01) recognised."""
     r = M.revenue(rep)
     jan = r[(r["month"] == pd.Timestamp("2025-01-01")) & (r["sku"] == "subscription")]
-    assert jan["bookings"].sum() == 400_000  # A paid in January
+    assert jan["bookings_kop"].sum() == 400_000  # A paid in January
     a_jan = 400_000 * 22 // 365  # 2025-01-10 … 01-31: 22 days → 24 109
     d_jan = 400_000 * 245 // 365 - 400_000 * 214 // 365  # D: days 215 … 245 of its term → 33 973
-    assert jan["recognised"].sum() == a_jan + d_jan == 58_082
-    monthly = r.groupby("month")[["bookings", "recognised", "deferred"]].sum()
-    assert (monthly["bookings"].cumsum() == monthly["recognised"].cumsum() + monthly["deferred"]).all()
+    assert jan["recognised_kop"].sum() == a_jan + d_jan == 58_082
+    monthly = r.groupby("month")[["bookings_kop", "recognised_kop", "breakage_kop", "deferred_kop"]].sum()
+    assert (monthly["bookings_kop"].cumsum()
+            == monthly["recognised_kop"].cumsum() + monthly["breakage_kop"].cumsum() + monthly["deferred_kop"]).all()
     led = rep.ledger
     total = int(sm.pricing.parse_kopecks(led.orders["amount_rub"]).sum())
-    assert r["bookings"].sum() == total  # every order was paid by AS_OF
+    assert r["bookings_kop"].sum() == total  # every order was paid by AS_OF
 
 
 def test_cohort_retention(rep) -> None:
@@ -171,10 +176,16 @@ def test_active_licenses_and_lead_times(rep) -> None:
 
 
 def test_expiry_calendar_expected_cash(rep) -> None:
-    """A's end 2027-01-10 is the only one in 26 weeks; full outcomes 2/5 renewal, 2/5 subscription → 2 880 ₽."""
+    """A's end 2027-01-10 is the only one in 26 weeks. The shares come from ends whose fate is fully known
+    (2024-08 … 2025-07): only D, which churned → 0 ₽. The old rule read the recent full ends, 4 of 5
+    continued (2/5 renewal, 2/5 subscription) → 2 880 ₽, though their churn was not yet countable."""
     cal = M.expiry_calendar(rep)
     assert cal["expiries"].sum() == 1
-    assert cal["expected_cash"].sum() == 288_000
+    assert cal["expected_cash_kop"].sum() == 0
+    # A horizon of 60 days makes A, B, D, E, F mature: 2/5 renewals at 3 200 ₽, 1/5 subscription at 4 000 ₽
+    # (E; F's subscription 61 days after its end counts as churn under a 60-day horizon).
+    cal60 = M.expiry_calendar(rep, churn_horizon_days=60, lookback_days=800)
+    assert cal60["expected_cash_kop"].sum() == 320_000 * 2 // 5 + 400_000 // 5 == 208_000
 
 
 def test_competing_risks_incidence(rep) -> None:
@@ -201,15 +212,14 @@ def _all_figures(rep: sm.Replay, lang: str) -> list[go.Figure]:
     stages, _ = M.lead_times(rep)
     grace = rep.catalog.versions[-1].grace_days
     return [
-        P.fig_outcomes(M.outcome_counts(out), lang),
+        P.fig_outcomes(M.outcome_counts(out, rep.as_of), lang),
         P.fig_renewal_timing(timing.offsets, grace, lang),
-        P.fig_renewal_rates(timing.rates.groupby("expiry_month", as_index=False).agg(
-            renewal_rate=("renewal_rate", "mean"), grace_renewal_rate=("grace_renewal_rate", "mean"), complete=("complete", "all")), lang),
+        P.fig_renewal_rates(M.renewal_rates(rep, by="month", outcomes=out), lang),
         P.fig_grace_usage(g.by_day, lang),
         P.fig_forgotten_renewals(M.forgotten_summary(M.forgotten_renewals(rep)), lang),
         P.fig_upgrade_revenue(M.upgrade_revenue(rep), lang),
         P.fig_revenue(M.revenue(rep), lang),
-        P.fig_retention(M.cohort_retention(rep, outcomes=out), lang),
+        P.fig_retention(M.cohort_retention(rep, outcomes=out, period="year"), lang, pooled=M.pooled_retention(rep, outcomes=out)),
         P.fig_competing_risks(M.expiry_competing_risks(rep, outcomes=out), grace, lang),
         P.fig_active_licenses(M.active_licenses(rep), lang),
         P.fig_lead_times(stages, lang),
@@ -242,11 +252,14 @@ def test_rub_formatting() -> None:
 
 
 def test_sample_identities() -> None:
-    """On the sample: bookings = recognised + deferred at every month end; outcomes partition the ends."""
+    """On the sample: bookings = recognised + breakage + deferred at every month end, deferred never negative
+    (lapsed renewals no longer ratchet it up); outcomes partition the ends."""
     rep = sm.replay(sm.read_ledger(ROOT / "data/sample"), as_of="2026-10-31")
     r = M.revenue(rep)
     for _, g in r.groupby(["sku", "edition"]):
-        assert (g["bookings"].cumsum() - g["recognised"].cumsum() == g["deferred"]).all()
+        assert (g["bookings_kop"].cumsum() - g["recognised_kop"].cumsum() - g["breakage_kop"].cumsum() == g["deferred_kop"]).all()
+        assert (g["deferred_kop"] >= 0).all()
+    assert r["breakage_kop"].sum() > 0
     out = M.expiry_outcomes(rep)
     assert len(out) == len(rep.periods)
     assert np.isin(out["outcome"].astype(str), M.OUTCOMES).all()

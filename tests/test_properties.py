@@ -202,7 +202,8 @@ def _assert_same_value(a, b, where: str) -> None:
 
 @pytest.mark.parametrize("metric", ["active_licenses", "cohort_retention", "expiry_calendar", "expiry_competing_risks",
                                     "expiry_outcomes", "forgotten_renewals", "grace_usage", "lead_times",
-                                    "renewal_timing", "revenue", "upgrade_revenue"])
+                                    "period_over_period", "pooled_retention", "renewal_rates", "renewal_timing",
+                                    "revenue", "upgrade_conversion", "upgrade_revenue"])
 def test_every_metric_works_on_the_reference_replay(metric: str) -> None:
     """A metric of the reference engine's Replay equals the same metric of the fast engine's."""
     from subs_model import metrics

@@ -60,7 +60,9 @@ def test_declared_parameters_read_from_the_tagged_cell() -> None:
         params = declared_parameters(nb)
         assert {"data", "as_of", "lang"} <= set(params), nb.name
         assert params["data"].default == "../data/sample"
-        if "whatif" not in nb.name:
+        if "forecast" in nb.name:
+            assert {"months", "runs", "seed", "arrivals", "cutoffs", "backtest_months"} <= set(params)
+        elif "whatif" not in nb.name:
             assert {"churn_horizon_days", "edition", "start", "end"} <= set(params), nb.name
             assert params["churn_horizon_days"].type is int
         else:
@@ -177,6 +179,73 @@ def test_index_shows_paths_relative_to_the_data_root(toy, tmp_path) -> None:
     assert _scrub(inside, root, root / "notebooks") == "FileNotFoundError: data/x.csv and …/ledger: missing"
 
 
+def test_quiet_run_ipc_kernel_no_tcp_or_tqdm_warning(tmp_path, capfd) -> None:
+    """The kernel talks over IPC (no TCP warning on the console), and importing the simulator prints no tqdm warning."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _nb(d / "quiet.ipynb", (
+        "import subs_model.simulate\n"
+        "from ipykernel.connect import get_connection_info\n"
+        "print('transport', get_connection_info(unpack=True)['transport'])"
+    ))
+    capfd.readouterr()
+    res = run_reports(notebooks=d, out=tmp_path / "reports", log=lambda *a, **k: None)
+    assert [r.status for r in res] == ["ok"] and res[0].stderr == [], res[0].stderr
+    assert "transport ipc" in (tmp_path / "reports" / "quiet.html").read_text(encoding="utf-8")
+    console = capfd.readouterr()
+    assert "without encryption" not in console.err + console.out
+    assert "IProgress" not in console.err + console.out
+
+
+def test_tables_downloads_published_beside_the_report(tmp_path) -> None:
+    """A people_table in a notebook: its CSV/XLSX land in <out>/<name>_files/ and the report links to them; markers hidden."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _nb(d / "tab.ipynb", (
+        "# NBVAL_CHECK_OUTPUT\n"
+        "import pandas as pd\n"
+        "from subs_model.tables import Col, people_table\n"
+        "people_table(pd.DataFrame({'a': [1, 2], 'm': [100, 250]}), [Col('a', 'А', 'A', 'int', total='sum'),"
+        " Col('m', 'Сумма', 'Amount', 'rub', total='sum')], 'ru', name='demo')"
+    ))
+    out = tmp_path / "reports"
+    assert [r.status for r in run_reports(notebooks=d, out=out, log=lambda *a, **k: None)] == ["ok"]
+    page = (out / "tab.html").read_text(encoding="utf-8")
+    assert 'href="tab_files/demo.xlsx"' in page and 'href="tab_files/demo.csv"' in page
+    assert "Итого" in page and "NBVAL" not in page
+    assert sorted(p.name for p in (out / "tab_files").iterdir()) == ["demo.csv", "demo.xlsx"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # nothing staged left behind
+
+
+def test_report_from_another_folder_uses_the_shipped_notebooks(tmp_path, monkeypatch, capsys) -> None:
+    """`subs-model report NAME` run from an unrelated folder finds the notebooks, the catalog and the sample."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "02-renewal-timing", "-p", "lang", "en"]) == 0
+    assert (tmp_path / "reports" / "02-renewal-timing.html").is_file()
+    runs = json.loads((tmp_path / "reports" / "runs.json").read_text())
+    assert runs["02-renewal-timing"]["title"] == "Renewal timing" and runs["02-renewal-timing"]["data_fingerprint"] not in ("", "missing")
+    assert "1 of 1 reports published" in capsys.readouterr().out
+
+
+def test_jobs_run_notebooks_side_by_side(tmp_path) -> None:
+    """--jobs 2: two notebooks run at the same time, each with its own environment; results keep the given order."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    for name in ("a", "b"):
+        _nb(d / f"{name}.ipynb", "import os, time\ntime.sleep(4)\nprint('export', os.environ['SUBS_MODEL_EXPORT_LINK'])")
+    out = tmp_path / "reports"
+    t = time.perf_counter()
+    res = run_reports(["b", "a"], notebooks=d, out=out, jobs=2, log=lambda *a, **k: None)
+    wall = time.perf_counter() - t
+    assert [r.name for r in res] == ["b", "a"] and [r.status for r in res] == ["ok", "ok"]
+    assert wall < 0.8 * sum(r.seconds for r in res), (wall, [r.seconds for r in res])
+    assert "export a_files/" in (out / "a.html").read_text(encoding="utf-8")  # each kernel got its own environment
+    assert "export b_files/" in (out / "b.html").read_text(encoding="utf-8")
+    assert "SUBS_MODEL_EXPORT_LINK" not in os.environ  # the runner's own environment is untouched
+    with pytest.raises(ParameterError, match="jobs must be 1 or more"):
+        run_reports(["a"], notebooks=d, out=out, jobs=0, log=lambda *a, **k: None)
+
+
 def test_committed_notebooks_carry_no_outputs_except_checked_cells() -> None:
     """Notebooks are committed clean: only '# NBVAL_CHECK_OUTPUT' cells keep their outputs; no def/class/loops."""
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
@@ -197,7 +266,7 @@ def _chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Path:
-    """The five report notebooks published to a fresh folder, from inputs that carry XSS payloads.
+    """The report notebooks published to a fresh folder, from inputs that carry XSS payloads.
 
     The ledger is the sample with every feature name a payload (in a folder whose name is one),
     the scenarios file the shipped one with payload names and descriptions.
@@ -219,7 +288,7 @@ def published(tmp_path_factory) -> Path:
     quiet = {"notebooks": NOTEBOOKS, "out": out, "text_params": {"lang": "en", "data": str(data)}, "log": lambda *a, **k: None}
     results = run_reports([n for n in names if "whatif" not in n], **quiet)
     results += run_reports([n for n in names if "whatif" in n], typed_params={"scenarios": str(base / "scenarios.yaml")}, **quiet)
-    assert [r.status for r in results] == ["ok"] * 5, [r.error for r in results]
+    assert [r.status for r in results] == ["ok"] * len(names), [r.error for r in results]
     return out
 
 
@@ -228,7 +297,7 @@ def test_payloads_in_data_and_scenario_names_are_text_in_every_report(published)
     from bs4 import BeautifulSoup
 
     pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(published.glob("*.html"))}
-    assert len(pages) == 6
+    assert len(pages) == len(list(NOTEBOOKS.glob("*.ipynb"))) + 1  # the reports and the index
     for name, text in pages.items():
         assert live_payload(text) == [], name
         soup = BeautifulSoup(text, "html.parser")
@@ -239,6 +308,7 @@ def test_payloads_in_data_and_scenario_names_are_text_in_every_report(published)
         assert shown["03-grace-usage.html"].count(payload) >= 2, payload  # the features note and the features table
         assert payload in shown["05-pricing-whatif.html"], payload  # the scenario table, the summary note
     assert "…/" + DATA_DIR_NAME in shown["index.html"] and str(published.parent) not in pages["index.html"]
+    assert not [name for name, text in pages.items() if "NBVAL" in text]  # test markers never reach readers
 
 
 def test_reports_render_offline_in_a_real_browser(published) -> None:
@@ -253,7 +323,7 @@ def test_reports_render_offline_in_a_real_browser(published) -> None:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     pages = sorted(published.glob("*.html"))
-    assert len(pages) == 6  # five reports and the index
+    assert len(pages) == len(list(NOTEBOOKS.glob("*.ipynb"))) + 1  # the reports and the index
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=flags)
         try:
@@ -275,8 +345,10 @@ def test_reports_render_offline_in_a_real_browser(published) -> None:
                     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
                     assert page.locator(".js-plotly-plot").count() >= 1, html_file.name
                     assert "page.figure(" not in page.content() and page.locator(".jp-InputArea-editor").count() == 0, "no code"
-                else:
-                    assert page.locator("a[href$='.html']").count() == 5
+                else:  # the summary: eight headline KPIs linking to their reports, then every report by title
+                    assert page.locator("a.kpi").count() == 8
+                    assert page.locator("a[href$='.html']:not(.kpi)").count() == len(pages) - 1
+                    assert "Renewal timing" in page.locator("table").inner_text()
                 if html_file.name == "05-pricing-whatif.html":  # scenario names reach the legends, as text
                     legend = " ".join(page.locator(".legendtext").all_text_contents())
                     assert PAYLOADS[0] in legend and PAYLOADS[2] in legend, legend[:200]

@@ -103,8 +103,8 @@ def test_cli_whatif_states_the_elasticity_and_writes_the_workbook(tmp_path, caps
     spec = tmp_path / "s.yaml"
     spec.write_text("scenarios:\n  - name: baseline\n  - name: cut\n    catalog:\n      prices:\n"
                     "        full: {renewal: 3000}\n        basic: {renewal: 3000}\n", encoding="utf-8")
-    code = main(["whatif", str(spec), "--data", str(ROOT / "data/sample"), "--as-of", "2026-10-31", "--runs", "2",
-                 "--horizon", "3", "--break-even-runs", "2", "--elasticities", "0.5,2", "--lang", "en",
+    code = main(["--lang", "en", "whatif", str(spec), "--data", str(ROOT / "data/sample"), "--as-of", "2026-10-31", "--runs", "2",
+                 "--horizon", "3", "--break-even-runs", "2", "--elasticities", "0.5,2",
                  "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0

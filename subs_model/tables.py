@@ -1,0 +1,215 @@
+"""Tables for people: labelled columns, ₽ and % formats, no index, a totals row, a download link.
+
+:func:`people_table` turns a tidy frame into a table a product manager reads: columns named
+in the report language, money (integer kopecks) in rubles with ₽, shares in %, counts with
+thousands separators, no 0…n index, an optional totals row, and no "70 rows × 8 columns"
+ellipsis (the first ``max_rows`` rows are shown and the rest is in the download). Each table
+is also written as formula-safe CSV and XLSX (:func:`subs_model.export.write_table`) beside
+the report, with a link to it; the report runner says where through two environment
+variables (:data:`EXPORT_DIR_ENV`, :data:`EXPORT_LINK_ENV`).
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({"edition": ["full", "basic"], "n": [1200, 300], "amount": [320000, 80000], "share": [0.8, 0.2]})
+>>> cols = [Col("edition", "Редакция", "Edition"), Col("n", "Лицензии", "Licenses", "int", total="sum"),
+...         Col("amount", "Сумма", "Amount", "rub", total="sum"), Col("share", "Доля", "Share", "pct")]
+>>> t = people_table(df, cols, lang="en", name="by-edition", export=False)
+>>> [s.replace(notes.NBSP, " ") for s in t.frame["Amount"]]
+['3,200 ₽', '800 ₽', '4,000 ₽']
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import notes
+
+__all__ = ["EXPORT_DIR_ENV", "EXPORT_LINK_ENV", "KINDS", "Col", "PeopleTable", "people_table"]
+
+#: Folder where tables are written for download (set by the report runner for each notebook).
+EXPORT_DIR_ENV = "SUBS_MODEL_EXPORT_DIR"
+#: How the published report links to that folder (a relative URL prefix, e.g. ``01-cohort-overview_files/``).
+EXPORT_LINK_ENV = "SUBS_MODEL_EXPORT_LINK"
+KINDS = ("text", "int", "rub", "pct", "float", "days", "date")
+_NUMERIC = {"int", "rub", "pct", "float", "days"}
+_SLUG = re.compile(r"[^\w-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    """One shown column: its key in the frame, labels in Russian and English, kind and total.
+
+    ``kind`` is one of :data:`KINDS`: ``rub`` takes integer kopecks; ``pct`` a share 0…1;
+    ``days`` a number of days. ``total`` is ``"sum"`` (money, counts), ``"mean"``, or None
+    (no total in this column); a rate's total is better given precomputed with ``total_value``.
+    """
+
+    key: str
+    ru: str
+    en: str
+    kind: str = "text"
+    total: str | None = None
+    total_value: Any = None
+    digits: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            msg = f"column {self.key!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}"
+            raise ValueError(msg)
+
+    def label(self, lang: str) -> str:
+        """The column label in ``lang``."""
+        return self.ru if lang == "ru" else self.en
+
+
+def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    if kind == "int":
+        return notes.integer(value, lang)
+    if kind == "rub":
+        return notes.rub(value, lang, digits or 0)
+    if kind == "pct":
+        return notes.pct(value, lang, 1 if digits is None else digits)
+    if kind == "float":
+        return notes.number(value, lang, 2 if digits is None else digits)
+    if kind == "days":
+        return notes.number(value, lang, 0 if digits is None else digits)
+    if kind == "date":
+        ts = pd.Timestamp(value)
+        return ts.strftime("%d.%m.%Y") if lang == "ru" else ts.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def _total(col: Col, values: pd.Series) -> Any:
+    if col.total_value is not None:
+        return col.total_value
+    if col.total == "sum":
+        return values.sum()
+    if col.total == "mean":
+        return values.mean()
+    return None
+
+
+@dataclass
+class PeopleTable:
+    """A formatted table: ``frame`` (labels, text cells, totals row), its HTML, and the files written for download."""
+
+    frame: pd.DataFrame
+    kinds: list[str]
+    lang: str
+    caption: str = ""
+    shown_rows: int = 0
+    files: list[Path] = field(default_factory=list)
+    link: str = ""
+    has_total: bool = False
+
+    def _styler(self) -> Any:
+        shown = self.frame.head(self.shown_rows) if self.shown_rows < len(self.frame) - self.has_total else self.frame
+        if self.has_total and self.shown_rows < len(self.frame) - 1:
+            shown = pd.concat([shown, self.frame.tail(1)])
+        sty = shown.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
+        styles = [
+            {"selector": "", "props": "border-collapse:collapse;font-size:.92em;max-width:100%;table-layout:auto"},
+            {"selector": "th", "props": "text-align:left;vertical-align:bottom;padding:.3em .6em;border-bottom:2px solid #888"},
+            {"selector": "td", "props": "padding:.25em .6em;border-bottom:1px solid #e2e2e2;vertical-align:top"},
+        ]
+        for j, kind in enumerate(self.kinds):
+            if kind in _NUMERIC or kind == "date":
+                styles.append({"selector": f"td.col{j}, th.col_heading.col{j}",
+                               "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
+        sty = sty.set_table_styles(styles)
+        if self.has_total:
+            last = len(shown) - 1
+            sty = sty.apply(lambda _: pd.DataFrame("font-weight:600;border-top:2px solid #888", index=shown.index[[last]],
+                                                   columns=shown.columns).reindex(shown.index).fillna(""), axis=None)
+        if self.caption:
+            sty = sty.set_caption(html.escape(self.caption))
+        return sty
+
+    def to_html(self) -> str:
+        """The table as HTML (data escaped), wrapped so a wide table scrolls instead of widening the page."""
+        body = self._styler().to_html()
+        foot = []
+        n = len(self.frame) - self.has_total
+        if self.shown_rows < n:
+            foot.append(f"{'показаны первые' if self.lang == 'ru' else 'first'} {notes.integer(self.shown_rows, self.lang)} "
+                        f"{'из' if self.lang == 'ru' else 'of'} {notes.integer(n, self.lang)} "
+                        f"{'строк' if self.lang == 'ru' else 'rows shown'}")
+        if self.link:
+            word = "скачать" if self.lang == "ru" else "download"
+            foot.append(f'{word}: <a href="{html.escape(self.link)}.xlsx" download>XLSX</a> · '
+                        f'<a href="{html.escape(self.link)}.csv" download>CSV</a>')
+        tail = f'<div class="sm-table-foot" style="font-size:.85em;color:#555">{" · ".join(foot)}</div>' if foot else ""
+        return f'<div class="sm-table" style="max-width:100%;overflow-x:auto">{body}{tail}</div>'
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def people_table(
+    df: pd.DataFrame, cols: Sequence[Col], lang: str = "ru", *, name: str = "table", caption: str = "",
+    totals: bool | None = None, max_rows: int = 40, export: bool | str | Path = True,
+) -> PeopleTable:
+    """A table for people from ``df``: the columns of ``cols``, in that order, labelled and formatted in ``lang``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Tidy data; money in integer kopecks, shares 0…1. The index is ignored.
+    cols : sequence of Col
+        What to show and how.
+    lang : {"ru", "en"}
+    name : str
+        File name (without extension) of the download, e.g. ``"expiry-outcomes"``.
+    totals : bool, optional
+        Add a totals row (default: when a column has a total).
+    max_rows : int
+        Rows shown in the page; the download holds all of them.
+    export : bool or path
+        Write CSV and XLSX (formula-safe) for download: to this folder, or (True) to the folder
+        the report runner gives in ``SUBS_MODEL_EXPORT_DIR`` (nothing when it is not set).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cols = [Col("e", "Редакция", "Edition"), Col("d", "Дни", "Days", "days", total="sum")]
+    >>> t = people_table(pd.DataFrame({"e": ["full", "basic"], "d": [1, 2]}), cols, export=False)
+    >>> t.frame.values.tolist()
+    [['full', '1'], ['basic', '2'], ['Итого', '3']]
+    """
+    missing = [c.key for c in cols if c.key not in df.columns]
+    if missing:
+        msg = f"table {name!r}: no column(s) {missing} in the frame (it has {list(df.columns)})"
+        raise KeyError(msg)
+    with_total = any(c.total or c.total_value is not None for c in cols) if totals is None else totals
+    labels = [c.label(lang) for c in cols]
+    shown = pd.DataFrame({lab: [_fmt(c.kind, v, lang, c.digits) for v in df[c.key].tolist()] for lab, c in zip(labels, cols, strict=True)})
+    raw = pd.DataFrame({lab: df[c.key].to_numpy() for lab, c in zip(labels, cols, strict=True)})
+    for lab, c in zip(labels, cols, strict=True):
+        if c.kind == "rub":
+            raw[lab] = df[c.key].to_numpy() / 100  # rubles in the spreadsheet, as numbers
+    if with_total:
+        word = "Итого" if lang == "ru" else "Total"
+        total_row = {lab: (_fmt(c.kind, t, lang, c.digits) if (t := _total(c, df[c.key])) is not None else "")
+                     for lab, c in zip(labels, cols, strict=True)}
+        first = total_row[labels[0]]
+        total_row[labels[0]] = f"{word}: {first}" if first else word
+        shown = pd.concat([shown, pd.DataFrame([total_row])], ignore_index=True)
+    table = PeopleTable(shown, [c.kind for c in cols], lang, caption, min(max_rows, len(df)), has_total=with_total)
+    folder = Path(export) if isinstance(export, str | Path) else Path(os.environ[EXPORT_DIR_ENV]) if export and os.environ.get(EXPORT_DIR_ENV) else None
+    if folder is not None:
+        from .export import write_table
+
+        slug = _SLUG.sub("-", name).strip("-") or "table"
+        table.files = write_table(raw, folder / slug, sheet=slug[:31])
+        prefix = os.environ.get(EXPORT_LINK_ENV, "") if not isinstance(export, str | Path) else ""
+        table.link = f"{prefix}{slug}"
+    return table

@@ -1,0 +1,74 @@
+"""Tables for people: labels per language, ₽ and % formats, no index, totals, escaping, downloads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from subs_model.notes import NBSP
+from subs_model.tables import EXPORT_DIR_ENV, EXPORT_LINK_ENV, Col, people_table
+
+COLS = [Col("edition", "Редакция", "Edition"), Col("licenses", "Лицензии", "Licenses", "int", total="sum"),
+        Col("amount", "Сумма", "Amount", "rub", total="sum"), Col("rate", "Доля продлений", "Renewal rate", "pct", total_value=0.5)]
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame({"edition": ["full", "=HYPERLINK(\"http://x\")"], "licenses": [3200, 41], "amount": [320_000, 4_100],
+                         "rate": [0.5833, 0.25], "ignored": [1, 2]}, index=[10, 20])
+
+
+def test_russian_table_labels_formats_and_totals() -> None:
+    """Russian labels, «3 200 ₽», «58,3 %», a totals row «Итого» with sums, and only the chosen columns."""
+    t = people_table(_frame(), COLS, "ru", export=False)
+    f = t.frame.map(lambda v: v.replace(NBSP, " "))
+    assert list(f.columns) == ["Редакция", "Лицензии", "Сумма", "Доля продлений"]
+    assert f.iloc[0].tolist() == ["full", "3 200", "3 200 ₽", "58,3 %"]
+    assert f.iloc[-1].tolist() == ["Итого", "3 241", "3 241 ₽", "50,0 %"]
+
+
+def test_english_table_formats() -> None:
+    """English labels and "3,200 ₽", "58.3%", "Total"."""
+    f = people_table(_frame(), COLS, "en", export=False).frame.map(lambda v: v.replace(NBSP, " "))
+    assert f.iloc[0].tolist() == ["full", "3,200", "3,200 ₽", "58.3%"] and f.iloc[-1, 0] == "Total"
+
+
+def test_html_has_no_index_escapes_data_and_caps_rows() -> None:
+    """No 0…n index column, data escaped, long tables show the first rows and say how many there are."""
+    df = pd.DataFrame({"edition": ["<b>x</b>"] * 70, "licenses": range(70), "amount": [100] * 70, "rate": [0.1] * 70})
+    page = people_table(df, COLS, "en", export=False, max_rows=10).to_html()
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert 'class="row_heading' not in page and "blank level0" not in page
+    assert "first 10 of 70 rows shown" in page and "rows × " not in page
+    assert page.count("<tr>") == 12  # header, 10 rows, total
+    assert "Total" in page and "overflow-x:auto" in page
+
+
+def test_downloads_written_formula_safe_with_a_link(tmp_path, monkeypatch) -> None:
+    """With the runner's export folder set, CSV and XLSX are written (rubles as numbers, formulas neutralised) and linked."""
+    monkeypatch.setenv(EXPORT_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(EXPORT_LINK_ENV, "01-x_files/")
+    t = people_table(_frame(), COLS, "ru", name="by edition/2026")
+    assert [p.name for p in t.files] == ["by-edition-2026.csv", "by-edition-2026.xlsx"]
+    page = t.to_html()
+    assert 'href="01-x_files/by-edition-2026.xlsx"' in page and 'href="01-x_files/by-edition-2026.csv"' in page
+    csv = pd.read_csv(tmp_path / "by-edition-2026.csv", dtype=str)
+    assert list(csv.columns) == ["Редакция", "Лицензии", "Сумма", "Доля продлений"]
+    assert csv["Редакция"][1].startswith("'=")  # formula-safe
+    ws = load_workbook(tmp_path / "by-edition-2026.xlsx").active
+    assert ws["C2"].value == 3200 and not str(ws["A3"].value).startswith("=")
+
+
+def test_no_download_without_an_export_folder(monkeypatch) -> None:
+    """In JupyterLab (no runner) nothing is written unless a folder is given."""
+    monkeypatch.delenv(EXPORT_DIR_ENV, raising=False)
+    t = people_table(_frame(), COLS, "en")
+    assert t.files == [] and "download" not in t.to_html()
+
+
+def test_unknown_column_or_kind_refused() -> None:
+    """A column missing from the frame, or an unknown kind, is a clear error."""
+    with pytest.raises(KeyError, match="no column"):
+        people_table(_frame(), [Col("nope", "Нет", "No")], export=False)
+    with pytest.raises(ValueError, match="kind 'money'"):
+        Col("amount", "Сумма", "Amount", "money")
