@@ -20,6 +20,7 @@ from .catalog import Catalog
 from .days import as_day
 from .forecast import CONTINUED_OUTCOMES, FMetric, ForecastError, _Grid, forecast
 from .ledger import Ledger
+from .money import rubles
 
 __all__ = ["Backtest", "actuals", "backtest"]
 
@@ -73,10 +74,10 @@ def actuals(rep: Any, first_day: int, months: int) -> pd.DataFrame:
     first = per.groupby(per["license_id"].to_numpy(), sort=False)["start"].min()
     vals[FMetric.NEW_LICENSES.value] = _per_month(grid, first.to_numpy().astype("datetime64[D]").astype(np.int64))
     rev = revenue(rep, rep.as_of)
-    by_month = rev.groupby("month")[["bookings", "recognised"]].sum() if len(rev) else pd.DataFrame(columns=["bookings", "recognised"])
+    by_month = rev.groupby("month")[["bookings_kop", "recognised_kop"]].sum() if len(rev) else pd.DataFrame(columns=["bookings_kop", "recognised_kop"])
     by_month = by_month.reindex(grid.months, fill_value=0)
-    vals[FMetric.BOOKINGS_RUB.value] = by_month["bookings"].to_numpy() / 100.0
-    vals[FMetric.RECOGNISED_RUB.value] = by_month["recognised"].to_numpy() / 100.0
+    vals[FMetric.BOOKINGS_RUB.value] = rubles(by_month["bookings_kop"].to_numpy())
+    vals[FMetric.RECOGNISED_RUB.value] = rubles(by_month["recognised_kop"].to_numpy())
     return pd.DataFrame([{"month": m, "metric": k, "actual": float(v[i])} for k, v in vals.items()
                          for i, m in enumerate(grid.months)])
 

@@ -52,7 +52,7 @@ def _fig(title: str, lang: str, empty: bool) -> go.Figure:
     import subs_model.plots  # noqa: F401 - registers the "subs_model" template
 
     fig = go.Figure()
-    fig.update_layout(template="subs_model", title={"text": safe_text(title), "x": 0.01})
+    fig.update_layout(template="subs_model", title={"text": safe_text(title), "x": 0.01}, separators=", " if lang == "ru" else ".,")
     if empty:
         fig.add_annotation(text=_t(lang)["no_data"], showarrow=False, font={"size": 16, "color": "#888"},
                            xref="paper", yref="paper", x=0.5, y=0.5)
@@ -106,7 +106,7 @@ def fig_backtest(table: pd.DataFrame, metric: str = "active", lang: str = "ru") 
                         line={"color": color, "dash": "dash"}, legendgroup=label)
     fig.add_scatter(x=actual["month"], y=actual["actual"], mode="lines+markers", name=t["actual"],
                     line={"color": "#222", "width": 2})
-    fig.update_layout(xaxis_title=t["month"], legend={"y": -0.3}, margin={"b": 120})
+    fig.update_layout(xaxis_title=t["month"])
     if metric.endswith("_rub"):
         fig.update_layout(yaxis={"ticksuffix": " ₽", "tickformat": ",.0f"})
     return fig

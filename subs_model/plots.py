@@ -56,7 +56,9 @@ pio.templates["subs_model"] = go.layout.Template(
         plot_bgcolor="white",
         xaxis={"gridcolor": "#EEE", "zeroline": False, "automargin": True},
         yaxis={"gridcolor": "#EEE", "zeroline": False, "automargin": True},
-        legend={"orientation": "h", "y": -0.18},
+        # Below everything, in container coordinates: the legend pushes the plot up as it wraps, so it
+        # never runs over the x-axis title at notebook width (a paper-coordinate y did; tests/test_lab.py).
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
         separators=", ",
         hoverlabel={"namelength": -1},
@@ -154,7 +156,8 @@ def safe_text(value: Any, *, markdown: bool = False) -> str:
 
 def _fig(title: str, lang: str) -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(template="subs_model", title={"text": title, "x": 0.01})
+    # number formats per language: ru «1 234,5», en "1,234.5" (the template's default is Russian)
+    fig.update_layout(template="subs_model", title={"text": title, "x": 0.01}, separators=", " if lang == "ru" else ".,")
     return fig
 
 

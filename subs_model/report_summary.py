@@ -163,29 +163,39 @@ def headline_kpis(rep: Any, lang: str = "ru", churn_horizon_days: int = 365) -> 
                    (f"из {notes.count(wc['ends'], 'term_end', lang, genitive=True)} со сроком в {mc}: ни продления, ни подписки до срока; {vs}" if ru
                     else f"of {notes.count(wc['ends'], 'term_end', lang)} with the deadline in {mc}: no renewal or subscription by "
                     f"the deadline; {vs}"), "02", -dirn))
-    out += _upgrade_kpis(metrics.upgrade_revenue(rep, as_of, churn_horizon_days), cur, prev, lang, vs)
+    out += _upgrade_kpis(rep, as_of, metrics.upgrade_revenue(rep, as_of, churn_horizon_days), cur, prev, lang, vs)
     out += _revenue_kpis(metrics.revenue(rep, as_of), cur, prev, lang, vs)
     return out
 
 
-def _upgrade_kpis(up: pd.DataFrame, cur: pd.Timestamp, prev: pd.Timestamp, lang: str, vs: str) -> list[Kpi]:
+def _upgrade_kpis(rep: Any, as_of: pd.Timestamp, up: pd.DataFrame, cur: pd.Timestamp, prev: pd.Timestamp, lang: str,
+                  vs: str, window: int = 90) -> list[Kpi]:
+    """Conversion over the last 90 days of lapses whose upgrade window has closed (vs the 90 days
+    before), and upgrade payments in the month (vs the month before)."""
+    from . import metrics
+
     ru = lang == "ru"
+    day = pd.Timedelta(days=1)
+    to_c = as_of - window * day
+    from_c = to_c - 89 * day
+    to_p, from_p = from_c - day, from_c - 90 * day
+    conv = [metrics.upgrade_conversion(rep, as_of, upgrade_window_days=window, start=a, end=b).iloc[0]
+            for a, b in ((from_c, to_c), (from_p, to_p))]
+    rate = [float(c["conversion_rate"]) if int(c["known"]) else float("nan") for c in conv]
+    ch, dirn = _pp(rate[0], rate[1], lang)
+    span = f"{from_c:%d.%m.%Y}–{to_c:%d.%m.%Y}"
+    out = [Kpi("conversion", "Конверсия в апгрейд" if ru else "Upgrade conversion", notes.pct(rate[0], lang), ch,
+               (f"{notes.integer(int(conv[0]['converted']), lang)} из {notes.integer(int(conv[0]['known']), lang)} кодов продления, "
+                f"сгоревших {span}, получили апгрейд в течение {notes.count(window, 'day', lang, genitive=True)}; "
+                f"по сравнению с 90 днями раньше" if ru else
+                f"{notes.integer(int(conv[0]['converted']), lang)} of {notes.integer(int(conv[0]['known']), lang)} renewal codes "
+                f"lapsed {span} were upgraded within {notes.count(window, 'day', lang)}; vs the 90 days before"), "04", dirn)]
     m = up.assign(month=pd.to_datetime(up["month"]).dt.tz_localize(None) if len(up) else up["month"]).set_index("month")
     row = {k: m.loc[k] if k in m.index else None for k in (cur, prev)}
-    dec = [int(row[k]["decided"]) if row[k] is not None else 0 for k in (cur, prev)]
-    conv = [int(row[k]["converted"]) if row[k] is not None else 0 for k in (cur, prev)]
-    rate = [c / d if d else float("nan") for c, d in zip(conv, dec, strict=True)]
-    ch, dirn = _pp(rate[0], rate[1], lang)
-    mc = _month_label(cur, lang)
-    lapsed = int(row[cur]["lapsed_renewals"]) if row[cur] is not None else 0
-    out = [Kpi("conversion", "Конверсия в апгрейд" if ru else "Upgrade conversion", notes.pct(rate[0], lang), ch,
-               (f"{notes.integer(conv[0], lang)} из {notes.integer(dec[0], lang)} решённых сгоревших кодов продления "
-                f"(сгорело в {mc}: {notes.integer(lapsed, lang)}; остальные ещё в окне апгрейда); {vs}" if ru else
-                f"{notes.integer(conv[0], lang)} of {notes.integer(dec[0], lang)} decided lapsed renewal codes "
-                f"(lapsed in {mc}: {notes.integer(lapsed, lang)}; the rest are still in the upgrade window); {vs}"), "04", dirn)]
-    money = [int(row[k]["upgrade_revenue"]) if row[k] is not None else 0 for k in (cur, prev)]
+    money = [int(row[k]["upgrade_payments_kop"]) if row[k] is not None else 0 for k in (cur, prev)]
     n_up = int(row[cur]["upgrades"]) if row[cur] is not None else 0
     ch, dirn = _rel(money[0], money[1], lang)
+    mc = _month_label(cur, lang)
     out.append(Kpi("upgrade_revenue", "Выручка от апгрейдов" if ru else "Upgrade revenue", notes.rub(money[0], lang), ch,
                    (f"оплачено в {mc}: {notes.count(n_up, 'upgrade', lang)} (по дате акта); {vs}" if ru else
                     f"{notes.count(n_up, 'upgrade', lang)} paid in {mc} (by act date); {vs}"), "04", dirn))
@@ -196,8 +206,8 @@ def _revenue_kpis(rev: pd.DataFrame, cur: pd.Timestamp, prev: pd.Timestamp, lang
     ru = lang == "ru"
     month = pd.to_datetime(rev["month"])
     month = month.dt.tz_localize(None) if month.dt.tz is not None else month
-    by = rev.assign(month=month).groupby("month")[["bookings", "recognised", "deferred"]].sum()
-    get = {k: by.loc[k] if k in by.index else pd.Series({"bookings": 0, "recognised": 0, "deferred": 0}) for k in (cur, prev)}
+    by = rev.assign(month=month).groupby("month")[["bookings_kop", "recognised_kop", "deferred_kop"]].sum()
+    get = {k: by.loc[k] if k in by.index else pd.Series({"bookings_kop": 0, "recognised_kop": 0, "deferred_kop": 0}) for k in (cur, prev)}
     mc = _month_label(cur, lang)
     out = []
     for key, ru_l, en_l, ru_b, en_b in (
@@ -206,9 +216,9 @@ def _revenue_kpis(rev: pd.DataFrame, cur: pd.Timestamp, prev: pd.Timestamp, lang
         ("recognised", "Признанная выручка", "Recognised revenue", "признано в {m}; отложено на конец месяца: {d}",
          "recognised in {m}; deferred at the month end: {d}"),
     ):
-        cur_v, prev_v = int(get[cur][key]), int(get[prev][key])
+        cur_v, prev_v = int(get[cur][f"{key}_kop"]), int(get[prev][f"{key}_kop"])
         ch, dirn = _rel(cur_v, prev_v, lang)
-        basis = (ru_b if ru else en_b).format(m=mc, d=notes.rub(int(get[cur]["deferred"]), lang))
+        basis = (ru_b if ru else en_b).format(m=mc, d=notes.rub(int(get[cur]["deferred_kop"]), lang))
         out.append(Kpi(key, ru_l if ru else en_l, notes.rub(cur_v, lang), ch, f"{basis}; {vs}", "01", dirn))
     return out
 

@@ -206,15 +206,7 @@ def test_run_all_in_jupyterlab_without_errors(lab_runs, name) -> None:
     assert r["outside"] == [], f"requests outside the lab: {r['outside'][:3]}"
 
 
-#: Notebooks whose charts, today, put the legend over an axis title at notebook width: the template in
-#: plots.py places a horizontal legend at y = -0.18, which a wrapped (two-row) legend overruns. plots.py
-#: belongs to the charts work of issue 20 (item 4); strict, so the mark must go when that is fixed.
-_OVERLAPPING_TODAY = {"01-cohort-overview", "02-renewal-timing", "03-grace-usage", "04-upgrade-revenue"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="legend over the x-axis title: plots.py template"))
-    if n in _OVERLAPPING_TODAY else n for n in LAB_NOTEBOOKS])
+@pytest.mark.parametrize("name", LAB_NOTEBOOKS)
 def test_no_legend_overlaps_a_title_in_jupyterlab(lab_runs, name) -> None:
     """At notebook width (1280 px window, ~850 px notebook) no chart's legend box intersects its title or an axis title."""
     charts = lab_runs[name]["charts"]
