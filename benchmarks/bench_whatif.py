@@ -1,13 +1,22 @@
-"""What-if speed: 3 scenarios × 200 runs × ~10 k licenses × 36 months, with 1 and 2 workers.
+"""What-if speed at decision size: 5 scenarios × 5 elasticities × 100 runs × 36 months on ~100 k licenses,
+and the break-even elasticity of 2 price scenarios.
 
-Every run simulates the customer base forward and replays it with the compiled engine,
-then measures monthly bookings, recognised revenue, active licenses and outcomes.
-Prints the wall time with one and with two local worker processes (target ≤ 60 s on a
-2-core machine) and checks the two give identical results.
+A ledger is simulated once (about 100 k licenses covered on ``as_of``), calibrated once
+(outside the timings), then, with two local worker processes:
 
-    python benchmarks/bench_whatif.py [--runs 200]
+1. ``run_scenarios`` of the shipped scenarios (baseline, grace 30, renewal 3000, renewal
+   3500, from expiry) over the elasticities 0, 0.5, 1, 1.5, 2 (central 1.0), 100 runs,
+   36 months — target ≤ 60 s. Scenarios that keep today's renewal price are simulated once
+   for the whole grid; the line says how many runs were simulated;
+2. ``break_even`` of renewal 3000 and renewal 3500 (40 runs a step) — target ≤ 30 s;
+3. the peer: the same two break-evens read off the fan's own five-point grid by linear
+   interpolation (no extra runs) — what one would do without the root search.
 
-Not a test: run it by hand on an otherwise idle machine.
+Each figure is printed as soon as it is measured.
+
+    python benchmarks/bench_whatif.py [--runs 100] [--licenses 100000]
+
+Not a test: run it by hand, and say whether the machine was shared.
 """
 
 from __future__ import annotations
@@ -23,33 +32,58 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 import subs_model as sm
-from subs_model.whatif import Scenario, run_scenarios
+from subs_model.whatif import load_scenarios, prepare_start, run_scenarios
+
+AS_OF = "2026-10-31"
+GRID = [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+def _ledger(n: int) -> sm.Ledger:
+    """A simulated ledger with about ``n`` licenses covered on AS_OF."""
+    beh = sm.Behaviour(arrivals_per_month=n / 60, legacy_licenses=int(n * 0.45), arrivals_growth=0.004)
+    return sm.simulate(beh, sm.Catalog.default(), start="2021-01-01", end=AS_OF, seed=3)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--licenses", type=int, default=100_000)
+    ap.add_argument("--break-even-runs", dest="be_runs", type=int, default=40)
     args = ap.parse_args()
-    led = sm.read_ledger("data/sample")
-    scenarios = [Scenario("baseline"), Scenario("grace 30", catalog={"grace_days": 30}),
-                 Scenario("renewal 3500", catalog={"prices": {"full": {"renewal": 3500}, "basic": {"renewal": 3500}}})]
-    base = run_scenarios(led, scenarios[:1], "2026-10-31", horizon_months=1, runs=2)
-    beh = base.behaviour  # calibrate once, outside the timings
-    n_init = int(base.summary["active_mean"].iloc[0])
-    timings = {}
-    results = {}
-    for workers in (1, 2):
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            run_scenarios(led, scenarios[:1], "2026-10-31", horizon_months=1, runs=2, executor=ex, behaviour=beh)  # warm workers
-            t = time.perf_counter()
-            results[workers] = run_scenarios(led, scenarios, "2026-10-31", horizon_months=36, runs=args.runs, executor=ex, behaviour=beh)
-            timings[workers] = time.perf_counter() - t
-    same = all(np.array_equal(results[1].runs[k], results[2].runs[k]) for k in results[1].runs)
-    print(f"{len(scenarios)} scenarios × {args.runs} runs × 36 months, {len(led.licenses):,} licenses in the ledger "
-          f"(~{n_init:,} active at the start, plus arrivals)")
-    print(f"  1 worker : {timings[1]:6.1f} s")
-    print(f"  2 workers: {timings[2]:6.1f} s   (speed-up {timings[1] / timings[2]:.2f}x; identical results: {same})")
-    print(f"  per run  : {timings[2] / (len(scenarios) * args.runs) * 1000:.0f} ms with 2 workers (target: all ≤ 60 s)")
+    t = time.perf_counter()
+    led = _ledger(args.licenses)
+    t_sim = time.perf_counter() - t
+    scenarios = load_scenarios("data/scenarios.yaml")
+    prior = sm.Behaviour(elasticity=1.0)  # central 1.0: the grid is exactly the five points
+    t = time.perf_counter()
+    st = prepare_start(led, AS_OF, 36, prior=prior, elasticities=GRID)
+    t_start = time.perf_counter() - t
+    priced = [sc for sc in scenarios if "prices" in sc.catalog]
+    n_base = len(st.initial[0])
+    print(f"ledger: {len(led.licenses):,} licenses, {n_base:,} covered on {AS_OF} (simulated in {t_sim:.1f} s; "
+          f"calibration + base + deferred balance {t_start:.1f} s, outside the timings)", flush=True)
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        run_scenarios(led, scenarios[:1], AS_OF, horizon_months=1, runs=2, executor=ex, behaviour=st.behaviour)  # warm workers
+        t = time.perf_counter()
+        res = run_scenarios(led, scenarios, AS_OF, horizon_months=36, runs=args.runs, executor=ex, start=st, elasticities=GRID)
+        t_fan = time.perf_counter() - t
+        simulated = sum(args.runs * (len(GRID) if "prices" in sc.catalog else 1) for sc in scenarios)
+        print(f"what-if: {len(scenarios)} scenarios × {len(GRID)} elasticities × {args.runs} runs × 36 months: {t_fan:6.1f} s "
+              f"with 2 workers ({simulated:,} runs simulated, {t_fan / simulated * 1000:.0f} ms a run; target ≤ 60 s)", flush=True)
+        t = time.perf_counter()
+        be = sm.break_even(led, [scenarios[0], *priced], AS_OF, runs=args.be_runs, executor=ex, start=st)
+        t_be = time.perf_counter() - t
+    print(f"break-even of {len(priced)} price scenarios ({args.be_runs} runs a step, "
+          f"{int(be['evaluations'].sum())} steps): {t_be:6.1f} s (target ≤ 30 s)")
+    by_e = res.by_elasticity
+    for row in be.itertuples():
+        d = by_e[by_e["scenario"] == row.scenario].sort_values("elasticity")
+        x, y = d["elasticity"].to_numpy(), d["bookings_diff_mean"].to_numpy()
+        k = np.flatnonzero(np.sign(y[1:]) != np.sign(y[:-1]))
+        peer = x[k[0]] + (x[k[0] + 1] - x[k[0]]) * y[k[0]] / (y[k[0]] - y[k[0] + 1]) if len(k) else float("nan")
+        print(f"  {row.scenario}: {row.break_even:.3f} (90 %: {row.low:.3f}–{row.high:.3f}); "
+              f"peer, interpolated on the fan's grid: {peer:.3f}")
+    print(f"fan result rests on elasticities {res.elasticities}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,11 @@ _LAZY: dict[str, str] = {
     "BehaviourError": "behaviour",
     "LeadTime": "behaviour",
     "calibrate": "calibrate",
+    "BreakEven": "breakeven",
+    "break_even": "breakeven",
+    "decisions_needed": "breakeven",
+    "ElasticityEstimate": "elasticity",
+    "estimate_elasticity": "elasticity",
     "calibrate_retention": "calibrate",
     "Backtest": "backtest",
     "backtest": "backtest",
@@ -123,6 +128,9 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from ._tuning import tune_process
     from .behaviour import Behaviour, BehaviourError, LeadTime
+    from .breakeven import BreakEven, break_even, decisions_needed
+    from .calibrate import calibrate
+    from .elasticity import ElasticityEstimate, estimate_elasticity
     from .backtest import Backtest, backtest
     from .calibrate import calibrate, calibrate_retention
     from .forecast import Forecast, ForecastError, forecast

@@ -49,6 +49,9 @@ PROBABILITIES = ("share_basic", "p_subscription_instead", "p_late_renewal", "p_f
                  "p_subscription_after_lapse", "p_return")
 WHOLE = ("legacy_licenses", "legacy_end_spread_days")
 SEASONALITY_MAX = 100.0
+#: The elasticity range when a file gives none (0 = price does not matter; 2 = strongly elastic).
+DEFAULT_ELASTICITY_RANGE = (0.0, 2.0)
+ELASTICITY_MAX = 20.0
 TIMING_OFFSET_MAX = 3_650  # an order day at most this many days before or after the end
 LEAD_HOURS_MAX = 8_760.0  # a stage's median lead time: at most a year
 SIGMA_MAX = 5.0
@@ -201,7 +204,15 @@ class Behaviour:
     elasticity, upgrade_elasticity : float
         Price sensitivity: the intent to continue scales by
         ``(renewal price / reference renewal price) ** -elasticity``; the chance of an
-        upgrade likewise with the upgrade price.
+        upgrade likewise with the upgrade price. ``elasticity`` is the central value.
+    elasticity_range : (low, high)
+        The range the renewal-price elasticity plausibly lies in (the prior's range, or the
+        90 % interval of :func:`subs_model.estimate_elasticity`): a what-if reports every
+        price scenario across it. In YAML ``elasticity_range: [0, 2]``; when absent (files
+        written before it existed) it is ``[0, 2]`` widened to hold ``elasticity``.
+    elasticity_source : str
+        Where the elasticity comes from, in words (``prior`` or the estimate's description);
+        shown beside every result that rests on it.
     reference_prices : mapping sku -> rubles
         Prices at which the probabilities above hold.
 
@@ -243,12 +254,18 @@ class Behaviour:
     )
     elasticity: float = 1.2
     upgrade_elasticity: float = 1.0
+    elasticity_range: tuple[float, float] | None = None
+    elasticity_source: str = "prior"
     reference_prices: Mapping[str, float] = field(default_factory=lambda: {"renewal": 3200.0, "upgrade": 800.0})
 
     def __post_init__(self) -> None:
         if not self.timing:
             timing = {ed: _bins_to_pmf(b, where=f"timing.{ed}") for ed, b in _default_timing().items()}
             object.__setattr__(self, "timing", {ed: (lo, tuple(p.tolist())) for ed, (lo, p) in timing.items()})
+        if self.elasticity_range is None:
+            object.__setattr__(self, "elasticity_range", _default_range(self.elasticity))
+        else:
+            object.__setattr__(self, "elasticity_range", tuple(float(x) for x in self.elasticity_range))
         self._validate("behaviour")
 
     # -- validation -------------------------------------------------------------------------------
@@ -294,6 +311,10 @@ class Behaviour:
                 raise BehaviourError(msg)
             _number(lt.median_hours, where=f"{where}.lead_times.{st}.median_hours", lo=0, hi=LEAD_HOURS_MAX, above=True)
             _number(lt.sigma, where=f"{where}.lead_times.{st}.sigma", lo=0, hi=SIGMA_MAX)
+        _check_range(self.elasticity_range, self.elasticity, where=where)
+        if not isinstance(self.elasticity_source, str) or not self.elasticity_source.strip():
+            msg = f"{where}.elasticity_source: {self.elasticity_source!r}; give a non-empty text, e.g. 'prior'"
+            raise BehaviourError(msg)
         for sku in ("renewal", "upgrade"):
             if sku not in self.reference_prices:
                 msg = f"{where}.reference_prices.{sku}: missing; give the reference price in rubles (> 0)"
@@ -337,6 +358,16 @@ class Behaviour:
             msg = f"{where}: unknown parameter(s) {unknown}; known: {sorted(names)}"
             raise BehaviourError(msg)
         kw: dict[str, Any] = dict(raw)
+        if kw.get("elasticity_range") is not None:
+            rng = _sequence(kw["elasticity_range"], where=f"{where}.elasticity_range", example="[0, 2]")
+            if len(rng) != 2:
+                msg = f"{where}.elasticity_range: {rng!r} needs two numbers [low, high]; write it as [0, 2]"
+                raise BehaviourError(msg)
+            kw["elasticity_range"] = tuple(_number(x, where=f"{where}.elasticity_range[{i}]", lo=0, hi=ELASTICITY_MAX)
+                                           for i, x in enumerate(rng))
+        elif "elasticity" in kw:
+            e = _number(kw["elasticity"], where=f"{where}.elasticity", lo=0, hi=math.inf)
+            kw["elasticity_range"] = _default_range(e)
         if "seasonality" in kw:
             kw["seasonality"] = tuple(
                 _number(x, where=f"{where}.seasonality[{m}]", lo=0, hi=SEASONALITY_MAX)
@@ -402,6 +433,7 @@ class Behaviour:
         out["continue_concentration"] = {k: float(v) for k, v in self.continue_concentration.items()}
         out["reference_prices"] = {k: float(v) for k, v in self.reference_prices.items()}
         out["lead_times"] = {k: asdict(v) for k, v in self.lead_times.items()}
+        out["elasticity_range"] = [float(x) for x in self.elasticity_range]
         out["timing"] = {
             ed: {"min_offset": int(lo), "weights": [float(x) for x in w]} for ed, (lo, w) in self.timing.items()
         }
@@ -420,6 +452,27 @@ class Behaviour:
     def with_changes(self, **changes: Any) -> Behaviour:
         """A copy with some parameters changed (validated)."""
         return replace(self, **changes)
+
+
+def _default_range(elasticity: Any) -> tuple[float, float] | None:
+    """``DEFAULT_ELASTICITY_RANGE`` widened to hold ``elasticity`` (None when it is not a number:
+    the validation then names the bad elasticity)."""
+    if not _is_number(elasticity) or not math.isfinite(float(elasticity)):
+        return DEFAULT_ELASTICITY_RANGE
+    lo, hi = DEFAULT_ELASTICITY_RANGE
+    return (min(lo, float(elasticity)), max(hi, float(elasticity)))
+
+
+def _check_range(rng: Any, elasticity: float, *, where: str) -> None:
+    """The elasticity range: two finite numbers ``0 <= low <= central <= high``."""
+    ok = isinstance(rng, tuple) and len(rng) == 2 and all(_is_number(x) and math.isfinite(float(x)) for x in rng)
+    if not ok or not 0 <= rng[0] <= rng[1] <= ELASTICITY_MAX:
+        msg = f"{where}.elasticity_range: {rng!r} is not [low, high] with 0 <= low <= high <= {ELASTICITY_MAX:g}; write it as [0, 2]"
+        raise BehaviourError(msg)
+    if not rng[0] <= elasticity <= rng[1]:
+        msg = (f"{where}.elasticity_range: {list(rng)} does not hold the central elasticity {elasticity:g}; "
+               f"widen the range or move the elasticity inside it")
+        raise BehaviourError(msg)
 
 
 def _check_concentration(conc: Any, p_continue: Mapping[str, Any], where: str) -> None:

@@ -13,9 +13,12 @@ only where the observation is complete by ``as_of`` (censored cases are left out
 - churned customers who came back (``p_return``, delay);
 - lead time of each order stage (median and log-spread).
 
-Price sensitivity is not identifiable from one price regime: ``elasticity``,
-``upgrade_elasticity``, ``reference_prices`` and the timing support are taken from
-``prior``; the probabilities are converted back to the reference prices with them.
+Price sensitivity is not identifiable from one price regime: ``upgrade_elasticity``,
+``reference_prices`` and the timing support are taken from ``prior``, and so is the
+renewal-price ``elasticity`` unless the catalog records a renewal price change with
+decided term ends on both sides — then it is estimated (:mod:`subs_model.elasticity`),
+its 90 % interval becomes ``elasticity_range`` and ``elasticity_source`` says so. The
+probabilities are converted back to the reference prices with them.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     obs = _observe_orders(ledger, catalog, rep)
     ends = _term_ends(obs, ledger, rep, catalog, prior)
     returns, q = _returns(ends, obs, prior)
+    prior = _measured_elasticity(ends, obs, catalog, prior, q)
     cont = _continuation(ends, obs, catalog, prior, q)
     if heterogeneity:
         cont.update(_heterogeneity(rep, ends, obs, cont["p_continue"], prior))
@@ -113,6 +117,20 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
         **returns,
         lead_times=_lead_times(obs, prior),
     )
+
+
+def _measured_elasticity(ends: _TermEnds, obs: _Orders, catalog: Catalog, prior: Behaviour, q: float) -> Behaviour:
+    """``prior`` with the renewal-price elasticity the ledger's price changes show, if any."""
+    from .elasticity import estimate_from_ends
+
+    est = estimate_from_ends(ends.E, obs.edition[ends.per_lic], ends.cont, ends.decided, catalog, q,
+                             prior.reference_prices["renewal"] * 100)
+    if not est.measured:
+        return prior
+    e = max(0.0, float(est.estimate))
+    lo = max(0.0, est.low) if np.isfinite(est.low) else 0.0
+    hi = est.high if np.isfinite(est.high) else max(e, prior.elasticity_range[1])
+    return prior.with_changes(elasticity=e, elasticity_range=(min(lo, e), max(hi, e)), elasticity_source=est.source())
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,32 +227,64 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
-    from .export import write_table
-    from .whatif import load_scenarios, run_scenarios
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .breakeven import break_even
+    from .whatif import load_scenarios, prepare_start, run_scenarios
+    from .whatif_export import export_whatif
+    from .workers import workers
 
     scenarios = load_scenarios(args.scenarios)
     led = _read(args.data)
     cat = _catalog(args.catalog)
     as_of = args.as_of or replay(led, cat).as_of.date().isoformat()
+    grid = _elasticities(args.elasticities)
     print(f"Running {len(scenarios)} scenarios × {args.runs} runs, {args.horizon} months from {as_of} …", flush=True)
-    res = run_scenarios(led, scenarios, as_of, horizon_months=args.horizon, runs=args.runs, seed=args.seed, catalog=cat)
+    st = prepare_start(led, as_of, args.horizon, catalog=cat, elasticities=grid)  # calibrated once for both steps
+    be = None
+    with ProcessPoolExecutor(max_workers=workers()) as pool:
+        res = run_scenarios(led, scenarios, as_of, horizon_months=args.horizon, runs=args.runs, seed=args.seed, catalog=cat,
+                            start=st, executor=pool)
+        if args.break_even and len(scenarios) > 1:
+            print(f"Break-even elasticity on {args.objective} ({args.break_even_runs} runs a step) …", flush=True)
+            be = break_even(led, scenarios, as_of, objective=args.objective, horizon_months=args.horizon,
+                            runs=args.break_even_runs, seed=args.seed, catalog=cat, start=st, executor=pool)
+    lo, hi = res.behaviour.elasticity_range
+    print(f"Every number rests on the renewal-price elasticity: {res.elasticity:g} ({res.behaviour.elasticity_source}); "
+          f"range {lo:g}–{hi:g}; reported at {', '.join(f'{e:g}' for e in res.elasticities)}")
     s = res.summary
-    cols = ["scenario", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean", "bookings_diff_p05",
-            "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean", "upgrade_mean", "lapsed_mean"]
-    table = s[cols].copy()
-    for c in cols[1:7]:
-        table[c] = (table[c] / 100).round(2)  # rubles
-    table = table.rename(columns={c: c.replace("bookings", "bookings_rub") for c in cols[1:7]})
+    table = s[["scenario", "elasticity"]].copy()
+    for c in ("bookings_mean", "bookings_diff_mean", "bookings_diff_p05", "bookings_diff_p95", "bookings_diff_band_low",
+              "bookings_diff_band_high"):
+        table[c.replace("bookings", "bookings_rub")] = (s[c] / 100).round(0)
+    table["active_at_end"] = s["active_mean"].round(0)
     print(table.to_string(index=False))
-    print(f"observed renewal rate (last decided year): {res.observed_renewal_rate:.3f}")
+    fan = res.by_elasticity.pivot(index="scenario", columns="elasticity", values="bookings_diff_mean") / 100
+    print("\nBookings vs baseline, ₽, by elasticity:")
+    print(fan.reindex([sc.name for sc in scenarios]).round(0).to_string())
+    if be is not None:
+        print()
+        for note in be[f"note_{getattr(args, 'lang', 'en')}"]:  # the global --lang
+            print(note)
+    print(f"\nobserved renewal rate (last decided year): {res.observed_renewal_rate:.3f}")
     for note in res.notes:
         print(f"note: {note}")
     out = Path(args.out)
     with _writing("the scenario tables", out):
-        files = write_table(table, out / "scenarios", sheet="scenarios")
-        write_table(res.table, out / "scenarios_by_month", sheet="by month")
-    print(f"\nScenario table written to {', '.join(str(f) for f in files)} (and scenarios_by_month.csv/.xlsx)")
+        files = export_whatif(res, out, break_even=be)
+    print(f"\nWritten: {', '.join(str(f) for f in files)}")
     return 0
+
+
+def _elasticities(text: str | None) -> list[float] | None:
+    """``--elasticities 0,0.5,1`` as numbers (None: the behaviour's range)."""
+    if not text:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        msg = f"--elasticities {text!r}: give numbers separated by commas, e.g. 0,0.5,1,1.5,2"
+        raise SubsModelError(msg) from None
 
 
 def _arrivals_arg(text: str) -> str | float:
@@ -388,7 +420,14 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
     p.add_argument("--horizon", type=int, default=36, help="months ahead (default 36)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--catalog", default=None, help="today's catalog YAML (default: data/catalog.yaml)")
-    p.add_argument("--out", default="reports/whatif", help="folder for scenarios.csv / scenarios.xlsx")
+    p.add_argument("--elasticities", default=None,
+                   help="renewal-price elasticities to report, e.g. 0,0.5,1,1.5,2 (default: 5 across the behaviour's range)")
+    p.add_argument("--break-even", dest="break_even", action=argparse.BooleanOptionalAction, default=True,
+                   help="find each scenario's break-even elasticity (default on)")
+    p.add_argument("--objective", choices=["bookings", "recognised", "active"], default="bookings",
+                   help="what the break-even compares (default bookings over the horizon)")
+    p.add_argument("--break-even-runs", dest="break_even_runs", type=int, default=40, help="runs per break-even step (default 40)")
+    p.add_argument("--out", default="reports/whatif", help="folder for scenarios.csv / scenarios.xlsx (several sheets)")
     p.set_defaults(func=_cmd_whatif)
 
     _add_forecast_parsers(sub)

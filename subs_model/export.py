@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMULA_START", "XLSX_MAX_ROWS", "CsvStream", "neutralise", "write_table", "write_xlsx", "xlsx_note"]
+__all__ = ["FORMATS", "FORMULA_START", "XLSX_MAX_ROWS", "CsvStream", "Sheet", "neutralise", "write_table", "write_workbook",
+           "write_xlsx", "xlsx_note"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Data rows an Excel sheet can hold below its header row.
@@ -210,17 +211,35 @@ def _arrow_text(chunk: pd.DataFrame) -> Any:
 _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+#: Number formats a column may take (:func:`write_workbook`): name -> (style index, Excel format code).
+#: Style 0 is the default and 1 the date-time of a plain :func:`write_xlsx` sheet.
+FORMATS: dict[str, tuple[int, str]] = {
+    "datetime": (1, "yyyy-mm-dd hh:mm"),
+    "date": (2, "yyyy-mm-dd"),
+    "month": (3, "yyyy-mm"),
+    "rub": (4, '#,##0.00 "₽"'),
+    "int": (5, "#,##0"),
+    "float": (6, "#,##0.00"),
+    "pct": (7, "0.0%"),
+    "text": (8, "@"),
+}
+_CUSTOM = {name: 164 + i for i, name in enumerate(FORMATS)}  # custom number-format ids start at 164
 _STYLES = (
     f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet {_NS}>'
-    '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+    f'<numFmts count="{len(FORMATS)}">'
+    + "".join(f'<numFmt numFmtId="{_CUSTOM[n]}" formatCode="{code.replace(chr(34), "&quot;")}"/>' for n, (_, code) in FORMATS.items())
+    + '</numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-    '<xf numFmtId="22" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    f'<cellXfs count="{len(FORMATS) + 2}"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    + "".join(f'<xf numFmtId="{_CUSTOM[n]}" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>' for n in FORMATS)
+    + '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
     "</styleSheet>"
 )
+_BOLD = len(FORMATS) + 1  # the header row's style
 
 
 def _col_letter(j: int) -> str:
@@ -254,8 +273,10 @@ def _concat(arr: Any) -> Any:
     return memoryview(arr.buffers()[2])[offsets[0]:offsets[-1]]
 
 
-def _sheet_rows(chunk: pd.DataFrame, first_row: int) -> bytes:
-    """``<row>`` elements of ``chunk`` (text made formula-safe here), its first row numbered ``first_row``."""
+def _sheet_rows(chunk: pd.DataFrame, first_row: int, styles: dict[Any, int] | None = None) -> bytes:
+    """``<row>`` elements of ``chunk`` (text made formula-safe here), its first row numbered
+    ``first_row``; ``styles`` gives a column's style index (a number format)."""
+    styles = styles or {}
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -274,12 +295,12 @@ def _sheet_rows(chunk: pd.DataFrame, first_row: int) -> bytes:
             vals = col.astype("Int64") if pd.api.types.is_integer_dtype(col.dtype) else f
             v = pa.array(np.where(ok, vals.astype("str"), None), pa.large_string()) if not pd.api.types.is_integer_dtype(col.dtype) \
                 else pa.array(vals, pa.int64()).cast(pa.large_string())
-            kind, end = '"><v>', "</v></c>"
+            kind, end = (f'" s="{styles[c]}"><v>' if c in styles else '"><v>'), "</v></c>"
         elif pd.api.types.is_datetime64_any_dtype(col.dtype):
             naive = col.dt.tz_localize(None) if isinstance(col.dtype, pd.DatetimeTZDtype) else col
             days = (naive - pd.Timestamp("1899-12-30")) / pd.Timedelta(days=1)  # Excel's serial day numbers
             v = pa.array(np.where(days.notna(), days.astype("str"), None), pa.large_string())
-            kind, end = '" s="1"><v>', "</v></c>"
+            kind, end = f'" s="{styles.get(c, 1)}"><v>', "</v></c>"
         elif isinstance(col.dtype, pd.CategoricalDtype):  # each category made safe and escaped once
             cats = _xml_text(_safe_strings(pa.array(col.cat.categories.astype("str"), pa.large_string())))
             codes = col.cat.codes.to_numpy()
@@ -297,10 +318,77 @@ def _sheet_rows(chunk: pd.DataFrame, first_row: int) -> bytes:
     return _concat(rows)
 
 
-def _write_xlsx(df: pd.DataFrame, xlsx: Path, sheet: str, cap: int, chunk_rows: int, note: str) -> None:
-    from xml.sax.saxutils import escape, quoteattr
+class Sheet:
+    """One sheet of :func:`write_workbook`: a table, a number format per column (names of
+    :data:`FORMATS`), and whether its first column stays in view (frozen panes)."""
 
-    sheets = [sheet] + (["note"] if note else [])
+    def __init__(self, df: pd.DataFrame, formats: dict[Any, str] | None = None, *, freeze: bool = True) -> None:
+        unknown = sorted(str(f) for f in (formats or {}).values() if f not in FORMATS)
+        if unknown:
+            msg = f"Sheet: unknown number format(s) {unknown}; use {sorted(FORMATS)}"
+            raise ValueError(msg)
+        self.df, self.formats, self.freeze = df, dict(formats or {}), freeze
+
+    def styles(self) -> dict[Any, int]:
+        return {c: FORMATS[f][0] for c, f in self.formats.items() if c in self.df.columns}
+
+    def widths(self) -> list[float]:
+        """Each column's width in characters: its header or its longest value among the first
+        thousand (numbers as their format shows them), from 8 to 60."""
+        out = []
+        for c in self.df.columns:
+            col = self.df[c].iloc[:1000]
+            fmt = self.formats.get(c)
+            if fmt in ("date", "datetime", "month"):
+                n = 16 if fmt == "datetime" else 10
+            elif pd.api.types.is_numeric_dtype(col.dtype) and len(col):
+                big = float(np.nanmax(np.abs(col.to_numpy(float)))) if col.notna().any() else 0.0
+                n = len(f"{big:,.2f}") + (3 if fmt == "rub" else 1)
+            else:
+                n = int(col.astype("str").str.len().max()) if len(col) else 0
+            out.append(float(min(max(len(str(c)) + 2, n + 2, 8), 60)))
+        return out
+
+
+def write_workbook(sheets: dict[str, Sheet | pd.DataFrame], path: str | Path, *, chunk_rows: int = CHUNK_ROWS) -> Path:
+    """Write several formula-safe sheets to ``path`` .xlsx, with number formats, column widths,
+    a bold header row and the header (and first column) frozen.
+
+    Sheet names are cut to Excel's 31 characters; a sheet holds at most
+    :data:`XLSX_MAX_ROWS` rows (write long tables with :func:`write_table`).
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> book = write_workbook({"money": Sheet(pd.DataFrame({"rub": [1.5, 2.25]}), {"rub": "rub"})}, f"{d}/w")
+    >>> import openpyxl
+    >>> openpyxl.load_workbook(book)["money"]["A2"].number_format
+    '#,##0.00 "₽"'
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    book = p.with_suffix(".xlsx")
+    parts = {name[:31]: (sh if isinstance(sh, Sheet) else Sheet(sh)) for name, sh in sheets.items()}
+    long = [n for n, sh in parts.items() if len(sh.df) > XLSX_MAX_ROWS]
+    if long:
+        msg = f"write_workbook: sheet(s) {long} exceed {XLSX_MAX_ROWS:,} rows; write such a table with write_table"
+        raise ValueError(msg)
+    _write_book(parts, book, chunk_rows)
+    return book
+
+
+def _write_xlsx(df: pd.DataFrame, xlsx: Path, sheet: str, cap: int, chunk_rows: int, note: str) -> None:
+    parts = {sheet: Sheet(df.iloc[:cap] if len(df) > cap else df, freeze=False)}
+    if note:
+        parts["note"] = Sheet(pd.DataFrame(columns=[note]), freeze=False)  # the note alone, in A1
+    _write_book(parts, xlsx, chunk_rows, plain=True)
+
+
+def _write_book(parts: dict[str, Sheet], xlsx: Path, chunk_rows: int, plain: bool = False) -> None:
+    """The workbook package; ``plain``: no widths, frozen panes or bold header (as the
+    one-table export always wrote it)."""
+    from xml.sax.saxutils import quoteattr
+
+    sheets = list(parts)
     content_types = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -319,20 +407,34 @@ def _write_xlsx(df: pd.DataFrame, xlsx: Path, sheet: str, cap: int, chunk_rows: 
     wb_rels = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
                + "".join(f'<Relationship Id="rId{i + 1}" Type="{_REL}/worksheet" Target="worksheets/sheet{i + 1}.xml"/>' for i in range(len(sheets)))
                + f'<Relationship Id="rId{len(sheets) + 1}" Type="{_REL}/styles" Target="styles.xml"/></Relationships>')
-    top = f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet {_NS}><sheetData>'
-    header = "".join(f'<c r="{_col_letter(j)}1" t="inlineStr"><is><t>{escape(str(c))}</t></is></c>' for j, c in enumerate(df.columns))
     with zipfile.ZipFile(xlsx, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         zf.writestr("[Content_Types].xml", content_types)
         zf.writestr("_rels/.rels", rels)
         zf.writestr("xl/workbook.xml", workbook)
         zf.writestr("xl/_rels/workbook.xml.rels", wb_rels)
         zf.writestr("xl/styles.xml", _STYLES)
-        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
-            fh.write((top + f'<row r="1">{header}</row>').encode())
-            n = min(len(df), cap)
-            for i in range(0, n, chunk_rows):
-                fh.write(_sheet_rows(df.iloc[i:min(i + chunk_rows, n)], i + 2))
-            fh.write(b"</sheetData></worksheet>")
-        if note:
-            zf.writestr("xl/worksheets/sheet2.xml", top + f'<row r="1"><c r="A1" t="inlineStr"><is><t>{escape(note)}</t></is></c></row>'
-                        "</sheetData></worksheet>")
+        for i, (name, sh) in enumerate(parts.items()):
+            with zf.open(f"xl/worksheets/sheet{i + 1}.xml", "w", force_zip64=True) as fh:
+                fh.write(_sheet_head(sh, plain).encode())
+                n = len(sh.df)
+                styles = sh.styles()
+                for k in range(0, n, chunk_rows):
+                    fh.write(_sheet_rows(sh.df.iloc[k:min(k + chunk_rows, n)], k + 2, styles))
+                fh.write(b"</sheetData></worksheet>")
+
+
+def _sheet_head(sh: Sheet, plain: bool) -> str:
+    """A worksheet's opening: frozen panes, column widths, and the header row."""
+    from xml.sax.saxutils import escape
+
+    df = sh.df
+    bold = "" if plain else f' s="{_BOLD}"'
+    header = "".join(f'<c r="{_col_letter(j)}1" t="inlineStr"{bold}><is><t>{escape(str(c))}</t></is></c>' for j, c in enumerate(df.columns))
+    head = f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet {_NS}>'
+    if not plain:
+        if sh.freeze and len(df.columns) > 1:
+            head += ('<sheetViews><sheetView workbookViewId="0"><pane xSplit="1" ySplit="1" topLeftCell="B2" '
+                     'activePane="bottomRight" state="frozen"/></sheetView></sheetViews>')
+        head += "<cols>" + "".join(f'<col min="{j + 1}" max="{j + 1}" width="{w:g}" customWidth="1"/>'
+                                   for j, w in enumerate(sh.widths())) + "</cols>" if len(df.columns) else ""
+    return head + f'<sheetData><row r="1">{header}</row>'

@@ -192,3 +192,84 @@ def test_initial_state_uses_the_grace_of_the_versions_in_force_after_the_end() -
     assert rules.closing_day(dt.date(2026, 3, 15), cat) == dt.date(2026, 4, 14)
     (ends, _, _), _, _ = _initial_state(led, cat, as_of)
     assert ends.tolist() == [as_day("2026-03-15")]
+
+
+# -- elasticity: an explicit axis of every result ---------------------------------------------------------------------
+CUT = Scenario("renewal 3000", catalog={"prices": {"full": {"renewal": 3000}, "basic": {"renewal": 3000}}})
+
+
+@pytest.fixture(scope="module")
+def fan(ledger, behaviour):
+    """Baseline, a price cut and a grace change over the default elasticity grid."""
+    return run_scenarios(ledger, [Scenario("baseline"), CUT, Scenario("grace 30", catalog={"grace_days": 30})], AS_OF,
+                         horizon_months=12, runs=6, seed=7, executor=ThreadPoolExecutor(2), behaviour=behaviour)
+
+
+def test_every_result_states_its_elasticity(fan, tmp_path) -> None:
+    """No result without its elasticity: tables, summary, the grid, the CSV files and every XLSX data sheet."""
+    import openpyxl
+
+    from subs_model.whatif_export import export_whatif
+
+    assert fan.elasticities == (0.0, 0.5, 1.0, 1.2, 1.5, 2.0) and fan.elasticity == 1.2
+    for df in (fan.table, fan.summary, fan.by_elasticity, fan.table_by_elasticity):
+        assert "elasticity" in df and df["elasticity"].notna().all()
+    assert set(fan.by_elasticity["elasticity"]) == set(fan.elasticities)
+    assert (fan.summary["elasticity"] == 1.2).all()
+    files = export_whatif(fan, tmp_path)
+    for f in files:
+        if f.suffix == ".csv" and f.stem != "metadata":
+            header = f.read_text(encoding="utf-8-sig").splitlines()[0]
+            assert "elasticity" in header, f.name
+    wb = openpyxl.load_workbook(tmp_path / "scenarios.xlsx")
+    for name in wb.sheetnames:
+        if name in ("metadata", "glossary"):
+            continue
+        header = next(wb[name].iter_rows(max_row=1, values_only=True))
+        assert "elasticity" in header, name
+
+
+def test_range_bands_and_baseline_at_todays_price(fan) -> None:
+    """Today's price: the baseline and a grace change do not move with the elasticity; a price cut does,
+    more with a higher elasticity, and its band over the range holds every elasticity's Monte Carlo band."""
+    runs = fan.runs_by_elasticity
+    for e in fan.elasticities:
+        assert np.array_equal(runs["baseline", e], runs["baseline", 1.2])
+        assert np.array_equal(runs["grace 30", e], runs["grace 30", 1.2])
+    cut = fan.by_elasticity[fan.by_elasticity["scenario"] == "renewal 3000"].sort_values("elasticity")
+    assert np.all(np.diff(cut["bookings_diff_mean"]) > 0)
+    s = fan.summary.set_index("scenario").loc["renewal 3000"]
+    assert s["bookings_diff_band_low"] == cut["bookings_diff_p05"].min() < 0 < cut["bookings_diff_p95"].max() == s["bookings_diff_band_high"]
+    assert s["bookings_diff_range_low"] == cut["bookings_diff_mean"].iloc[0]
+    assert (s["elasticity_low"], s["elasticity_high"]) == (0.0, 2.0)
+
+
+def test_recognised_revenue_releases_the_deferred_balance(ledger, fan) -> None:
+    """The first forecast month recognises about what the last observed month did (not just new payments)."""
+    rev = sm.metrics.revenue(sm.replay(ledger, sm.Catalog.default(), as_of=AS_OF))
+    last = rev.groupby("month")["recognised_kop"].sum().iloc[-1]
+    first = fan.table.query("scenario == 'baseline' and metric == 'recognised'")["mean"].iloc[0]
+    assert 0.85 * last <= first <= 1.15 * last
+
+
+def test_a_scenario_cannot_fix_the_elasticity_and_the_grid_is_validated(ledger, behaviour) -> None:
+    """The elasticity is the axis: a scenario setting it, or a bad grid, is refused before simulating."""
+    with pytest.raises(ScenarioError, match="elasticity is the what-if's axis"):
+        _run(ledger, behaviour, [Scenario("baseline"), Scenario("e", behaviour={"elasticity": 2.0})], runs=2, horizon=1)
+    for bad in ([], [-1.0], [float("nan")], "1,2"):
+        with pytest.raises(ScenarioError, match="elasticities="):
+            run_scenarios(ledger, [Scenario("baseline")], AS_OF, horizon_months=1, runs=2, behaviour=behaviour, elasticities=bad)
+
+
+def test_tornado_at_the_scenarios_prices_shows_the_elasticity(ledger, behaviour) -> None:
+    """At today's prices the elasticity bar is empty; at a price cut's prices it is not. Knob names in the language."""
+    knobs = {"elasticity": ("elasticity", [0.5, 2.0]), "grace_days": ("catalog", [7, 30])}
+    kw = {"runs": 4, "horizon_months": 12, "executor": ThreadPoolExecutor(2), "behaviour": behaviour}
+    today = sensitivity(ledger, AS_OF, knobs, **kw).set_index(["knob_id", "value"])
+    at_cut = sensitivity(ledger, AS_OF, knobs, at=CUT, lang="en", **kw)
+    assert (today.loc["elasticity", "bookings_diff"] == 0).all()
+    e = at_cut[at_cut["knob_id"] == "elasticity"].set_index("value")["bookings_diff"]
+    assert e[0.5] < 0 < e[2.0]  # a cut gains more when customers answer the price more
+    assert set(at_cut["knob"]) == {"renewal-price elasticity", "grace window, days"}
+    assert (at_cut["scenario"] == "renewal 3000").all() and at_cut["elasticity"].notna().all()
+    assert "эластичность по цене продления" in set(today.reset_index()["knob"])
