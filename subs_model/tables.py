@@ -270,6 +270,16 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "expected_cash_rub": ("Ожидаемые поступления", "Expected cash", "text"), "lapsed": ("Сгорело", "Lapsed", "int"),
     "lapsed_from": ("Сгорели с", "Lapsed from", "date"), "lapsed_to": ("Сгорели по", "Lapsed to", "date"),
     "known_to": ("Известно по", "Known to", "date"), "upgrade_window_days": ("Окно апгрейда, дней", "Upgrade window, days", "days"),
+    # the what-if's scenario table (means and 5–95 % bands over the Monte Carlo runs, over the horizon)
+    "scenario": ("Сценарий", "Scenario", "text"), "description": ("Что меняется", "What changes", "text"),
+    "bookings_mean": ("Поступления, среднее", "Bookings, mean", "text"),
+    "bookings_p05": ("Поступления, 5 %", "Bookings, 5%", "text"), "bookings_p95": ("Поступления, 95 %", "Bookings, 95%", "text"),
+    "bookings_diff_mean": ("Разница с базой", "Difference to baseline", "text"),
+    "bookings_diff_p05": ("Разница, 5 %", "Difference, 5%", "text"), "bookings_diff_p95": ("Разница, 95 %", "Difference, 95%", "text"),
+    "active_mean": ("Активных в конце", "Active at the end", "float"),
+    "renewal_rate_mean": ("Доля продлений", "Renewal rate", "pct"),
+    "grace_renewal_mean": ("Продлений в льготный период", "Grace renewals", "float"),
+    "upgrade_mean": ("Апгрейдов", "Upgrades", "float"), "lapsed_mean": ("Сгоревших кодов продления", "Lapsed renewal codes", "float"),
 }
 
 
