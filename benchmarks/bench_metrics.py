@@ -49,7 +49,7 @@ def main() -> None:
     run("renewal_rates", M.renewal_rates, rep, by="month", outcomes=out)
     run("period_over_period", M.period_over_period, rep, outcomes=out)
     run("grace_usage", M.grace_usage, rep, outcomes=out)
-    fr = run("forgotten_renewals", M._forgotten, rep, None, 365)
+    fr = run("forgotten_renewals", M.forgotten_codes, rep, None, 365)
     run("upgrade_revenue", M.upgrade_revenue, rep, forgotten=fr)
     run("upgrade_conversion", M.upgrade_conversion, rep, by="month", forgotten=fr)
     run("revenue", M.revenue, rep)

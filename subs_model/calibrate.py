@@ -101,9 +101,9 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
     """
     prior = prior or Behaviour()
     rep = replay(ledger, catalog, as_of)
-    obs = _observe_orders(ledger, catalog, rep)
-    ends = _term_ends(obs, ledger, rep, catalog, prior)
-    returns, q = _returns(ends, obs, prior)
+    obs = observe_orders(ledger, catalog, rep)
+    ends = observed_term_ends(obs, ledger, rep, catalog, prior)
+    returns, q = observed_returns(ends, obs, prior)
     prior = _measured_elasticity(ends, obs, catalog, prior, q)
     cont = _continuation(ends, obs, catalog, prior, q)
     if heterogeneity:
@@ -112,7 +112,7 @@ def calibrate(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, prior: Beh
         **_arrivals(obs, prior),
         **cont,
         **_what_followed(ends, obs, prior, q),
-        **_forgotten(ends, obs, prior),
+        **forgotten_codes(ends, obs, prior),
         **_lapsed(obs, rep, catalog, prior),
         **returns,
         lead_times=_lead_times(obs, prior),
@@ -168,7 +168,7 @@ class _TermEnds:
     knobs: dict[str, np.ndarray]
 
 
-def _observe_orders(ledger: Ledger, catalog: Catalog, rep: Any) -> _Orders:
+def observe_orders(ledger: Ledger, catalog: Catalog, rep: Any) -> _Orders:
     """Each order's stage instants, request day and next main order (the replay's numbering)."""
     tz = catalog.timezone
     p = rep.prepared
@@ -251,7 +251,7 @@ def _arrivals(obs: _Orders, prior: Behaviour) -> dict[str, Any]:
     }
 
 
-def _term_ends(obs: _Orders, ledger: Ledger, rep: Any, catalog: Catalog, prior: Behaviour) -> _TermEnds:
+def observed_term_ends(obs: _Orders, ledger: Ledger, rep: Any, catalog: Catalog, prior: Behaviour) -> _TermEnds:
     """Each period's end, its closing day, and the order that continued it (if any, and when)."""
     per = rep.periods
     order_ids = pd.Index(ledger.orders["order_id"].astype("str"))
@@ -271,7 +271,7 @@ def _term_ends(obs: _Orders, ledger: Ledger, rep: Any, catalog: Catalog, prior: 
                      off=off, cont=cont, lo=lo, hi=hi, knobs=knobs)
 
 
-def _returns(ends: _TermEnds, obs: _Orders, prior: Behaviour) -> tuple[dict[str, Any], float]:
+def observed_returns(ends: _TermEnds, obs: _Orders, prior: Behaviour) -> tuple[dict[str, Any], float]:
     """Churned customers who came back (``p_return``, delay), and the share of churners whose
     return falls inside the timing support (counted as continuing)."""
     # A churned customer's return is seen only beyond the timing support (earlier, it looks
@@ -348,7 +348,7 @@ def _what_followed(ends: _TermEnds, obs: _Orders, prior: Behaviour, q: float) ->
     return {"p_subscription_instead": float(p_sub_instead), "p_late_renewal": float(p_late_ren)}
 
 
-def _forgotten(ends: _TermEnds, obs: _Orders, prior: Behaviour) -> dict[str, Any]:
+def forgotten_codes(ends: _TermEnds, obs: _Orders, prior: Behaviour) -> dict[str, Any]:
     """Renewal codes issued but never activated (``p_forget``), 30 days after the window closed."""
     dc, c_orders, bought_sub = _bought_subscription(ends, obs)
     ren_c = c_orders[~bought_sub]
@@ -449,13 +449,13 @@ def calibrate_retention(ledger: Ledger | Any, catalog: Catalog | None = None, as
     >>> sorted(fits["edition"])
     ['basic', 'full']
     """
-    from .forecast_state import CHURN_HORIZON, _entry_tenure, _fits
+    from .forecast_state import CHURN_HORIZON, entry_tenure, fit_retention
     from .metrics import expiry_outcomes
 
     rep = ledger if hasattr(ledger, "periods") else replay(ledger, catalog or Catalog.default(), as_of)
     out = expiry_outcomes(rep, rep.as_of, CHURN_HORIZON)
     notes: list[str] = []
-    fits = _fits(out, _entry_tenure(rep), rep.as_of, notes)
+    fits = fit_retention(out, entry_tenure(rep), rep.as_of, notes)
     rows = []
     for ed in Edition:
         f = fits.get(ed.code)

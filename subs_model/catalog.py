@@ -92,7 +92,7 @@ def rub_to_kopecks(value: Any, *, where: str) -> Kopecks:
     return int(kopecks)
 
 
-def _parse_day(value: Any, *, where: str) -> dt.date:
+def parse_day(value: Any, *, where: str) -> dt.date:
     """A day written ``YYYY-MM-DD`` (or a date object) within ``FIRST_DAY``..``LAST_DAY``; nothing is guessed."""
     if isinstance(value, dt.datetime):
         day = value.date()
@@ -113,7 +113,7 @@ def _parse_day(value: Any, *, where: str) -> dt.date:
     return day
 
 
-def _parse_enum(enum_type: type[enum.StrEnum], value: Any, *, where: str) -> Any:
+def parse_enum(enum_type: type[enum.StrEnum], value: Any, *, where: str) -> Any:
     try:
         return enum_type(value)
     except ValueError:
@@ -186,27 +186,28 @@ class CatalogVersion:
             msg = f"{where}: missing 'prices'; give subscription and renewal prices for editions full and basic"
             raise CatalogError(msg)
         kwargs: dict[str, Any] = {
-            "effective_from": _parse_day(raw["effective_from"], where=f"{where}.effective_from"),
+            "effective_from": parse_day(raw["effective_from"], where=f"{where}.effective_from"),
             "prices": _parse_prices(raw["prices"], where=f"{where}.prices"),
             "name": str(raw.get("name", "") or ""),
         }
         for knob in KNOBS:
             if knob in raw:
                 kwargs[knob] = raw[knob]
-        return cls._validated(**kwargs, where=where)
+        return cls.validated(**kwargs, where=where)
 
     @classmethod
-    def _validated(cls, *, where: str, **kw: Any) -> CatalogVersion:
+    def validated(cls, *, where: str, **kw: Any) -> CatalogVersion:
+        """A version from raw values, each checked (a one-line CatalogError naming ``where`` and the value)."""
         if "term_days" in kw:
             kw["term_days"] = _parse_int(kw["term_days"], where=f"{where}.term_days", minimum=1, maximum=TERM_DAYS_MAX)
         if "grace_days" in kw:
             kw["grace_days"] = _parse_int(kw["grace_days"], where=f"{where}.grace_days", minimum=0, maximum=GRACE_DAYS_MAX)
         if "subscription_basis" in kw:
-            kw["subscription_basis"] = _parse_enum(
+            kw["subscription_basis"] = parse_enum(
                 SubscriptionBasis, kw["subscription_basis"], where=f"{where}.subscription_basis"
             )
         if "renewal_basis" in kw:
-            kw["renewal_basis"] = _parse_enum(RenewalBasis, kw["renewal_basis"], where=f"{where}.renewal_basis")
+            kw["renewal_basis"] = parse_enum(RenewalBasis, kw["renewal_basis"], where=f"{where}.renewal_basis")
         if "legacy_counts_as_prior" in kw:
             kw["legacy_counts_as_prior"] = _parse_bool(
                 kw["legacy_counts_as_prior"], where=f"{where}.legacy_counts_as_prior"
@@ -241,13 +242,13 @@ def _parse_prices(raw: Any, *, where: str) -> dict[Edition, dict[Sku, Kopecks]]:
         raise CatalogError(msg)
     out: dict[Edition, dict[Sku, Kopecks]] = {}
     for ed_raw, skus in raw.items():
-        ed = _parse_enum(Edition, ed_raw, where=f"{where}")
+        ed = parse_enum(Edition, ed_raw, where=f"{where}")
         if not isinstance(skus, Mapping):
             msg = f"{where}.{ed}: expected a mapping sku -> price in rubles, got {skus!r}"
             raise CatalogError(msg)
         prices: dict[Sku, Kopecks] = {}
         for sku_raw, value in skus.items():
-            sku = _parse_enum(Sku, sku_raw, where=f"{where}.{ed}")
+            sku = parse_enum(Sku, sku_raw, where=f"{where}.{ed}")
             prices[sku] = rub_to_kopecks(value, where=f"{where}.{ed}.{sku}")
         out[ed] = prices
     for ed in EDITIONS:
@@ -383,7 +384,7 @@ class Catalog:
 
     def version_at(self, day: Any) -> CatalogVersion:
         """The version in force on ``day`` (a date or ``YYYY-MM-DD``)."""
-        d = _parse_day(day, where="day")
+        d = parse_day(day, where="day")
         return self.versions[int(self.version_index(np.array([(d - dt.date(1970, 1, 1)).days]))[0])]
 
     def price_table(self) -> np.ndarray:

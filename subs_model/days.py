@@ -21,7 +21,7 @@ from .vocab import NO_DAY, NO_DAY32, NO_TIME, NS_PER_DAY
 
 __all__ = ["NO_DAY", "NO_TIME", "as_day", "days_to_datetime", "parse_dates", "parse_instants", "to_local_days"]
 
-_OFFSET_RE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+OFFSET_RE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 def _bad_value(series: pd.Series, mask: np.ndarray, *, where: str, column: str, expected: str) -> LedgerError:
@@ -56,7 +56,7 @@ def parse_instants(series: pd.Series, tz: str, *, where: str = "table", column: 
     if missing.all():
         return out
     text = text.str.strip()
-    has_offset = text.str.contains(_OFFSET_RE, regex=True).fillna(False).to_numpy() & ~missing
+    has_offset = text.str.contains(OFFSET_RE, regex=True).fillna(False).to_numpy() & ~missing
     naive = ~missing & ~has_offset
     for mask, aware in ((has_offset, True), (naive, False)):
         if not mask.any():

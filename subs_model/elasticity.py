@@ -85,14 +85,14 @@ def estimate_elasticity(ledger: Ledger, catalog: Catalog, as_of: Any = None, *, 
     >>> est.measured, est.statement[:40]
     (False, 'the ledger holds no renewal price change')
     """
-    from .calibrate import _observe_orders, _returns, _term_ends
+    from .calibrate import observe_orders, observed_returns, observed_term_ends
     from .replay import replay
 
     prior = prior or Behaviour()
     rep = replay(ledger, catalog, as_of)
-    obs = _observe_orders(ledger, catalog, rep)
-    ends = _term_ends(obs, ledger, rep, catalog, prior)
-    _, q = _returns(ends, obs, prior)
+    obs = observe_orders(ledger, catalog, rep)
+    ends = observed_term_ends(obs, ledger, rep, catalog, prior)
+    _, q = observed_returns(ends, obs, prior)
     return estimate_from_ends(ends.E, obs.edition[ends.per_lic], ends.cont, ends.decided, catalog, q,
                               prior.reference_prices["renewal"] * 100, window_days=window_days)
 

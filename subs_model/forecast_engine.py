@@ -77,13 +77,14 @@ class _Acc:
         self.counts = np.zeros(n_runs * N_MET * len(grid.months), np.float64)
         self.prices = cat.price_table()
 
-    def _day(self, days: np.ndarray) -> np.ndarray:
+    def grid_day(self, days: np.ndarray) -> np.ndarray:
+        """Days as offsets into the horizon, clipped to it."""
         return np.clip(days - self.grid.first, 0, self.grid.n_days)
 
     def coverage(self, run: np.ndarray, start: np.ndarray, end: np.ndarray, rate: np.ndarray | None) -> None:
         """Covered days ``start … end-1`` (clipped to the horizon); ``rate`` kopecks a day recognised over them."""
-        s = run * self.w + self._day(start)
-        e = run * self.w + self._day(end)
+        s = run * self.w + self.grid_day(start)
+        e = run * self.w + self.grid_day(end)
         n = len(self.active)
         self.active += np.bincount(s, minlength=n) - np.bincount(e, minlength=n)
         if rate is not None:
@@ -320,8 +321,8 @@ def _rec_diff(acc: _Acc, run: np.ndarray, start: np.ndarray, end: np.ndarray, am
     horizon's first day land on it)."""
     rate = amount / np.maximum(end - start, 1)
     before = np.maximum(acc.grid.first - start, 0) * rate  # caught up on the first day
-    s = run * acc.w + acc._day(start)
-    e = run * acc.w + acc._day(end)
+    s = run * acc.w + acc.grid_day(start)
+    e = run * acc.w + acc.grid_day(end)
     n = len(acc.rec)
     d = np.bincount(s, weights=rate + before, minlength=n) - np.bincount(e, weights=rate, minlength=n)
     d -= np.bincount(s + 1, weights=before, minlength=n + 1)[:n]  # the catch-up only on that day

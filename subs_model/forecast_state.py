@@ -104,7 +104,7 @@ def observe(ledger: Ledger, cat: Catalog, as_of_day: int | None, arrivals: Any) 
     out = expiry_outcomes(rep, rep.as_of, CHURN_HORIZON)
     notes: list[str] = []
     ends = _Ends.of(out)
-    fits = _fits(out, _entry_tenure(rep), rep.as_of, notes)
+    fits = fit_retention(out, entry_tenure(rep), rep.as_of, notes)
     pooled, decided = _pooled(ends, day)
     history = _histories(ends, day, notes)
     base = _base(ends, rep, cat, day)
@@ -146,7 +146,7 @@ class _Ends:
                    ids=np.asarray(ids, dtype=object))
 
 
-def _entry_tenure(rep: Any) -> pd.Series:
+def entry_tenure(rep: Any) -> pd.Series:
     """Tenure at entry of legacy licenses: whole terms their legacy period covered, less one."""
     per = rep.periods
     leg = per[per["source"].astype("str") == Source.LEGACY.value]
@@ -155,7 +155,7 @@ def _entry_tenure(rep: Any) -> pd.Series:
     return tenure.groupby(level=0).max()
 
 
-def _fits(out: pd.DataFrame, entry: pd.Series, as_of: pd.Timestamp, notes: list[str]) -> dict[int, SBGFit | None]:
+def fit_retention(out: pd.DataFrame, entry: pd.Series, as_of: pd.Timestamp, notes: list[str]) -> dict[int, SBGFit | None]:
     """The sBG model per edition, from each license's entry tenure, last decided tenure and fate."""
     lt = license_lifetimes(out, entry, as_of=as_of, churn_horizon_days=CHURN_HORIZON)
     fits: dict[int, SBGFit | None] = {}
@@ -209,7 +209,7 @@ def _base(ends: _Ends, rep: Any, cat: Catalog, day: int) -> dict[str, Any]:
     n_churn = np.bincount(ends.lic[ends.outcome == Outcome.CHURNED.code], minlength=n_lic)
     last = np.flatnonzero(ends.is_last & (ends.outcome == Outcome.OPEN.code) & (ends.edition >= 0))
     lic = ends.lic[last]
-    extra = _entry_tenure(rep).reindex(ends.ids[lic]).fillna(0).to_numpy().astype(np.int64)
+    extra = entry_tenure(rep).reindex(ends.ids[lic]).fillna(0).to_numpy().astype(np.int64)
     return {"license_ids": ends.ids[lic], "E": ends.end[last], "edition": ends.edition[last], "n_cont": n_cont[lic] + extra, "n_churn": n_churn[lic],
             **_unearned(rep, cat, day)}
 

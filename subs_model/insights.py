@@ -380,7 +380,7 @@ def upgrade_revenue_page(
     """Upgrade payments by paid month, conversions of lapsed renewals by lapse month, and the cash outlook."""
     rep, t, day, year_ago = _common(data, catalog, as_of, lang)
     h, w = churn_horizon_days, upgrade_window_days
-    lapsed = M._forgotten(rep, None, h)
+    lapsed = M.forgotten_codes(rep, None, h)
     up = M.upgrade_revenue(rep, churn_horizon_days=h, forgotten=lapsed, upgrade_window_days=w, edition=edition,
                            start=start, end=end)
     fr = _edition(lapsed[1], edition)

@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import LedgerError
-from .ledger import COLUMNS, REQUIRED, TABLES, Ledger, _find_files, _read_table
+from .ledger import COLUMNS, REQUIRED, TABLES, Ledger, find_files, read_table
 from .profiles import Profile, load_profile, to_canonical
-from .quarantine import QuarantineReason, _assemble, _lines, _Q, _raw_rows
-from .streamed import _validate_streamed
-from .validation import _check_tables, _cross_table
+from .quarantine import QuarantineReason, assemble_ledger, source_lines, Quarantine, raw_rows
+from .streamed import validate_streamed
+from .validation import check_tables, cross_table_checks
 from .workers import workers
 
 __all__ = ["QuarantineReason", "read_ledger"]
@@ -91,11 +91,11 @@ def read_ledger(
     streamed = _streams(files, prof, on_bad_rows, quarantine_to)
     if streamed:
         _check_streamed_header(files[streamed], streamed)
-    reads = {name: _read_table(p, name, prof) for name, p in files.items() if name != streamed}
+    reads = {name: read_table(p, name, prof) for name, p in files.items() if name != streamed}
     raw = _complete_columns(reads, files)
     trimmed = {name: r.trimmed for name, r in reads.items()}
     if streamed:
-        led, trimmed[streamed] = _validate_streamed(raw, files, streamed, source, tz, Path(quarantine_to), quarantine_head,
+        led, trimmed[streamed] = validate_streamed(raw, files, streamed, source, tz, Path(quarantine_to), quarantine_head,
                                                     _CHUNK_ROWS)
         return _with_trimmed(led, trimmed)
     if prof is None:
@@ -120,7 +120,7 @@ def _locate_tables(path: str | Path | Mapping[str, str | Path], prof: Profile | 
             folder = folder / "current"
         if folder.is_symlink():  # resolved once: an ingest switching `current` meanwhile cannot mix two versions
             folder = Path(os.path.realpath(folder))
-        files = _find_files(folder, prof)
+        files = find_files(folder, prof)
         source = str(folder)
     missing = [t for t in TABLES if t not in files]
     if missing:
@@ -134,10 +134,10 @@ def _locate_tables(path: str | Path | Mapping[str, str | Path], prof: Profile | 
 
 def _check_streamed_header(path: Path, name: str) -> None:
     """The header of the table read in chunks, checked up front as a whole read checks it."""
-    from .ledger import _canonical, _check_header, _header
+    from .ledger import canonical_column, check_header, header_columns
 
-    names = _canonical(path, name, _header(path, name, "utf-8", ","), None)
-    _check_header(path, name, names, None)
+    names = canonical_column(path, name, header_columns(path, name, "utf-8", ","), None)
+    check_header(path, name, names, None)
     miss = [c for c in REQUIRED[name] if c not in names]
     if miss:
         msg = f"{path}: missing required column(s) {miss}; add them (columns of {name}: {list(COLUMNS[name])})"
@@ -204,14 +204,14 @@ def _profile_quarantine(led: Ledger, original: dict[str, pd.DataFrame], mismatch
     if not len(q):
         return led
     q = q.copy()
-    first_line = {name: int(_lines(files.get(name), 1)[0]) if name in files else 1 for name in original}
+    first_line = {name: int(source_lines(files.get(name), 1)[0]) if name in files else 1 for name in original}
     row = (q["line"] - q["table"].map(first_line)).to_numpy()
     messages = q["message"].astype(object).to_numpy(copy=True)
     for name, df in original.items():
         sel = np.flatnonzero((q["table"] == name).to_numpy())
         if not len(sel):
             continue
-        q.iloc[sel, q.columns.get_loc("raw")] = _raw_rows(df.iloc[row[sel]])
+        q.iloc[sel, q.columns.get_loc("raw")] = raw_rows(df.iloc[row[sel]])
         for col, bad in mismatch[name].items():
             hit = sel[(q["column"].to_numpy()[sel] == col) & bad[row[sel]]]
             if len(hit):
@@ -222,11 +222,11 @@ def _profile_quarantine(led: Ledger, original: dict[str, pd.DataFrame], mismatch
 
 
 def _validate_tables(raw: dict[str, pd.DataFrame], files: dict[str, Path], source: str, on_bad_rows: str, tz: str) -> Ledger:
-    q = _Q({n: len(df) for n, df in raw.items()})
+    q = Quarantine({n: len(df) for n, df in raw.items()})
     with ThreadPoolExecutor(max_workers=workers()) as pool:
-        parsed, merged = _check_tables(raw, q, tz, pool)
-    _cross_table(raw, parsed, q, merged)
-    return _assemble(raw, files, parsed, q, merged, source, on_bad_rows, tz)
+        parsed, merged = check_tables(raw, q, tz, pool)
+    cross_table_checks(raw, parsed, q, merged)
+    return assemble_ledger(raw, files, parsed, q, merged, source, on_bad_rows, tz)
 
 
 #: The streamed path (:func:`read_ledger` with ``quarantine_to``): an ``orders.csv`` of more

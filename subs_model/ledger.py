@@ -196,7 +196,7 @@ class Ledger:
         out.mkdir(parents=True, exist_ok=True)
         for name, df in self.tables().items():
             if format == "parquet":
-                ids = {c: _as_text(df[c]) for c in ID_COLUMNS if c in df.columns and isinstance(df[c].dtype, pd.CategoricalDtype)}
+                ids = {c: ids_as_text(df[c]) for c in ID_COLUMNS if c in df.columns and isinstance(df[c].dtype, pd.CategoricalDtype)}
                 (df.assign(**ids) if ids else df).to_parquet(out / f"{name}.parquet", index=False)
             elif format == "csv":
                 df.to_csv(out / f"{name}.csv", index=False)
@@ -220,14 +220,14 @@ def _arrow_text(col: pd.Series) -> pa.Array | pa.ChunkedArray:
     return pa.array(text.array).cast(pa.large_string())
 
 
-def _as_text(col: pd.Series) -> pd.Series:
+def ids_as_text(col: pd.Series) -> pd.Series:
     """Ids as pandas strings (NA kept); numbers read from Parquet become their text."""
     if isinstance(col.dtype, pd.StringDtype):
         return col
     return pd.Series(pd.array(_arrow_text(col), dtype="str"), index=col.index, name=col.name, copy=False)
 
 
-def _id_codes(cols: list[pd.Series], *, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:
+def id_codes(cols: list[pd.Series], *, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:
     """Codes (int32, -1 = missing) of the values of each of ``cols`` into their distinct
     values, and those values.
 
@@ -276,7 +276,7 @@ def _shared_dictionary(cols: list[pd.Series], *, sort: bool = True) -> list[pd.S
         first = cols[0].cat.categories
         if all(c.cat.categories.equals(first) for c in cols[1:]) and (not sort or first.is_monotonic_increasing):
             return cols
-    codes, dictionary = _id_codes(cols, sort=sort)
+    codes, dictionary = id_codes(cols, sort=sort)
     dtype = _unique_categories(pd.Index(pd.array(dictionary, dtype="str")))
     return [
         pd.Series(pd.Categorical.from_codes(part, dtype=dtype, validate=False), index=c.index, name=c.name)
@@ -344,7 +344,7 @@ def _trim_table(table: pa.Table) -> tuple[pa.Table, int]:
     return table, total
 
 
-def _header(path: Path, name: str, encoding: str, delimiter: str) -> list[str]:
+def header_columns(path: Path, name: str, encoding: str, delimiter: str) -> list[str]:
     """The column names of a CSV file, read with the csv module (quoted headers are names too)."""
     import csv
     import io as io_
@@ -368,7 +368,7 @@ def codecs_name(encoding: str) -> str:
     return codecs.lookup(encoding).name.replace("_", "-")
 
 
-def _canonical(path: Path, name: str, headers: list[str], profile: Any) -> list[str]:
+def canonical_column(path: Path, name: str, headers: list[str], profile: Any) -> list[str]:
     """The contract's names of ``headers`` (trimmed, mapped by the profile); a repeated one raises."""
     names = [h.strip().lstrip("\ufeff").strip() for h in headers]  # str.strip: Unicode white space, NBSP included
     canon = [profile.canonical(name, h) if profile is not None else h for h in names]
@@ -418,7 +418,7 @@ def _read_error(exc: Exception, path: Path, name: str, profile: Any, encoding: s
     return LedgerFileError(msg)
 
 
-def _check_header(path: Path, name: str, columns: list[str], profile: Any) -> None:
+def check_header(path: Path, name: str, columns: list[str], profile: Any) -> None:
     unknown = [c for c in columns if c not in COLUMNS[name]]
     if unknown:
         fix = "map them in the profile's columns or drop them" if profile is not None else f"its columns are {list(COLUMNS[name])}"
@@ -442,7 +442,7 @@ def _frame(table: pa.Table, name: str) -> pd.DataFrame:
     return df
 
 
-def _read_table(path: Path, name: str, profile: Any = None) -> _Read:
+def read_table(path: Path, name: str, profile: Any = None) -> _Read:
     """Read one table: CSV (every column as text, whatever the header's quoting; only an empty
     field is missing), Parquet, or with a profile a workbook's sheet; text values trimmed."""
     typed = None
@@ -451,25 +451,25 @@ def _read_table(path: Path, name: str, profile: Any = None) -> _Read:
     try:
         if suffix == ".parquet":
             table = pq.read_table(path)
-            table = table.rename_columns(_canonical(path, name, table.column_names, profile))
+            table = table.rename_columns(canonical_column(path, name, table.column_names, profile))
         elif suffix in WORKBOOK_SUFFIXES and profile is not None:
             table, typed = _read_sheet(path, name, profile)
         else:
             delimiter = profile.delimiter if profile is not None else ","
-            names = _canonical(path, name, _header(path, name, encoding, delimiter), profile)
+            names = canonical_column(path, name, header_columns(path, name, encoding, delimiter), profile)
             table = pacsv.read_csv(path, **_csv_options(names, encoding, delimiter))
     except (UnicodeDecodeError, OSError, pa.ArrowInvalid) as exc:
         raise _read_error(exc, path, name, profile, encoding) from exc
-    _check_header(path, name, table.column_names, profile)
+    check_header(path, name, table.column_names, profile)
     table, trimmed = _trim_table(table)
     return _Read(_frame(table, name), trimmed, typed)
 
 
-def _csv_batches(path: Path, name: str, rows: int) -> Iterator[_Read]:
-    """A CSV table without a profile, read as :func:`_read_table` reads it, ``rows`` rows at a
+def csv_batches(path: Path, name: str, rows: int) -> Iterator[_Read]:
+    """A CSV table without a profile, read as :func:`read_table` reads it, ``rows`` rows at a
     time (the last batch may be shorter; a file without rows gives one empty batch)."""
-    names = _canonical(path, name, _header(path, name, "utf-8", ","), None)
-    _check_header(path, name, names, None)
+    names = canonical_column(path, name, header_columns(path, name, "utf-8", ","), None)
+    check_header(path, name, names, None)
     pending: list[pa.RecordBatch] = []
     have = 0
     sent = False
@@ -552,7 +552,7 @@ def _read_sheet(path: Path, name: str, profile: Any) -> tuple[pa.Table, dict[str
     while header and header[-1] is None:
         header.pop()
     body = [r for r in rows[1:] if any(v is not None and v != "" for v in r)]
-    names = _canonical(path, name, ["" if h is None else str(h) for h in header], profile)
+    names = canonical_column(path, name, ["" if h is None else str(h) for h in header], profile)
     cols, typed = {}, {}
     for i, c in enumerate(names):
         values = [r[i] if i < len(r) else None for r in body]
@@ -561,7 +561,7 @@ def _read_sheet(path: Path, name: str, profile: Any) -> tuple[pa.Table, dict[str
     return pa.table(cols) if cols else pa.table({}), typed
 
 
-def _find_files(path: Path, profile: Any = None) -> dict[str, Path]:
+def find_files(path: Path, profile: Any = None) -> dict[str, Path]:
     """The file of each table in the folder ``path`` (with a profile: its names, its workbook)."""
     if not path.exists():
         msg = f"{path}: no such folder; give the folder that holds licenses, orders, activations (.csv or .parquet)"

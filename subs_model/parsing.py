@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .days import NO_DAY, NO_TIME, _OFFSET_RE
+from .days import NO_DAY, NO_TIME, OFFSET_RE
 from .quarantine import R
 
 
@@ -19,29 +19,29 @@ TRUE = {"true", "1", "yes", "да", "t", "y"}
 FALSE = {"false", "0", "no", "нет", "f", "n"}
 
 
-def _text(s: pd.Series) -> pd.Series:
+def raw_text(s: pd.Series) -> pd.Series:
     """The text of a raw column. Values were trimmed once when read (:func:`ledger._trim`,
     the one whitespace policy), so validation compares exactly the values the ledger keeps."""
     return s if isinstance(s.dtype, pd.StringDtype) else s.astype("str")
 
 
-def _isin(s: pd.Series, values: pd.Series) -> np.ndarray:
+def isin_text(s: pd.Series, values: pd.Series) -> np.ndarray:
     """Membership of string values (Arrow's hash set: pandas' isin is far slower on strings)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not len(values) or not len(s):
         return np.zeros(len(s), bool)
-    arr = pa.array(_text(s).array)
-    vals = pa.array(_text(values).array)
+    arr = pa.array(raw_text(s).array)
+    vals = pa.array(raw_text(values).array)
     return pc.fill_null(pc.is_in(arr, value_set=vals), False).to_numpy(zero_copy_only=False)
 
 
-def _empty(s: pd.Series) -> pd.Series:
-    return pd.Series((s.isna() | (_text(s) == "")).to_numpy(), index=s.index)
+def is_empty(s: pd.Series) -> pd.Series:
+    return pd.Series((s.isna() | (raw_text(s) == "")).to_numpy(), index=s.index)
 
 
-def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
+def instant_values(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
     """UTC ns of ISO 8601 values (NO_TIME when empty) and a mask of unparseable ones.
 
     Values with an offset or ``Z`` are converted; naive ones are local (``tz``). Arrow's
@@ -57,7 +57,7 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
         return parse_instants(s, tz), np.zeros(len(s), bool)
     out = np.full(len(s), NO_TIME, np.int64)
     bad = np.zeros(len(s), bool)
-    text = _text(s)
+    text = raw_text(s)
     empty = (text.isna() | (text == "")).to_numpy()
     if empty.all():
         return out, bad
@@ -67,14 +67,14 @@ def _instants(s: pd.Series, tz: str) -> tuple[np.ndarray, np.ndarray]:
     filled = arr.filter(pa.array(~empty))
     import re
 
-    first_aware = bool(re.search(_OFFSET_RE, filled[0].as_py())) if len(filled) else False
+    first_aware = bool(re.search(OFFSET_RE, filled[0].as_py())) if len(filled) else False
     # Fast path: a column that is all with offsets, or all naive, like its first value (a
     # failing cast can cost far more than a succeeding one, so only the likely one is tried).
     vals = _cast(filled, first_aware)
     if vals is not None:
         _store(out, bad, np.flatnonzero(~empty), vals, first_aware, tz)
         return out, bad
-    offset = pc.fill_null(pc.match_substring_regex(arr, _OFFSET_RE), False).to_numpy(zero_copy_only=False) & ~empty
+    offset = pc.fill_null(pc.match_substring_regex(arr, OFFSET_RE), False).to_numpy(zero_copy_only=False) & ~empty
     for mask, aware in ((offset, True), (~offset & ~empty, False)):
         if not mask.any():
             continue
@@ -129,10 +129,10 @@ def _store(out: np.ndarray, bad: np.ndarray, idx: np.ndarray, vals: np.ndarray, 
     out[idx] = vals.view(np.int64)
 
 
-def _dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def day_values(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     out = np.full(len(s), NO_DAY, np.int64)
-    text = _text(s)
-    empty = _empty(s).to_numpy()
+    text = raw_text(s)
+    empty = is_empty(s).to_numpy()
     ok_shape = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy()
     parsed = pd.to_datetime(text.where(ok_shape), format="%Y-%m-%d", errors="coerce")
     good = parsed.notna().to_numpy()
@@ -140,7 +140,7 @@ def _dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return out, ~good & ~empty
 
 
-def _amount_reasons(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+def amount_reasons(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """Kopecks (-1 where missing or bad) and the reason of each bad amount (or '').
 
     Plain ``1234`` / ``1234.5`` / ``1234.56`` values of up to 16 digits before the point take
@@ -149,11 +149,11 @@ def _amount_reasons(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(_text(s).array)
+    arr = pa.array(raw_text(s).array)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     plain = pc.fill_null(pc.match_substring_regex(arr, r"^\d{1,16}(?:\.\d{1,2})?$"), False).to_numpy(zero_copy_only=False)
-    empty = _empty(s).to_numpy()
+    empty = is_empty(s).to_numpy()
     out = np.full(len(s), -1, np.int64)
     reason = pd.Series(np.full(len(s), "", dtype=object), index=s.index)
     if plain.any():
@@ -171,8 +171,8 @@ _RUBLE_DIGITS = 16
 
 
 def _amount_slow(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    text = _text(s).str.replace(r"[\s\u00a0]", "", regex=True).str.replace(",", ".", regex=False)
-    empty = _empty(s).to_numpy()
+    text = raw_text(s).str.replace(r"[\s\u00a0]", "", regex=True).str.replace(",", ".", regex=False)
+    empty = is_empty(s).to_numpy()
     num = text.str.fullmatch(r"-?\d+(?:\.\d+)?").fillna(False).to_numpy()
     neg = text.str.startswith("-").fillna(False).to_numpy()
     dec = text.str.extract(r"\.(\d+)$")[0].str.len().fillna(0).to_numpy() > 2

@@ -1,8 +1,8 @@
 """The quarantine: why a row was set aside, the rows set aside, and the ledger of the rest.
 
 :class:`QuarantineReason` is the fixed enum of reasons (in priority order; a row keeps its
-first), ``_Q`` holds each table's quarantined rows as columns while the checks run, and
-:func:`_assemble` builds the :class:`Ledger` of accepted rows with its ``quarantine`` frame
+first), ``Quarantine`` holds each table's quarantined rows as columns while the checks run, and
+:func:`assemble_ledger` builds the :class:`Ledger` of accepted rows with its ``quarantine`` frame
 (file, line, table, column, reason, message, raw row) and ``load_summary``.
 """
 
@@ -89,7 +89,7 @@ MESSAGES = {
 }
 
 
-def _lines(path: Path | None, n: int) -> np.ndarray:
+def source_lines(path: Path | None, n: int) -> np.ndarray:
     # CSV: header is line 1, so row i is line i + 2 (exports carry no embedded newlines);
     # Parquet: the row number.
     if path is not None and path.suffix.lower() in (".csv", ".xlsx", ".xlsm"):  # a sheet's header is row 1 too
@@ -97,7 +97,7 @@ def _lines(path: Path | None, n: int) -> np.ndarray:
     return np.arange(n) + 1
 
 
-class _Q:
+class Quarantine:
     """Quarantined rows as columns, one array per table: each row's first reason by priority
     (``NONE`` while the row is kept), the column it blames and its message (both as numbers
     into ``columns`` / ``messages``). No object per row: millions of bad rows stay cheap."""
@@ -145,7 +145,7 @@ _REASONS = [r.value for r in QuarantineReason]
 _RAW_CHUNK = 262_144
 
 
-def _raw_rows(sub: pd.DataFrame) -> Any:
+def raw_rows(sub: pd.DataFrame) -> Any:
     """``col=value; …`` of each row, empty values left out (an Arrow string array, built from
     whole columns at a time: no Python string per row)."""
     import pyarrow as pa
@@ -166,7 +166,7 @@ def _raw_rows(sub: pd.DataFrame) -> Any:
     return joined.cast(pa.large_string())
 
 
-def _accepted(df: pd.DataFrame, parsed: dict[str, Any], drop: np.ndarray, tz: str) -> pd.DataFrame:
+def accepted_rows(df: pd.DataFrame, parsed: dict[str, Any], drop: np.ndarray, tz: str) -> pd.DataFrame:
     """The rows of ``df`` not in ``drop``; timestamps as tz-aware instants. The raw frame stays as read."""
     keep_mask = np.ones(len(df), bool)
     keep_mask[drop] = False
@@ -184,22 +184,22 @@ def _accepted(df: pd.DataFrame, parsed: dict[str, Any], drop: np.ndarray, tz: st
     return out[list(df.columns)]
 
 
-def _assemble(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str) -> Ledger:
+def assemble_ledger(raw, files, parsed, q: Quarantine, merged, source: str, on_bad_rows: str, tz: str) -> Ledger:
     with ThreadPoolExecutor(max_workers=workers()) as pool:
         return _assemble_tables(raw, files, parsed, q, merged, source, on_bad_rows, tz, pool)
 
 
-def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows: str, tz: str, pool) -> Ledger:
+def _assemble_tables(raw, files, parsed, q: Quarantine, merged, source: str, on_bad_rows: str, tz: str, pool) -> Ledger:
     summary = []
     tables: dict[str, pd.DataFrame] = {}
     if on_bad_rows == "quarantine":  # the accepted rows of every table, side by side
-        accepted = {name: pool.submit(_accepted, df, parsed[name], np.union1d(q.rows_of(name), merged.get(name, [])).astype(np.int64), tz)
+        accepted = {name: pool.submit(accepted_rows, df, parsed[name], np.union1d(q.rows_of(name), merged.get(name, [])).astype(np.int64), tz)
                     for name, df in raw.items()}
     parts: dict[str, list[Any]] = {k: [] for k in ("file", "line", "table", "column", "reason", "message", "raw")}
     file_names: list[str] = []
     for t_i, (name, df) in enumerate(raw.items()):
         path = files.get(name)
-        lines = _lines(path, len(df))
+        lines = source_lines(path, len(df))
         bad = q.rows_of(name)
         if on_bad_rows == "raise" and len(bad):
             r = int(bad[0])
@@ -210,13 +210,13 @@ def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows
             )
             raise LedgerError(msg + "; fix the row or read with on_bad_rows='quarantine'")
         if on_bad_rows == "raise":
-            tables[name] = _accepted(df, parsed[name], merged.get(name, np.empty(0, np.int64)), tz)
+            tables[name] = accepted_rows(df, parsed[name], merged.get(name, np.empty(0, np.int64)), tz)
         else:
             tables[name] = accepted[name].result()
         file_names.append(str(path) if path else name)
-        _add_part(parts, t_i, df, bad, lines[bad], q.col[name][bad], q.prio[name][bad], q.msg[name][bad])
-        summary += _summary_rows(name, q, bad, merged.get(name, np.empty(0, np.int64)))
-    quarantine = _quarantine_frame(parts, file_names, list(raw), q)
+        add_quarantine_part(parts, t_i, df, bad, lines[bad], q.col[name][bad], q.prio[name][bad], q.msg[name][bad])
+        summary += summary_rows(name, q, bad, merged.get(name, np.empty(0, np.int64)))
+    quarantine = quarantine_frame(parts, file_names, list(raw), q)
     load_summary = pd.DataFrame(summary, columns=["table", "reason", "read", "accepted", "merged", "quarantined"])
     return Ledger(
         licenses=tables["licenses"], orders=tables["orders"], activations=tables["activations"],
@@ -225,7 +225,7 @@ def _assemble_tables(raw, files, parsed, q: _Q, merged, source: str, on_bad_rows
     )
 
 
-def _add_part(parts: dict[str, list[Any]], t_i: int, df: pd.DataFrame, rows: np.ndarray, lines: np.ndarray,
+def add_quarantine_part(parts: dict[str, list[Any]], t_i: int, df: pd.DataFrame, rows: np.ndarray, lines: np.ndarray,
               col: np.ndarray, prio: np.ndarray, msg: np.ndarray) -> None:
     """The quarantine columns of ``rows`` of ``df`` (table number ``t_i``) appended to ``parts``.
     Columns, not a record per row: codes into the reason, column and message lists."""
@@ -235,10 +235,10 @@ def _add_part(parts: dict[str, list[Any]], t_i: int, df: pd.DataFrame, rows: np.
     parts["column"].append(col)
     parts["reason"].append(prio)
     parts["message"].append(msg)
-    parts["raw"] += [_raw_rows(df.iloc[rows[i:i + _RAW_CHUNK]]) for i in range(0, len(rows), _RAW_CHUNK)]
+    parts["raw"] += [raw_rows(df.iloc[rows[i:i + _RAW_CHUNK]]) for i in range(0, len(rows), _RAW_CHUNK)]
 
 
-def _summary_rows(name: str, q: _Q, bad: np.ndarray, merged: np.ndarray) -> list[dict[str, Any]]:
+def summary_rows(name: str, q: Quarantine, bad: np.ndarray, merged: np.ndarray) -> list[dict[str, Any]]:
     """The load summary of a table: its totals row, then a row per reason (by name)."""
     n = len(q.prio[name])
     counts = np.bincount(q.prio[name][bad], minlength=len(_REASONS))
@@ -248,7 +248,7 @@ def _summary_rows(name: str, q: _Q, bad: np.ndarray, merged: np.ndarray) -> list
                   for i, k in sorted(enumerate(_REASONS), key=lambda x: x[1]) if counts[i]]
 
 
-def _quarantine_frame(parts: dict[str, list[Any]], file_names: list[str], table_names: list[str], q: _Q) -> pd.DataFrame:
+def quarantine_frame(parts: dict[str, list[Any]], file_names: list[str], table_names: list[str], q: Quarantine) -> pd.DataFrame:
     """The quarantine table: repeated texts (file, table, column, reason, message) as
     categoricals, the raw rows as one Arrow string column."""
     import pyarrow as pa

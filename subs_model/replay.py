@@ -46,7 +46,7 @@ from .days import (
     parse_instants,
 )
 from .errors import LedgerError
-from .ledger import Ledger, _as_text, _id_codes
+from .ledger import Ledger, ids_as_text, id_codes
 from .result import Replay, at_or_missing, codes_table, is_categorical, periods_table, rejections_table
 from .vocab import REN, UPG, CodeStatus, Edition, Reason, Sku, Source, categories
 from .workers import pool as worker_pool
@@ -86,7 +86,7 @@ def _enum_codes(series: pd.Series, names: list[str]) -> np.ndarray:
     if is_categorical(series):
         codes, uniques = _cat_codes(series), series.cat.categories
     else:
-        codes, uniques = pd.factorize(_as_text(series))
+        codes, uniques = pd.factorize(ids_as_text(series))
     lut = np.array([names.index(u) if u in names else -1 for u in uniques] + [-1], dtype=np.int8)
     # A missing value's code -1 takes the table's last entry, -1 (the compiled gather is
     # several times numpy's fancy indexing: docs/performance.md).
@@ -107,7 +107,7 @@ def _license_space(cols: list[pd.Series]) -> tuple[list[np.ndarray], pa.Array, p
         if isinstance(uniques, pa.ChunkedArray):
             uniques = uniques.combine_chunks()
         return [_cat_codes(c) for c in cols], uniques, cols[0].dtype
-    codes, uniques = _id_codes(cols)
+    codes, uniques = id_codes(cols)
     return codes, uniques, None
 
 
@@ -116,7 +116,7 @@ def _code_space(order_codes: pd.Series, act_codes: pd.Series) -> tuple[np.ndarra
     whether those numbers are the columns' own categorical codes."""
     if _shared_categories([order_codes, act_codes]) is not None:
         return _cat_codes(order_codes), _cat_codes(act_codes), len(order_codes.cat.categories), True
-    (oc, ac), values = _id_codes([order_codes, act_codes], sort=False)
+    (oc, ac), values = id_codes([order_codes, act_codes], sort=False)
     return oc, ac, len(values), False
 
 
@@ -127,7 +127,7 @@ def _is_unique(series: pd.Series) -> bool:
     return series.is_unique
 
 
-def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
+def order_events(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series | None) -> tuple[np.ndarray, np.ndarray]:
     """Permutation into (license, instant[, tiebreak]) order and CSR pointers per license."""
     perm, ptr, tie = J.event_order(lic, ts, nlic)
     if tie and tiebreak is not None:
@@ -138,7 +138,7 @@ def _event_order(lic: np.ndarray, ts: np.ndarray, nlic: int, tiebreak: pd.Series
         tied[1:] |= same
         tied[:-1] |= same
         rank = np.zeros(len(perm), np.int64)
-        rank[tied] = _id_codes([tiebreak.iloc[perm[tied]]])[0][0]  # a missing code sorts first
+        rank[tied] = id_codes([tiebreak.iloc[perm[tied]]])[0][0]  # a missing code sorts first
         perm = perm[np.lexsort((rank, tss, ls))]
     return perm, ptr
 
@@ -450,7 +450,7 @@ def _join_activations(b: _Buckets, orders: _OrderNumbers, nlic: int, tz: str, ti
     perm, ts, code, num = b.rows, b.ts, b.code, b.num
     if tie:  # events of a license at one instant go by code (R14's total order)
         lic = np.repeat(np.arange(nlic, dtype=np.int32), np.diff(b.ptr))
-        again = _event_order(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
+        again = order_events(lic, ts, nlic, tiebreak.iloc[perm].reset_index(drop=True))[0]
         perm, ts, code, num, static, day = (x[again] for x in (perm, ts, code, num, static, day))
     if n_change or len(b.offset) == 0:
         last = fix_local_days(ts, day, tz, b.d0, b.changes)
@@ -466,7 +466,7 @@ def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray,
     upg = np.flatnonzero(o_sku == UPG)
     if len(upg):
         cand = np.flatnonzero(np.isin(o_lic, np.unique(o_lic[upg])) & (o_sku == REN))
-        acts = _as_text(ord_df["act_number"].iloc[cand])
+        acts = ids_as_text(ord_df["act_number"].iloc[cand])
         has_act = acts.notna().to_numpy()
         cand, acts = cand[has_act], acts[has_act]
         idx = pd.Index(acts.to_numpy())
@@ -474,7 +474,7 @@ def _upgrade_targets(ord_df: pd.DataFrame, o_lic: np.ndarray, o_sku: np.ndarray,
             dup = idx[idx.duplicated()][0]
             msg = f"{src}: orders carry act_number {dup!r} more than once; act numbers must be unique"
             raise LedgerError(msg)
-        found = idx.get_indexer(_as_text(ord_df["upgrade_of_act"].iloc[upg]).to_numpy())
+        found = idx.get_indexer(ids_as_text(ord_df["upgrade_of_act"].iloc[upg]).to_numpy())
         tgt = np.full(len(upg), -1, dtype=np.int64)
         tgt[found >= 0] = cand[found[found >= 0]]
         ok = (tgt >= 0) & (o_lic[np.maximum(tgt, 0)] == o_lic[upg])
@@ -499,7 +499,7 @@ def _legacy_periods(led: Ledger, leg_lic: np.ndarray, nlic: int) -> _Legacy:
         row = _first(until < start) + 1
         msg = f"{src}: legacy_periods row {row}: valid_until is before start; fix the dates"
         raise LedgerError(msg)
-    perm, ptr = _event_order(leg_lic, start, nlic, None)
+    perm, ptr = order_events(leg_lic, start, nlic, None)
     return _Legacy(leg_lic[perm], start[perm], until[perm] + 1, perm, ptr)
 
 

@@ -26,7 +26,7 @@ _WORK_DIR = re.compile(r"^(.+)-(\d+)-[a-z0-9_]{8}$")
 _ABS_PATH = re.compile(r"(?<![\w./~-])(?:/[\w.~+@%-]+)+/?")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     # The pid in the name lets the next run tell a dead writer's leftover from a live one's file.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -62,7 +62,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _clean_leftovers(out_dir: Path, names: Sequence[str], failed: Path, log=print) -> None:
+def clean_leftovers(out_dir: Path, names: Sequence[str], failed: Path, log=print) -> None:
     """Remove what dead runs left behind: work folders, half-written files, and the old in-tree leftovers."""
     root = work_root()
     if root.is_dir():
@@ -102,12 +102,12 @@ def _shown_path(value: str, root: Path, base: Path) -> str:
     return f"…/{full.name}" if full.name else "…"
 
 
-def _scrub(text: str, root: Path, base: Path) -> str:
+def scrub(text: str, root: Path, base: Path) -> str:
     """``text`` with every absolute path replaced by its data-root-relative form."""
     return _ABS_PATH.sub(lambda m: _shown_path(m.group(0), root, base), text)
 
 
-def _shown_params(params: Mapping[str, Any], declared: Mapping[str, NotebookParameter], root: Path, base: Path) -> dict[str, Any]:
+def shown_params(params: Mapping[str, Any], declared: Mapping[str, NotebookParameter], root: Path, base: Path) -> dict[str, Any]:
     """Parameters as the index shows them: path parameters (a ``/`` in the default, or an absolute value) relative to ``root``."""
     out = {}
     for k, v in params.items():
@@ -119,7 +119,7 @@ def _shown_params(params: Mapping[str, Any], declared: Mapping[str, NotebookPara
 
 
 
-def _publish_files(files: Path, target: Path) -> None:
+def publish_files(files: Path, target: Path) -> None:
     """Replace the folder of a report's downloads by ``files`` (staged beside it, then renamed)."""
     staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     old = target.with_name(f".{target.name}.old.{os.getpid()}.tmp")

@@ -40,7 +40,7 @@ import nbformat
 
 from . import __version__
 from .errors import SubsModelError, read_yaml
-from .report_files import (_atomic_write, _clean_leftovers, _publish_files, _scrub, _shown_params, failed_dir,
+from .report_files import (atomic_write, clean_leftovers, publish_files, scrub, shown_params, failed_dir,
                            work_root)
 from .report_params import (NotebookParameter, ParameterError, check_domains, check_parameters, declared_parameters,
                             resolve_paths, suite_parameters)
@@ -206,8 +206,8 @@ def run_one(
         target = out_dir / f"{name}.html"
         page, dropped = _to_html(executed)
         if files.is_dir() and any(files.iterdir()):
-            _publish_files(files, out_dir / f"{name}_files")
-        _atomic_write(target, page)  # staged beside the target: os.replace is atomic on one file system
+            publish_files(files, out_dir / f"{name}_files")
+        atomic_write(target, page)  # staged beside the target: os.replace is atomic on one file system
         result = RunResult(name, "ok", time.perf_counter() - started, params, html=target, stderr=dropped)
     except Exception as exc:  # noqa: BLE001 - any failure (cell error, timeout, dead kernel) is reported the same way
         keep = failed or failed_dir(out_dir)
@@ -330,7 +330,7 @@ def _log_result(log: Any, words: Mapping[str, str], head: str, res: RunResult, r
     if res.status == "ok":
         log(words["ok"].format(s=res.seconds, p=res.html))
         if res.stderr:
-            log(words["stderr"].format(n=len(res.stderr), first=_scrub(res.stderr[0], root, base)))
+            log(words["stderr"].format(n=len(res.stderr), first=scrub(res.stderr[0], root, base)))
     else:
         log(words["failed"].format(s=res.seconds, e=res.error))
         if res.failed_notebook:
@@ -406,19 +406,19 @@ def run_reports(
     out_dir.mkdir(parents=True, exist_ok=True)
     root = Path(data_root).resolve() if data_root else nb_dir.resolve().parent
     keep = Path(failed) if failed else failed_dir(out_dir)
-    _clean_leftovers(out_dir, [p.stem for p in nb_dir.glob("*.ipynb")], keep, log=log)
+    clean_leftovers(out_dir, [p.stem for p in nb_dir.glob("*.ipynb")], keep, log=log)
     runs_path = out_dir / "runs.json"
     runs = json.loads(runs_path.read_text(encoding="utf-8")) if runs_path.exists() else {}
     def record(i: int, st: _Step, res: RunResult) -> None:
         eff = st.effective
         base = st.path.parent.resolve()
         res.meta = {  # published beside the reports: no server path in it
-            "status": res.status, "seconds": res.seconds, "parameters": _shown_params(st.given, st.declared, root, base),
+            "status": res.status, "seconds": res.seconds, "parameters": shown_params(st.given, st.declared, root, base),
             "title": notebook_title(st.path, str(eff.get("lang", "ru"))),
             "as_of": eff.get("as_of") or _last_day(ledgers, eff.get("data")),
             "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
             "version": __version__, "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
-            "error": _scrub(res.error, root, base),
+            "error": scrub(res.error, root, base),
             "html": bool(res.html) or bool(runs.get(st.name, {}).get("html")),
         }
         _log_result(log, words, f"[{i}/{len(steps)}] {st.name}" if jobs > 1 else "", res, root, base)
@@ -433,10 +433,10 @@ def run_reports(
     kpis, kpi_error, page_lang = _summary(steps, results, ledgers)
     if kpi_error:
         log(words["kpis"].format(e=kpi_error))
-    _atomic_write(runs_path, json.dumps(runs, ensure_ascii=False, indent=1, default=str))
+    atomic_write(runs_path, json.dumps(runs, ensure_ascii=False, indent=1, default=str))
     from .report_summary import index_html
 
-    _atomic_write(out_dir / "index.html", index_html(runs, kpis, page_lang, _scrub(kpi_error, root, root)))
+    atomic_write(out_dir / "index.html", index_html(runs, kpis, page_lang, scrub(kpi_error, root, root)))
     return results
 
 

@@ -20,7 +20,7 @@ from . import _scan as S
 from .catalog import Catalog
 from .days import as_day, days_to_datetime
 from .errors import LedgerError
-from .ledger import Ledger, _as_text
+from .ledger import Ledger, ids_as_text
 from .vocab import CodeStatus, Reason, Sku, Source, categories
 from .workers import submit
 
@@ -36,12 +36,12 @@ def is_categorical(series: pd.Series) -> bool:
 
 def _id_column(series: pd.Series) -> pd.Series:
     """An id column for a result table: categoricals as given, anything else as strings."""
-    return series if is_categorical(series) else _as_text(series)
+    return series if is_categorical(series) else ids_as_text(series)
 
 
 def _arrow(series: pd.Series) -> pa.Array:
     """The Arrow array behind a string column (zero-copy for Arrow-backed strings)."""
-    arr = pa.array(_as_text(series).array)
+    arr = pa.array(ids_as_text(series).array)
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .behaviour import Behaviour, BehaviourError
-from .catalog import KNOBS, Catalog, CatalogError, CatalogVersion, Edition, Sku, _parse_day, _parse_enum, rub_to_kopecks
+from .catalog import KNOBS, Catalog, CatalogError, CatalogVersion, Edition, Sku, parse_day, parse_enum, rub_to_kopecks
 from .errors import SubsModelError, read_yaml
 
 __all__ = ["CATALOG_KNOBS", "Scenario", "ScenarioError", "load_scenarios"]
@@ -73,11 +73,11 @@ class Scenario:
             raise ScenarioError(msg)
         try:
             if self.effective_from is not None:
-                day = _parse_day(self.effective_from, where=f"{where}.effective_from")
+                day = parse_day(self.effective_from, where=f"{where}.effective_from")
                 object.__setattr__(self, "effective_from", day.isoformat())
             # Every change is checked now, with the validation of the catalog and the behaviour,
             # not when a run reaches it.
-            CatalogVersion._validated(where=f"{where}.catalog", effective_from=dt.date(2020, 1, 1), prices={},
+            CatalogVersion.validated(where=f"{where}.catalog", effective_from=dt.date(2020, 1, 1), prices={},
                                       **{k: self.catalog[k] for k in CATALOG_KNOBS if k in self.catalog})
             if "prices" in self.catalog:
                 _check_price_changes(self.catalog["prices"], where=f"{where}.catalog.prices")
@@ -94,7 +94,7 @@ class Scenario:
         """``base`` plus this scenario's version (from ``effective_from``), or ``base`` itself."""
         if not self.catalog:
             return base
-        start = _parse_day(self.effective_from, where=f"scenario {self.name!r}.effective_from") if self.effective_from \
+        start = parse_day(self.effective_from, where=f"scenario {self.name!r}.effective_from") if self.effective_from \
             else pd.Timestamp(default_from).date()
         prev = base.version_at(start)
         raw = prev.to_dict()
@@ -132,12 +132,12 @@ def _check_price_changes(raw: Any, *, where: str) -> None:
         msg = f"{where}: {raw!r} is not a mapping; write it as {{full: {{renewal: 3000}}, basic: {{renewal: 3000}}}}"
         raise ScenarioError(msg)
     for ed, skus in raw.items():
-        _parse_enum(Edition, ed, where=where)
+        parse_enum(Edition, ed, where=where)
         if not isinstance(skus, Mapping):
             msg = f"{where}.{ed}: {skus!r} is not a mapping sku -> rubles; write it as {{renewal: 3000}}"
             raise ScenarioError(msg)
         for sku, value in skus.items():
-            _parse_enum(Sku, sku, where=f"{where}.{ed}")
+            parse_enum(Sku, sku, where=f"{where}.{ed}")
             rub_to_kopecks(value, where=f"{where}.{ed}.{sku}")
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .ledger import TIMESTAMP_COLUMNS, Ledger
-from .parsing import _amount_reasons, _instants
-from .quarantine import R, _Q, _accepted, _add_part, _lines, _quarantine_frame, _summary_rows
-from .validation import _check_tables, _cross_table, _duplicates
+from .parsing import amount_reasons, instant_values
+from .quarantine import R, Quarantine, accepted_rows, add_quarantine_part, source_lines, quarantine_frame, summary_rows
+from .validation import check_tables, cross_table_checks, duplicate_rows
 from .workers import workers
 
 
@@ -43,7 +43,7 @@ def _row_hash(df: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_array(joined.to_numpy(zero_copy_only=False), categorize=False)
 
 
-def _validate_streamed(raw: dict[str, pd.DataFrame], files: dict[str, Path], name: str, source: str, tz: str,
+def validate_streamed(raw: dict[str, pd.DataFrame], files: dict[str, Path], name: str, source: str, tz: str,
                        out: Path, head: int, chunk_rows: int) -> tuple[Ledger, int]:
     """:func:`~subs_model.io._validate_tables` with table ``name`` read twice in chunks of
     ``chunk_rows`` rows, and the quarantine written to ``out`` .csv as it is built; returns
@@ -55,34 +55,34 @@ def _validate_streamed(raw: dict[str, pd.DataFrame], files: dict[str, Path], nam
     chunks again: their quarantined rows go to the CSV, their accepted rows to the ledger.
     Quarantine decisions, messages, lines and order are those of the whole-table path.
     """
-    q = _Q({n: len(df) for n, df in raw.items()})
+    q = Quarantine({n: len(df) for n, df in raw.items()})
     with ThreadPoolExecutor(max_workers=workers()) as pool:
-        parsed, merged = _check_tables(raw, q, tz, pool)
+        parsed, merged = check_tables(raw, q, tz, pool)
         key_frame, trimmed = _first_pass(files[name], name, q, tz, chunk_rows, pool)
-    merged[name] = _duplicates(key_frame[["order_id", "_row"]], "order_id", R.DUPLICATE_ORDER_ID, q, name)
+    merged[name] = duplicate_rows(key_frame[["order_id", "_row"]], "order_id", R.DUPLICATE_ORDER_ID, q, name)
     key_frame = key_frame.drop(columns=["_row", "order_id"])
-    _cross_table({**raw, name: key_frame}, parsed, q, merged)
+    cross_table_checks({**raw, name: key_frame}, parsed, q, merged)
     del key_frame
     led = _second_pass(raw, files, name, source, tz, parsed, q, merged, out, head, chunk_rows)
     return led, trimmed
 
 
-def _first_pass(path: Path, name: str, q: _Q, tz: str, chunk_rows: int, pool) -> tuple[pd.DataFrame, int]:
+def _first_pass(path: Path, name: str, q: Quarantine, tz: str, chunk_rows: int, pool) -> tuple[pd.DataFrame, int]:
     """Pass 1: each chunk's own checks, their quarantined rows into ``q``; returns the key
     columns with each row's hash (``_row``) and how many values were trimmed."""
     import pyarrow as pa
 
-    from .ledger import _csv_batches
+    from .ledger import csv_batches
 
     keys: dict[str, list[Any]] = {c: [] for c in _KEY_COLUMNS}
     hashes, prio, col, msg = [], [], [], []
     trimmed = 0
-    for read in _csv_batches(path, name, chunk_rows):
+    for read in csv_batches(path, name, chunk_rows):
         df = read.df
         trimmed += read.trimmed
-        qc = _Q({name: len(df)})
+        qc = Quarantine({name: len(df)})
         qc.columns, qc.messages, qc._lock = q.columns, q.messages, q._lock  # one list of names
-        _check_tables({name: df}, qc, tz, pool, keys=False)
+        check_tables({name: df}, qc, tz, pool, keys=False)
         prio.append(qc.prio[name])
         col.append(qc.col[name])
         msg.append(qc.msg[name])
@@ -99,7 +99,7 @@ def _first_pass(path: Path, name: str, q: _Q, tz: str, chunk_rows: int, pool) ->
 
 
 def _second_pass(raw: dict[str, pd.DataFrame], files: dict[str, Path], name: str, source: str, tz: str,
-                 parsed: dict[str, Any], q: _Q, merged: dict[str, np.ndarray], out: Path, head: int,
+                 parsed: dict[str, Any], q: Quarantine, merged: dict[str, np.ndarray], out: Path, head: int,
                  chunk_rows: int) -> Ledger:
     """Pass 2: every table's quarantined rows to the CSV at ``out`` (the first ``head`` kept)
     and its accepted rows to the ledger; table ``name`` read again in chunks."""
@@ -114,7 +114,7 @@ def _second_pass(raw: dict[str, pd.DataFrame], files: dict[str, Path], name: str
     stream = CsvStream(Path(out).with_suffix(".csv")) if total else None
 
     def emit(parts: dict[str, list[Any]]) -> None:
-        frame = _quarantine_frame(parts, file_names, tables, q)
+        frame = quarantine_frame(parts, file_names, tables, q)
         if stream is not None:
             stream.write(frame)
         if not kept or sum(map(len, kept)) < head:
@@ -124,13 +124,13 @@ def _second_pass(raw: dict[str, pd.DataFrame], files: dict[str, Path], name: str
         for t_i, t in enumerate(tables):
             bad = q.rows_of(t)
             m = merged.get(t, np.empty(0, np.int64))
-            summary += _summary_rows(t, q, bad, m)
+            summary += summary_rows(t, q, bad, m)
             if t != name:
                 parts = _new_parts()
-                lines = _lines(files.get(t), len(raw[t]))
-                _add_part(parts, t_i, raw[t], bad, lines[bad], q.col[t][bad], q.prio[t][bad], q.msg[t][bad])
+                lines = source_lines(files.get(t), len(raw[t]))
+                add_quarantine_part(parts, t_i, raw[t], bad, lines[bad], q.col[t][bad], q.prio[t][bad], q.msg[t][bad])
                 emit(parts)
-                accepted[t] = _accepted(raw[t], parsed[t], np.union1d(bad, m).astype(np.int64), tz)
+                accepted[t] = accepted_rows(raw[t], parsed[t], np.union1d(bad, m).astype(np.int64), tz)
                 continue
             accepted[t] = _stream_chunks(files[name], name, t_i, q, bad, m, tz, chunk_rows, emit)
     except BaseException:
@@ -149,36 +149,36 @@ def _second_pass(raw: dict[str, pd.DataFrame], files: dict[str, Path], name: str
 
 
 def _new_parts() -> dict[str, list[Any]]:
-    """Empty quarantine columns, to be filled by :func:`_add_part`."""
+    """Empty quarantine columns, to be filled by :func:`add_quarantine_part`."""
     return {k: [] for k in ("file", "line", "table", "column", "reason", "message", "raw")}
 
 
-def _stream_chunks(path: Path, name: str, t_i: int, q: _Q, bad: np.ndarray, m: np.ndarray, tz: str, chunk_rows: int,
+def _stream_chunks(path: Path, name: str, t_i: int, q: Quarantine, bad: np.ndarray, m: np.ndarray, tz: str, chunk_rows: int,
                    emit) -> pd.DataFrame:
     """Table ``name`` (number ``t_i``) read again in chunks: each chunk's quarantined rows
     passed to ``emit``, the accepted rows (without ``bad`` and the merged ``m``) returned."""
-    from .ledger import _csv_batches
+    from .ledger import csv_batches
 
     drop = np.zeros(len(q.prio[name]), bool)
     drop[bad] = True
     drop[m] = True
     pieces = []
     start = 0
-    for read in _csv_batches(path, name, chunk_rows):
+    for read in csv_batches(path, name, chunk_rows):
         df = read.df
         stop = start + len(df)
         rows = np.flatnonzero(q.prio[name][start:stop] != q.NONE)
         glob = rows + start
         parts = _new_parts()
-        _add_part(parts, t_i, df, rows, glob + 2, q.col[name][glob], q.prio[name][glob], q.msg[name][glob])
+        add_quarantine_part(parts, t_i, df, rows, glob + 2, q.col[name][glob], q.prio[name][glob], q.msg[name][glob])
         emit(parts)
         keep = np.flatnonzero(~drop[start:stop])
         if len(keep) or not pieces:
             sub = df.iloc[keep].reset_index(drop=True)
-            stamps = {c: _instants(sub[c], tz) for c in sub.columns if c in TIMESTAMP_COLUMNS}
+            stamps = {c: instant_values(sub[c], tz) for c in sub.columns if c in TIMESTAMP_COLUMNS}
             if "amount_rub" in sub.columns:  # the money policy: exact rubles, as in a whole read
-                stamps["_amount"] = _amount_reasons(sub["amount_rub"])
-            pieces.append(_accepted(sub, stamps, np.empty(0, np.int64), tz))
+                stamps["_amount"] = amount_reasons(sub["amount_rub"])
+            pieces.append(accepted_rows(sub, stamps, np.empty(0, np.int64), tz))
         start = stop
         del df, read
     return pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)

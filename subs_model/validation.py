@@ -3,7 +3,7 @@
 Each table is checked on its own (parsed columns, a pandera schema whose checks are named
 by their :class:`~subs_model.quarantine.QuarantineReason`, duplicate keys); then the tables
 are checked against each other (codes and acts unique, licenses known, upgrade targets,
-references to quarantined rows). Failing rows go into a ``_Q``.
+references to quarantined rows). Failing rows go into a ``Quarantine``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pandera.pandas as pa_
 
 from .days import NO_DAY, NO_TIME
 from .ledger import COLUMNS, DATE_COLUMNS, TIMESTAMP_COLUMNS
-from .parsing import FALSE, TRUE, _amount_reasons, _dates, _empty, _instants, _isin, _text
-from .quarantine import R, _Q
+from .parsing import FALSE, TRUE, amount_reasons, day_values, is_empty, instant_values, isin_text, raw_text
+from .quarantine import R, Quarantine
 from .workers import workers
 
 
@@ -40,7 +40,7 @@ def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
     The stage-sequence checks (R9), whose column differs from row to row, are checks of
     ``order_id``, their rows blamed on their columns afterwards.
     """
-    nonempty = lambda col: _check(lambda s: ~_empty(s), R.EMPTY_REQUIRED)  # noqa: E731
+    nonempty = lambda col: _check(lambda s: ~is_empty(s), R.EMPTY_REQUIRED)  # noqa: E731
     cols: dict[str, pa_.Column] = {}
 
     def failing(mask: np.ndarray, reason: R) -> pa_.Check:
@@ -56,11 +56,11 @@ def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
 
     if table == "licenses":
         cols["license_id"] = pa_.Column(checks=[nonempty("license_id")], nullable=False)
-        cols["edition"] = pa_.Column(checks=[nonempty("edition"), _check(lambda s: _empty(s) | _text(s).isin(["full", "basic"]), R.UNKNOWN_EDITION)], nullable=False)
+        cols["edition"] = pa_.Column(checks=[nonempty("edition"), _check(lambda s: is_empty(s) | raw_text(s).isin(["full", "basic"]), R.UNKNOWN_EDITION)], nullable=False)
     elif table == "orders":
         for c in ("order_id", "license_id"):
             cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
-        cols["sku"] = pa_.Column(checks=[nonempty("sku"), _check(lambda s: _empty(s) | _text(s).isin(["subscription", "renewal", "upgrade"]), R.UNKNOWN_SKU)], nullable=False)
+        cols["sku"] = pa_.Column(checks=[nonempty("sku"), _check(lambda s: is_empty(s) | raw_text(s).isin(["subscription", "renewal", "upgrade"]), R.UNKNOWN_SKU)], nullable=False)
         for c in STAGES:
             column(c, failing(parsed[c][1], R.BAD_TIMESTAMP))
         amount = parsed["_amount"][1].to_numpy()
@@ -76,7 +76,7 @@ def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
     elif table == "activations":
         cols["code"] = pa_.Column(checks=[nonempty("code")], nullable=False)
         cols["license_id"] = pa_.Column(checks=[nonempty("license_id")], nullable=False)
-        cols["activated_at"] = pa_.Column(checks=[_check(lambda s: ~_empty(s), R.ACTIVATION_WITHOUT_TIMESTAMP)], nullable=False)
+        cols["activated_at"] = pa_.Column(checks=[_check(lambda s: ~is_empty(s), R.ACTIVATION_WITHOUT_TIMESTAMP)], nullable=False)
         column("activated_at", failing(parsed["activated_at"][1], R.BAD_TIMESTAMP))
     elif table == "legacy_periods":
         for c in ("license_id", "start", "valid_until"):
@@ -90,13 +90,13 @@ def _schema(table: str, parsed: dict[str, Any]) -> pa_.DataFrameSchema:
             cols[c] = pa_.Column(checks=[nonempty(c)], nullable=False)
         column("released_on", failing(parsed["released_on"][1], R.BAD_DATE))
         cols["requires_subscription"] = pa_.Column(
-            checks=[nonempty("requires_subscription"), _check(lambda s: _empty(s) | _text(s).str.lower().isin(TRUE | FALSE), R.BAD_BOOL)], nullable=False)
+            checks=[nonempty("requires_subscription"), _check(lambda s: is_empty(s) | raw_text(s).str.lower().isin(TRUE | FALSE), R.BAD_BOOL)], nullable=False)
     return pa_.DataFrameSchema(cols, coerce=False, strict=False)
 
 
 def _order_row_checks(df: pd.DataFrame, ts: dict[str, tuple[np.ndarray, np.ndarray]], amount: np.ndarray) -> dict[R, np.ndarray]:
     """R9 and the order contract, per row (True = the row breaks it)."""
-    upgrade = _text(df["sku"]).eq("upgrade").fillna(False).to_numpy(bool)
+    upgrade = raw_text(df["sku"]).eq("upgrade").fillna(False).to_numpy(bool)
     t = {c: ts[c][0] for c in STAGES}
     have = {c: t[c] != NO_TIME for c in STAGES}
     chain = [c for c in STAGES]
@@ -117,13 +117,13 @@ def _order_row_checks(df: pd.DataFrame, ts: dict[str, tuple[np.ndarray, np.ndarr
     out_of_order |= upgrade & tk & have["paid_at"] & (t["ticket_at"] < t["paid_at"])
     out_of_order |= upgrade & tk & have["code_issued_at"] & (t["code_issued_at"] < t["ticket_at"])
     return {
-        R.AMOUNT_MISSING: have["paid_at"] & (amount < 0) & _empty(df["amount_rub"]).to_numpy(),
+        R.AMOUNT_MISSING: have["paid_at"] & (amount < 0) & is_empty(df["amount_rub"]).to_numpy(),
         R.STAGE_MISSING: missing,
         R.STAGE_OUT_OF_ORDER: out_of_order,
-        R.ACT_MISSING: have["paid_at"] & _empty(df["act_number"]).to_numpy(),
-        R.CODE_MISSING: have["code_issued_at"] & _empty(df["code"]).to_numpy(),
+        R.ACT_MISSING: have["paid_at"] & is_empty(df["act_number"]).to_numpy(),
+        R.CODE_MISSING: have["code_issued_at"] & is_empty(df["code"]).to_numpy(),
         R.TICKET_ON_NON_UPGRADE: tk & ~upgrade,
-        R.UPGRADE_WITHOUT_TARGET: upgrade & _empty(df["upgrade_of_act"]).to_numpy(),
+        R.UPGRADE_WITHOUT_TARGET: upgrade & is_empty(df["upgrade_of_act"]).to_numpy(),
     }
 
 
@@ -157,7 +157,7 @@ def _value_codes(s: pd.Series) -> np.ndarray:
     """Each row's value as a number (equal values, equal numbers; -1 missing), by Arrow's hash encoding."""
     import pyarrow as pa
 
-    arr = pa.array(_text(s).array)
+    arr = pa.array(raw_text(s).array)
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     return np.asarray(arr.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -177,22 +177,22 @@ def _identical_rows(df: pd.DataFrame, key: str) -> np.ndarray:
     return cand[df.iloc[cand].duplicated(keep="first").to_numpy()]
 
 
-def _duplicates(df: pd.DataFrame, key: str, reason: R, q: _Q, table: str) -> np.ndarray:
+def duplicate_rows(df: pd.DataFrame, key: str, reason: R, q: Quarantine, table: str) -> np.ndarray:
     """Rows dropped as identical duplicates; every row of a conflicting key goes to quarantine."""
-    dup_any = _repeats(df[key]) & ~_empty(df[key]).to_numpy()
+    dup_any = _repeats(df[key]) & ~is_empty(df[key]).to_numpy()
     if not dup_any.any():
         return np.empty(0, np.int64)
     idx = np.flatnonzero(dup_any)
     sub = df.iloc[idx]
     uniq = sub.drop_duplicates()
-    versions = uniq.groupby(_text(uniq[key]).to_numpy()).size()
-    conflict = (versions.reindex(_text(sub[key]).to_numpy()).to_numpy() > 1)
+    versions = uniq.groupby(raw_text(uniq[key]).to_numpy()).size()
+    conflict = (versions.reindex(raw_text(sub[key]).to_numpy()).to_numpy() > 1)
     q.add(table, idx[conflict], reason, key)
     identical = sub.duplicated(keep="first").to_numpy() & ~conflict
     return idx[identical]
 
 
-def _check_tables(raw: dict[str, pd.DataFrame], q: _Q, tz: str, pool, keys: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def check_tables(raw: dict[str, pd.DataFrame], q: Quarantine, tz: str, pool, keys: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Each table's own checks (``keys=False``: the per-row ones only, not its key's duplicates):
     the parsed columns and the rows merged as identical duplicates of each table."""
     # Tables are checked side by side (Arrow and numpy release the GIL); the largest first.
@@ -211,11 +211,11 @@ def _check_tables(raw: dict[str, pd.DataFrame], q: _Q, tz: str, pool, keys: bool
 def _parse_column(df: pd.DataFrame, column: str, tz: str) -> Any:
     """A timestamp, date or amount column parsed, with the mask of values that do not parse."""
     if column == "_amount":
-        return _amount_reasons(df["amount_rub"])
-    return _instants(df[column], tz) if column in TIMESTAMP_COLUMNS else _dates(df[column])
+        return amount_reasons(df["amount_rub"])
+    return instant_values(df[column], tz) if column in TIMESTAMP_COLUMNS else day_values(df[column])
 
 
-def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q, keys: bool = True) -> tuple[dict[str, Any], np.ndarray | None]:
+def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: Quarantine, keys: bool = True) -> tuple[dict[str, Any], np.ndarray | None]:
     """One table's own checks on its parsed columns: quarantined rows (into ``q``) and the
     rows merged as identical duplicates."""
     p = dict(parsed)
@@ -243,7 +243,7 @@ def _validate_table(name: str, df: pd.DataFrame, parsed: dict[str, Any], q: _Q, 
         return p, None
     if key:
         reason = {"licenses": R.DUPLICATE_LICENSE_ID, "orders": R.DUPLICATE_ORDER_ID, "features": R.DUPLICATE_FEATURE_ID}[name]
-        dropped = _duplicates(df, key, reason, q, name)
+        dropped = duplicate_rows(df, key, reason, q, name)
     elif name in ("activations", "legacy_periods"):
         dropped = _identical_rows(df, "code" if name == "activations" else "license_id")
     return p, dropped
@@ -273,7 +273,7 @@ def _run_schema(schema: pa_.DataFrameSchema, df: pd.DataFrame) -> dict[str, dict
     return out
 
 
-def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, np.ndarray]) -> None:
+def cross_table_checks(raw: dict[str, pd.DataFrame], parsed, q: Quarantine, merged: dict[str, np.ndarray]) -> None:
     """Codes and acts unique across orders; licenses known; references to quarantined rows.
 
     The hash passes (uniqueness, membership, act lookup) do not depend on each other, so
@@ -282,8 +282,8 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     good_lic, bad_lic = _license_ids(raw["licenses"], q)
     dropped = np.zeros(len(o), bool)
     dropped[merged.get("orders", np.empty(0, np.int64))] = True
-    sku = _text(o["sku"]).fillna("")
-    up = np.flatnonzero((sku == "upgrade").to_numpy() & ~_empty(o["upgrade_of_act"]).to_numpy())
+    sku = raw_text(o["sku"]).fillna("")
+    up = np.flatnonzero((sku == "upgrade").to_numpy() & ~is_empty(o["upgrade_of_act"]).to_numpy())
     ref_tables = [t for t in ("orders", "legacy_periods") if t in raw]
     # Side by side unless the hash tables of millions of strings would add up (memory bound).
     with ThreadPoolExecutor(max_workers=workers() if len(o) <= SERIAL_CROSS_CHECK_ROWS else 1) as pool:
@@ -300,21 +300,21 @@ def _cross_table(raw: dict[str, pd.DataFrame], parsed, q: _Q, merged: dict[str, 
     _quarantine_activations_of_bad_orders(o, raw["activations"], q)
 
 
-def _license_ids(lic: pd.DataFrame, q: _Q) -> tuple[pd.Series, pd.Series]:
+def _license_ids(lic: pd.DataFrame, q: Quarantine) -> tuple[pd.Series, pd.Series]:
     """The ids of kept licenses, and those of quarantined ones that no kept row also carries."""
     lic_bad = q.rows_of("licenses")
-    lic_ids = _text(lic["license_id"])
+    lic_ids = raw_text(lic["license_id"])
     good_mask = np.ones(len(lic), bool)
     good_mask[lic_bad] = False
     good_lic = lic_ids[good_mask].dropna()
     bad_lic = lic_ids[~good_mask].dropna()
-    return good_lic, bad_lic[~_isin(bad_lic, good_lic)]
+    return good_lic, bad_lic[~isin_text(bad_lic, good_lic)]
 
 
 def _repeated_among_kept(s: pd.Series, dropped: np.ndarray) -> np.ndarray:
     """Rows whose value repeats among the kept rows' values: one hash encoding of the
     whole column (no filtered copy of millions of strings, no second hash table)."""
-    keep = ~_empty(s).to_numpy() & ~dropped
+    keep = ~is_empty(s).to_numpy() & ~dropped
     codes = _value_codes(s)
     counts = np.bincount(codes[keep] + 1, minlength=int(codes.max(initial=-1)) + 2)
     return keep & (counts[codes + 1] > 1)
@@ -322,8 +322,8 @@ def _repeated_among_kept(s: pd.Series, dropped: np.ndarray) -> np.ndarray:
 
 def _license_refs(df: pd.DataFrame, good_lic: pd.Series, bad_lic: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``df`` whose license is kept, and rows whose license was quarantined."""
-    ids = _text(df["license_id"])
-    return _isin(ids, good_lic), _isin(ids, bad_lic)
+    ids = raw_text(df["license_id"])
+    return isin_text(ids, good_lic), isin_text(ids, bad_lic)
 
 
 def _act_targets(o: pd.DataFrame, up: np.ndarray) -> np.ndarray:
@@ -333,22 +333,22 @@ def _act_targets(o: pd.DataFrame, up: np.ndarray) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    wanted = pa.array(_text(o["upgrade_of_act"]).iloc[up].array)
-    all_acts = pa.array(_text(o["act_number"]).array)
+    wanted = pa.array(raw_text(o["upgrade_of_act"]).iloc[up].array)
+    all_acts = pa.array(raw_text(o["act_number"]).array)
     named = np.flatnonzero(pc.fill_null(pc.is_in(all_acts, value_set=wanted), False).to_numpy(zero_copy_only=False))
     pos = pc.index_in(wanted, value_set=all_acts.take(pa.array(named)))
     pos = np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     return np.append(named, -1)[pos]  # -1 (not found) reads the appended -1
 
 
-def _quarantine_license_refs(df: pd.DataFrame, table: str, in_good: np.ndarray, in_bad: np.ndarray, q: _Q) -> None:
+def _quarantine_license_refs(df: pd.DataFrame, table: str, in_good: np.ndarray, in_bad: np.ndarray, q: Quarantine) -> None:
     """Rows of an unknown license, and rows of a quarantined one (said so)."""
-    unknown = ~in_good & ~in_bad & ~_empty(df["license_id"]).to_numpy()
+    unknown = ~in_good & ~in_bad & ~is_empty(df["license_id"]).to_numpy()
     q.add(table, np.flatnonzero(unknown), R.UNKNOWN_LICENSE, "license_id")
     q.add(table, np.flatnonzero(in_bad), R.REFERENCES_QUARANTINED, "license_id", "its license row was quarantined")
 
 
-def _quarantine_upgrade_targets(tgt: np.ndarray, up: np.ndarray, sku: pd.Series, q: _Q) -> None:
+def _quarantine_upgrade_targets(tgt: np.ndarray, up: np.ndarray, sku: pd.Series, q: Quarantine) -> None:
     """Upgrades: the target act must be a renewal's; a quarantined target taints the upgrade."""
     found = tgt >= 0
     tgt_i = np.where(found, tgt, 0)
@@ -359,14 +359,14 @@ def _quarantine_upgrade_targets(tgt: np.ndarray, up: np.ndarray, sku: pd.Series,
     q.add("orders", up[tainted], R.REFERENCES_QUARANTINED, "upgrade_of_act", "the renewal order it upgrades was quarantined")
 
 
-def _quarantine_activations_of_bad_orders(o: pd.DataFrame, a: pd.DataFrame, q: _Q) -> None:
+def _quarantine_activations_of_bad_orders(o: pd.DataFrame, a: pd.DataFrame, q: Quarantine) -> None:
     """Activations of a code whose order was quarantined: quarantined with it, said so."""
     bad_orders = q.rows_of("orders")
-    codes = _text(o["code"])
+    codes = raw_text(o["code"])
     is_bad = np.zeros(len(o), bool)
     is_bad[bad_orders] = True
     # A code carried by a kept order as well would be a duplicate code, quarantined with both
     # orders, so every code of a quarantined order is a quarantined code.
     bad_codes = codes[is_bad].dropna()
-    ref = _isin(a["code"], bad_codes)
+    ref = isin_text(a["code"], bad_codes)
     q.add("activations", np.flatnonzero(ref), R.REFERENCES_QUARANTINED, "code", "the order carrying this code was quarantined")

@@ -43,7 +43,7 @@ from .metrics import RENEWED, expiry_outcomes
 from .replay import replay
 from .scenario import CATALOG_KNOBS, Scenario, ScenarioError, load_scenarios
 from .vocab import EDITIONS, REN, Source
-from .whatif_measure import BY_EDITION, METRICS, MONEY, STOCKS, Metric, _task, deferred_release
+from .whatif_measure import BY_EDITION, METRICS, MONEY, STOCKS, Metric, run_task, deferred_release
 from .workers import workers
 
 __all__ = ["BY_EDITION", "CATALOG_KNOBS", "METRICS", "MONEY", "STOCKS", "Metric", "Scenario", "ScenarioError", "Start",
@@ -449,7 +449,7 @@ def _run_payloads(payloads: list[dict[str, Any]], executor: Executor | None) -> 
     own = executor is None
     ex = executor or ProcessPoolExecutor(max_workers=workers())
     try:
-        batches = list(ex.map(_task, payloads) if own else [f.result() for f in [ex.submit(_task, pl) for pl in payloads]])
+        batches = list(ex.map(run_task, payloads) if own else [f.result() for f in [ex.submit(run_task, pl) for pl in payloads]])
         return [r for b in batches for r in b]
     finally:
         if own:

@@ -20,8 +20,8 @@ from .behaviour import Behaviour
 from .catalog import Catalog
 from .days import NO_DAY, NO_TIME, NS_PER_DAY, days32
 from .ledger import Ledger
-from .metrics import _recognise
-from .replay import Prepared, _event_order, issues_before, replay, scan_prepared, target_numbers
+from .metrics import recognise_spread
+from .replay import Prepared, order_events, issues_before, replay, scan_prepared, target_numbers
 from .simulate import SimCore, simulate_core
 from .vocab import ACCEPTED, EDITIONS, REN, SUB, UPG, Coded, categories, numbered
 
@@ -67,7 +67,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
     act_rows = np.flatnonzero(act)
     act_ts = t[act_rows, 5]  # local wall-clock ns: only their order within a license matters here
     iss_ts = np.where(issued, issue_ns, NO_TIME)
-    act_perm, act_ptr = _event_order(core.o_lic[act_rows], act_ts, n_lic, None)
+    act_perm, act_ptr = order_events(core.o_lic[act_rows], act_ts, n_lic, None)
     act = act_rows[act_perm]
     iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
     o_perm, o_rank, o_ptr, n_ts = J.license_order(core.o_lic, iss_ts, n_lic)
@@ -76,7 +76,7 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
     iss_num, iss_ptr, iss_ts_p, iss_day_p = J.issue_events(o_ptr, n_sku, n_ts, n_day32)
     n_init = len(init_end)
     leg_lic = np.arange(n_init, dtype=np.int64)
-    leg_perm, leg_ptr = _event_order(leg_lic, init_end, n_lic, None)
+    leg_perm, leg_ptr = order_events(leg_lic, init_end, n_lic, None)
     return Prepared(
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
         o_target=core.o_upgrade_of,
@@ -133,7 +133,7 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     keep = rs <= end_day
     ms = np.searchsorted(month_ends, np.maximum(rs[keep], start_day))
     me = np.searchsorted(month_ends, np.minimum(last[keep], end_day))
-    rec = _recognise(amount[pay][keep], D[keep], rs[keep], np.zeros(int(keep.sum()), np.int64), ms, me, month_ends, 1)
+    rec = recognise_spread(amount[pay][keep], D[keep], rs[keep], np.zeros(int(keep.sum()), np.int64), ms, me, month_ends, 1)
     out[Metric.RECOGNISED.code] = rec[:, 0]
     # Active licenses on each month end: initial periods plus accepted ones.
     s_all = np.r_[init_end - 365, pstart]
@@ -196,7 +196,7 @@ def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int)
     return float(renewed[ends].mean()) if ends.any() else float("nan")
 
 
-def _task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndarray, float]]:
+def run_task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndarray, float]]:
     """A batch of runs of one scenario at one elasticity (module-level so any executor can ship it):
     per run its key, number, monthly metrics and renewal rate."""
     beh, cat = payload["behaviour"], payload["catalog"]
@@ -221,13 +221,13 @@ def deferred_release(ledger: Ledger, catalog: Catalog, as_of_day: int, month_end
     same in every run and scenario). A payment whose code is not activated by then stays
     deferred: the what-if does not simulate the fate of codes already bought.
     """
-    from .metrics._common import _view
-    from .metrics.revenue import _order_frame
+    from .metrics._common import replay_view
+    from .metrics.revenue import order_frame
 
     as_of_ts = pd.Timestamp(as_of_day, unit="D")
     rep = replay(ledger, catalog, as_of=as_of_ts)
-    o = _order_frame(rep)
-    v = _view(rep, as_of_ts)
+    o = order_frame(rep)
+    v = replay_view(rep, as_of_ts)
     period_of = np.full(len(o["sku"]), -1, np.int64)
     own = v.order >= 0
     period_of[v.order[own]] = np.flatnonzero(own)
@@ -241,6 +241,6 @@ def deferred_release(ledger: Ledger, catalog: Catalog, as_of_day: int, month_end
     keep = (D > 0) & (last > as_of_day)
     ends = np.r_[as_of_day, month_ends].astype(np.int64)
     me = np.searchsorted(ends, np.minimum(last[keep], ends[-1]))
-    rec = _recognise(o["amount"][paid][keep], D[keep], v.start[pi][keep], np.zeros(int(keep.sum()), np.int64),
+    rec = recognise_spread(o["amount"][paid][keep], D[keep], v.start[pi][keep], np.zeros(int(keep.sum()), np.int64),
                      np.zeros(int(keep.sum()), np.int64), me, ends, 1)
     return rec[1:, 0].astype(np.int64)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import subs_model as sm
-from subs_model.parsing import _amount_reasons
+from subs_model.parsing import amount_reasons
 from subs_model.cli import main
 from subs_model.export import write_table, xlsx_note
 
@@ -52,7 +52,7 @@ def test_huge_amounts_are_quarantined_not_overflowed(tmp_path, amount, reason) -
     led = sm.read_ledger(_export(tmp_path / "x", [row]))
     if reason is None:
         assert len(led.quarantine) == 0
-        kop = _amount_reasons(pd.Series([amount], dtype="str"))[0][0]
+        kop = amount_reasons(pd.Series([amount], dtype="str"))[0][0]
         whole, _, frac = amount.partition(".")
         assert kop == int(whole) * 100 + int((frac + "00")[:2])
     else:
@@ -134,8 +134,8 @@ def test_streamed_read_gives_the_whole_reads_ledger_and_quarantine(tmp_path, mon
     monkeypatch.setattr(io, "_STREAM_BYTES", 0)
     monkeypatch.setattr(io, "_CHUNK_ROWS", 7_000)
     calls = []
-    batches = sm.ledger._csv_batches
-    monkeypatch.setattr(sm.ledger, "_csv_batches", lambda *a: calls.append(a) or batches(*a))
+    batches = sm.ledger.csv_batches
+    monkeypatch.setattr(sm.ledger, "csv_batches", lambda *a: calls.append(a) or batches(*a))
     led = sm.read_ledger(folder, quarantine_to=tmp_path / "s" / "quarantine", quarantine_head=5_000)
     assert len(calls) == 2, "orders were read twice in chunks"
     pd.testing.assert_frame_equal(led.load_summary, whole.load_summary)

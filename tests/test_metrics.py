@@ -321,7 +321,7 @@ def test_km_by_group_is_lifelines_per_group(rows, times) -> None:
 def test_month_adder_clips_to_month_end(day, months) -> None:
     """Day + k months as pandas' DateOffset does it (31 January + 1 month = 28/29 February)."""
     days = np.array([day, day + 1, day + 45], np.int64)
-    got = M._MonthAdder(days)(months)
+    got = M.MonthAdder(days)(months)
     want = (pd.to_datetime(days, unit="D") + pd.DateOffset(months=months)).to_numpy().astype("datetime64[D]").astype(np.int64)
     np.testing.assert_array_equal(got, want)
 
@@ -338,7 +338,7 @@ def test_covered_at_reads_the_last_period_started(lic, probe) -> None:
     end = np.array([e for p in periods for _, e in p], np.int64)
     first = np.r_[0, np.cumsum([len(p) for p in periods])].astype(np.int64)
     days = np.array(probe[: len(periods)], np.int64)
-    got = M._covered_at(first, start, end, days)
+    got = M.covered_at(first, start, end, days)
     for g, p in enumerate(periods):
         begun = [(s, e) for s, e in p if s <= days[g]]
         assert got[g] == (bool(begun) and days[g] < begun[-1][1])

@@ -20,7 +20,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from test_escape import PAYLOADS, live_payload
 
 from subs_model.cli import main
-from subs_model.reports import (ParameterError, _scrub, check_parameters, declared_parameters, failed_dir, run_reports,
+from subs_model.reports import (ParameterError, scrub, check_parameters, declared_parameters, failed_dir, run_reports,
                                 work_root)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def test_index_shows_paths_relative_to_the_data_root(toy, tmp_path) -> None:
     secret = "/srv/kassir/ledger"
     root = tmp_path / "project"
     inside = f"FileNotFoundError: {root}/data/x.csv and {secret}: missing"
-    assert _scrub(inside, root, root / "notebooks") == "FileNotFoundError: data/x.csv and …/ledger: missing"
+    assert scrub(inside, root, root / "notebooks") == "FileNotFoundError: data/x.csv and …/ledger: missing"
 
 
 def test_quiet_run_ipc_kernel_no_tcp_or_tqdm_warning(tmp_path, capfd) -> None:

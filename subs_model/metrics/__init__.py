@@ -27,20 +27,20 @@ The package is split by domain: :mod:`.outcomes` (the fate of ends and lapsed co
 from __future__ import annotations
 
 from ..vocab import OUTCOMES, Outcome
-from ._common import IN_GRACE, ON_TIME, RENEWALS, RENEWED, SUBSCRIPTIONS, _MonthAdder
-from .cohorts import _covered_at, active_licenses, cohort_retention, km_by_group, pooled_retention
-from .outcomes import LAPSED_PENDING, _forgotten, expiry_outcomes, forgotten_renewals, forgotten_summary, outcome_counts
+from ._common import IN_GRACE, ON_TIME, RENEWALS, RENEWED, SUBSCRIPTIONS, MonthAdder
+from .cohorts import covered_at, active_licenses, cohort_retention, km_by_group, pooled_retention
+from .outcomes import LAPSED_PENDING, forgotten_codes, expiry_outcomes, forgotten_renewals, forgotten_summary, outcome_counts
 from .rates import (
     GraceUsage,
     RenewalTiming,
-    _rates,
+    rate_table,
     expiry_competing_risks,
     grace_usage,
     period_over_period,
     renewal_rates,
     renewal_timing,
 )
-from .revenue import REVENUE_COLUMNS, _recognise, expiry_calendar, revenue, upgrade_conversion, upgrade_revenue
+from .revenue import REVENUE_COLUMNS, recognise_spread, expiry_calendar, revenue, upgrade_conversion, upgrade_revenue
 from .timing import STAGE_PAIRS, lead_times
 
 __all__ = [
@@ -76,4 +76,4 @@ __all__ = [
     "upgrade_revenue",
 ]
 
-_PRIVATE = (_MonthAdder, _covered_at, _forgotten, _rates, _recognise)  # used by tests, insights and the what-if
+_PRIVATE = (MonthAdder, covered_at, forgotten_codes, rate_table, recognise_spread)  # used by tests, insights and the what-if

@@ -26,20 +26,20 @@ SUBSCRIPTIONS = (Outcome.EARLY_SUBSCRIPTION.value, Outcome.GRACE_SUBSCRIPTION.va
 ON_TIME = (*RENEWALS, Outcome.EARLY_SUBSCRIPTION.value, Outcome.GRACE_SUBSCRIPTION.value)
 
 
-def _int_na(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
+def int_or_na(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
     """Nullable integers: ``values`` where ``valid``, else NA."""
     v = np.where(valid, values, 0).astype(np.int64)
     return pd.arrays.IntegerArray(v, ~np.asarray(valid, dtype=bool))
 
 
-def _as_of(rep: Replay, as_of: Any) -> pd.Timestamp:
+def as_of_day(rep: Replay, as_of: Any) -> pd.Timestamp:
     if as_of is None:
         return rep.as_of
     day = pd.Timestamp(np.datetime64(as_day(as_of, rep.catalog.timezone), "D"))
     return min(day, rep.as_of)
 
 
-def _days(col: pd.Series) -> np.ndarray:
+def to_days(col: pd.Series) -> np.ndarray:
     """datetime64 column → int days (NaT → NO_DAY)."""
     v = col.to_numpy(dtype="datetime64[ns]")
     out = v.astype("datetime64[D]").astype(np.int64)
@@ -61,13 +61,13 @@ class _View:
     edition: np.ndarray  # per row: Edition codes, -1 unknown
 
 
-def _view(rep: Replay, as_of: pd.Timestamp) -> _View:
+def replay_view(rep: Replay, as_of: pd.Timestamp) -> _View:
     p = rep.periods
     src = p["source"].cat.codes.to_numpy().astype(np.int64) if isinstance(p["source"].dtype, pd.CategoricalDtype) else (
         pd.Categorical(p["source"].astype("str"), categories=categories(Source)).codes.astype(np.int64)
     )
-    start, end, act = _days(p["start"]), _days(p["end"]), _days(p["activated_on"])
-    as_of_d = int(_days(pd.Series([as_of]))[0])
+    start, end, act = to_days(p["start"]), to_days(p["end"]), to_days(p["activated_on"])
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
     legacy = src == LEGACY
     seen = np.where(legacy, start <= as_of_d, act <= as_of_d)
     rows = np.flatnonzero(seen)
@@ -79,18 +79,18 @@ def _view(rep: Replay, as_of: pd.Timestamp) -> _View:
     return _View(rows, lic, order, start[rows], end[rows], act[rows], src[rows], edition)
 
 
-def _month_start(col: pd.Series) -> np.ndarray:
+def month_start(col: pd.Series) -> np.ndarray:
     """First day of each timestamp's month (datetime64[ns]), without Period objects."""
-    return _month_starts_ns(_month_index(_days(col)))
+    return month_starts_ns(month_index(to_days(col)))
 
 
-def _to_dt(days: np.ndarray) -> np.ndarray:
+def to_datetime64(days: np.ndarray) -> np.ndarray:
     from ..days import days_to_datetime
 
     return days_to_datetime(days)
 
 
-def _group_first(lic: np.ndarray, values: np.ndarray) -> np.ndarray:
+def group_first(lic: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Per row, the value at the first row of its (contiguous) license group."""
     if not len(lic):
         return values
@@ -98,7 +98,7 @@ def _group_first(lic: np.ndarray, values: np.ndarray) -> np.ndarray:
     return values[np.flatnonzero(starts)][np.cumsum(starts) - 1]
 
 
-def _month_index(days: np.ndarray) -> np.ndarray:
+def month_index(days: np.ndarray) -> np.ndarray:
     """Months since 1970-01 of int days (``NO_DAY`` → ``NO_DAY``).
 
     Many days span few dates: they read a table of the span's months (numpy's day → month
@@ -113,7 +113,7 @@ def _month_index(days: np.ndarray) -> np.ndarray:
     return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
-def _month_starts_ns(months: np.ndarray) -> np.ndarray:
+def month_starts_ns(months: np.ndarray) -> np.ndarray:
     """First instant (datetime64[ns]) of each month index (``NO_DAY`` → NaT)."""
     months = np.asarray(months, dtype=np.int64)
     ok = months != NO_DAY
@@ -124,7 +124,7 @@ def _month_starts_ns(months: np.ndarray) -> np.ndarray:
     return months.astype("datetime64[M]").astype("datetime64[ns]")
 
 
-def _exact_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+def exact_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Integer sums by index. ``bincount`` adds in float64, exact while every partial sum
     stays below 2**53 kopecks (about 90 trillion rubles); checked, with an exact fallback."""
     if not len(values):
@@ -136,7 +136,7 @@ def _exact_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-class _MonthAdder:
+class MonthAdder:
     """Day + k calendar months for many days (day of month clipped to the target month's length).
 
     Months are numbered once; each call then reads month starts from a table of the few
@@ -144,7 +144,7 @@ class _MonthAdder:
     """
 
     def __init__(self, days: np.ndarray) -> None:
-        self.month = _month_index(days)
+        self.month = month_index(days)
         self.m0 = int(self.month.min()) if len(days) else 0
         self.at = self.month - self.m0  # each day's month in the table
         self.span = int(self.at.max()) + 1 if len(days) else 0
@@ -160,7 +160,7 @@ class _MonthAdder:
         return start + np.minimum(self.dom, table[self.at + 1] - start - 1)
 
 
-def _select(df: pd.DataFrame, col: str, edition: str | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
+def select_rows(df: pd.DataFrame, col: str, edition: str | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
     """Rows of one edition (``None``, ``""`` or ``"all"``: every edition) whose ``col`` lies in ``[start, end]``."""
     keep = np.ones(len(df), bool)
     if edition not in (None, "", "all"):

@@ -13,7 +13,7 @@ from ..errors import MetricsError
 from ..replay import Replay
 from ..vocab import Edition, Outcome, categories
 
-from ._common import _as_of, _days, _MonthAdder, _select, _view
+from ._common import as_of_day, to_days, MonthAdder, select_rows, replay_view
 from .outcomes import expiry_outcomes
 
 
@@ -59,7 +59,7 @@ def km_by_group(group: np.ndarray, duration: np.ndarray, event: np.ndarray, time
 
 
 @nb.njit(cache=True, nogil=True)
-def _covered_at(first, start, end, days):
+def covered_at(first, start, end, days):
     """Per license ``g`` (rows ``first[g] .. first[g + 1] - 1``, by start): whether its last
     period starting on or before ``days[g]`` still runs on that day."""
     out = np.zeros(days.shape[0], np.bool_)
@@ -90,8 +90,8 @@ class _Lives:
 
 def _lives(rep: Replay, as_of: pd.Timestamp, churn_horizon_days: int, outcomes: pd.DataFrame | None) -> _Lives | None:
     """Time from each license's first start to its first churned term end (censored at ``as_of``)."""
-    as_of_d = int(_days(pd.Series([as_of]))[0])
-    v = _view(rep, as_of)
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
+    v = replay_view(rep, as_of)
     if not len(v.rows):
         return None
     df = outcomes if outcomes is not None and len(outcomes) == len(v.rows) else expiry_outcomes(rep, as_of, churn_horizon_days)
@@ -128,15 +128,15 @@ def cohort_retention(
     licenses of the cohort that came back (they stay in their original cohort). For the
     headline over all cohorts use :func:`pooled_retention`, never an average of these rows.
     """
-    as_of = _as_of(rep, as_of)
-    as_of_d = int(_days(pd.Series([as_of]))[0])
+    as_of = as_of_day(rep, as_of)
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
     cols = ["cohort", "months", "cohort_size", "at_risk", "active_share", "km_retention", "reactivations"]
     life = _lives(rep, as_of, churn_horizon_days, outcomes)
     if life is None:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
     v = life.view
     mask = _edition_mask(life, edition)
-    add_months = _MonthAdder(life.first)
+    add_months = MonthAdder(life.first)
     if period not in ("month", "year"):
         msg = f"cohort_retention: period={period!r} is not 'month' or 'year'; pass one of them"
         raise MetricsError(msg)
@@ -150,7 +150,7 @@ def cohort_retention(
     active = np.empty((n_c, n_k), np.int64)
     for j, k in enumerate(months):
         day_k = add_months(k)
-        act, obs = _covered_at(bounds, v.start, v.end, day_k)[mask], (day_k <= as_of_d)[mask]
+        act, obs = covered_at(bounds, v.start, v.end, day_k)[mask], (day_k <= as_of_d)[mask]
         at_risk[:, j] = np.bincount(cg[obs], minlength=n_c)
         active[:, j] = np.bincount(cg[obs & act], minlength=n_c)
     share = np.divide(active, at_risk, out=np.full((n_c, n_k), np.nan), where=at_risk > 0)
@@ -194,14 +194,14 @@ def pooled_retention(
 
     >>> pooled_retention(rep).set_index("months").loc[[12, 24], "retention"]  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
+    as_of = as_of_day(rep, as_of)
     cols = ["months", "licenses", "followed", "churned", "retention"]
     life = _lives(rep, as_of, churn_horizon_days, outcomes)
     if life is None:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
     mask = _edition_mask(life, edition)
     dur, ev = life.duration[mask], life.event[mask]
-    as_of_d = int(_days(pd.Series([as_of]))[0])
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
     days = np.arange(months + 1) * 30.4375
     followed = len(dur) - np.searchsorted(np.sort(as_of_d - life.first[mask]), days, side="left")
     keep = followed > 0
@@ -226,12 +226,12 @@ def active_licenses(
     Periods of a license never overlap, so a difference array over days counts licenses.
     Columns: ``day, edition, active``; ``edition``, ``start`` and ``end`` (on ``day``) select rows.
     """
-    as_of = _as_of(rep, as_of)
-    v = _view(rep, as_of)
+    as_of = as_of_day(rep, as_of)
+    v = replay_view(rep, as_of)
     if not len(v.rows):
         return pd.DataFrame({"day": pd.Series(dtype="datetime64[ns]"), "edition": pd.Series(dtype="str"), "active": pd.Series(dtype="int64")})
     lo = int(v.start.min())
-    hi = int(_days(pd.Series([as_of]))[0])
+    hi = int(to_days(pd.Series([as_of]))[0])
     days = pd.date_range(pd.Timestamp(lo, unit="D"), pd.Timestamp(hi, unit="D"), freq=freq)
     probe = days.to_numpy().astype("datetime64[D]").astype(np.int64) - lo
     n = hi - lo + 2
@@ -240,4 +240,4 @@ def active_licenses(
         name, m = ed.value, v.edition == ed.code
         diff = np.bincount(np.clip(v.start[m] - lo, 0, n - 1), minlength=n) - np.bincount(np.clip(v.end[m] - lo, 0, n - 1), minlength=n)
         out.append(pd.DataFrame({"day": days, "edition": name, "active": np.cumsum(diff)[probe]}))
-    return _select(pd.concat(out, ignore_index=True), "day", edition, start, end).reset_index(drop=True)
+    return select_rows(pd.concat(out, ignore_index=True), "day", edition, start, end).reset_index(drop=True)

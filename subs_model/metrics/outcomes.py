@@ -27,7 +27,7 @@ from ..vocab import (
     categories,
 )
 
-from ._common import _as_of, _days, _group_first, _int_na, _month_index, _month_start, _month_starts_ns, _select, _to_dt, _view
+from ._common import as_of_day, to_days, group_first, int_or_na, month_index, month_start, month_starts_ns, select_rows, to_datetime64, replay_view
 
 
 def expiry_outcomes(
@@ -46,8 +46,8 @@ def expiry_outcomes(
     >>> out = expiry_outcomes(rep)  # doctest: +SKIP
     >>> out["outcome"].value_counts()  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
-    v = _view(rep, as_of)
+    as_of = as_of_day(rep, as_of)
+    v = replay_view(rep, as_of)
     n = len(v.rows)
     same_next = np.zeros(n, bool)
     if n > 1:
@@ -63,7 +63,7 @@ def expiry_outcomes(
     knobs = rep.catalog.knob_arrays()
     deadline = K.renewal_deadlines(term_end, knobs["from_day"], knobs["grace"])
     in_window = ~K.windows_closed(term_end, a, knobs["from_day"], knobs["grace"])  # R4: a <= deadline
-    as_of_d = int(_days(pd.Series([as_of]))[0])
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
     has = same_next & (a != NO_DAY)
     offset = np.where(has, a - term_end, 0)
     within = has & (offset <= churn_horizon_days)
@@ -79,18 +79,18 @@ def expiry_outcomes(
     decided_churn = (~within) & (term_end + churn_horizon_days <= as_of_d)
     code[decided_churn] = Outcome.CHURNED.code
     versions = [x.label for x in rep.catalog.versions]
-    cohort = _month_starts_ns(_month_index(_group_first(v.lic, v.start)))
+    cohort = month_starts_ns(month_index(group_first(v.lic, v.start)))
     frame = pd.DataFrame(
         {
             "license_id": rep.periods["license_id"].iloc[v.rows].reset_index(drop=True),
             "edition": pd.Categorical.from_codes(v.edition, categories=categories(Edition)),
-            "end": _to_dt(term_end),
-            "deadline": _to_dt(deadline),
+            "end": to_datetime64(term_end),
+            "deadline": to_datetime64(deadline),
             "outcome": pd.Categorical.from_codes(code, categories=list(OUTCOMES)),
-            "offset_days": _int_na(offset, has),
-            "uncovered_days": _int_na(np.maximum(start_next - term_end, 0), same_next),
+            "offset_days": int_or_na(offset, has),
+            "uncovered_days": int_or_na(np.maximum(start_next - term_end, 0), same_next),
             "next_source": pd.Categorical.from_codes(src_next, categories=categories(Source)),
-            "next_start": _to_dt(start_next),
+            "next_start": to_datetime64(start_next),
             "reactivated": decided_churn & has,
             "cohort": cohort,
             "catalog_version": pd.Categorical.from_codes(rep.catalog.version_index(term_end) if n else np.empty(0, np.int64), categories=versions),
@@ -98,7 +98,7 @@ def expiry_outcomes(
     )
     if edition is None and start is None and end is None:
         return frame
-    return _select(frame, "end", edition, start, end).reset_index(drop=True)
+    return select_rows(frame, "end", edition, start, end).reset_index(drop=True)
 
 
 def forgotten_renewals(
@@ -113,19 +113,19 @@ def forgotten_renewals(
     and ``days_to_upgrade`` (from the lapse to the upgrade's activation). ``edition``, ``start`` and
     ``end`` (on ``lapsed_on``) select rows.
     """
-    return _select(_forgotten(rep, as_of, churn_horizon_days)[1], "lapsed_on", edition, start, end).reset_index(drop=True)
+    return select_rows(forgotten_codes(rep, as_of, churn_horizon_days)[1], "lapsed_on", edition, start, end).reset_index(drop=True)
 
 
-def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.ndarray, pd.DataFrame]:
-    as_of = _as_of(rep, as_of)
-    as_of_d = int(_days(pd.Series([as_of]))[0])
+def forgotten_codes(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.ndarray, pd.DataFrame]:
+    as_of = as_of_day(rep, as_of)
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
     prep = rep.prepared
     c = rep.codes
     status = c["status"].cat.codes.to_numpy() if isinstance(c["status"].dtype, pd.CategoricalDtype) else None
     gone = [CodeStatus.LAPSED, CodeStatus.UPGRADED]
     is_lapsed = (np.isin(c["status"].astype("str").to_numpy(), [s.value for s in gone]) if status is None
                  else np.isin(status, [s.code for s in gone]))
-    deadline = _days(c["deadline"])
+    deadline = to_days(c["deadline"])
     rows = np.flatnonzero((prep.o_sku == REN) & is_lapsed & (deadline != NO_DAY))
     lapse = K.lapse_days(deadline[rows])
     rej = rep.rejections
@@ -135,7 +135,7 @@ def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.nda
     else:
         tried = c["code"].iloc[rows].isin(rej.loc[late, "code"]).to_numpy()
     # The upgrade that converted each renewal, and its activation day.
-    act_day = _days(c["activated_on"])
+    act_day = to_days(c["activated_on"])
     up_rows = np.flatnonzero((prep.o_sku == UPG) & (prep.o_target >= 0) & (act_day != NO_DAY) & (act_day <= as_of_d))
     upgraded_by = np.full(len(prep.o_sku), -1, np.int64)
     upgraded_by[prep.o_target[up_rows]] = up_rows
@@ -144,7 +144,7 @@ def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.nda
     up_day = np.where(up_code, act_day[np.maximum(up, 0)], NO_DAY)
     # Next coverage of the license activated on or after the lapse (non-legacy periods are in
     # activation order within a license, so one searchsorted over (license, day) keys finds it).
-    v = _view(rep, as_of)
+    v = replay_view(rep, as_of)
     keep = v.src != LEGACY
     big = np.int64(1 << 32)
     key = v.lic[keep] * big + v.act[keep]
@@ -166,9 +166,9 @@ def _forgotten(rep: Replay, as_of: Any, churn_horizon_days: int) -> tuple[np.nda
             "edition": pd.Categorical.from_codes(prep.o_edition[rows], categories=categories(Edition)),
             "kind": pd.Categorical.from_codes(np.where(tried, ForgottenKind.REJECTED_LATE.code, ForgottenKind.NEVER_ACTIVATED.code),
                                               categories=categories(ForgottenKind)),
-            "lapsed_on": _to_dt(lapse),
+            "lapsed_on": to_datetime64(lapse),
             "fate": pd.Categorical.from_codes(fate, categories=categories(ForgottenFate)),
-            "days_to_upgrade": _int_na(up_day - lapse, up_code),
+            "days_to_upgrade": int_or_na(up_day - lapse, up_code),
         }
     )
 
@@ -190,7 +190,7 @@ def outcome_counts(outcomes: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
         late = (outcome == Outcome.OPEN.value).to_numpy() & (outcomes["deadline"] < pd.Timestamp(as_of)).to_numpy()
         outcome = outcome.where(~late, LAPSED_PENDING)
     order = [*OUTCOMES[:-1], LAPSED_PENDING, Outcome.OPEN.value]
-    m = pd.DataFrame({"month": _month_start(outcomes["end"]), "outcome": pd.Categorical(outcome, categories=order)})
+    m = pd.DataFrame({"month": month_start(outcomes["end"]), "outcome": pd.Categorical(outcome, categories=order)})
     return m.groupby(["month", "outcome"], observed=True).size().rename("count").reset_index()
 
 

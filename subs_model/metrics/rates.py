@@ -14,7 +14,7 @@ from ..vocab import OUTCOMES, Outcome
 
 from ..errors import MetricsError
 from ._common import (
-    IN_GRACE, ON_TIME, RENEWALS, RENEWED, SUBSCRIPTIONS, _as_of, _days, _month_index, _month_start, _month_starts_ns, _select,
+    IN_GRACE, ON_TIME, RENEWALS, RENEWED, SUBSCRIPTIONS, as_of_day, to_days, month_index, month_start, month_starts_ns, select_rows,
 )
 from .outcomes import expiry_outcomes
 
@@ -27,7 +27,7 @@ class RenewalTiming:
     rates: pd.DataFrame
 
 
-def _rates(df: pd.DataFrame, by: list[str], known: np.ndarray) -> pd.DataFrame:
+def rate_table(df: pd.DataFrame, by: list[str], known: np.ndarray) -> pd.DataFrame:
     """Rates by group over the ends whose fate is fully known (``known``: past the churn horizon)."""
     outcome = df["outcome"]
     small = pd.DataFrame({c: df[c] for c in by})
@@ -58,11 +58,11 @@ def renewal_timing(
     rate), grace_renewal_rate, and ``complete`` (every expiry of the group decided). For rates
     that already know the recent ends (on time, by the deadline) use :func:`renewal_rates`.
     """
-    as_of = _as_of(rep, as_of)
+    as_of = as_of_day(rep, as_of)
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
     known = (df["end"] + pd.Timedelta(days=churn_horizon_days) <= as_of).to_numpy()
     cols = ["outcome", "offset_days", "edition", *[c for c in by if c in df.columns]]
-    df = df[list(dict.fromkeys(cols))].assign(expiry_month=_month_start(df["end"]))
+    df = df[list(dict.fromkeys(cols))].assign(expiry_month=month_start(df["end"]))
     cont = df.loc[df["offset_days"].notna().to_numpy() & df["outcome"].isin(RENEWED).to_numpy(), ["offset_days", "outcome", "edition"]]
     offsets = (
         cont.groupby(["offset_days", "outcome", "edition"], observed=True)
@@ -71,7 +71,7 @@ def renewal_timing(
         .reset_index()
         .astype({"offset_days": "int64"})
     )
-    return RenewalTiming(offsets=offsets, rates=_rates(df, list(by), known))
+    return RenewalTiming(offsets=offsets, rates=rate_table(df, list(by), known))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,7 @@ def expiry_competing_risks(
     """
     from lifelines import KaplanMeierFitter
 
-    as_of = _as_of(rep, as_of)
+    as_of = as_of_day(rep, as_of)
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
     cols = {"day": pd.Series(dtype="int64"), "event": pd.Series(dtype="str"), "cumulative_incidence": pd.Series(dtype="float64")}
     kind = np.select(
@@ -193,9 +193,9 @@ def _group_key(df: pd.DataFrame, by: str | None) -> pd.Series:
     if by == "cohort":
         return df["cohort"].rename("cohort")
     if by in ("month", "quarter"):
-        months = _month_index(_days(df["end"]))
+        months = month_index(to_days(df["end"]))
         months = months if by == "month" else months - months % 3  # months since 1970-01: quarters start at 0, 3, …
-        return pd.Series(_month_starts_ns(months), index=df.index, name=by)
+        return pd.Series(month_starts_ns(months), index=df.index, name=by)
     msg = f"renewal_rates: by={by!r} is not one of None, {', '.join(repr(g) for g in RATE_GROUPS)}; pass one of them"
     raise MetricsError(msg)
 
@@ -267,9 +267,9 @@ def renewal_rates(
 
     >>> renewal_rates(rep, by="edition")[["edition", "known_at_deadline", "on_time_rate"]]  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
+    as_of = as_of_day(rep, as_of)
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
-    df = _select(df[(df["end"] <= as_of).to_numpy()], "end", edition, start, end)
+    df = select_rows(df[(df["end"] <= as_of).to_numpy()], "end", edition, start, end)
     key = _group_key(df, by)
     flags = _maturity_flags(df, as_of, churn_horizon_days)
     out = flags.groupby(key, observed=True, sort=True).sum().astype(np.int64)
@@ -309,9 +309,9 @@ def period_over_period(
 
     >>> period_over_period(rep)[["rate", "from", "to", "known", "value", "prior_value"]]  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
+    as_of = as_of_day(rep, as_of)
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
-    df = _select(df[(df["end"] <= as_of).to_numpy()], "end", edition)
+    df = select_rows(df[(df["end"] <= as_of).to_numpy()], "end", edition)
     flags = _maturity_flags(df, as_of, churn_horizon_days)
     end = df["end"]
     rows = []

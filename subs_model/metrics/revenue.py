@@ -15,11 +15,11 @@ from ..errors import MetricsError
 from ..replay import Replay
 from ..vocab import REN, SUB, UPG, CodeStatus, Edition, Outcome, Sku, categories
 
-from ._common import RENEWALS, SUBSCRIPTIONS, _as_of, _days, _exact_sums, _month_index, _select, _view
-from .outcomes import _forgotten, expiry_outcomes
+from ._common import RENEWALS, SUBSCRIPTIONS, as_of_day, to_days, exact_sums, month_index, select_rows, replay_view
+from .outcomes import forgotten_codes, expiry_outcomes
 
 
-def _order_frame(rep: Replay) -> dict[str, np.ndarray]:
+def order_frame(rep: Replay) -> dict[str, np.ndarray]:
     """The money side of the ledger per order row: sku, edition, paid day, amount (kopecks)."""
     o = rep.ledger.orders
     tz = rep.catalog.timezone
@@ -36,7 +36,7 @@ def _order_frame(rep: Replay) -> dict[str, np.ndarray]:
 
 
 @nb.njit(cache=True)
-def _recognise(A, D, rs, g, ms, me, month_end, n_g):
+def recognise_spread(A, D, rs, g, ms, me, month_end, n_g):
     """Recognised kopecks per (month, group): each payment's floor(A·k/D) at its month ends, differenced."""
     rec = np.zeros((month_end.shape[0], n_g), np.int64)
     for i in range(A.shape[0]):
@@ -61,7 +61,7 @@ def _lapsed_renewals(rep: Replay, as_of_d: int) -> tuple[np.ndarray, np.ndarray]
     gone = [CodeStatus.LAPSED, CodeStatus.UPGRADED]
     is_gone = (np.isin(status.astype("str").to_numpy(), [s.value for s in gone]) if codes is None
                else np.isin(codes, [s.code for s in gone]))
-    deadline = _days(c["deadline"])
+    deadline = to_days(c["deadline"])
     rows = np.flatnonzero((rep.prepared.o_sku == REN) & is_gone & (deadline != NO_DAY))
     lapse = K.lapse_days(deadline[rows])
     keep = lapse <= as_of_d
@@ -120,14 +120,14 @@ def revenue(rep: Replay, as_of: Any = None, *, edition: str | None = None, start
 
     >>> revenue(rep)[["month", "bookings_kop", "breakage_kop", "deferred_kop"]]  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
-    as_of_d = int(_days(pd.Series([as_of]))[0])
-    o = _order_frame(rep)
+    as_of = as_of_day(rep, as_of)
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
+    o = order_frame(rep)
     cols = ["month", "sku", "edition", *REVENUE_COLUMNS]
     paid = np.flatnonzero((o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_d))
     if not len(paid):
         return pd.DataFrame({c: pd.Series(dtype="int64" if c in cols[3:] else "object") for c in cols})
-    v = _view(rep, as_of)
+    v = replay_view(rep, as_of)
     period_of = _recognition_periods(rep, o, v)
     pi = period_of[paid]
     active = pi >= 0
@@ -135,8 +135,8 @@ def revenue(rep: Replay, as_of: Any = None, *, edition: str | None = None, start
     n_e = len(Edition) + 1  # the editions and "unknown"
     group = o["sku"] * n_e + np.where(o["edition"] >= 0, o["edition"], n_e - 1)  # sku × edition, per order row
     g = group[paid]
-    m0 = int(_month_index(np.array([min(int(o["paid_day"][paid].min()), int(v.start.min()) if len(v.start) else as_of_d)]))[0])
-    m_last = int(_month_index(np.array([as_of_d]))[0])
+    m0 = int(month_index(np.array([min(int(o["paid_day"][paid].min()), int(v.start.min()) if len(v.start) else as_of_d)]))[0])
+    m_last = int(month_index(np.array([as_of_d]))[0])
     n_m = m_last - m0 + 1
     month_end = np.minimum(((np.arange(m0, m_last + 1) + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64) - 1), as_of_d)
     # Recognition: expand each active payment into the month ends its span crosses.
@@ -145,13 +145,13 @@ def revenue(rep: Replay, as_of: Any = None, *, edition: str | None = None, start
     rs = np.where(D > 0, s_day, np.where(active, v.act[np.maximum(pi, 0)], 0))  # no day added: recognised on activation
     last = np.where(D > 0, rs + D - 1, rs)
     a_idx = np.flatnonzero(active & (rs <= as_of_d))
-    ms = _month_index(rs[a_idx]) - m0
-    me = np.minimum(_month_index(np.minimum(last[a_idx], as_of_d)) - m0, n_m - 1)
+    ms = month_index(rs[a_idx]) - m0
+    me = np.minimum(month_index(np.minimum(last[a_idx], as_of_d)) - m0, n_m - 1)
     n_g = len(Sku) * n_e
-    rec = _recognise(A[a_idx], D[a_idx], rs[a_idx], g[a_idx], ms, me, month_end, n_g)
-    book = _exact_sums((_month_index(o["paid_day"][paid]) - m0) * n_g + g, A, n_m * n_g).reshape(n_m, n_g)
+    rec = recognise_spread(A[a_idx], D[a_idx], rs[a_idx], g[a_idx], ms, me, month_end, n_g)
+    book = exact_sums((month_index(o["paid_day"][paid]) - m0) * n_g + g, A, n_m * n_g).reshape(n_m, n_g)
     b_rows, b_day, b_amount = _breakage(rep, o, v, period_of, as_of_d)
-    brk = _signed_sums((_month_index(b_day) - m0) * n_g + group[b_rows], b_amount, n_m * n_g).reshape(n_m, n_g)
+    brk = _signed_sums((month_index(b_day) - m0) * n_g + group[b_rows], b_amount, n_m * n_g).reshape(n_m, n_g)
     deferred = np.cumsum(book, axis=0) - np.cumsum(rec, axis=0) - np.cumsum(brk, axis=0)
     used = np.flatnonzero(book.any(axis=0) | rec.any(axis=0) | brk.any(axis=0))
     months = np.arange(m0, m_last + 1).astype("datetime64[M]").astype("datetime64[ns]")
@@ -166,7 +166,7 @@ def revenue(rep: Replay, as_of: Any = None, *, edition: str | None = None, start
         }
     )
     out = out.sort_values(["month", "sku", "edition"], ignore_index=True)
-    return _select(out, "month", edition, start, end).reset_index(drop=True)
+    return select_rows(out, "month", edition, start, end).reset_index(drop=True)
 
 
 def _signed_sums(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
@@ -202,9 +202,9 @@ def upgrade_conversion(
 
     >>> upgrade_conversion(rep, by="quarter")  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
-    _, fr = forgotten if forgotten is not None else _forgotten(rep, as_of, churn_horizon_days)
-    fr = _select(fr[(fr["lapsed_on"] <= as_of).to_numpy()], "lapsed_on", edition, start, end)
+    as_of = as_of_day(rep, as_of)
+    _, fr = forgotten if forgotten is not None else forgotten_codes(rep, as_of, churn_horizon_days)
+    fr = select_rows(fr[(fr["lapsed_on"] <= as_of).to_numpy()], "lapsed_on", edition, start, end)
     known, conv = _conversion_flags(fr, as_of, upgrade_window_days)
     if by is None:
         key = pd.Series("all", index=fr.index, name="group")
@@ -239,21 +239,21 @@ def upgrade_revenue(
     month**: ``lapsed_renewals`` (renewal codes that lapsed), ``known`` (lapse +
     ``upgrade_window_days`` on or before ``as_of``), ``converted`` (known and upgraded
     within the window) and ``conversion_rate`` = converted / known, NaN for months not yet
-    known. ``forgotten`` takes the result of ``_forgotten`` when it is already at hand;
+    known. ``forgotten`` takes the result of ``forgotten_codes`` when it is already at hand;
     ``edition``, ``start`` and ``end`` (months) filter.
 
     >>> upgrade_revenue(rep)[["month", "upgrade_payments_kop", "known", "conversion_rate"]]  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
-    as_of_d = int(_days(pd.Series([as_of]))[0])
-    o = _order_frame(rep)
+    as_of = as_of_day(rep, as_of)
+    as_of_d = int(to_days(pd.Series([as_of]))[0])
+    o = order_frame(rep)
     cols = ["month", "upgrades", "upgrade_payments_kop", "lapsed_renewals", "known", "converted", "conversion_rate"]
     ed_ok = np.ones(len(o["sku"]), bool) if edition in (None, "", "all") else o["edition"] == Edition(edition).code
     up = np.flatnonzero((o["sku"] == UPG) & (o["paid_day"] != NO_DAY) & (o["paid_day"] <= as_of_d) & ed_ok)
-    _, fr = forgotten if forgotten is not None else _forgotten(rep, as_of, churn_horizon_days)
-    fr = _select(fr[(fr["lapsed_on"] <= as_of).to_numpy()], "lapsed_on", edition)
-    lapse_m = _month_index(_days(fr["lapsed_on"])) if len(fr) else np.empty(0, np.int64)
-    paid_m = _month_index(o["paid_day"][up])
+    _, fr = forgotten if forgotten is not None else forgotten_codes(rep, as_of, churn_horizon_days)
+    fr = select_rows(fr[(fr["lapsed_on"] <= as_of).to_numpy()], "lapsed_on", edition)
+    lapse_m = month_index(to_days(fr["lapsed_on"])) if len(fr) else np.empty(0, np.int64)
+    paid_m = month_index(o["paid_day"][up])
     allm = np.concatenate([lapse_m, paid_m])
     if not len(allm):
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "month" else "float64") for c in cols})
@@ -264,14 +264,14 @@ def upgrade_revenue(
         {
             "month": np.arange(m0, m1 + 1).astype("datetime64[M]").astype("datetime64[ns]"),
             "upgrades": np.bincount(paid_m - m0, minlength=n),
-            "upgrade_payments_kop": _exact_sums(paid_m - m0, o["amount"][up], n),
+            "upgrade_payments_kop": exact_sums(paid_m - m0, o["amount"][up], n),
             "lapsed_renewals": np.bincount(lapse_m - m0, minlength=n),
             "known": np.bincount(lapse_m - m0, weights=known, minlength=n).astype(np.int64),
             "converted": np.bincount(lapse_m - m0, weights=conv, minlength=n).astype(np.int64),
         }
     )
     out["conversion_rate"] = (out["converted"] / out["known"]).where(out["known"] > 0)
-    return _select(out[cols], "month", None, start, end).reset_index(drop=True)
+    return select_rows(out[cols], "month", None, start, end).reset_index(drop=True)
 
 
 def expiry_calendar(
@@ -289,7 +289,7 @@ def expiry_calendar(
 
     >>> expiry_calendar(rep)[["week", "expiries", "expected_cash_kop"]]  # doctest: +SKIP
     """
-    as_of = _as_of(rep, as_of)
+    as_of = as_of_day(rep, as_of)
     df = outcomes if outcomes is not None else expiry_outcomes(rep, as_of, churn_horizon_days)
     cols = ["week", "edition", "expiries", "expected_cash_kop"]
     mature = as_of - pd.Timedelta(days=churn_horizon_days)
@@ -299,7 +299,7 @@ def expiry_calendar(
         return pd.DataFrame({"week": pd.Series(dtype="datetime64[ns]"), "edition": pd.Series(dtype="str"),
                              "expiries": pd.Series(dtype="int64"), "expected_cash_kop": pd.Series(dtype="int64")})
     prices = rep.catalog.price_table()
-    ver = rep.catalog.version_index(_days(upcoming["end"]))
+    ver = rep.catalog.version_index(to_days(upcoming["end"]))
     ed_idx = np.maximum(pd.Categorical(upcoming["edition"].astype("str"), categories=categories(Edition)).codes, 0)  # unknown: priced as full
     pay = {  # what each follow-up pays, per expiry (kopecks): renewal, subscription, renewal + upgrade
         "renewal": prices[ver, ed_idx, REN],
@@ -317,4 +317,4 @@ def expiry_calendar(
     up = upcoming.assign(week=upcoming["end"].dt.to_period("W-SUN").dt.start_time, expected_cash_kop=np.rint(exp_cash).astype(np.int64))
     out = up.groupby(["week", "edition"], observed=True).agg(expiries=("license_id", "size"),
                                                             expected_cash_kop=("expected_cash_kop", "sum"))
-    return _select(out.reset_index()[cols], "week", edition).reset_index(drop=True)
+    return select_rows(out.reset_index()[cols], "week", edition).reset_index(drop=True)

@@ -12,7 +12,7 @@ from ..days import NO_DAY, NO_TIME, parse_instants, to_local_days
 from ..replay import Replay, first_activations
 from ..vocab import CodeStatus, Sku, Stage, UPG
 
-from ._common import _days
+from ._common import to_days
 
 
 #: The ledger timestamp that closes each order stage (R9).
@@ -67,7 +67,7 @@ def lead_times(rep: Replay, as_of: Any = None) -> tuple[pd.DataFrame, pd.DataFra
     c = rep.codes
     lapsed = np.flatnonzero(((c["sku"] == Sku.RENEWAL) & c["status"].isin([CodeStatus.LAPSED, CodeStatus.UPGRADED])
                              & c["deadline"].notna()).to_numpy())
-    deadline = _days(c["deadline"].iloc[lapsed])
+    deadline = to_days(c["deadline"].iloc[lapsed])
     req_day = to_local_days(t["requested_at"][lapsed], tz)
     code_day = to_local_days(t["code_issued_at"][lapsed], tz)
     misses = pd.DataFrame(
