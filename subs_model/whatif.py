@@ -42,7 +42,7 @@ from .ledger import Ledger
 from .metrics import RENEWED, expiry_outcomes
 from .replay import replay
 from .scenario import CATALOG_KNOBS, Scenario, ScenarioError, load_scenarios
-from .vocab import EDITIONS, REN, Source
+from .vocab import EDITIONS, REN, Edition, Source
 from .whatif_measure import BY_EDITION, METRICS, MONEY, STOCKS, Metric, run_task, deferred_release
 from .workers import workers
 
@@ -128,7 +128,8 @@ def _initial_state(ledger: Ledger, cat: Catalog, as_of_day: int) -> tuple[tuple[
     observed = float(decided["outcome"].isin(RENEWED).mean()) if len(decided) else float("nan")
     first = rep.periods.groupby(v)["start"].min() if len(v) else pd.Series(dtype="datetime64[ns]")
     recent_new = ((first > pd.Timestamp(as_of_day - 365, unit="D")) & (first <= pd.Timestamp(as_of_day, unit="D"))).sum()
-    return (last[live], ed.astype(np.int64), had_sub[live]), observed, float(recent_new) / 12.0
+    ids = pd.Index(p.license_ids.to_pandas())[live] if p.license_ids is not None else pd.Index([])
+    return (last[live], ed.astype(np.int64), had_sub[live]), observed, float(recent_new) / 12.0, ids
 
 
 def _band(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,6 +156,7 @@ def run_scenarios(
     behaviour: Behaviour | None = None,
     elasticities: Sequence[float] | None = None,
     start: Start | None = None,
+    tenure: bool = True,
 ) -> WhatIf:
     """Simulate each scenario ``runs`` times from the real state of ``ledger`` on ``as_of``,
     at every renewal-price elasticity of a grid.
@@ -169,6 +171,9 @@ def run_scenarios(
     whose renewal prices equal today's is simulated once and holds at every elasticity.
     ``start`` reuses a :func:`prepare_start` of the same ledger, day and horizon (calibration
     and customer base computed once for several calls; ``elasticities`` then extend its grid).
+    ``tenure`` (default) starts each license of the base from its own history, as
+    :func:`subs_model.forecast.forecast` does (the sBG posterior relative to its edition's
+    rate); ``tenure=False`` gives every license of an edition the same chance.
 
     Examples
     --------
@@ -178,7 +183,7 @@ def run_scenarios(
     """
     _check_arguments(scenarios, runs, horizon_months, seed)
     st = start or prepare_start(ledger, as_of, horizon_months, catalog=catalog, prior=prior, behaviour=behaviour,
-                                elasticities=elasticities)
+                                elasticities=elasticities, tenure=tenure)
     if start is not None and elasticities is not None:
         st = replace(st, grid=elasticity_grid(st.behaviour, elasticities))
         st = replace(st, behaviour=_widened(st.behaviour, st.grid))
@@ -222,6 +227,9 @@ class Start:
     month_ends: np.ndarray
     released: np.ndarray
     grid: tuple[float, ...]
+    #: each base license's chance to continue relative to its edition's, from its own history
+    #: (the forecast's sBG posterior; :func:`tenure_propensity`), or None for one rate per edition
+    propensity: np.ndarray | None = None
 
     @property
     def decision_day(self) -> int:
@@ -231,13 +239,18 @@ class Start:
 
 def prepare_start(ledger: Ledger, as_of: Any, horizon_months: int = 36, *, catalog: Catalog | None = None,
             prior: Behaviour | None = None, behaviour: Behaviour | None = None,
-            elasticities: Sequence[float] | None = None) -> Start:
+            elasticities: Sequence[float] | None = None, tenure: bool = True) -> Start:
     """Calibrate (unless ``behaviour`` is given), read the customer base on ``as_of`` and the
-    deferred balance: the :class:`Start` that :func:`run_scenarios` and the break-even search share."""
+    deferred balance: the :class:`Start` that :func:`run_scenarios` and the break-even search share.
+    ``tenure`` starts each base license from its own history (:func:`tenure_propensity`)."""
     cat0 = catalog or Catalog.default()
     as_of_day = as_day(as_of, cat0.timezone)
     as_of_ts = pd.Timestamp(as_of_day, unit="D")
-    beh, initial, observed, notes = _starting_point(ledger, cat0, as_of_day, prior, behaviour)
+    beh, initial, observed, notes, ids = _starting_point(ledger, cat0, as_of_day, prior, behaviour)
+    propensity = None
+    if tenure and len(ids) and len(ledger.orders):
+        propensity, note = tenure_propensity(ledger, cat0, as_of_day, ids)
+        notes.append(note)
     grid = elasticity_grid(beh, elasticities)
     beh = _widened(beh, grid)
     notes.append(f"renewal-price elasticity: {beh.elasticity:g} (central, {beh.elasticity_source}), "
@@ -245,7 +258,8 @@ def prepare_start(ledger: Ledger, as_of: Any, horizon_months: int = 36, *, catal
     empty = _coverage_notes(notes, beh, len(initial[0]), as_of_ts, horizon_months, calibrated=behaviour is None)
     start_day, months, month_ends = _months(as_of_day, horizon_months)
     released = deferred_release(ledger, cat0, as_of_day, month_ends) if len(ledger.orders) else np.zeros(horizon_months, np.int64)
-    return Start(beh, cat0, initial, observed, tuple(notes), empty, as_of_ts, start_day, months, month_ends, released, grid)
+    return Start(beh, cat0, initial, observed, tuple(notes), empty, as_of_ts, start_day, months, month_ends, released, grid,
+                 propensity)
 
 
 def simulate_grid(st: Start, scenarios: Sequence[Scenario], grid: Sequence[float | None], runs: int, seed: int,
@@ -378,11 +392,30 @@ def _starting_point(ledger: Ledger, cat0: Catalog, as_of_day: int, prior: Behavi
         notes.append("the ledger has no orders: behaviour is the prior's, not calibrated")
     else:
         beh = behaviour or calibrate(ledger, cat0, as_of=pd.Timestamp(as_of_day, unit="D"), prior=prior)
-    initial, observed, recent_arrivals = _initial_state(ledger, cat0, as_of_day)
+    initial, observed, recent_arrivals, ids = _initial_state(ledger, cat0, as_of_day)
     if behaviour is None:
         # New licenses at the pace of the last year — none if the ledger had none.
         beh = beh.with_changes(arrivals_per_month=recent_arrivals, legacy_licenses=0)
-    return beh, initial, observed, notes
+    return beh, initial, observed, notes, ids
+
+
+def tenure_propensity(ledger: Ledger, cat: Catalog, as_of_day: int, ids: pd.Index) -> tuple[np.ndarray, str]:
+    """Each license of ``ids``' chance to continue relative to its edition's, from its own
+    history: the forecast's posterior mean under the edition's sBG fit (:mod:`subs_model.retention`)
+    over the edition's pooled rate — a license that renewed often is likelier to renew again.
+    The what-if multiplies the calibrated ``p_continue`` by it, so the base keeps its calibrated
+    level and gains the spread by tenure; 1 where no fit or no history. Also a note saying so."""
+    from .forecast_state import observe
+
+    st = observe(ledger, cat, as_of_day, "none")
+    pooled = st.pooled[st.edition].astype(np.float64)
+    rel = np.where(pooled > 0, st.continue_mean() / np.where(pooled > 0, pooled, 1.0), 1.0)
+    factor = pd.Series(rel, index=pd.Index(st.license_ids)).groupby(level=0).first().reindex(ids).fillna(1.0).to_numpy()
+    fitted = [e.value for e in Edition if st.fits.get(e.code) is not None]
+    note = (f"each license continues from its own history (sBG posterior, fitted for {', '.join(fitted) or 'no edition'}; "
+            f"relative chance to continue {np.quantile(factor, 0.05):.2f}–{np.quantile(factor, 0.95):.2f} "
+            "for 90 % of the base)") if len(factor) else "no base license to start from"
+    return factor, note
 
 
 def _coverage_notes(notes: list[str], beh: Behaviour, n_base: int, as_of_ts: pd.Timestamp, horizon_months: int,
@@ -438,7 +471,8 @@ def _payloads(scenarios: Sequence[Scenario], st: Start, runs: int, seed: int, gr
             for r0 in range(0, runs, batch):
                 payloads.append({
                     "scenario": sc.name, "key": (sc.name, e), "runs": list(range(r0, min(r0 + batch, runs))), "seed": seed,
-                    "behaviour": b_raw, "catalog": c_raw, "initial": st.initial, "start_day": start_day,
+                    "behaviour": b_raw, "catalog": c_raw, "initial": st.initial, "propensity": st.propensity,
+                    "start_day": start_day,
                     "month_ends": st.month_ends,
                 })
     return payloads

@@ -207,7 +207,7 @@ def run_task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndar
     out = []
     for r in payload["runs"]:
         core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng([payload["seed"], r]),
-                             progress=False, initial=init)
+                             progress=False, initial=init, propensity=payload.get("propensity"))
         metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
         out.append((payload["key"], r, metrics, rate))
     return out

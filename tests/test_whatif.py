@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import subs_model as sm
@@ -190,7 +191,7 @@ def test_initial_state_uses_the_grace_of_the_versions_in_force_after_the_end() -
     # window reaches into the second version, which keeps it open until 04-14.
     assert rules.closing_day(dt.date(2026, 3, 1), cat) == dt.date(2026, 3, 16)
     assert rules.closing_day(dt.date(2026, 3, 15), cat) == dt.date(2026, 4, 14)
-    (ends, _, _), _, _ = _initial_state(led, cat, as_of)
+    (ends, _, _), _, _, _ = _initial_state(led, cat, as_of)
     assert ends.tolist() == [as_day("2026-03-15")]
 
 
@@ -273,3 +274,29 @@ def test_tornado_at_the_scenarios_prices_shows_the_elasticity(ledger, behaviour)
     assert set(at_cut["knob"]) == {"renewal-price elasticity", "grace window, days"}
     assert (at_cut["scenario"] == "renewal 3000").all() and at_cut["elasticity"].notna().all()
     assert "эластичность по цене продления" in set(today.reset_index()["knob"])
+
+
+def test_the_what_if_starts_each_license_from_its_own_history() -> None:
+    """tenure: licenses that renewed more often get a higher relative chance to continue (sBG posterior),
+    the Start carries one factor per base license and says so in its notes; tenure=False gives none."""
+    from subs_model.forecast_state import observe
+    from subs_model.resources import data_dir, default_catalog
+    from subs_model.whatif import prepare_start, tenure_propensity
+
+    led = sm.read_ledger(data_dir() / "sample")
+    cat = sm.Catalog.from_yaml(default_catalog())
+    day = as_day("2026-10-31")
+    st = observe(led, cat, day, "none")
+    ids = pd.Index(st.license_ids)
+    factor, note = tenure_propensity(led, cat, day, ids)
+    assert factor.shape == (len(ids),) and np.isfinite(factor).all() and (factor > 0).all()
+    fitted = [e for e in sm.Edition if st.fits.get(e.code) is not None]
+    assert fitted, "the sample fits at least one edition"
+    m = st.edition == fitted[0].code
+    loyal, young = m & (st.n_cont >= 3), m & (st.n_cont == 0) & (st.n_churn == 0)
+    assert factor[loyal].mean() > 1 > factor[young].mean()
+    assert "own history" in note
+    start = prepare_start(led, "2026-10-31", 12, catalog=cat)
+    assert start.propensity is not None and len(start.propensity) == len(start.initial[0])
+    assert any("own history" in n for n in start.notes)
+    assert prepare_start(led, "2026-10-31", 12, catalog=cat, tenure=False).propensity is None
