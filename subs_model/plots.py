@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 PALETTE = ["#2E5EAA", "#5AA9E6", "#7FC8A9", "#F4A259", "#E76F51", "#BC4B51", "#8D99AE", "#C9ADA7"]
+#: Order stages top to bottom, as an order runs (:data:`subs_model.metrics.timing.STAGE_PAIRS`).
+_STAGE_ORDER = ("request_to_invoice", "invoice_to_paid", "paid_to_ticket", "to_code", "code_to_activation")
+_SKU_COLORS = {"subscription": PALETTE[0], "renewal": PALETTE[1], "upgrade": PALETTE[3]}
 OUTCOME_COLORS = {
     "early_renewal": "#2E5EAA", "grace_renewal": "#5AA9E6", "early_subscription": "#7FC8A9",
     "grace_subscription": "#A8DADC", "upgrade": "#F4A259", "late_subscription": "#E9C46A",
@@ -82,12 +85,16 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "conversion_rate": "Апгрейд в окне после сгорания (по месяцу сгорания)",
         "revenue_title": "Выручка: поступления, признанная, сгоревшая, отложенная", "bookings": "Поступления (по дате акта)",
         "recognised": "Признанная выручка", "deferred": "Отложенная выручка (остаток)",
+        "per_month_rub": "За месяц, ₽", "balance_rub": "Остаток, ₽",
         "retention_title": "Удержание когорт (Каплан–Мейер)", "months_since_start": "Месяцев с первой подписки",
         "retention": "Не ушли", "cohort": "Когорта",
         "risks_title": "Как продолжают после окончания (накопленная вероятность)", "cumulative_incidence": "Накопленная вероятность",
-        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "lead_title": "Сроки этапов заказа (медиана)", "stage": "Этап", "median_days": "Дней (медиана)",
+        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "lead_title": "Сроки этапов заказа, часы: медиана, 25–75 % и 10–90 % заказов", "stage": "Этап",
+        "median_days": "Дней (медиана)", "hours": "Часов от начала этапа",
+        "lead_hover": "%{y}: медиана %{customdata[2]:.1f} ч; 25–75 %: %{customdata[1]:.1f}–%{customdata[3]:.1f} ч; "
+                      "10–90 %: %{customdata[0]:.1f}–%{customdata[4]:.1f} ч (заказов: %{customdata[5]:,})",
         "request_to_invoice": "Заявка → счёт", "invoice_to_paid": "Счёт → оплата", "paid_to_ticket": "Оплата → заявка в ТП",
-        "to_code": "→ код", "code_to_activation": "Код → активация",
+        "to_code": "Оплата (апгрейд: заявка в ТП) → код", "code_to_activation": "Код → активация",
         "calendar_title": "Ближайшие окончания и ожидаемые поступления", "week": "Неделя", "expected_cash": "Ожидаемые поступления",
         "no_data": "Нет данных",
     },
@@ -106,12 +113,16 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "conversion_rate": "Upgraded within the window (by lapse month)",
         "revenue_title": "Revenue: bookings, recognised, breakage, deferred", "bookings": "Bookings (by act date)",
         "recognised": "Recognised revenue", "deferred": "Deferred revenue (balance)",
+        "per_month_rub": "Per month, ₽", "balance_rub": "Balance, ₽",
         "retention_title": "Cohort retention (Kaplan–Meier)", "months_since_start": "Months since first subscription",
         "retention": "Not churned", "cohort": "Cohort",
         "risks_title": "How expiries are followed up (cumulative incidence)", "cumulative_incidence": "Cumulative incidence",
-        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "lead_title": "Order stage lead times (median)", "stage": "Stage", "median_days": "Days (median)",
+        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "lead_title": "Order stage lead times, hours: median, 25–75 % and 10–90 % of orders", "stage": "Stage",
+        "median_days": "Days (median)", "hours": "Hours from the start of the stage",
+        "lead_hover": "%{y}: median %{customdata[2]:.1f} h; 25–75%: %{customdata[1]:.1f}–%{customdata[3]:.1f} h; "
+                      "10–90%: %{customdata[0]:.1f}–%{customdata[4]:.1f} h (orders: %{customdata[5]:,})",
         "request_to_invoice": "Request → invoice", "invoice_to_paid": "Invoice → paid", "paid_to_ticket": "Paid → helpdesk ticket",
-        "to_code": "→ code", "code_to_activation": "Code → activation",
+        "to_code": "Paid (upgrade: ticket) → code", "code_to_activation": "Code → activation",
         "calendar_title": "Upcoming expiries and expected cash", "week": "Week", "expected_cash": "Expected cash",
         "no_data": "No data",
     },
@@ -167,8 +178,21 @@ def _empty(fig: go.Figure, lang: str) -> go.Figure:
     return fig
 
 
-def _money_axis(fig: go.Figure, axis: str = "yaxis") -> None:
-    fig.update_layout({axis: {"ticksuffix": " ₽", "tickformat": ",.0f"}})
+def _money_axis(fig: go.Figure, axis: str = "yaxis", title: str | None = None) -> None:
+    # whole rubles at plotly's automatic (round) tick steps: «2 000 000 ₽», never «6 614 ₽»
+    fig.update_layout({axis: {"ticksuffix": " ₽", "tickformat": ",.0f", "rangemode": "tozero",
+                              **({"title": {"text": title}} if title else {})}})
+
+
+def _panels(title: str, lang: str, heights: tuple[float, ...]) -> go.Figure:
+    """Panels stacked over one shared x axis, for series whose scales or units differ (×5 or more, or a
+    share beside money): each gets its own titled y axis instead of an overlaid right axis."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=len(heights), cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=list(heights))
+    fig.update_layout(template="subs_model", title={"text": title, "x": 0.01}, separators=", " if lang == "ru" else ".,",
+                      height=420 + 180 * (len(heights) - 1))
+    return fig
 
 
 def fig_outcomes(rates: pd.DataFrame, lang: str = "ru") -> go.Figure:
@@ -269,20 +293,28 @@ def fig_upgrade_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
 
 
 def fig_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Bookings, recognised revenue and breakage by month (bars) and the deferred balance (line), ₽."""
+    """Two panels over one month axis, ₽: bookings, recognised revenue and breakage by month (bars, top) and the
+    deferred balance at each month end (line, bottom) — the balance is several times a month's money and would
+    flatten the bars on a shared axis. Months before the first money are left out."""
     t = _t(lang)
-    fig = _fig(t["revenue_title"], lang)
     if monthly.empty:
-        return _empty(fig, lang)
+        return _empty(_fig(t["revenue_title"], lang), lang)
     cols = ["bookings_kop", "recognised_kop", "breakage_kop", "deferred_kop"]
     m = monthly.groupby("month")[cols].sum().reset_index()
+    money = m[cols].ne(0).any(axis=1).to_numpy()
+    m = m.iloc[int(money.argmax()):] if money.any() else m
+    fig = _panels(t["revenue_title"], lang, (0.6, 0.4))
     for col, color in (("bookings_kop", PALETTE[0]), ("recognised_kop", PALETTE[2]), ("breakage_kop", PALETTE[5])):
         fig.add_bar(x=m["month"], y=rubles(m[col]), name=t[col.removesuffix("_kop")], marker_color=color,
-                    customdata=[rub(v) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+                    customdata=[rub(v) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
+                    row=1, col=1)
     fig.add_scatter(x=m["month"], y=rubles(m["deferred_kop"]), name=t["deferred"], mode="lines", line_color=PALETTE[4],
-                    customdata=[rub(v) for v in m["deferred_kop"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
-    fig.update_layout(barmode="group", xaxis_title=t["month"])
-    _money_axis(fig)
+                    customdata=[rub(v) for v in m["deferred_kop"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
+                    row=2, col=1)
+    fig.update_layout(barmode="group")
+    _money_axis(fig, "yaxis", t["per_month_rub"])
+    _money_axis(fig, "yaxis2", t["balance_rub"])
+    fig.update_xaxes(title_text=t["month"], row=2, col=1)
     return fig
 
 
@@ -335,15 +367,26 @@ def fig_active_licenses(active: pd.DataFrame, lang: str = "ru") -> go.Figure:
 
 
 def fig_lead_times(stages: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Median lead time of each order stage, by SKU."""
+    """Lead time of each order stage by SKU, in hours, as boxes from :func:`subs_model.metrics.lead_times`:
+    the box spans the 25th–75th percentile of orders with the median inside, the whiskers reach the 10th and
+    90th (the tail that a median hides). Stages are rows, so their names are never cut."""
     t = _t(lang)
     fig = _fig(t["lead_title"], lang)
     if stages.empty:
         return _empty(fig, lang)
-    for sku, g in stages.groupby("sku", sort=False):
-        fig.add_bar(x=[t[s] for s in g["stage"]], y=g["median_days"], name=t[str(sku)],
-                    customdata=g["p90_days"], hovertemplate="%{y:.2f} (p90 %{customdata:.1f})<extra></extra>")
-    fig.update_layout(barmode="group", yaxis_title=t["median_days"])
+    order = [name for name in _STAGE_ORDER if name in set(stages["stage"])]
+    hours = {q: stages[f"{q}_days"].to_numpy() * 24 for q in ("p10", "p25", "median", "p75", "p90")}
+    for sku, idx in stages.groupby("sku", sort=False).indices.items():
+        g = stages.iloc[idx]
+        h = {q: v[idx] for q, v in hours.items()}
+        fig.add_box(y=[t[s] for s in g["stage"]], lowerfence=h["p10"], q1=h["p25"], median=h["median"], q3=h["p75"],
+                    upperfence=h["p90"], orientation="h", name=t[str(sku)], marker_color=_SKU_COLORS.get(str(sku)),
+                    customdata=np.c_[h["p10"], h["p25"], h["median"], h["p75"], h["p90"], g["orders"]],
+                    hovertemplate=t["lead_hover"] + "<extra></extra>")
+    labels_in_order = [t[s] for s in order]
+    fig.update_layout(boxmode="group", xaxis={"title": t["hours"], "rangemode": "tozero"},
+                      yaxis={"title": t["stage"], "categoryorder": "array", "categoryarray": labels_in_order[::-1]},
+                      height=160 + 90 * len(order))
     return fig
 
 
