@@ -27,7 +27,7 @@ from .replay import Replay, replay
 from .money import rub, rub_table
 from .vocab import Edition, ForgottenFate, Outcome, categories
 
-__all__ = ["Page", "cohort_overview", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
+__all__ = ["Page", "cohort_overview", "forgotten_by_month", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
 
 
 @dataclass(frozen=True)
@@ -229,6 +229,29 @@ def _rate_fields(h: dict[str, pd.Series], lang: str) -> dict[str, Any]:
             "churn": _pct(1 - m["continued_rate"], lang)}
 
 
+def forgotten_by_month(rep: Replay, forgotten: pd.DataFrame) -> pd.DataFrame:
+    """Lapsed renewal codes by month of the lapse and fate, with the renewal payments they carried.
+
+    ``forgotten``: rows of :func:`subs_model.metrics.forgotten_renewals`. Returns ``month, fate,
+    count, at_stake_kop`` — the payment (kopecks, the order's amount) that lapsed with each code,
+    whatever became of it later (an upgrade reverses the breakage and recognises it).
+
+    >>> rep = load("data/sample")  # doctest: +SKIP
+    >>> forgotten_by_month(rep, M.forgotten_renewals(rep)).columns.tolist()  # doctest: +SKIP
+    ['month', 'fate', 'count', 'at_stake_kop']
+    """
+    from .pricing import parse_kopecks
+
+    o = rep.ledger.orders
+    at = pd.Index(o["order_id"]).get_indexer(forgotten["order_id"])
+    amount = parse_kopecks(o["amount_rub"]) if "amount_rub" in o.columns else np.full(len(o), -1)
+    frame = pd.DataFrame({"month": forgotten["lapsed_on"].dt.to_period("M").dt.to_timestamp(),
+                          "fate": forgotten["fate"],
+                          "at_stake_kop": np.where(at >= 0, np.maximum(amount[np.maximum(at, 0)], 0), 0)})
+    out = frame.groupby(["month", "fate"], observed=True).agg(count=("fate", "size"), at_stake_kop=("at_stake_kop", "sum"))
+    return out.reset_index().astype({"count": "int64", "at_stake_kop": "int64"})
+
+
 def cohort_overview(
     data: str = "data/sample", catalog: str | None = None, as_of: str = "", start: str = "", end: str = "",
     edition: str = "all", lang: str = "ru", churn_horizon_days: int = 365,
@@ -364,7 +387,7 @@ def grace_usage_page(
         title=t["grace"],
         figures={
             "grace": P.fig_grace_usage(g.by_day, lang),
-            "forgotten": P.fig_forgotten_renewals(M.forgotten_summary(fr), lang),
+            "forgotten": P.fig_forgotten_renewals(forgotten_by_month(rep, fr), lang),
             "lead": P.fig_lead_times(stages, lang),
         },
         tables={"summary": g.summary, "features": g.features, "lead_times": stages},
@@ -400,7 +423,7 @@ def upgrade_revenue_page(
         title=t["upgrade"],
         figures={
             "upgrades": P.fig_upgrade_revenue(up, lang),
-            "fates": P.fig_forgotten_renewals(M.forgotten_summary(fr), lang),
+            "fates": P.fig_forgotten_renewals(forgotten_by_month(rep, fr), lang),
             "calendar": P.fig_expiry_calendar(cal, lang),
         },
         tables={"monthly": rub_table(up), "calendar": rub_table(cal), "conversion": conv},

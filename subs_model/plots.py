@@ -81,7 +81,8 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "pooled": "Все лицензии (Каплан–Мейер)",
         "grace_renewal_rate": "Продлили в льготный период", "incomplete": "месяц ещё не завершён", "share": "Доля",
         "grace_title": "В какой день льготного периода продлевают", "grace_day": "День льготного периода",
-        "forgotten_title": "Забытые продления: что было дальше", "fate": "Исход", "lapsed_codes": "Сгоревших кодов", "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
+        "forgotten_title": "Забытые продления по месяцу сгорания: что было дальше",
+        "lapse_month": "Месяц сгорания кода", "at_stake": "Оплата продлений, ₽", "fate": "Исход", "lapsed_codes": "Сгоревших кодов", "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
         "conversion_rate": "Апгрейд в окне после сгорания (по месяцу сгорания)",
         "revenue_title": "Выручка: поступления, признанная, сгоревшая, отложенная", "bookings": "Поступления (по дате акта)",
         "recognised": "Признанная выручка", "deferred": "Отложенная выручка (остаток)",
@@ -109,7 +110,8 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "pooled": "All licenses (Kaplan–Meier)",
         "grace_renewal_rate": "Renewed in grace", "incomplete": "month not yet decided", "share": "Share",
         "grace_title": "Which grace day customers renew on", "grace_day": "Grace day",
-        "forgotten_title": "Forgotten renewals: what happened next", "fate": "Fate", "lapsed_codes": "Lapsed codes", "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
+        "forgotten_title": "Forgotten renewals by month of the lapse: what happened next",
+        "lapse_month": "Month the code lapsed", "at_stake": "Renewal payments, ₽", "fate": "Fate", "lapsed_codes": "Lapsed codes", "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
         "conversion_rate": "Upgraded within the window (by lapse month)",
         "revenue_title": "Revenue: bookings, recognised, breakage, deferred", "bookings": "Bookings (by act date)",
         "recognised": "Recognised revenue", "deferred": "Deferred revenue (balance)",
@@ -259,16 +261,30 @@ def fig_grace_usage(by_day: pd.DataFrame, lang: str = "ru") -> go.Figure:
     return fig
 
 
-def fig_forgotten_renewals(fates: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Lapsed renewal codes by kind and fate. ``fates``: kind, fate, count."""
+_FATE_COLORS = {"upgraded": "#F4A259", "replaced_by_subscription": "#7FC8A9", "churned": "#BC4B51", "open": "#C8C8C8"}
+
+
+def fig_forgotten_renewals(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Lapsed renewal codes by month of the lapse, stacked by fate: the count (top panel) and the renewal
+    payments they carried, ₽ (bottom panel). ``monthly``: month, fate, count, at_stake_kop
+    (:func:`subs_model.insights.forgotten_by_month`)."""
     t = _t(lang)
-    fig = _fig(t["forgotten_title"], lang)
-    if fates.empty:
-        return _empty(fig, lang)
-    colors = {"upgraded": "#F4A259", "replaced_by_subscription": "#7FC8A9", "churned": "#BC4B51", "open": "#C8C8C8"}
-    for fate, g in fates.groupby("fate", observed=True, sort=False):
-        fig.add_bar(x=[t[str(k)] for k in g["kind"]], y=g["count"], name=t[str(fate)], marker_color=colors.get(str(fate)))
-    fig.update_layout(barmode="stack", yaxis_title=t["lapsed_codes"])
+    if monthly.empty:
+        return _empty(_fig(t["forgotten_title"], lang), lang)
+    fig = _panels(t["forgotten_title"], lang, (0.5, 0.5))
+    for fate, g in monthly.groupby("fate", observed=True, sort=False):
+        name, color = t[str(fate)], _FATE_COLORS.get(str(fate))
+        money = [rub(v) for v in g["at_stake_kop"]]
+        fig.add_bar(x=g["month"], y=g["count"], name=name, marker_color=color, legendgroup=str(fate),
+                    customdata=money, hovertemplate="%{x|%Y-%m}: %{y} (%{customdata})<extra>" + name + "</extra>",
+                    row=1, col=1)
+        fig.add_bar(x=g["month"], y=rubles(g["at_stake_kop"]), name=name, marker_color=color, legendgroup=str(fate),
+                    showlegend=False, customdata=money, hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
+                    row=2, col=1)
+    fig.update_layout(barmode="stack", bargap=0.1)
+    fig.update_yaxes(title_text=t["lapsed_codes"], row=1, col=1)
+    _money_axis(fig, "yaxis2", t["at_stake"])
+    fig.update_xaxes(title_text=t["lapse_month"], row=2, col=1)
     return fig
 
 
