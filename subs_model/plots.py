@@ -97,6 +97,7 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "request_to_invoice": "Заявка → счёт", "invoice_to_paid": "Счёт → оплата", "paid_to_ticket": "Оплата → заявка в ТП",
         "to_code": "Оплата (апгрейд: заявка в ТП) → код", "code_to_activation": "Код → активация",
         "calendar_title": "Ближайшие окончания и ожидаемые поступления", "week": "Неделя", "expected_cash": "Ожидаемые поступления",
+        "expected_rub": "Ожидается, ₽", "paid_rub": "Оплачено, ₽",
         "no_data": "Нет данных",
     },
     "en": {
@@ -126,6 +127,7 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "request_to_invoice": "Request → invoice", "invoice_to_paid": "Invoice → paid", "paid_to_ticket": "Paid → helpdesk ticket",
         "to_code": "Paid (upgrade: ticket) → code", "code_to_activation": "Code → activation",
         "calendar_title": "Upcoming expiries and expected cash", "week": "Week", "expected_cash": "Expected cash",
+        "expected_rub": "Expected, ₽", "paid_rub": "Paid, ₽",
         "no_data": "No data",
     },
 }
@@ -289,22 +291,23 @@ def fig_forgotten_renewals(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure
 
 
 def fig_upgrade_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Upgrade payments by paid month (bars, ₽) and the conversion of lapsed renewals within the window by
-    lapse month (line; months whose window has not closed are left out)."""
+    """Two panels over one month axis: upgrade payments by paid month (bars, ₽, top) and the conversion of
+    lapsed renewals within the window by lapse month (line, share, bottom; months whose window has not closed
+    are left out)."""
     t = _t(lang)
-    fig = _fig(t["upgrade_title"], lang)
     if monthly.empty:
-        return _empty(fig, lang)
+        return _empty(_fig(t["upgrade_title"], lang), lang)
+    fig = _panels(t["upgrade_title"], lang, (0.55, 0.45))
     fig.add_bar(x=monthly["month"], y=rubles(monthly["upgrade_payments_kop"]), name=t["upgrade_payments"],
                 marker_color=PALETTE[3], customdata=[rub(v) for v in monthly["upgrade_payments_kop"]],
-                hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+                hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>", row=1, col=1)
     known = monthly[monthly["known"] > 0]
-    fig.add_scatter(x=known["month"], y=known["conversion_rate"], name=t["conversion_rate"], yaxis="y2",
+    fig.add_scatter(x=known["month"], y=known["conversion_rate"], name=t["conversion_rate"],
                     mode="lines+markers", line_color=PALETTE[0], customdata=np.c_[known["converted"], known["known"]],
-                    hovertemplate="%{x|%Y-%m}: %{y:.1%} (%{customdata[0]} / %{customdata[1]})<extra></extra>")
-    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1], "showgrid": False},
-                      xaxis_title=t["month"])
-    _money_axis(fig)
+                    hovertemplate="%{x|%Y-%m}: %{y:.1%} (%{customdata[0]} / %{customdata[1]})<extra></extra>", row=2, col=1)
+    _money_axis(fig, "yaxis", t["paid_rub"])
+    fig.update_yaxes(title_text=t["share"], tickformat=".0%", range=[0, 1], dtick=0.25, row=2, col=1)
+    fig.update_xaxes(title_text=t["month"], row=2, col=1)
     return fig
 
 
@@ -407,18 +410,23 @@ def fig_lead_times(stages: pd.DataFrame, lang: str = "ru") -> go.Figure:
 
 
 def fig_expiry_calendar(calendar: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Upcoming expiries by week (bars) and the cash to expect from them (line, ₽)."""
+    """Two panels over one week axis: upcoming expiries by week (bars, top) and the cash to expect from them
+    (bars, ₽, bottom)."""
     t = _t(lang)
-    fig = _fig(t["calendar_title"], lang)
     if calendar.empty:
-        return _empty(fig, lang)
+        return _empty(_fig(t["calendar_title"], lang), lang)
     w = calendar.groupby("week")[["expiries", "expected_cash_kop"]].sum().reset_index()
-    fig.add_bar(x=w["week"], y=w["expiries"], name=t["expiries"], marker_color=PALETTE[1])
-    fig.add_scatter(x=w["week"], y=rubles(w["expected_cash_kop"]), name=t["expected_cash"], yaxis="y2", mode="lines+markers",
-                    line_color=PALETTE[0], customdata=[rub(v) for v in w["expected_cash_kop"]],
-                    hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>")
-    fig.update_layout(yaxis_title=t["expiries"], xaxis_title=t["week"],
-                      yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " ₽", "tickformat": ",.0f", "showgrid": False})
+    fig = _panels(t["calendar_title"], lang, (0.5, 0.5))
+    fig.add_bar(x=w["week"], y=w["expiries"], name=t["expiries"], marker_color=PALETTE[1],
+                hovertemplate="%{x|%Y-%m-%d}: %{y}<extra></extra>", row=1, col=1)
+    fig.add_bar(x=w["week"], y=rubles(w["expected_cash_kop"]), name=t["expected_cash"], marker_color=PALETTE[0],
+                customdata=[rub(v) for v in w["expected_cash_kop"]], hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>",
+                row=2, col=1)
+    fig.update_yaxes(title_text=t["expiries"], row=1, col=1)
+    _money_axis(fig, "yaxis2", t["expected_rub"])
+    fig.update_xaxes(title_text=t["week"], row=2, col=1)
+    # weeks by their Monday as digits: plotly's own month names are English whatever the report language
+    fig.update_xaxes(tickformat="%d.%m.%Y" if lang == "ru" else "%Y-%m-%d")
     return fig
 
 
