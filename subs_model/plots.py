@@ -184,8 +184,7 @@ def _empty(fig: go.Figure, lang: str) -> go.Figure:
 
 def _money_axis(fig: go.Figure, axis: str = "yaxis", title: str | None = None) -> None:
     # whole rubles at plotly's automatic (round) tick steps: «2 000 000 ₽», never «6 614 ₽»
-    fig.update_layout({axis: {"ticksuffix": " ₽", "tickformat": ",.0f", "rangemode": "tozero",
-                              **({"title": {"text": title}} if title else {})}})
+    fig.update_layout({axis: {"ticksuffix": " ₽", "tickformat": ",.0f", **({"title": {"text": title}} if title else {})}})
 
 
 def _panels(title: str, lang: str, heights: tuple[float, ...]) -> go.Figure:
