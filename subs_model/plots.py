@@ -403,7 +403,7 @@ def fig_lead_times(stages: pd.DataFrame, lang: str = "ru") -> go.Figure:
                     hovertemplate=t["lead_hover"] + "<extra></extra>")
     labels_in_order = [t[s] for s in order]
     fig.update_layout(boxmode="group", xaxis={"title": t["hours"], "rangemode": "tozero"},
-                      yaxis={"title": t["stage"], "categoryorder": "array", "categoryarray": labels_in_order[::-1]},
+                      yaxis={"title": {"text": t["stage"], "standoff": 14}, "categoryorder": "array", "categoryarray": labels_in_order[::-1]},
                       height=160 + 90 * len(order))
     return fig
 
