@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from . import metrics as M
+from . import notes as N
 from . import plots as P
 from .catalog import Catalog
 from .io import read_ledger
@@ -27,7 +28,7 @@ from .replay import Replay, replay
 from .money import rub, rub_table
 from .vocab import Edition, ForgottenFate, Outcome, categories
 
-__all__ = ["Page", "cohort_overview", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
+__all__ = ["Page", "cohort_overview", "forgotten_by_month", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,26 @@ def _pct(x: float, lang: str = "ru") -> str:
     return text.replace(".", ",") if lang == "ru" else text
 
 
+def _pc(x: Any, lang: str) -> str:
+    """A share as «58,3 %» / "58.3%"; "—" when there is no denominator."""
+    return N.pct(float(x) if x is not None and pd.notna(x) else None, lang)
+
+
+def _n(x: Any, lang: str) -> str:
+    """A count with thousands separators: «4 103» / "4,103"."""
+    return N.integer(int(x), lang)
+
+
+def _amount(x: float, noun: str, lang: str, digits: int = 1) -> str:
+    """A fractional amount and its noun: «3,2 дня», "3.2 days"."""
+    return f"{N.number(x, lang, digits)}{N.NBSP}{N.plural(round(x, digits), noun, lang)}"
+
+
+def _horizon(days: int, lang: str) -> dict[str, str]:
+    """The churn horizon for «через 365 дней» / «в течение 365 дней» (genitive) and "after/within 365 days"."""
+    return {"horizon": N.count(days, "day", lang), "horizon_g": N.count(days, "day", lang, genitive=True)}
+
+
 def _day(x: Any) -> str:
     return pd.Timestamp(x).date().isoformat() if pd.notna(x) else "—"
 
@@ -106,13 +127,13 @@ TEXT = {
     "ru": {
         "overview": "Обзор когорт",
         "kpi": "На {as_of}: активных лицензий {active} из {licenses}. Продлили к дедлайну {on_time} окончаний "
-               "({on_n} из {on_d}, окончания с {on_from} по {on_to}); продолжили в течение {horizon} дн. — {cont} "
+               "({on_n} из {on_d}, окончания с {on_from} по {on_to}); продолжили в течение {horizon_g} — {cont} "
                "({c_n} из {c_d}, окончания с {c_from} по {c_to}); поступления за 12 месяцев — {bookings}.",
         "active_note": "Активных лицензий на {as_of}: **{active}** ({basic} — Базовая версия). Смотрите на наклон: "
                        "рост означает, что новые лицензии и продления перекрывают уход.",
         "outcomes_note": "Из окончаний с {on_from} по {on_to}, у которых дедлайн уже прошёл (**{on_d}**), продлили к "
                          "дедлайну **{on_time}**, из них в льготный период — **{grace}** всех окончаний. Уход известен "
-                         "только через {horizon} дн.: из окончаний с {c_from} по {c_to} (**{c_d}**) ушли **{churn}**. "
+                         "только через {horizon}: из окончаний с {c_from} по {c_to} (**{c_d}**) ушли **{churn}**. "
                          "Светло-красное — не продлили в срок, дальнейшее ещё неизвестно; серое — дедлайн ещё впереди.",
         "retention_note": "По всем **{licenses}** лицензиям (один Каплан–Мейер, не среднее когорт): через 12 месяцев после "
                           "первой подписки не ушли **{r12}** (наблюдались не меньше 12 мес.: {n12}), через 24 — **{r24}** "
@@ -122,12 +143,16 @@ TEXT = {
                         "сгорело оплат забытых продлений **{breakage}** (на следующий день после дедлайна; при апгрейде "
                         "сторнируется и признаётся вместе с ним). Отложенная выручка на {as_of} — **{deferred}**. "
                         "Поступления = признанная + сгоревшая + отложенная, до копейки.",
+        "of": "из", "kpi_licenses": "Лицензий всего", "kpi_active": "Активных лицензий на {as_of}",
+        "kpi_on_time": "Продлили к дедлайну (окончания с {on_from} по {on_to})",
+        "kpi_continued": "Продолжили любым способом в течение {horizon_g} (окончания с {c_from} по {c_to})",
+        "kpi_bookings": "Поступления за 12 месяцев до {as_of}",
         "timing": "Когда продлевают",
-        "timing_note": "Продолжения окончаний с {frm} по {to}, исход которых известен (**{n}**): медиана **{median}** дн. "
+        "timing_note": "Продолжения окончаний с {frm} по {to}, исход которых известен (**{n}**): медиана **{median}** "
                        "от окончания; из этих продолжений заранее — **{early}**, в льготный период — **{grace}**, позже "
                        "срока — **{late}** (они платят полную цену).",
         "rates_note": "Продлили к дедлайну **{on_time}** окончаний ({on_n} из {on_d}, окончания с {on_from} по {on_to}); "
-                      "в льготный период — **{grace}** окончаний; продолжили любым способом в течение {horizon} дн. **{cont}** "
+                      "в льготный период — **{grace}** окончаний; продолжили любым способом в течение {horizon_g} **{cont}** "
                       "({c_n} из {c_d}, окончания с {c_from} по {c_to}). {pop} Пустые точки — месяц, в котором исход "
                       "известен ещё не для всех окончаний.",
         "pop": "Квартал до {to}: к дедлайну **{value}** ({count} из {known}) против **{prior}** ({p_count} из {p_known}) "
@@ -135,31 +160,31 @@ TEXT = {
         "risks_note": "Кривые показывают, какая доля окончаний к данному дню продолжена продлением, подпиской или "
                       "апгрейдом (Аален–Йохансен, неизвестные исходы цензурированы); синяя полоса — льготный период.",
         "grace": "Льготный период",
-        "grace_day_note": "В льготный период продлили **{n}** раз; в среднем лицензия была без подписки **{mean}** дн., "
-                          "всего **{total}** лицензие-дней.",
+        "grace_day_note": "В льготный период продлили **{n}**; в среднем лицензия была без подписки **{mean}**, "
+                          "всего дней без подписки в сумме: **{total}**.",
         "features_note": "Новый функционал, вышедший, пока лицензии были без подписки: {features}.",
         "forgotten_note": "Забытых или поздно активированных продлений: **{n}**. Из сгоревших с {frm} по {to} "
-                          "(**{decided}**, их исход за {horizon} дн. известен) **{up}** закончились апгрейдом, **{sub}** — "
+                          "(**{decided}**, их исход за {horizon} известен) **{up}** закончились апгрейдом, **{sub}** — "
                           "покупкой подписки, **{churn}** — уходом.",
         "lead_note": "Из сгоревших кодов продления у **{slow}** заявка была подана в срок, но код выдан после дедлайна — "
                      "это потери из-за скорости оформления.",
         "upgrade": "Выручка от апгрейдов",
-        "upgrade_note": "За 12 месяцев до {as_of} оплачено **{n}** апгрейдов на **{rev}** (по дате оплаты) — это деньги "
+        "upgrade_note": "За 12 месяцев до {as_of} оплачено **{n}** на **{rev}** (по дате оплаты) — это деньги "
                         "сверх оплаты продления, полученной до сгорания. Из кодов продления, сгоревших с {frm} по {to} "
-                        "(окно {window} дн. закрылось: **{known}**), апгрейдом в течение {window} дн. закончились "
+                        "(окно в {window} закрылось: **{known}**), апгрейдом в течение {window_g} закончились "
                         "**{conv}** ({converted}).",
         "none": "нет",
     },
     "en": {
         "overview": "Cohort overview",
         "kpi": "On {as_of}: {active} of {licenses} licenses active. Renewed by the deadline: {on_time} of expiries "
-               "({on_n} of {on_d}, ends from {on_from} to {on_to}); continued within {horizon} days: {cont} "
+               "({on_n} of {on_d}, ends from {on_from} to {on_to}); continued within {horizon_g}: {cont} "
                "({c_n} of {c_d}, ends from {c_from} to {c_to}); bookings in the last 12 months: {bookings}.",
         "active_note": "Active licenses on {as_of}: **{active}** ({basic} basic). Watch the slope: growth means new "
                        "licenses and renewals outweigh churn.",
         "outcomes_note": "Of the ends from {on_from} to {on_to} whose deadline has passed (**{on_d}**), **{on_time}** were "
                          "renewed by the deadline, **{grace}** of all of them in the grace window. Churn is known only "
-                         "after {horizon} days: of the ends from {c_from} to {c_to} (**{c_d}**) **{churn}** churned. "
+                         "after {horizon}: of the ends from {c_from} to {c_to} (**{c_d}**) **{churn}** churned. "
                          "Light red: not renewed on time, the rest not known yet; grey: the deadline is still ahead.",
         "retention_note": "Over all **{licenses}** licenses (one Kaplan–Meier, not an average of cohorts): 12 months after "
                           "the first subscription **{r12}** had not churned (followed for 12 months or more: {n12}); after "
@@ -169,30 +194,34 @@ TEXT = {
                         "breakage of forgotten renewals **{breakage}** (the day after the deadline; reversed and "
                         "recognised with an upgrade if one converts the code). Deferred revenue on {as_of}: "
                         "**{deferred}**. Bookings = recognised + breakage + deferred, to the kopeck.",
+        "of": "of", "kpi_licenses": "Licenses in all", "kpi_active": "Active licenses on {as_of}",
+        "kpi_on_time": "Renewed by the deadline (ends from {on_from} to {on_to})",
+        "kpi_continued": "Continued any way within {horizon_g} (ends from {c_from} to {c_to})",
+        "kpi_bookings": "Bookings in the 12 months to {as_of}",
         "timing": "Renewal timing",
         "timing_note": "Continuations of the ends from {frm} to {to} whose fate is known (**{n}**): median **{median}** "
-                       "days from the end; of these continuations **{early}** came before the end, **{grace}** in the "
+                       "from the end; of these continuations **{early}** came before the end, **{grace}** in the "
                        "grace window, **{late}** after it (paying full price).",
         "rates_note": "Renewed by the deadline: **{on_time}** of expiries ({on_n} of {on_d}, ends from {on_from} to "
-                      "{on_to}); in grace: **{grace}** of expiries; continued any way within {horizon} days: **{cont}** ({c_n} of "
+                      "{on_to}); in grace: **{grace}** of expiries; continued any way within {horizon_g}: **{cont}** ({c_n} of "
                       "{c_d}, ends from {c_from} to {c_to}). {pop} Hollow points: months not yet decided for every end.",
         "pop": "Quarter to {to}: **{value}** by the deadline ({count} of {known}) against **{prior}** ({p_count} of "
                "{p_known}) over the same days a year before.",
         "risks_note": "The curves show which share of expiries has been followed up by a renewal, a subscription or an "
                       "upgrade by each day (Aalen–Johansen, undecided ends censored); the blue band is the grace window.",
         "grace": "Grace window",
-        "grace_day_note": "**{n}** renewals came in the grace window; a license went without coverage for **{mean}** "
-                          "days on average, **{total}** license-days in all.",
+        "grace_day_note": "**{n}** came in the grace window; a license went without coverage for **{mean}** "
+                          "on average, **{total}** days without coverage in all.",
         "features_note": "Subscription-only features released while licenses sat uncovered: {features}.",
         "forgotten_note": "Forgotten or late renewals: **{n}**. Of those lapsed from {frm} to {to} (**{decided}**, fate "
-                          "over {horizon} days known) **{up}** ended in an upgrade, **{sub}** in a subscription, **{churn}** "
+                          "over {horizon} known) **{up}** ended in an upgrade, **{sub}** in a subscription, **{churn}** "
                           "in churn.",
         "lead_note": "Of the lapsed renewal codes, **{slow}** had the request placed in time but the code issued after "
                      "the deadline — renewals lost to order handling speed.",
         "upgrade": "Upgrade revenue",
-        "upgrade_note": "In the 12 months to {as_of}: **{n}** upgrades paid for **{rev}** (by paid date) — money on top "
+        "upgrade_note": "In the 12 months to {as_of}: **{n}** paid for **{rev}** (by paid date) — money on top "
                         "of the renewal payment received before the lapse. Of the renewal codes lapsed from {frm} to {to} "
-                        "(window of {window} days closed: **{known}**), **{conv}** were upgraded within {window} days "
+                        "(window of {window} closed: **{known}**), **{conv}** were upgraded within {window_g} "
                         "({converted}).",
         "none": "none",
     },
@@ -222,11 +251,47 @@ def headline_rates(rep: Replay, outcomes: pd.DataFrame, edition: str, horizon: i
 
 def _rate_fields(h: dict[str, pd.Series], lang: str) -> dict[str, Any]:
     r, m = h["recent"], h["mature"]
-    return {"on_time": _pct(r["on_time_rate"], lang), "on_n": int(r["renewed_by_deadline"]), "on_d": int(r["known_at_deadline"]),
-            "on_from": _day(r["ends_from"]), "on_to": _day(r["deadline_known_to"]), "grace": _pct(r["grace_share"], lang),
-            "cont": _pct(m["continued_rate"], lang), "c_n": int(m["continued"]), "c_d": int(m["known_at_horizon"]),
+    return {"on_time": _pc(r["on_time_rate"], lang), "on_n": _n(r["renewed_by_deadline"], lang), "on_d": _n(r["known_at_deadline"], lang),
+            "on_from": _day(r["ends_from"]), "on_to": _day(r["deadline_known_to"]), "grace": _pc(r["grace_share"], lang),
+            "cont": _pc(m["continued_rate"], lang), "c_n": _n(m["continued"], lang), "c_d": _n(m["known_at_horizon"], lang),
             "c_from": _day(m["ends_from"]), "c_to": _day(m["horizon_known_to"]),
-            "churn": _pct(1 - m["continued_rate"], lang)}
+            "churn": _pc(1 - m["continued_rate"], lang)}
+
+
+def forgotten_by_month(rep: Replay, forgotten: pd.DataFrame) -> pd.DataFrame:
+    """Lapsed renewal codes by month of the lapse and fate, with the renewal payments they carried.
+
+    ``forgotten``: rows of :func:`subs_model.metrics.forgotten_renewals`. Returns ``month, fate,
+    count, at_stake_kop`` — the payment (kopecks, the order's amount) that lapsed with each code,
+    whatever became of it later (an upgrade reverses the breakage and recognises it).
+
+    >>> rep = load("data/sample")  # doctest: +SKIP
+    >>> forgotten_by_month(rep, M.forgotten_renewals(rep)).columns.tolist()  # doctest: +SKIP
+    ['month', 'fate', 'count', 'at_stake_kop']
+    """
+    from .pricing import parse_kopecks
+
+    o = rep.ledger.orders
+    at = pd.Index(o["order_id"]).get_indexer(forgotten["order_id"])
+    amount = parse_kopecks(o["amount_rub"]) if "amount_rub" in o.columns else np.full(len(o), -1)
+    frame = pd.DataFrame({"month": forgotten["lapsed_on"].dt.to_period("M").dt.to_timestamp(),
+                          "fate": forgotten["fate"],
+                          "at_stake_kop": np.where(at >= 0, np.maximum(amount[np.maximum(at, 0)], 0), 0)})
+    out = frame.groupby(["month", "fate"], observed=True).agg(count=("fate", "size"), at_stake_kop=("at_stake_kop", "sum"))
+    return out.reset_index().astype({"count": "int64", "at_stake_kop": "int64"})
+
+
+def _kpis(t: dict[str, str], day: pd.Timestamp, licenses: int, active: int, rates: dict[str, Any], bookings: str,
+          horizon: int, lang: str) -> pd.DataFrame:
+    """The overview's headline numbers as a table for people: each metric named with its window in the page's
+    language, each value already formatted (counts, shares with their counts, rubles) since the column mixes kinds."""
+    of = t["of"]
+    metric = [t["kpi_licenses"], t["kpi_active"].format(as_of=day.date()),
+              t["kpi_on_time"].format(**rates), t["kpi_continued"].format(**rates, **_horizon(horizon, lang)),
+              t["kpi_bookings"].format(as_of=day.date())]
+    value = [_n(licenses, lang), _n(active, lang), f"{rates['on_time']} ({rates['on_n']} {of} {rates['on_d']})",
+             f"{rates['cont']} ({rates['c_n']} {of} {rates['c_d']})", bookings]
+    return pd.DataFrame({"metric": metric, "value": value})
 
 
 def cohort_overview(
@@ -249,22 +314,21 @@ def cohort_overview(
     rates = _rate_fields(headline_rates(rep, out_all, edition, h), lang)
     r12 = rev[rev["month"] > year_ago]
     p = pooled.set_index("months")
-    at = {k: (_pct(p.loc[k, "retention"], lang), int(p.loc[k, "followed"])) if k in p.index else ("—", 0) for k in (12, 24)}
-    money = {"bookings": rub(r12["bookings_kop"].sum()), "recognised": rub(r12["recognised_kop"].sum()),
-             "breakage": rub(r12["breakage_kop"].sum()),
-             "deferred": rub(rev.loc[rev["month"] == rev["month"].max(), "deferred_kop"].sum()) if len(rev) else rub(0)}
-    kpis = pd.DataFrame({"metric": ["licenses", "active", "on_time_rate_12m", "continued_rate", "bookings_12m"],
-                         "value": [len(now), int(now.sum()), rates["on_time"], rates["cont"], money["bookings"]]})
+    at = {k: (_pc(p.loc[k, "retention"], lang), _n(p.loc[k, "followed"], lang)) if k in p.index else ("—", _n(0, lang)) for k in (12, 24)}
+    money = {"bookings": N.rub(r12["bookings_kop"].sum(), lang), "recognised": N.rub(r12["recognised_kop"].sum(), lang),
+             "breakage": N.rub(r12["breakage_kop"].sum(), lang),
+             "deferred": N.rub(rev.loc[rev["month"] == rev["month"].max(), "deferred_kop"].sum(), lang) if len(rev) else N.rub(0, lang)}
+    kpis = _kpis(t, day, len(now), int(now.sum()), rates, money["bookings"], h, lang)
     basic_now = int(now[eds.reindex(now.index).eq("basic").to_numpy()].sum())
     notes = {
-        "active": t["active_note"].format(as_of=day.date(), active=int(now.sum()), basic=basic_now),
-        "outcomes": t["outcomes_note"].format(horizon=h, **rates),
-        "retention": t["retention_note"].format(licenses=int(pooled["licenses"].iloc[0]) if len(pooled) else 0,
+        "active": t["active_note"].format(as_of=day.date(), active=_n(now.sum(), lang), basic=_n(basic_now, lang)),
+        "outcomes": t["outcomes_note"].format(**rates, **_horizon(h, lang)),
+        "retention": t["retention_note"].format(licenses=_n(pooled["licenses"].iloc[0] if len(pooled) else 0, lang),
                                                 r12=at[12][0], n12=at[12][1], r24=at[24][0], n24=at[24][1],
-                                                react=int(ret.drop_duplicates("cohort")["reactivations"].sum()) if len(ret) else 0),
+                                                react=_n(ret.drop_duplicates("cohort")["reactivations"].sum() if len(ret) else 0, lang)),
         "revenue": t["revenue_note"].format(as_of=day.date(), **money),
     }
-    summary = t["kpi"].format(as_of=day.date(), active=int(now.sum()), licenses=len(now), horizon=h,
+    summary = t["kpi"].format(as_of=day.date(), active=_n(now.sum(), lang), licenses=_n(len(now), lang), **_horizon(h, lang),
                               bookings=money["bookings"], **rates)
     return Page(
         lang=lang,
@@ -284,8 +348,8 @@ def cohort_overview(
 def _pop_text(rep: Replay, outcomes: pd.DataFrame, edition: str, horizon: int, t: dict[str, str], lang: str) -> tuple[str, pd.DataFrame]:
     pop = M.period_over_period(rep, churn_horizon_days=horizon, edition=edition, outcomes=outcomes)
     r = pop.set_index("rate").loc["on_time_rate"]
-    text = t["pop"].format(to=_day(r["to"]), value=_pct(r["value"], lang), count=int(r["count"]), known=int(r["known"]),
-                           prior=_pct(r["prior_value"], lang), p_count=int(r["prior_count"]), p_known=int(r["prior_known"]))
+    text = t["pop"].format(to=_day(r["to"]), value=_pc(r["value"], lang), count=_n(r["count"], lang), known=_n(r["known"], lang),
+                           prior=_pc(r["prior_value"], lang), p_count=_n(r["prior_count"], lang), p_known=_n(r["prior_known"], lang))
     return text, pop
 
 
@@ -312,11 +376,11 @@ def renewal_timing_page(
     rates = _rate_fields(headline_rates(rep, out_all, edition, h), lang)
     notes = {
         "timing": t["timing_note"].format(
-            frm=_day(known["end"].min()) if len(known) else "—", to=_day(known["end"].max()) if len(known) else "—", n=len(cont),
-            median=int(off.median()) if len(off) else "—", early=_pct((off < 0).mean(), lang) if len(off) else "—",
-            grace=_pct(cont["outcome"].isin(M.IN_GRACE).mean(), lang) if len(off) else "—",
-            late=_pct(cont["outcome"].eq(Outcome.LATE_SUBSCRIPTION).mean(), lang) if len(off) else "—"),
-        "rates": t["rates_note"].format(horizon=h, pop=pop_text, **rates),
+            frm=_day(known["end"].min()) if len(known) else "—", to=_day(known["end"].max()) if len(known) else "—", n=_n(len(cont), lang),
+            median=N.count(int(off.median()), "day", lang) if len(off) else "—", early=_pc((off < 0).mean(), lang) if len(off) else "—",
+            grace=_pc(cont["outcome"].isin(M.IN_GRACE).mean(), lang) if len(off) else "—",
+            late=_pc(cont["outcome"].eq(Outcome.LATE_SUBSCRIPTION).mean(), lang) if len(off) else "—"),
+        "rates": t["rates_note"].format(pop=pop_text, **rates, **_horizon(h, lang)),
         "risks": t["risks_note"],
     }
     return Page(
@@ -349,22 +413,23 @@ def grace_usage_page(
     total = int(g.summary["uncovered_days"].sum())
     decided = fr[fr["lapsed_on"] + pd.Timedelta(days=h) <= day]  # every fate known: the horizon has passed
     feats = ", ".join(f"{P.safe_text(r.name, markdown=True)} ({r.licenses_uncovered})" for r in g.features.itertuples() if r.licenses_uncovered) or t["none"]
-    share = {f: _pct(decided["fate"].eq(f).mean(), lang) if len(decided) else "—" for f in ForgottenFate}
+    share = {f: _pc(decided["fate"].eq(f).mean(), lang) if len(decided) else "—" for f in ForgottenFate}
     notes = {
-        "grace": t["grace_day_note"].format(n=n, mean=(f"{total / n:.1f}".replace(".", ",") if lang == "ru" else f"{total / n:.1f}") if n else "—", total=total),
+        "grace": t["grace_day_note"].format(n=N.count(n, "time" if lang == "ru" else "renewal", lang),
+                                            mean=_amount(total / n, "day", lang) if n else "—", total=_n(total, lang)),
         "features": t["features_note"].format(features=feats),
         "forgotten": t["forgotten_note"].format(
-            n=len(fr), decided=len(decided), horizon=h, frm=_day(decided["lapsed_on"].min()) if len(decided) else "—",
+            n=_n(len(fr), lang), decided=_n(len(decided), lang), horizon=N.count(h, "day", lang), frm=_day(decided["lapsed_on"].min()) if len(decided) else "—",
             to=_day(decided["lapsed_on"].max()) if len(decided) else "—", up=share[ForgottenFate.UPGRADED],
             sub=share[ForgottenFate.REPLACED_BY_SUBSCRIPTION], churn=share[ForgottenFate.CHURNED]),
-        "lead": t["lead_note"].format(slow=int((misses["request_in_window"] & misses["code_after_deadline"]).sum())),
+        "lead": t["lead_note"].format(slow=_n((misses["request_in_window"] & misses["code_after_deadline"]).sum(), lang)),
     }
     return Page(
         lang=lang,
         title=t["grace"],
         figures={
             "grace": P.fig_grace_usage(g.by_day, lang),
-            "forgotten": P.fig_forgotten_renewals(M.forgotten_summary(fr), lang),
+            "forgotten": P.fig_forgotten_renewals(forgotten_by_month(rep, fr), lang),
             "lead": P.fig_lead_times(stages, lang),
         },
         tables={"summary": g.summary, "features": g.features, "lead_times": stages},
@@ -391,16 +456,17 @@ def upgrade_revenue_page(
     c = conv.iloc[0] if len(conv) else pd.Series({"known": 0, "converted": 0, "conversion_rate": np.nan})
     cal = _edition(M.expiry_calendar(rep, churn_horizon_days=h), edition)
     notes = {
-        "upgrade": t["upgrade_note"].format(as_of=day.date(), n=int(last["upgrades"].sum()), rev=rub(last["upgrade_payments_kop"].sum()),
-                                            frm=_day(frm), to=_day(known_to), window=w, known=int(c["known"]),
-                                            conv=_pct(c["conversion_rate"], lang), converted=int(c["converted"])),
+        "upgrade": t["upgrade_note"].format(as_of=day.date(), n=N.count(int(last["upgrades"].sum()), "upgrade", lang), rev=N.rub(last["upgrade_payments_kop"].sum(), lang),
+                                            frm=_day(frm), to=_day(known_to), window=N.count(w, "day", lang),
+                                            window_g=N.count(w, "day", lang, genitive=True), known=_n(c["known"], lang),
+                                            conv=_pc(c["conversion_rate"], lang), converted=_n(c["converted"], lang)),
     }
     return Page(
         lang=lang,
         title=t["upgrade"],
         figures={
             "upgrades": P.fig_upgrade_revenue(up, lang),
-            "fates": P.fig_forgotten_renewals(M.forgotten_summary(fr), lang),
+            "fates": P.fig_forgotten_renewals(forgotten_by_month(rep, fr), lang),
             "calendar": P.fig_expiry_calendar(cal, lang),
         },
         tables={"monthly": rub_table(up), "calendar": rub_table(cal), "conversion": conv},

@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 PALETTE = ["#2E5EAA", "#5AA9E6", "#7FC8A9", "#F4A259", "#E76F51", "#BC4B51", "#8D99AE", "#C9ADA7"]
+#: Order stages top to bottom, as an order runs (:data:`subs_model.metrics.timing.STAGE_PAIRS`).
+_STAGE_ORDER = ("request_to_invoice", "invoice_to_paid", "paid_to_ticket", "to_code", "code_to_activation")
+_SKU_COLORS = {"subscription": PALETTE[0], "renewal": PALETTE[1], "upgrade": PALETTE[3]}
 OUTCOME_COLORS = {
     "early_renewal": "#2E5EAA", "grace_renewal": "#5AA9E6", "early_subscription": "#7FC8A9",
     "grace_subscription": "#A8DADC", "upgrade": "#F4A259", "late_subscription": "#E9C46A",
@@ -78,17 +81,23 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "pooled": "Все лицензии (Каплан–Мейер)",
         "grace_renewal_rate": "Продлили в льготный период", "incomplete": "месяц ещё не завершён", "share": "Доля",
         "grace_title": "В какой день льготного периода продлевают", "grace_day": "День льготного периода",
-        "forgotten_title": "Забытые продления: что было дальше", "fate": "Исход", "lapsed_codes": "Сгоревших кодов", "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
+        "forgotten_title": "Забытые продления по месяцу сгорания: что было дальше",
+        "lapse_month": "Месяц сгорания кода", "at_stake": "Оплата продлений, ₽", "fate": "Исход", "lapsed_codes": "Сгоревших кодов", "upgrade_title": "Апгрейды: выручка и доля конверсии", "month": "Месяц", "revenue": "Выручка",
         "conversion_rate": "Апгрейд в окне после сгорания (по месяцу сгорания)",
         "revenue_title": "Выручка: поступления, признанная, сгоревшая, отложенная", "bookings": "Поступления (по дате акта)",
         "recognised": "Признанная выручка", "deferred": "Отложенная выручка (остаток)",
+        "per_month_rub": "За месяц, ₽", "balance_rub": "Остаток, ₽",
         "retention_title": "Удержание когорт (Каплан–Мейер)", "months_since_start": "Месяцев с первой подписки",
         "retention": "Не ушли", "cohort": "Когорта",
         "risks_title": "Как продолжают после окончания (накопленная вероятность)", "cumulative_incidence": "Накопленная вероятность",
-        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "lead_title": "Сроки этапов заказа (медиана)", "stage": "Этап", "median_days": "Дней (медиана)",
+        "active_title": "Активные лицензии", "day": "Дата", "active": "Активных лицензий", "lead_title": "Сроки этапов заказа, часы: медиана, 25–75 % и 10–90 % заказов", "stage": "Этап",
+        "median_days": "Дней (медиана)", "hours": "Часов от начала этапа",
+        "lead_hover": "%{y}: медиана %{customdata[2]:.1f} ч; 25–75 %: %{customdata[1]:.1f}–%{customdata[3]:.1f} ч; "
+                      "10–90 %: %{customdata[0]:.1f}–%{customdata[4]:.1f} ч (заказов: %{customdata[5]:,})",
         "request_to_invoice": "Заявка → счёт", "invoice_to_paid": "Счёт → оплата", "paid_to_ticket": "Оплата → заявка в ТП",
-        "to_code": "→ код", "code_to_activation": "Код → активация",
+        "to_code": "Оплата (апгрейд: заявка в ТП) → код", "code_to_activation": "Код → активация",
         "calendar_title": "Ближайшие окончания и ожидаемые поступления", "week": "Неделя", "expected_cash": "Ожидаемые поступления",
+        "expected_rub": "Ожидается, ₽", "paid_rub": "Оплачено, ₽",
         "no_data": "Нет данных",
     },
     "en": {
@@ -102,17 +111,23 @@ _CHART_LABELS: Mapping[str, Mapping[str, str]] = {
         "pooled": "All licenses (Kaplan–Meier)",
         "grace_renewal_rate": "Renewed in grace", "incomplete": "month not yet decided", "share": "Share",
         "grace_title": "Which grace day customers renew on", "grace_day": "Grace day",
-        "forgotten_title": "Forgotten renewals: what happened next", "fate": "Fate", "lapsed_codes": "Lapsed codes", "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
+        "forgotten_title": "Forgotten renewals by month of the lapse: what happened next",
+        "lapse_month": "Month the code lapsed", "at_stake": "Renewal payments, ₽", "fate": "Fate", "lapsed_codes": "Lapsed codes", "upgrade_title": "Upgrades: revenue and conversion", "month": "Month", "revenue": "Revenue",
         "conversion_rate": "Upgraded within the window (by lapse month)",
         "revenue_title": "Revenue: bookings, recognised, breakage, deferred", "bookings": "Bookings (by act date)",
         "recognised": "Recognised revenue", "deferred": "Deferred revenue (balance)",
+        "per_month_rub": "Per month, ₽", "balance_rub": "Balance, ₽",
         "retention_title": "Cohort retention (Kaplan–Meier)", "months_since_start": "Months since first subscription",
         "retention": "Not churned", "cohort": "Cohort",
         "risks_title": "How expiries are followed up (cumulative incidence)", "cumulative_incidence": "Cumulative incidence",
-        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "lead_title": "Order stage lead times (median)", "stage": "Stage", "median_days": "Days (median)",
+        "active_title": "Active licenses", "day": "Date", "active": "Active licenses", "lead_title": "Order stage lead times, hours: median, 25–75 % and 10–90 % of orders", "stage": "Stage",
+        "median_days": "Days (median)", "hours": "Hours from the start of the stage",
+        "lead_hover": "%{y}: median %{customdata[2]:.1f} h; 25–75%: %{customdata[1]:.1f}–%{customdata[3]:.1f} h; "
+                      "10–90%: %{customdata[0]:.1f}–%{customdata[4]:.1f} h (orders: %{customdata[5]:,})",
         "request_to_invoice": "Request → invoice", "invoice_to_paid": "Invoice → paid", "paid_to_ticket": "Paid → helpdesk ticket",
-        "to_code": "→ code", "code_to_activation": "Code → activation",
+        "to_code": "Paid (upgrade: ticket) → code", "code_to_activation": "Code → activation",
         "calendar_title": "Upcoming expiries and expected cash", "week": "Week", "expected_cash": "Expected cash",
+        "expected_rub": "Expected, ₽", "paid_rub": "Paid, ₽",
         "no_data": "No data",
     },
 }
@@ -167,8 +182,20 @@ def _empty(fig: go.Figure, lang: str) -> go.Figure:
     return fig
 
 
-def _money_axis(fig: go.Figure, axis: str = "yaxis") -> None:
-    fig.update_layout({axis: {"ticksuffix": " ₽", "tickformat": ",.0f"}})
+def _money_axis(fig: go.Figure, axis: str = "yaxis", title: str | None = None) -> None:
+    # whole rubles at plotly's automatic (round) tick steps: «2 000 000 ₽», never «6 614 ₽»
+    fig.update_layout({axis: {"ticksuffix": " ₽", "tickformat": ",.0f", **({"title": {"text": title}} if title else {})}})
+
+
+def _panels(title: str, lang: str, heights: tuple[float, ...]) -> go.Figure:
+    """Panels stacked over one shared x axis, for series whose scales or units differ (×5 or more, or a
+    share beside money): each gets its own titled y axis instead of an overlaid right axis."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=len(heights), cols=1, shared_xaxes=True, vertical_spacing=0.07, row_heights=list(heights))
+    fig.update_layout(template="subs_model", title={"text": title, "x": 0.01}, separators=", " if lang == "ru" else ".,",
+                      height=420 + 180 * (len(heights) - 1))
+    return fig
 
 
 def fig_outcomes(rates: pd.DataFrame, lang: str = "ru") -> go.Figure:
@@ -235,54 +262,77 @@ def fig_grace_usage(by_day: pd.DataFrame, lang: str = "ru") -> go.Figure:
     return fig
 
 
-def fig_forgotten_renewals(fates: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Lapsed renewal codes by kind and fate. ``fates``: kind, fate, count."""
+_FATE_COLORS = {"upgraded": "#F4A259", "replaced_by_subscription": "#7FC8A9", "churned": "#BC4B51", "open": "#C8C8C8"}
+
+
+def fig_forgotten_renewals(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
+    """Lapsed renewal codes by month of the lapse, stacked by fate: the count (top panel) and the renewal
+    payments they carried, ₽ (bottom panel). ``monthly``: month, fate, count, at_stake_kop
+    (:func:`subs_model.insights.forgotten_by_month`)."""
     t = _t(lang)
-    fig = _fig(t["forgotten_title"], lang)
-    if fates.empty:
-        return _empty(fig, lang)
-    colors = {"upgraded": "#F4A259", "replaced_by_subscription": "#7FC8A9", "churned": "#BC4B51", "open": "#C8C8C8"}
-    for fate, g in fates.groupby("fate", observed=True, sort=False):
-        fig.add_bar(x=[t[str(k)] for k in g["kind"]], y=g["count"], name=t[str(fate)], marker_color=colors.get(str(fate)))
-    fig.update_layout(barmode="stack", yaxis_title=t["lapsed_codes"])
+    if monthly.empty:
+        return _empty(_fig(t["forgotten_title"], lang), lang)
+    fig = _panels(t["forgotten_title"], lang, (0.5, 0.5))
+    for fate, g in monthly.groupby("fate", observed=True, sort=False):
+        name, color = t[str(fate)], _FATE_COLORS.get(str(fate))
+        money = [rub(v) for v in g["at_stake_kop"]]
+        fig.add_bar(x=g["month"], y=g["count"], name=name, marker_color=color, legendgroup=str(fate),
+                    customdata=money, hovertemplate="%{x|%Y-%m}: %{y} (%{customdata})<extra>" + name + "</extra>",
+                    row=1, col=1)
+        fig.add_bar(x=g["month"], y=rubles(g["at_stake_kop"]), name=name, marker_color=color, legendgroup=str(fate),
+                    showlegend=False, customdata=money, hovertemplate="%{x|%Y-%m}: %{customdata}<extra>" + name + "</extra>",
+                    row=2, col=1)
+    fig.update_layout(barmode="stack", bargap=0.1)
+    fig.update_yaxes(title_text=t["lapsed_codes"], row=1, col=1)
+    _money_axis(fig, "yaxis2", t["at_stake"])
+    fig.update_xaxes(title_text=t["lapse_month"], row=2, col=1)
     return fig
 
 
 def fig_upgrade_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Upgrade payments by paid month (bars, ₽) and the conversion of lapsed renewals within the window by
-    lapse month (line; months whose window has not closed are left out)."""
+    """Two panels over one month axis: upgrade payments by paid month (bars, ₽, top) and the conversion of
+    lapsed renewals within the window by lapse month (line, share, bottom; months whose window has not closed
+    are left out)."""
     t = _t(lang)
-    fig = _fig(t["upgrade_title"], lang)
     if monthly.empty:
-        return _empty(fig, lang)
+        return _empty(_fig(t["upgrade_title"], lang), lang)
+    fig = _panels(t["upgrade_title"], lang, (0.55, 0.45))
     fig.add_bar(x=monthly["month"], y=rubles(monthly["upgrade_payments_kop"]), name=t["upgrade_payments"],
                 marker_color=PALETTE[3], customdata=[rub(v) for v in monthly["upgrade_payments_kop"]],
-                hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+                hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>", row=1, col=1)
     known = monthly[monthly["known"] > 0]
-    fig.add_scatter(x=known["month"], y=known["conversion_rate"], name=t["conversion_rate"], yaxis="y2",
+    fig.add_scatter(x=known["month"], y=known["conversion_rate"], name=t["conversion_rate"],
                     mode="lines+markers", line_color=PALETTE[0], customdata=np.c_[known["converted"], known["known"]],
-                    hovertemplate="%{x|%Y-%m}: %{y:.1%} (%{customdata[0]} / %{customdata[1]})<extra></extra>")
-    fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1], "showgrid": False},
-                      xaxis_title=t["month"])
-    _money_axis(fig)
+                    hovertemplate="%{x|%Y-%m}: %{y:.1%} (%{customdata[0]} / %{customdata[1]})<extra></extra>", row=2, col=1)
+    _money_axis(fig, "yaxis", t["paid_rub"])
+    fig.update_yaxes(title_text=t["share"], tickformat=".0%", range=[0, 1], dtick=0.25, row=2, col=1)
+    fig.update_xaxes(title_text=t["month"], row=2, col=1)
     return fig
 
 
 def fig_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Bookings, recognised revenue and breakage by month (bars) and the deferred balance (line), ₽."""
+    """Two panels over one month axis, ₽: bookings, recognised revenue and breakage by month (bars, top) and the
+    deferred balance at each month end (line, bottom) — the balance is several times a month's money and would
+    flatten the bars on a shared axis. Months before the first money are left out."""
     t = _t(lang)
-    fig = _fig(t["revenue_title"], lang)
     if monthly.empty:
-        return _empty(fig, lang)
+        return _empty(_fig(t["revenue_title"], lang), lang)
     cols = ["bookings_kop", "recognised_kop", "breakage_kop", "deferred_kop"]
     m = monthly.groupby("month")[cols].sum().reset_index()
+    money = m[cols].ne(0).any(axis=1).to_numpy()
+    m = m.iloc[int(money.argmax()):] if money.any() else m
+    fig = _panels(t["revenue_title"], lang, (0.6, 0.4))
     for col, color in (("bookings_kop", PALETTE[0]), ("recognised_kop", PALETTE[2]), ("breakage_kop", PALETTE[5])):
         fig.add_bar(x=m["month"], y=rubles(m[col]), name=t[col.removesuffix("_kop")], marker_color=color,
-                    customdata=[rub(v) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
+                    customdata=[rub(v) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
+                    row=1, col=1)
     fig.add_scatter(x=m["month"], y=rubles(m["deferred_kop"]), name=t["deferred"], mode="lines", line_color=PALETTE[4],
-                    customdata=[rub(v) for v in m["deferred_kop"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>")
-    fig.update_layout(barmode="group", xaxis_title=t["month"])
-    _money_axis(fig)
+                    customdata=[rub(v) for v in m["deferred_kop"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
+                    row=2, col=1)
+    fig.update_layout(barmode="group")
+    _money_axis(fig, "yaxis", t["per_month_rub"])
+    _money_axis(fig, "yaxis2", t["balance_rub"])
+    fig.update_xaxes(title_text=t["month"], row=2, col=1)
     return fig
 
 
@@ -335,31 +385,47 @@ def fig_active_licenses(active: pd.DataFrame, lang: str = "ru") -> go.Figure:
 
 
 def fig_lead_times(stages: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Median lead time of each order stage, by SKU."""
+    """Lead time of each order stage by SKU, in hours, as boxes from :func:`subs_model.metrics.lead_times`:
+    the box spans the 25th–75th percentile of orders with the median inside, the whiskers reach the 10th and
+    90th (the tail that a median hides). Stages are rows, so their names are never cut."""
     t = _t(lang)
     fig = _fig(t["lead_title"], lang)
     if stages.empty:
         return _empty(fig, lang)
-    for sku, g in stages.groupby("sku", sort=False):
-        fig.add_bar(x=[t[s] for s in g["stage"]], y=g["median_days"], name=t[str(sku)],
-                    customdata=g["p90_days"], hovertemplate="%{y:.2f} (p90 %{customdata:.1f})<extra></extra>")
-    fig.update_layout(barmode="group", yaxis_title=t["median_days"])
+    order = [name for name in _STAGE_ORDER if name in set(stages["stage"])]
+    hours = {q: stages[f"{q}_days"].to_numpy() * 24 for q in ("p10", "p25", "median", "p75", "p90")}
+    for sku, idx in stages.groupby("sku", sort=False).indices.items():
+        g = stages.iloc[idx]
+        h = {q: v[idx] for q, v in hours.items()}
+        fig.add_box(y=[t[s] for s in g["stage"]], lowerfence=h["p10"], q1=h["p25"], median=h["median"], q3=h["p75"],
+                    upperfence=h["p90"], orientation="h", name=t[str(sku)], marker_color=_SKU_COLORS.get(str(sku)),
+                    customdata=np.c_[h["p10"], h["p25"], h["median"], h["p75"], h["p90"], g["orders"]],
+                    hovertemplate=t["lead_hover"] + "<extra></extra>")
+    labels_in_order = [t[s] for s in order]
+    fig.update_layout(boxmode="group", xaxis={"title": t["hours"], "rangemode": "tozero"},
+                      yaxis={"title": {"text": t["stage"], "standoff": 14}, "categoryorder": "array", "categoryarray": labels_in_order[::-1]},
+                      height=160 + 90 * len(order))
     return fig
 
 
 def fig_expiry_calendar(calendar: pd.DataFrame, lang: str = "ru") -> go.Figure:
-    """Upcoming expiries by week (bars) and the cash to expect from them (line, ₽)."""
+    """Two panels over one week axis: upcoming expiries by week (bars, top) and the cash to expect from them
+    (bars, ₽, bottom)."""
     t = _t(lang)
-    fig = _fig(t["calendar_title"], lang)
     if calendar.empty:
-        return _empty(fig, lang)
+        return _empty(_fig(t["calendar_title"], lang), lang)
     w = calendar.groupby("week")[["expiries", "expected_cash_kop"]].sum().reset_index()
-    fig.add_bar(x=w["week"], y=w["expiries"], name=t["expiries"], marker_color=PALETTE[1])
-    fig.add_scatter(x=w["week"], y=rubles(w["expected_cash_kop"]), name=t["expected_cash"], yaxis="y2", mode="lines+markers",
-                    line_color=PALETTE[0], customdata=[rub(v) for v in w["expected_cash_kop"]],
-                    hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>")
-    fig.update_layout(yaxis_title=t["expiries"], xaxis_title=t["week"],
-                      yaxis2={"overlaying": "y", "side": "right", "ticksuffix": " ₽", "tickformat": ",.0f", "showgrid": False})
+    fig = _panels(t["calendar_title"], lang, (0.5, 0.5))
+    fig.add_bar(x=w["week"], y=w["expiries"], name=t["expiries"], marker_color=PALETTE[1],
+                hovertemplate="%{x|%Y-%m-%d}: %{y}<extra></extra>", row=1, col=1)
+    fig.add_bar(x=w["week"], y=rubles(w["expected_cash_kop"]), name=t["expected_cash"], marker_color=PALETTE[0],
+                customdata=[rub(v) for v in w["expected_cash_kop"]], hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>",
+                row=2, col=1)
+    fig.update_yaxes(title_text=t["expiries"], row=1, col=1)
+    _money_axis(fig, "yaxis2", t["expected_rub"])
+    fig.update_xaxes(title_text=t["week"], row=2, col=1)
+    # weeks by their Monday as digits: plotly's own month names are English whatever the report language
+    fig.update_xaxes(tickformat="%d.%m.%Y" if lang == "ru" else "%Y-%m-%d")
     return fig
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +12,7 @@ import pytest
 import subs_model as sm
 from subs_model import insights as I
 from subs_model import metrics as M
-from subs_model.money import rub
+from subs_model import notes as N
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA, CAT = str(ROOT / "data/sample"), str(ROOT / "data/catalog.yaml")
@@ -25,6 +27,14 @@ def _pct(x: float) -> str:
     return f"{x:.1%}"
 
 
+def _n(x: int) -> str:
+    return N.integer(int(x), "en")
+
+
+def rub(kop: int) -> str:
+    return N.rub(kop, "en")
+
+
 @pytest.mark.parametrize("edition", ["all", "basic"])
 def test_overview_quotes_the_api(rep, edition) -> None:
     """The overview's on-time and continued rates, their counts and windows, the pooled retention at 12 and 24
@@ -36,13 +46,13 @@ def test_overview_quotes_the_api(rep, edition) -> None:
     mature = M.renewal_rates(rep, edition=edition, start=mature_end - pd.DateOffset(months=12) + pd.Timedelta(days=1),
                              end=mature_end).iloc[0]
     s = page.summary
-    assert f"{_pct(recent['on_time_rate'])} of expiries ({recent['renewed_by_deadline']} of {recent['known_at_deadline']}" in s
+    assert f"{_pct(recent['on_time_rate'])} of expiries ({_n(recent['renewed_by_deadline'])} of {_n(recent['known_at_deadline'])}" in s
     assert f"to {recent['deadline_known_to'].date()}" in s
-    assert f"{_pct(mature['continued_rate'])} ({mature['continued']} of {mature['known_at_horizon']}" in s
+    assert f"{_pct(mature['continued_rate'])} ({_n(mature['continued'])} of {_n(mature['known_at_horizon'])}" in s
     pooled = M.pooled_retention(rep, edition=edition).set_index("months")
     note = page.notes["retention"]
-    assert f"**{_pct(pooled.loc[12, 'retention'])}** had not churned (followed for 12 months or more: {pooled.loc[12, 'followed']})" in note
-    assert f"**{_pct(pooled.loc[24, 'retention'])}** ({pooled.loc[24, 'followed']})" in note
+    assert f"**{_pct(pooled.loc[12, 'retention'])}** had not churned (followed for 12 months or more: {_n(pooled.loc[12, 'followed'])})" in note
+    assert f"**{_pct(pooled.loc[24, 'retention'])}** ({_n(pooled.loc[24, 'followed'])})" in note
     rev = M.revenue(rep, edition=edition)
     last12 = rev[rev["month"] > day - pd.DateOffset(months=12)]
     money = page.notes["revenue"]
@@ -54,8 +64,8 @@ def test_timing_page_quotes_period_over_period(rep) -> None:
     """The renewal timing page's quarter-over-quarter line is period_over_period's on-time row."""
     page = I.renewal_timing_page(DATA, CAT, lang="en")
     pop = M.period_over_period(rep).set_index("rate").loc["on_time_rate"]
-    assert (f"**{_pct(pop['value'])}** by the deadline ({pop['count']} of {pop['known']}) against "
-            f"**{_pct(pop['prior_value'])}** ({pop['prior_count']} of {pop['prior_known']})") in page.notes["rates"]
+    assert (f"**{_pct(pop['value'])}** by the deadline ({_n(pop['count'])} of {_n(pop['known'])}) against "
+            f"**{_pct(pop['prior_value'])}** ({_n(pop['prior_count'])} of {_n(pop['prior_known'])})") in page.notes["rates"]
     by_month = page.table("by_month")
     api = M.renewal_rates(rep, by="month")
     pd.testing.assert_frame_equal(by_month.reset_index(drop=True), api)
@@ -68,10 +78,10 @@ def test_upgrade_page_quotes_payments_and_conversion_within_the_window(rep) -> N
     up = M.upgrade_revenue(rep)
     last = up[up["month"] > rep.as_of - pd.DateOffset(months=12)]
     note = page.notes["upgrade"]
-    assert f"**{last['upgrades'].sum()}** upgrades paid for **{rub(last['upgrade_payments_kop'].sum())}**" in note
+    assert f"**{N.count(int(last['upgrades'].sum()), 'upgrade', 'en')}** paid for **{rub(last['upgrade_payments_kop'].sum())}**" in note
     known_to = M.upgrade_conversion(rep)["known_to"].iloc[0]
     c = M.upgrade_conversion(rep, start=known_to - pd.DateOffset(months=12) + pd.Timedelta(days=1), end=known_to).iloc[0]
-    assert f"window of 90 days closed: **{c['known']}**), **{_pct(c['conversion_rate'])}** were upgraded" in note
+    assert f"window of 90 days closed: **{_n(c['known'])}**), **{_pct(c['conversion_rate'])}** were upgraded" in note
     assert "kept" not in note.lower()  # the old "saved revenue" counted the renewal payment received before the lapse
 
 
@@ -81,3 +91,54 @@ def test_tables_for_people_show_rubles(rep) -> None:
     monthly = page.table("monthly")
     assert "upgrade_payments_rub" in monthly.columns and not any(c.endswith("_kop") for c in monthly.columns)
     assert monthly["upgrade_payments_rub"].str.endswith("₽").all()
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_notes_of_pages_01_to_04_are_grammatical(lang) -> None:
+    """Every note and headline of pages 01–04: counts over 999 with thousands separators, no «дн.», «лицензие-дней»
+    or "1 days", and the grace note's count agrees with its noun («4 103 раза», "4,103 renewals")."""
+    pages = [f(DATA, CAT, lang=lang) for f in (I.cohort_overview, I.renewal_timing_page, I.grace_usage_page,
+                                               I.upgrade_revenue_page)]
+    for page in pages:
+        for text in [page.summary, *page.notes.values()]:
+            bare = _DATE.sub("", text)
+            assert not re.search(r"\d{4,}", bare), text  # 4103 → «4 103» / "4,103"
+            assert "дн." not in text and "лицензие" not in text and "license-days" not in text, text
+            assert not re.search(r"(?<![\d.,])1 days", text), text
+    grace = pages[2]
+    n = int(grace.table("summary")["in_grace"].sum())
+    assert f"**{N.count(n, 'time' if lang == 'ru' else 'renewal', lang)}**" in grace.notes["grace"]
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_overview_kpis_read_in_the_page_language(lang) -> None:
+    """The kpis table names each metric in words of the page's language (no snake_case) and gives formatted text
+    values: counts with separators, a rate with its count and denominator, money with ₽."""
+    page = I.cohort_overview(DATA, CAT, lang=lang)
+    k = page.table("kpis")
+    assert list(k.columns) == ["metric", "value"]
+    assert not k["metric"].str.contains("_").any()
+    assert k["metric"].str.contains("[а-я]" if lang == "ru" else "[a-z]").all()
+    assert k["value"].map(type).eq(str).all()
+    assert k["value"].iloc[-1].endswith("₽")
+    assert (" из " if lang == "ru" else " of ") in k["value"].iloc[2]
+    assert k["value"].iloc[2].startswith(page.notes["outcomes"].split("**")[3])  # the outcomes note's on-time rate
+
+
+def test_forgotten_by_month_counts_every_code_and_its_payment(rep) -> None:
+    """forgotten_by_month: one row per lapse month and fate; the counts add up to the lapsed codes and the
+    kopecks to their orders' amounts (summed exactly from the ledger's decimal rubles)."""
+    fr = M.forgotten_renewals(rep)
+    m = I.forgotten_by_month(rep, fr)
+    assert list(m.columns) == ["month", "fate", "count", "at_stake_kop"]
+    assert int(m["count"].sum()) == len(fr)
+    assert (m["month"].dt.day == 1).all() and not m.duplicated(["month", "fate"]).any()
+    amounts = rep.ledger.orders.set_index("order_id")["amount_rub"]
+    expected = sum(int(Decimal(str(amounts[o])) * 100) for o in fr["order_id"])  # reference: per row, exact
+    assert int(m["at_stake_kop"].sum()) == expected
+    first = fr[fr["lapsed_on"].dt.to_period("M") == fr["lapsed_on"].min().to_period("M")]
+    row = m[m["month"] == m["month"].min()]
+    assert int(row["count"].sum()) == len(first)

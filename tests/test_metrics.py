@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import subs_model as sm
 from builders import Ev, make_ledger
+from subs_model import insights as I
 from subs_model import metrics as M
 from subs_model import plots as P
 
@@ -216,7 +217,7 @@ def _all_figures(rep: sm.Replay, lang: str) -> list[go.Figure]:
         P.fig_renewal_timing(timing.offsets, grace, lang),
         P.fig_renewal_rates(M.renewal_rates(rep, by="month", outcomes=out), lang),
         P.fig_grace_usage(g.by_day, lang),
-        P.fig_forgotten_renewals(M.forgotten_summary(M.forgotten_renewals(rep)), lang),
+        P.fig_forgotten_renewals(I.forgotten_by_month(rep, M.forgotten_renewals(rep)), lang),
         P.fig_upgrade_revenue(M.upgrade_revenue(rep), lang),
         P.fig_revenue(M.revenue(rep), lang),
         P.fig_retention(M.cohort_retention(rep, outcomes=out, period="year"), lang, pooled=M.pooled_retention(rep, outcomes=out)),
