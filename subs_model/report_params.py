@@ -242,6 +242,12 @@ DOMAINS: dict[str, Callable[[str, Any], str]] = {
     "grace_days": _non_negative,
     "renewal_price": _non_negative,
     "upgrade_price": _non_negative,
+    "months": _positive,
+    "backtest_months": _positive,
+    "elasticity_runs": _positive,
+    "break_even_runs": _positive,
+    "near_days": _non_negative,
+    "upgrade_window_days": _positive,
 }
 
 

@@ -62,6 +62,9 @@ def test_declared_parameters_read_from_the_tagged_cell() -> None:
         assert params["data"].default == "../data/sample"
         if "forecast" in nb.name:
             assert {"months", "runs", "seed", "arrivals", "cutoffs", "backtest_months"} <= set(params)
+        elif "worklists" in nb.name:
+            assert {"catalog", "near_days", "upgrade_window_days"} <= set(params)
+            assert params["near_days"].type is int and params["upgrade_window_days"].type is int
         elif "whatif" not in nb.name:
             assert {"churn_horizon_days", "edition", "start", "end"} <= set(params), nb.name
             assert params["churn_horizon_days"].type is int
@@ -341,7 +344,9 @@ def test_reports_render_offline_in_a_real_browser(published) -> None:
                 page.add_init_script("window.__alerts = []; const a = window.alert; "
                                      "window.alert = (m) => { window.__alerts.push(String(m)); a(m); };")
                 page.goto(html_file.as_uri())
-                if html_file.name != "index.html":
+                if html_file.name == "07-worklists.html":  # lists, no charts: the tables and their downloads
+                    assert page.locator("table").count() == 4 and page.locator("a[href$='.xlsx']").count() == 4
+                elif html_file.name != "index.html":
                     page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
                     assert page.locator(".js-plotly-plot").count() >= 1, html_file.name
                     assert "page.figure(" not in page.content() and page.locator(".jp-InputArea-editor").count() == 0, "no code"

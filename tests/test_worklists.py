@@ -127,3 +127,12 @@ def test_the_page_quotes_the_api_counts_and_shows_rubles(tmp_path, monkeypatch):
     assert len(written) == 2 * len(LIST_NAMES)
     back = pd.read_csv(next(f for f in written if f.name == "in-grace.csv"))
     assert back.columns[0] == "Лицензия" and len(back) == counts["in_grace"]
+
+
+def test_report_parameters_of_the_lists_are_checked_before_a_kernel_starts():
+    """near_days < 0 or upgrade_window_days = 0 given to the suite is refused in one line, naming the value."""
+    from subs_model.report_params import DOMAINS
+
+    assert DOMAINS["near_days"]("near_days", -1) == "parameter 'near_days' must be 0 or more, got -1"
+    assert "greater than 0" in DOMAINS["upgrade_window_days"]("upgrade_window_days", 0)
+    assert DOMAINS["near_days"]("near_days", 0) == ""
