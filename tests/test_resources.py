@@ -13,14 +13,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_notebook_and_data_file_ships_in_the_wheel() -> None:
-    """pyproject maps notebooks/ and data/ into the package, and its globs cover every file there."""
+    """pyproject lists every package (subpackages included) and its package-data globs cover every
+    file of notebooks/, data/ and the templates: a wheel holds all an editable install sees."""
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    for package, folder in (("subs_model.notebooks", "notebooks"), ("subs_model.data", "data")):
-        assert package in tool["packages"] and tool["package-dir"][package] == folder
-        files = [p.relative_to(ROOT / folder).as_posix() for p in (ROOT / folder).rglob("*")
-                 if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts]
-        missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in tool["package-data"][package])]
-        assert files and missing == [], (folder, missing)
+    code = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "subs_model").rglob("__init__.py")}
+    assert code <= set(tool["packages"]), code - set(tool["packages"])
+    roots = {"subs_model.notebooks": ROOT / "notebooks", "subs_model.data": ROOT / "data",
+             "subs_model.templates": ROOT / "subs_model" / "templates"}
+    for package, folder in roots.items():
+        if package in tool["package-dir"]:
+            assert ROOT / tool["package-dir"][package] == folder
+        for f in folder.rglob("*"):
+            if not f.is_file() or "__pycache__" in f.parts or ".ipynb_checkpoints" in f.parts:
+                continue
+            owner = ".".join([package, *f.parent.relative_to(folder).parts])
+            assert owner in tool["packages"], (owner, f)
+            assert any(fnmatch.fnmatch(f.name, g) for g in tool["package-data"].get(owner, [])), (owner, f.name)
 
 
 def test_source_checkout_resolves_to_the_repository_folders() -> None:
