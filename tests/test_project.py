@@ -62,13 +62,24 @@ def test_cli_reports_bad_input_without_traceback(tmp_path) -> None:
 
 
 def test_every_non_python_package_file_is_declared_package_data() -> None:
-    """Templates and markers ship in the wheel: pyproject's package-data globs cover every non-.py file."""
+    """Templates and markers ship in the wheel: the package-data globs of the package holding each
+    non-.py file (or of a package above it, with the path below it) cover it."""
     import fnmatch
 
-    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["subs_model"]
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     pkg = ROOT / "subs_model"
-    files = [p.relative_to(pkg).as_posix() for p in pkg.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
+    files = [p.relative_to(pkg) for p in pkg.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
              and "__pycache__" not in p.parts and not p.name.endswith((".nbi", ".nbc"))]
     assert files, "the package has data files"
-    missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
+
+    def declared(f) -> bool:
+        parts = f.parts
+        for k in range(len(parts) - 1, -1, -1):  # the deepest package first, then the ones above it
+            owner = ".".join(["subs_model", *parts[:k]])
+            rest = "/".join(parts[k:])
+            if owner in tool["packages"] and any(fnmatch.fnmatch(rest, g) for g in tool["package-data"].get(owner, [])):
+                return True
+        return False
+
+    missing = [f.as_posix() for f in files if not declared(f)]
     assert missing == []
