@@ -13,40 +13,29 @@ from . import notes
 from .insights import load
 from .money import kopecks
 from .tables import Col, PeopleTable, people_table
-from .worklists import Worklists, worklists
+from .worklists import LABELS, Worklists, worklists
 
 __all__ = ["WorklistPage", "worklists_page"]
 
-_TITLES = {
-    "ru": {"in_grace": "В льготном периоде сейчас", "paid_not_activated": "Продление оплачено, но не активировано",
-           "lapsed_not_upgraded": "Продление сгорело, апгрейда нет", "stuck_orders": "Оплачено, код не выдан"},
-    "en": {"in_grace": "In grace now", "paid_not_activated": "Renewal paid but not activated",
-           "lapsed_not_upgraded": "Renewal lapsed, no upgrade", "stuck_orders": "Paid, no code issued"},
+#: What each list shows: (column, kind, total); headers and titles come from worklists.LABELS.
+_SHOWN: dict[str, list[tuple[str, str, str | None]]] = {
+    "in_grace": [("license_id", "text", None), ("customer_id", "text", None), ("edition", "text", None),
+                 ("covered_until", "date", None), ("deadline", "date", None), ("days_left", "days", None),
+                 ("renewal_waiting", "text", None)],
+    "paid_not_activated": [("license_id", "text", None), ("customer_id", "text", None), ("code", "text", None),
+                           ("act_number", "text", None), ("paid_on", "date", None), ("amount_kop", "rub", "sum"),
+                           ("deadline", "date", None), ("days_left", "days", None)],
+    "lapsed_not_upgraded": [("license_id", "text", None), ("customer_id", "text", None), ("code", "text", None),
+                            ("act_number", "text", None), ("amount_kop", "rub", "sum"), ("lapsed_on", "date", None),
+                            ("days_since_lapse", "days", None)],
+    "stuck_orders": [("order_id", "text", None), ("license_id", "text", None), ("sku", "text", None),
+                     ("act_number", "text", None), ("paid_on", "date", None), ("amount_kop", "rub", "sum"),
+                     ("days_waiting", "days", None), ("deadline", "date", None), ("days_left", "days", None)],
 }
 
-_COLS: dict[str, list[Col]] = {
-    "in_grace": [Col("license_id", "Лицензия", "License"), Col("customer_id", "Клиент", "Customer"),
-                 Col("edition", "Редакция", "Edition"), Col("covered_until", "Покрыта по", "Covered until", "date"),
-                 Col("deadline", "Крайний день продления", "Renewal deadline", "date"),
-                 Col("days_left", "Осталось дней", "Days left", "days"),
-                 Col("renewal_waiting", "Ждёт код продления", "Renewal code waiting")],
-    "paid_not_activated": [Col("license_id", "Лицензия", "License"), Col("customer_id", "Клиент", "Customer"),
-                           Col("code", "Код", "Code"), Col("act_number", "Акт", "Act"),
-                           Col("paid_on", "Оплачен", "Paid on", "date"), Col("amount_kop", "Сумма", "Amount", "rub", "sum"),
-                           Col("deadline", "Крайний день", "Deadline", "date"),
-                           Col("days_left", "Осталось дней", "Days left", "days")],
-    "lapsed_not_upgraded": [Col("license_id", "Лицензия", "License"), Col("customer_id", "Клиент", "Customer"),
-                            Col("code", "Код", "Code"), Col("act_number", "Акт (для заявки на апгрейд)", "Act (for the upgrade ticket)"),
-                            Col("amount_kop", "Оплачено", "Paid", "rub", "sum"),
-                            Col("lapsed_on", "Сгорел", "Lapsed on", "date"),
-                            Col("days_since_lapse", "Дней после сгорания", "Days since lapse", "days")],
-    "stuck_orders": [Col("order_id", "Заказ", "Order"), Col("license_id", "Лицензия", "License"),
-                     Col("sku", "Товар", "Product"), Col("act_number", "Акт", "Act"),
-                     Col("paid_on", "Оплачен", "Paid on", "date"), Col("amount_kop", "Сумма", "Amount", "rub", "sum"),
-                     Col("days_waiting", "Дней без кода", "Days without a code", "days"),
-                     Col("deadline", "Крайний день продления", "Renewal deadline", "date"),
-                     Col("days_left", "Осталось дней", "Days left", "days")],
-}
+
+def _cols(name: str) -> list[Col]:
+    return [Col(key, LABELS["ru"][key], LABELS["en"][key], kind, total) for key, kind, total in _SHOWN[name]]
 
 
 @dataclass(frozen=True)
@@ -85,8 +74,8 @@ class WorklistPage:
         df = getattr(self.lists, name)
         if "amount_rub" in df.columns:
             df = df.assign(amount_kop=kopecks(df["amount_rub"]))
-        return people_table(df, _COLS[name], self.lang, name=name.replace("_", "-"),
-                            caption=_TITLES[self.lang][name], max_rows=max_rows)
+        return people_table(df, _cols(name), self.lang, name=name.replace("_", "-"),
+                            caption=LABELS[self.lang][name], max_rows=max_rows)
 
 
 def worklists_page(data: str, catalog: str | None = None, as_of: str = "", near_days: int = 30,
@@ -96,7 +85,7 @@ def worklists_page(data: str, catalog: str | None = None, as_of: str = "", near_
     >>> page = worklists_page("data/sample", "data/catalog.yaml", "2026-10-31")  # doctest: +SKIP
     >>> page.show("in_grace")  # doctest: +SKIP
     """
-    if lang not in _TITLES:
+    if lang not in LABELS:
         msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
         raise ValueError(msg)
     from .io import read_ledger

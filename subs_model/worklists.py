@@ -41,19 +41,19 @@ from .errors import SubsModelError
 from .ledger import Ledger
 from .vocab import NO_DAY, CodeStatus, Sku
 
-__all__ = ["LIST_NAMES", "Worklists", "WorklistError", "worklists"]
+__all__ = ["LABELS", "LIST_NAMES", "Worklists", "WorklistError", "worklists"]
 
 #: The lists in the order a person works through them.
 LIST_NAMES = ("in_grace", "paid_not_activated", "lapsed_not_upgraded", "stuck_orders")
 
 #: Sheet titles and column headers for people (the API keeps the snake_case names).
-_LABELS: dict[str, dict[str, str]] = {
+LABELS: dict[str, dict[str, str]] = {
     "ru": {
         "in_grace": "В льготном периоде", "paid_not_activated": "Оплачено, не активировано",
         "lapsed_not_upgraded": "Сгорело, без апгрейда", "stuck_orders": "Оплачено, нет кода",
         "license_id": "Лицензия", "customer_id": "Клиент", "edition": "Редакция", "covered_until": "Покрыта по",
         "deadline": "Крайний день продления", "days_left": "Осталось дней", "renewal_waiting": "Ждёт код продления",
-        "code": "Код", "order_id": "Заказ", "act_number": "Акт", "paid_on": "Оплачен", "amount_rub": "Сумма, ₽",
+        "code": "Код", "order_id": "Заказ", "act_number": "Акт", "paid_on": "Оплачен", "amount_rub": "Сумма, ₽", "amount_kop": "Сумма",
         "lapsed_on": "Сгорел", "days_since_lapse": "Дней после сгорания", "sku": "Товар",
         "days_waiting": "Дней без кода",
     },
@@ -62,7 +62,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "lapsed_not_upgraded": "Lapsed, not upgraded", "stuck_orders": "Paid, no code",
         "license_id": "License", "customer_id": "Customer", "edition": "Edition", "covered_until": "Covered until",
         "deadline": "Renewal deadline", "days_left": "Days left", "renewal_waiting": "Renewal code waiting",
-        "code": "Code", "order_id": "Order", "act_number": "Act", "paid_on": "Paid on", "amount_rub": "Amount, ₽",
+        "code": "Code", "order_id": "Order", "act_number": "Act", "paid_on": "Paid on", "amount_rub": "Amount, ₽", "amount_kop": "Amount",
         "lapsed_on": "Lapsed on", "days_since_lapse": "Days since lapse", "sku": "Product",
         "days_waiting": "Days without a code",
     },
@@ -111,10 +111,10 @@ class Worklists:
 
 
 def _labels(lang: str) -> dict[str, str]:
-    if lang not in _LABELS:
-        msg = f"lang {lang!r} is not one of {sorted(_LABELS)}; use 'ru' or 'en'"
+    if lang not in LABELS:
+        msg = f"lang {lang!r} is not one of {sorted(LABELS)}; use 'ru' or 'en'"
         raise WorklistError(msg)
-    return _LABELS[lang]
+    return LABELS[lang]
 
 
 def _days(values: pd.Series) -> np.ndarray:
