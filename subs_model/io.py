@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import LedgerError
-from .ledger import COLUMNS, REQUIRED, TABLES, Ledger, find_files, read_table
+from .ledger import COLUMNS, REQUIRED, TABLES, Ledger
+from .sources import find_files, read_table
 from .profiles import Profile, load_profile, to_canonical
 from .quarantine import QuarantineReason, assemble_ledger, source_lines, Quarantine, raw_rows
 from .streamed import validate_streamed
@@ -134,7 +135,7 @@ def _locate_tables(path: str | Path | Mapping[str, str | Path], prof: Profile | 
 
 def _check_streamed_header(path: Path, name: str) -> None:
     """The header of the table read in chunks, checked up front as a whole read checks it."""
-    from .ledger import canonical_column, check_header, header_columns
+    from .sources import canonical_column, check_header, header_columns
 
     names = canonical_column(path, name, header_columns(path, name, "utf-8", ","), None)
     check_header(path, name, names, None)

@@ -72,7 +72,7 @@ def _first_pass(path: Path, name: str, q: Quarantine, tz: str, chunk_rows: int, 
     columns with each row's hash (``_row``) and how many values were trimmed."""
     import pyarrow as pa
 
-    from .ledger import csv_batches
+    from .sources import csv_batches
 
     keys: dict[str, list[Any]] = {c: [] for c in _KEY_COLUMNS}
     hashes, prio, col, msg = [], [], [], []
@@ -157,7 +157,7 @@ def _stream_chunks(path: Path, name: str, t_i: int, q: Quarantine, bad: np.ndarr
                    emit) -> pd.DataFrame:
     """Table ``name`` (number ``t_i``) read again in chunks: each chunk's quarantined rows
     passed to ``emit``, the accepted rows (without ``bad`` and the merged ``m``) returned."""
-    from .ledger import csv_batches
+    from .sources import csv_batches
 
     drop = np.zeros(len(q.prio[name]), bool)
     drop[bad] = True

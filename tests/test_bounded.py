@@ -134,8 +134,10 @@ def test_streamed_read_gives_the_whole_reads_ledger_and_quarantine(tmp_path, mon
     monkeypatch.setattr(io, "_STREAM_BYTES", 0)
     monkeypatch.setattr(io, "_CHUNK_ROWS", 7_000)
     calls = []
-    batches = sm.ledger.csv_batches
-    monkeypatch.setattr(sm.ledger, "csv_batches", lambda *a: calls.append(a) or batches(*a))
+    from subs_model import sources
+
+    batches = sources.csv_batches
+    monkeypatch.setattr(sources, "csv_batches", lambda *a: calls.append(a) or batches(*a))
     led = sm.read_ledger(folder, quarantine_to=tmp_path / "s" / "quarantine", quarantine_head=5_000)
     assert len(calls) == 2, "orders were read twice in chunks"
     pd.testing.assert_frame_equal(led.load_summary, whole.load_summary)

@@ -348,7 +348,7 @@ def test_trim_policy_strips_unicode_spaces_and_keeps_inner_ones() -> None:
     """The policy: Unicode white space around a value goes (NBSP, U+2007, U+202F, tabs); inside it stays."""
     import pyarrow as pa
 
-    from subs_model.ledger import _trim
+    from subs_model.sources import _trim
 
     values = [" L001 ", "\u00a0K1\u00a0", "\u2007x\u202f", "\tA B\t", "Лицензия", "ok", None, "", "р", "\u3000y"]
     out, n = _trim(pa.array(values))
