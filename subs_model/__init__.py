@@ -63,8 +63,8 @@ _LAZY: dict[str, str] = {
     "Profile": "profiles",
     "load_profile": "profiles",
     "CodeStatus": "replay",
-    "Prepared": "replay",
-    "prepare": "replay",
+    "Prepared": "prepared",
+    "prepare": "prepared",
     "Reason": "replay",
     "Replay": "replay",
     "Source": "replay",
@@ -142,7 +142,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .ledger import Ledger
     from .notes import Note
     from .profiles import Profile, load_profile
-    from .replay import CodeStatus, Prepared, Reason, Replay, Source, prepare, replay
+    from .prepared import Prepared, prepare
+    from .replay import CodeStatus, Reason, Replay, Source, replay
     from .reports import run_reports
     from .simulate import simulate
     from .tables import people_table

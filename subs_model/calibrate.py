@@ -34,7 +34,8 @@ from .behaviour import Behaviour, LeadTime
 from .catalog import Catalog
 from .days import NO_DAY, NO_TIME, as_day, parse_instants, to_local_days
 from .ledger import Ledger
-from .replay import first_activations, replay
+from .prepared import first_activations
+from .replay import replay
 from .vocab import EDITIONS, REN, STAGES, SUB, UPG, CodeStatus, Edition, Stage
 
 __all__ = ["calibrate", "calibrate_retention"]

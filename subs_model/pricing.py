@@ -21,7 +21,7 @@ from .money import kopecks
 from .vocab import Edition, Sku, categories
 
 if TYPE_CHECKING:
-    from .replay import Prepared
+    from .prepared import Prepared
 
 __all__ = ["order_prices", "parse_kopecks"]
 
@@ -98,7 +98,7 @@ def order_prices(ledger: Ledger, catalog: Catalog, prepared: Prepared | None = N
     >>> order_prices(sm.read_ledger("data/sample"), sm.Catalog.default()).columns[-1]  # doctest: +SKIP
     'variance_kopecks'
     """
-    from .replay import prepare
+    from .prepared import prepare
 
     p = prepared if prepared is not None else prepare(ledger, catalog)
     inv = p.o_invoice_day if p.o_invoice_day is not None else np.full(len(p.o_sku), NO_DAY, np.int64)

@@ -25,7 +25,7 @@ from .vocab import CodeStatus, Reason, Sku, Source, categories
 from .workers import submit
 
 if TYPE_CHECKING:
-    from .replay import Prepared
+    from .prepared import Prepared
 
 __all__ = ["Replay"]
 

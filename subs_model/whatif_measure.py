@@ -21,7 +21,8 @@ from .catalog import Catalog
 from .days import NO_DAY, NO_TIME, NS_PER_DAY, days32
 from .ledger import Ledger
 from .metrics import recognise_spread
-from .replay import Prepared, order_events, issues_before, replay, scan_prepared, target_numbers
+from .prepared import Prepared, issues_before, order_events, target_numbers
+from .replay import replay, scan_prepared
 from .simulate import SimCore, simulate_core
 from .vocab import ACCEPTED, EDITIONS, REN, SUB, UPG, Coded, categories, numbered
 

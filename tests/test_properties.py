@@ -348,7 +348,7 @@ def test_license_ranges_on_threads_give_the_same_result(led: sm.Ledger, cat: sm.
     ledgers do), changes nothing."""
     import importlib
 
-    engine = importlib.import_module("subs_model.replay")
+    engine = importlib.import_module("subs_model.prepared")
     one = sm.replay(sm.Ledger(**led.tables()), cat, as_of=AS_OF)
     old = engine.PARALLEL_MIN_EVENTS, engine.BUCKET_EVENTS
     try:
@@ -372,7 +372,7 @@ def test_replay_on_threads_works_in_a_forked_child(monkeypatch) -> None:
     import select
     from pathlib import Path
 
-    engine = importlib.import_module("subs_model.replay")
+    engine = importlib.import_module("subs_model.prepared")
     monkeypatch.setattr(engine, "PARALLEL_MIN_EVENTS", 0)
     monkeypatch.setattr(importlib.import_module("subs_model.workers"), "_setting", 2)
     led = sm.read_ledger(Path(__file__).parents[1] / "data/sample")

@@ -415,7 +415,7 @@ def test_ledger_faults_are_reported_first_by_license_then_edition_then_timestamp
     import importlib
 
     if parallel:
-        monkeypatch.setattr(importlib.import_module("subs_model.replay"), "PARALLEL_MIN_EVENTS", 0)
+        monkeypatch.setattr(importlib.import_module("subs_model.prepared"), "PARALLEL_MIN_EVENTS", 0)
     with pytest.raises(sm.LedgerError, match=match):
         sm.replay(_faulty(faults))
 

@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..days import NO_DAY, NO_TIME, parse_instants, to_local_days
 
-from ..replay import Replay, first_activations
+from ..prepared import first_activations
+from ..replay import Replay
 from ..vocab import CodeStatus, Sku, Stage, UPG
 
 from ._common import to_days
