@@ -1,0 +1,223 @@
+"""The compiled passes of one what-if run (see :mod:`subs_model.whatif_measure`).
+
+:func:`prepare_orders` turns the simulator's order arrays into the replay engine's input:
+one pass over the orders in row order numbers them by license (as
+:func:`subs_model._join.license_order` does) and collects the activations and code
+issues, then the engine's own ordering passes run on them (:func:`subs_model._join.event_order`,
+:func:`subs_model._join.issue_events`, :func:`subs_model._scan.issues_before`).
+:func:`measure_periods` walks the scan's accepted activations once in replay order (license,
+instant) and counts active licenses, continuations by outcome, lapses and the first-year
+renewal rate; :func:`measure_money` books the payments and spreads them with
+:func:`subs_model.metrics.revenue.recognise_spread`. Deadlines come from the rule helpers of
+:mod:`subs_model._kernel`; months are looked up in a day → month table
+(:func:`month_table`), which answers what ``np.searchsorted(month_ends, day)`` answers.
+
+Days are int64 days since 1970-01-01 (local); instants local ns (``NO_TIME``: not happened).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from . import _join as J
+from . import _kernel as K
+from . import _scan as S
+from .metrics.revenue import recognise_spread
+from .vocab import ACCEPTED, NO_DAY, NO_DAY32, NO_TIME, NS_PER_DAY, REN, SUB, UPG
+
+__all__ = ["CONTINUATION_DAYS", "measure_money", "measure_periods", "month_table", "prepare_orders"]
+
+#: A subscription activated up to this many days after the window closed counts as a continuation.
+CONTINUATION_DAYS = 365
+#: Rows of :func:`measure_periods`' continuation counts.
+EARLY, GRACE, SUBSCRIPTION, UPGRADE = 0, 1, 2, 3
+#: Columns of an order's instants (``SimCore.o_times``).
+INVOICED, PAID, ISSUED, ACTIVATED = 1, 2, 4, 5
+
+
+def month_table(month_ends: np.ndarray) -> np.ndarray:
+    """For each day from the first month end to the last: how many month ends come before it
+    (``np.searchsorted(month_ends, day)``, which :func:`month_of` reads for any day)."""
+    return np.searchsorted(month_ends, np.arange(month_ends[0], month_ends[-1] + 1)).astype(np.int64)
+
+
+@nb.njit(cache=True, inline="always")
+def month_of(day, first_end, table, n_m):
+    """The month of the horizon ``day`` falls in (0 up to the first month end, ``n_m`` after the
+    last): ``np.searchsorted(month_ends, day)`` from :func:`month_table` (``first_end`` is
+    ``month_ends[0]``)."""
+    if day <= first_end:
+        return 0
+    if day - first_end >= table.shape[0]:
+        return n_m
+    return table[day - first_end]
+
+
+@nb.njit(cache=True, nogil=True)
+def prepare_orders(o_lic, o_sku, o_t, o_up, n_lic):
+    """The engine's input for simulated orders (row ``k``: license ``o_lic[k]``, sku, instants
+    ``o_t[k]``, upgrade target row ``o_up[k]``), as :func:`subs_model.replay.prepare` numbers a
+    ledger's: orders by license (row order within one), activations by (license, instant),
+    renewal-code issues by (license, instant). Returns ``o_perm, o_rank, o_ptr, n_sku, n_day,
+    n_target, act_perm, act_ptr, act_num, act_iss, act_day, iss_num, iss_ptr, iss_day``."""
+    n = o_lic.shape[0]
+    o_ptr = np.zeros(n_lic + 1, np.int64)
+    n_act = 0
+    for k in range(n):
+        o_ptr[o_lic[k] + 1] += 1
+        n_act += o_t[k, ACTIVATED] != NO_TIME
+    for g in range(n_lic):
+        o_ptr[g + 1] += o_ptr[g]
+    fill = o_ptr[:-1].copy()
+    o_perm = np.empty(n, np.int32)
+    o_rank = np.empty(n, np.int32)
+    n_sku = np.empty(n, o_sku.dtype)
+    n_ts = np.empty(n, np.int64)
+    n_day = np.empty(n, np.int32)
+    a_lic = np.empty(n_act, np.int64)
+    a_ts = np.empty(n_act, np.int64)
+    a_row = np.empty(n_act, np.int64)
+    a = 0
+    for k in range(n):  # row order: a license's orders are numbered in row order
+        li = o_lic[k]
+        j = fill[li]
+        fill[li] = j + 1
+        o_perm[j] = k
+        o_rank[k] = j
+        n_sku[j] = o_sku[k]
+        ts = o_t[k, ISSUED]
+        n_ts[j] = ts
+        n_day[j] = NO_DAY32 if ts == NO_TIME else ts // NS_PER_DAY
+        if o_t[k, ACTIVATED] != NO_TIME:
+            a_lic[a] = li
+            a_ts[a] = o_t[k, ACTIVATED]
+            a_row[a] = k
+            a += 1
+    act_perm, act_ptr, _ = J.event_order(a_lic, a_ts, n_lic)  # same-instant activations keep row order
+    act_num = np.empty(n_act, np.int32)
+    act_ts = np.empty(n_act, np.int64)
+    act_day = np.empty(n_act, np.int64)
+    for i in range(n_act):
+        p = act_perm[i]
+        act_num[i] = o_rank[a_row[p]]
+        act_ts[i] = a_ts[p]
+        act_day[i] = a_ts[p] // NS_PER_DAY
+    iss_num, iss_ptr, iss_ts, iss_day = J.issue_events(o_ptr, n_sku, n_ts, n_day)
+    act_iss = np.empty(n_act, np.int32)
+    S.issues_before(act_ptr, act_ts, iss_ptr, iss_ts, act_iss)
+    n_target = np.full(n, -1, np.int32)
+    for k in range(n):
+        if o_up[k] >= 0:
+            n_target[o_rank[k]] = o_rank[o_up[k]]
+    return (o_perm, o_rank, o_ptr, n_sku, n_day, n_target, act_perm, act_ptr, act_num, act_iss, act_day,
+            iss_num, iss_ptr, iss_day)
+
+
+@nb.njit(cache=True, inline="always")
+def _covers(delta, s, e, ed, first_end, table, n_m):
+    """A period ``[s, e)`` of edition ``ed`` covers the month ends from the first on or after
+    ``s`` to the last before ``e``: +1 at the one, -1 after the other (summed later)."""
+    delta[month_of(s, first_end, table, n_m), ed] += 1
+    delta[month_of(e, first_end, table, n_m), ed] -= 1
+
+
+@nb.njit(cache=True, nogil=True)
+def measure_periods(init_end, edition, n_ed, act_ptr, act_num, act_day, reason, pstart, pend, o_perm, o_sku,
+                    from_day, grace, start_day, month_ends, table, carrier):
+    """One pass over each license's periods in replay order: its initial period (licenses
+    ``0 … len(init_end) - 1``, the year up to ``init_end``) and those its accepted activations
+    added. Returns licenses active at each month end per edition ``[month, edition]``, the
+    continuations by outcome ``[EARLY/GRACE/SUBSCRIPTION/UPGRADE, month]`` (activation month,
+    against the license's previous end), lapses (month of a license's last end in the horizon),
+    the first-year ends renewed within 365 days and all first-year ends, and the rows of
+    accepted upgrades. ``carrier[row]`` gets the activation (replay position) of each accepted order.
+    """
+    n_m = month_ends.shape[0]
+    first_end, end_day = month_ends[0], month_ends[n_m - 1]
+    n_init = init_end.shape[0]
+    delta = np.zeros((n_m + 1, n_ed), np.int64)
+    cont = np.zeros((4, n_m), np.int64)
+    lapsed = np.zeros(n_m, np.int64)
+    ups = np.empty(reason.shape[0], np.int64)
+    n_up = renewed = ends = 0
+    for lic in range(act_ptr.shape[0] - 1):
+        ed = edition[lic]
+        pe = NO_DAY  # the previous period's end
+        last_end = NO_DAY
+        if lic < n_init:
+            pe = last_end = init_end[lic]
+            _covers(delta, pe - 365, pe, ed, first_end, table, n_m)
+        for a in range(act_ptr[lic], act_ptr[lic + 1]):
+            if reason[a] != ACCEPTED:
+                continue
+            row = o_perm[act_num[a]]
+            carrier[row] = a
+            s, e, day, sku = np.int64(pstart[a]), np.int64(pend[a]), act_day[a], o_sku[row]
+            _covers(delta, s, e, ed, first_end, table, n_m)
+            if sku == UPG:
+                ups[n_up] = row
+                n_up += 1
+            if pe != NO_DAY and start_day <= day <= end_day:
+                m = month_of(day, first_end, table, n_m)
+                if sku == REN:
+                    cont[EARLY if day < pe else GRACE, m] += 1
+                elif sku == SUB and day < K.closing_day(pe, from_day, grace) + CONTINUATION_DAYS:
+                    cont[SUBSCRIPTION, m] += 1
+                elif sku == UPG:
+                    cont[UPGRADE, m] += 1
+            if pe != NO_DAY and start_day <= pe < start_day + 365:
+                ends += 1
+                renewed += s - pe <= 365
+            pe = e
+            last_end = max(last_end, e)
+        if pe != NO_DAY and start_day <= pe < start_day + 365:
+            ends += 1
+        if start_day <= last_end <= end_day:
+            lapsed[month_of(last_end, first_end, table, n_m)] += 1
+    for m in range(1, n_m + 1):
+        delta[m] += delta[m - 1]
+    return delta[:n_m], cont, lapsed, renewed, ends, ups[:n_up]
+
+
+@nb.njit(cache=True, nogil=True)
+def measure_money(o_lic, o_sku, o_t, o_up, edition, n_ed, prices, from_day, start_day, month_ends, table, carrier, ups,
+                  pstart, pend, act_day):
+    """Bookings per edition ``[edition, month]`` (paid day in the horizon, at the price of the
+    version in force on the invoice day, R10) and recognised revenue per month of those
+    payments, each spread over the period its activation added — an upgraded renewal's with
+    the upgrade's (``ups``: rows of accepted upgrades; ``carrier`` from :func:`measure_periods`)."""
+    n_m = month_ends.shape[0]
+    first_end, end_day = month_ends[0], month_ends[n_m - 1]
+    for i in range(ups.shape[0]):
+        tgt = o_up[ups[i]]
+        if tgt >= 0 and carrier[tgt] < 0:
+            carrier[tgt] = carrier[ups[i]]
+    book = np.zeros((n_ed, n_m), np.int64)
+    n = o_lic.shape[0]
+    A, D, RS = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    MS, ME = np.empty(n, np.int64), np.empty(n, np.int64)
+    n_pay = 0
+    for k in range(n):
+        paid = o_t[k, PAID]
+        day = paid // NS_PER_DAY
+        if paid == NO_TIME or day < start_day or day > end_day:
+            continue
+        inv = o_t[k, INVOICED]
+        ed = edition[o_lic[k]]
+        amount = prices[K.version_on(inv // NS_PER_DAY if inv != NO_TIME else start_day, from_day), ed, o_sku[k]]
+        book[ed, month_of(day, first_end, table, n_m)] += amount
+        c = carrier[k]
+        if c < 0:
+            continue
+        d = np.int64(pend[c]) - np.int64(pstart[c])
+        rs = np.int64(pstart[c]) if d > 0 else act_day[c]
+        if rs > end_day:
+            continue
+        A[n_pay], D[n_pay], RS[n_pay] = amount, d, rs
+        MS[n_pay] = month_of(max(rs, start_day), first_end, table, n_m)
+        ME[n_pay] = month_of(min(rs + d - 1 if d > 0 else rs, end_day), first_end, table, n_m)
+        n_pay += 1
+    rec = recognise_spread(A[:n_pay], D[:n_pay], RS[:n_pay], np.zeros(n_pay, np.int64), MS[:n_pay], ME[:n_pay],
+                           month_ends, 1)
+    return book, rec[:, 0].copy()
