@@ -23,6 +23,7 @@ from .metrics import recognise_spread
 from .replay import Prepared, replay, scan_prepared
 from .simulate import SimCore, simulate_core
 from .vocab import EDITIONS, UPG, Coded, categories, numbered
+from .workers import limited
 
 __all__ = ["BY_EDITION", "METRICS", "MONEY", "STOCKS", "Metric", "deferred_release"]
 
@@ -109,7 +110,8 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
 
 def run_task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndarray, float]]:
     """A batch of runs of one scenario at one elasticity (module-level so any executor can ship it):
-    per run its key, number, monthly metrics and renewal rate."""
+    per run its key, number, monthly metrics and renewal rate. ``payload["threads"]`` (optional)
+    caps the threads the runs use (:func:`subs_model.workers.limited`)."""
     beh, cat = payload["behaviour"], payload["catalog"]
     beh = beh if isinstance(beh, Behaviour) else Behaviour.from_dict(beh)
     cat = cat if isinstance(cat, Catalog) else Catalog.from_dict(cat)
@@ -117,11 +119,12 @@ def run_task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndar
     start_day, month_ends = payload["start_day"], np.asarray(payload["month_ends"])
     table = W.month_table(month_ends)
     out = []
-    for r in payload["runs"]:
-        core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng([payload["seed"], r]),
-                             progress=False, initial=init, propensity=payload.get("propensity"))
-        metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends, table)
-        out.append((payload["key"], r, metrics, rate))
+    with limited(payload.get("threads")):  # 1 in a pool that fills the CPUs: no threads inside (workers.py)
+        for r in payload["runs"]:
+            core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng([payload["seed"], r]),
+                                 progress=False, initial=init, propensity=payload.get("propensity"))
+            metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends, table)
+            out.append((payload["key"], r, metrics, rate))
     return out
 
 
