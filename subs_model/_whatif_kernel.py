@@ -26,7 +26,8 @@ from . import _scan as S
 from .metrics.revenue import recognise_spread
 from .vocab import ACCEPTED, NO_DAY, NO_DAY32, NO_TIME, NS_PER_DAY, REN, SUB, UPG
 
-__all__ = ["CONTINUATION_DAYS", "measure_money", "measure_periods", "month_table", "prepare_orders"]
+__all__ = ["CONTINUATION_DAYS", "license_blocks", "measure_money", "measure_periods", "month_table", "prepare_grouped",
+           "prepare_orders"]
 
 #: A subscription activated up to this many days after the window closed counts as a continuation.
 CONTINUATION_DAYS = 365
@@ -114,6 +115,83 @@ def prepare_orders(o_lic, o_sku, o_t, o_up, n_lic):
             iss_num, iss_ptr, iss_day)
 
 
+@nb.njit(cache=True, nogil=True)
+def license_blocks(o_lic, n_lic):
+    """When each license's orders are consecutive rows (the simulator writes them so): the
+    licenses in the order their orders come, then those without orders by number (``seq``),
+    and the rows of the ``g``-th, ``o_ptr[g] … o_ptr[g + 1] - 1``; else two empty arrays."""
+    seen = np.zeros(n_lic, np.bool_)
+    seq = np.empty(n_lic, np.int64)
+    o_ptr = np.empty(n_lic + 1, np.int64)
+    n = o_lic.shape[0]
+    b = 0
+    for k in range(n):
+        li = o_lic[k]
+        if k == 0 or li != o_lic[k - 1]:
+            if seen[li]:
+                return np.empty(0, np.int64), np.empty(0, np.int64)
+            seen[li] = True
+            seq[b] = li
+            o_ptr[b] = k
+            b += 1
+    o_ptr[b] = n
+    for li in range(n_lic):
+        if not seen[li]:
+            seq[b] = li
+            b += 1
+            o_ptr[b] = n
+    return seq, o_ptr
+
+
+@nb.njit(cache=True, nogil=True)
+def prepare_grouped(o_sku, o_t, o_up, o_ptr):
+    """:func:`prepare_orders` for orders whose licenses' rows are consecutive, licenses numbered
+    in the order of their rows (:func:`license_blocks`): an order's number is its row, so
+    nothing moves. Returns ``o_lic, n_day, n_target, act_perm, act_ptr, act_num, act_iss,
+    act_day, iss_num, iss_ptr, iss_day`` (``o_lic``: each row's license number)."""
+    n = o_sku.shape[0]
+    n_lic = o_ptr.shape[0] - 1
+    o_lic = np.empty(n, np.int64)
+    n_ts = np.empty(n, np.int64)
+    n_day = np.empty(n, np.int32)
+    n_target = np.empty(n, np.int32)
+    act_ptr = np.zeros(n_lic + 1, np.int64)
+    a_ts = np.empty(n, np.int64)
+    a_row = np.empty(n, np.int32)
+    a = 0
+    disorder = False
+    for g in range(n_lic):
+        first = a
+        for k in range(o_ptr[g], o_ptr[g + 1]):
+            o_lic[k] = g
+            ts = o_t[k, ISSUED]
+            n_ts[k] = ts
+            n_day[k] = NO_DAY32 if ts == NO_TIME else ts // NS_PER_DAY
+            n_target[k] = o_up[k] if o_up[k] >= 0 else -1
+            at = o_t[k, ACTIVATED]
+            if at != NO_TIME:
+                disorder |= a > first and at < a_ts[a - 1]
+                a_ts[a] = at
+                a_row[a] = k
+                a += 1
+        act_ptr[g + 1] = a
+    act_perm = np.arange(a).astype(np.int32)
+    if disorder:  # activations of a license out of instant order: sorted as event_order does (stable)
+        J._sort_groups(act_perm, act_ptr, a_ts)
+    act_num = np.empty(a, np.int32)
+    act_ts = np.empty(a, np.int64)
+    act_day = np.empty(a, np.int64)
+    for i in range(a):
+        p = act_perm[i]
+        act_num[i] = a_row[p]
+        act_ts[i] = a_ts[p]
+        act_day[i] = a_ts[p] // NS_PER_DAY
+    iss_num, iss_ptr, iss_ts, iss_day = J.issue_events(o_ptr, o_sku, n_ts, n_day)
+    act_iss = np.empty(a, np.int32)
+    S.issues_before(act_ptr, act_ts, iss_ptr, iss_ts, act_iss)
+    return o_lic, n_day, n_target, act_perm, act_ptr, act_num, act_iss, act_day, iss_num, iss_ptr, iss_day
+
+
 @nb.njit(cache=True, inline="always")
 def _covers(delta, s, e, ed, first_end, table, n_m):
     """A period ``[s, e)`` of edition ``ed`` covers the month ends from the first on or after
@@ -123,11 +201,12 @@ def _covers(delta, s, e, ed, first_end, table, n_m):
 
 
 @nb.njit(cache=True, nogil=True)
-def measure_periods(init_end, edition, n_ed, act_ptr, act_num, act_day, reason, pstart, pend, o_perm, o_sku,
+def measure_periods(init_end, seq, edition, n_ed, act_ptr, act_num, act_day, reason, pstart, pend, o_perm, o_sku,
                     from_day, grace, start_day, month_ends, table, carrier):
     """One pass over each license's periods in replay order: its initial period (licenses
-    ``0 … len(init_end) - 1``, the year up to ``init_end``) and those its accepted activations
-    added. Returns licenses active at each month end per edition ``[month, edition]``, the
+    ``0 … len(init_end) - 1`` of the simulation, the year up to ``init_end``) and those its
+    accepted activations added (the ``g``-th license of the replay is ``seq[g]`` of the
+    simulation). Returns licenses active at each month end per edition ``[month, edition]``, the
     continuations by outcome ``[EARLY/GRACE/SUBSCRIPTION/UPGRADE, month]`` (activation month,
     against the license's previous end), lapses (month of a license's last end in the horizon),
     the first-year ends renewed within 365 days and all first-year ends, and the rows of
@@ -141,14 +220,15 @@ def measure_periods(init_end, edition, n_ed, act_ptr, act_num, act_day, reason, 
     lapsed = np.zeros(n_m, np.int64)
     ups = np.empty(reason.shape[0], np.int64)
     n_up = renewed = ends = 0
-    for lic in range(act_ptr.shape[0] - 1):
+    for g in range(act_ptr.shape[0] - 1):
+        lic = seq[g]
         ed = edition[lic]
         pe = NO_DAY  # the previous period's end
         last_end = NO_DAY
         if lic < n_init:
             pe = last_end = init_end[lic]
             _covers(delta, pe - 365, pe, ed, first_end, table, n_m)
-        for a in range(act_ptr[lic], act_ptr[lic + 1]):
+        for a in range(act_ptr[g], act_ptr[g + 1]):
             if reason[a] != ACCEPTED:
                 continue
             row = o_perm[act_num[a]]

@@ -55,11 +55,38 @@ STOCKS = (Metric.ACTIVE, Metric.ACTIVE_FULL, Metric.ACTIVE_BASIC)
 
 
 # -- one run: simulate, replay on integer arrays, measure ---------------------------------------------------
-def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
+def _prepare_core(core: SimCore, init_end: np.ndarray) -> tuple[Prepared, np.ndarray]:
     """Engine input from simulator arrays (no strings): every order's code is its own index, and
     the base's licenses ``0 … len(init_end) - 1`` each have their current period as a legacy
-    one (one event each: already in replay order). ``o_invoice_day`` is not built (the scan
-    does not read it; :func:`_measure` reads the invoice instants itself)."""
+    one. Also which simulated license each license number of the replay is.
+
+    The simulator writes each license's orders together: then the licenses are numbered in
+    the order of their rows and an order's number is its row (:func:`_whatif_kernel.prepare_grouped`,
+    nothing moves); otherwise by license number (:func:`_whatif_kernel.prepare_orders`). The
+    metrics add up over licenses, so both give the same run. ``o_invoice_day`` is not built
+    (the scan does not read it)."""
+    seq, o_ptr = W.license_blocks(core.o_lic, core.n_licenses)
+    if len(seq) != core.n_licenses or not len(seq):
+        return _prepare_by_number(core, init_end), np.arange(core.n_licenses, dtype=np.int64)
+    o_lic, n_day, n_target, act_perm, act_ptr, act_num, act_iss, act_day, iss_num, iss_ptr, iss_day = W.prepare_grouped(
+        core.o_sku, core.o_times, core.o_upgrade_of, o_ptr)
+    has_init = seq < len(init_end)
+    leg_lic = np.flatnonzero(has_init)
+    leg_row = seq[leg_lic]
+    numbers = np.arange(len(o_lic), dtype=np.int32)
+    return Prepared(
+        license_ids=None, license_dtype=None, license_edition=core.edition[seq], o_lic=o_lic, o_sku=core.o_sku,
+        o_target=core.o_upgrade_of, o_invoice_day=None, o_perm=numbers, o_rank=numbers, o_ptr=o_ptr, n_sku=core.o_sku,
+        n_issue_day=n_day, n_target=n_target, n_oid=None, act_num=act_num, act_iss=act_iss, act_day=act_day,
+        act_static=np.zeros(len(act_num), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
+        iss_num=iss_num, iss_day=iss_day, iss_ptr=iss_ptr, leg_lic=leg_lic, leg_start=init_end[leg_row] - 365,
+        leg_end=init_end[leg_row], leg_perm=leg_row.astype(np.int32), leg_ptr=np.r_[0, np.cumsum(has_init)],
+        last_event_day=0,
+    ), seq
+
+
+def _prepare_by_number(core: SimCore, init_end: np.ndarray) -> Prepared:
+    """:func:`_prepare_core` for orders in any row order: licenses keep their numbers."""
     (o_perm, o_rank, o_ptr, n_sku, n_day, n_target, act_perm, act_ptr, act_num, act_iss, act_day,
      iss_num, iss_ptr, iss_day) = W.prepare_orders(core.o_lic, core.o_sku, core.o_times, core.o_upgrade_of, core.n_licenses)
     n_init = len(init_end)
@@ -81,7 +108,7 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     the first-year renewal rate of that same replay (share of the coverage ends in the first
     year followed by coverage within 365 days). ``table``: :func:`_whatif_kernel.month_table`
     of ``month_ends`` (made here if not given)."""
-    p = _prepare_core(core, init_end)
+    p, seq = _prepare_core(core, init_end)
     knobs = dict(cat.knob_arrays())
     knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])  # the initial periods are real subscriptions
     r = scan_prepared(p, knobs, int(month_ends[-1]))
@@ -89,7 +116,7 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     n_ed = len(EDITIONS)
     carrier = np.full(len(core.o_sku), -1, np.int64)  # per order row: the accepted activation its payment is spread over
     active, cont, lapsed, renewed, ends, ups = W.measure_periods(
-        init_end, core.edition, n_ed, p.act_ptr, p.act_num, p.act_day, r["reason"], r["pstart"], r["pend"], p.o_perm,
+        init_end, seq, core.edition, n_ed, p.act_ptr, p.act_num, p.act_day, r["reason"], r["pstart"], r["pend"], p.o_perm,
         core.o_sku, knobs["from_day"], knobs["grace"], start_day, month_ends, table, carrier)
     book, rec = W.measure_money(core.o_lic, core.o_sku, core.o_times, core.o_upgrade_of, core.edition, n_ed,
                                 cat.price_table(), knobs["from_day"], start_day, month_ends, table, carrier, ups,
