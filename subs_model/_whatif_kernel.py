@@ -260,6 +260,43 @@ def measure_periods(init_end, seq, edition, n_ed, act_ptr, act_num, act_day, rea
     return delta[:n_m], cont, lapsed, renewed, ends, ups[:n_up]
 
 
+@nb.njit(cache=True, inline="always")
+def _hash(a, d, r, mask):
+    """Slot of the payment ``(a, d, r)`` in a table of ``mask + 1`` slots (a power of two)."""
+    h = np.uint64(a) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(d) * np.uint64(0xC2B2AE3D27D4EB4F) \
+        + np.uint64(r) * np.uint64(0x165667B19E3779F9)
+    h ^= h >> np.uint64(31)
+    return np.int64(h & np.uint64(mask))
+
+
+@nb.njit(cache=True)
+def _tally(A, D, RS, n):
+    """The distinct payments ``(A, D, RS)`` among the first ``n`` and how many times each comes
+    (open addressing, in first-seen order): a run's many payments share few amounts, terms and start days."""
+    cap = 256  # grows with the distinct payments (a few thousand in a run of 36 months)
+    slot = np.full(cap, -1, np.int64)
+    ua, ud, ur, count = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n, np.int64)
+    n_u = 0
+    for i in range(n):
+        if 2 * n_u >= cap:  # keep the table at most half full: twice as large, everything placed again
+            cap *= 2
+            slot = np.full(cap, -1, np.int64)
+            for u in range(n_u):
+                j = _hash(ua[u], ud[u], ur[u], cap - 1)
+                while slot[j] >= 0:
+                    j = (j + 1) & (cap - 1)
+                slot[j] = u
+        j = _hash(A[i], D[i], RS[i], cap - 1)
+        while slot[j] >= 0 and not (ua[slot[j]] == A[i] and ud[slot[j]] == D[i] and ur[slot[j]] == RS[i]):
+            j = (j + 1) & (cap - 1)
+        if slot[j] < 0:
+            slot[j] = n_u
+            ua[n_u], ud[n_u], ur[n_u] = A[i], D[i], RS[i]
+            n_u += 1
+        count[slot[j]] += 1
+    return ua[:n_u], ud[:n_u], ur[:n_u], count[:n_u]
+
+
 @nb.njit(cache=True, nogil=True)
 def measure_money(o_lic, o_sku, o_t, o_up, edition, n_ed, prices, from_day, start_day, month_ends, table, carrier, ups,
                   pstart, pend, act_day):
@@ -276,7 +313,6 @@ def measure_money(o_lic, o_sku, o_t, o_up, edition, n_ed, prices, from_day, star
     book = np.zeros((n_ed, n_m), np.int64)
     n = o_lic.shape[0]
     A, D, RS = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
-    MS, ME = np.empty(n, np.int64), np.empty(n, np.int64)
     n_pay = 0
     for k in range(n):
         paid = o_t[k, PAID]
@@ -295,9 +331,18 @@ def measure_money(o_lic, o_sku, o_t, o_up, edition, n_ed, prices, from_day, star
         if rs > end_day:
             continue
         A[n_pay], D[n_pay], RS[n_pay] = amount, d, rs
-        MS[n_pay] = month_of(max(rs, start_day), first_end, table, n_m)
-        ME[n_pay] = month_of(min(rs + d - 1 if d > 0 else rs, end_day), first_end, table, n_m)
         n_pay += 1
-    rec = recognise_spread(A[:n_pay], D[:n_pay], RS[:n_pay], np.zeros(n_pay, np.int64), MS[:n_pay], ME[:n_pay],
-                           month_ends, 1)
-    return book, rec[:, 0].copy()
+    # Payments alike (amount, days, first day) are recognised alike: each distinct one is spread
+    # once, as its own group, and counted as often as it comes (integers: nothing changes).
+    ua, ud, ur, count = _tally(A, D, RS, n_pay)
+    n_u = ua.shape[0]
+    ms, me = np.empty(n_u, np.int64), np.empty(n_u, np.int64)
+    for u in range(n_u):
+        ms[u] = month_of(max(ur[u], start_day), first_end, table, n_m)
+        me[u] = month_of(min(ur[u] + ud[u] - 1 if ud[u] > 0 else ur[u], end_day), first_end, table, n_m)
+    spread = recognise_spread(ua, ud, ur, np.arange(n_u), ms, me, month_ends, n_u)
+    rec = np.zeros(n_m, np.int64)
+    for m in range(n_m):
+        for u in range(n_u):
+            rec[m] += spread[m, u] * count[u]
+    return book, rec

@@ -465,7 +465,9 @@ def test_compiled_measurement_equals_the_numpy_reference(knobs, seed, horizon) -
     assert np.array_equal(got, want)
     assert rate == want_rate or (np.isnan(rate) and np.isnan(want_rate))
     assert got[[WM.Metric.BOOKINGS.code, WM.Metric.ACTIVE.code, WM.Metric.EARLY_RENEWAL.code]].sum(axis=1).min() > 0
-    new, old = WM._prepare_core(core, init_end), _reference_prepare(core, init_end)
+    _, seq = WM._prepare_core(core, init_end)
+    assert sorted(seq) == list(range(core.n_licenses))  # the simulator's orders come license by license
+    new, old = WM._prepare_by_number(core, init_end), _reference_prepare(core, init_end)
     for name in old.__slots__:
         a, b = getattr(new, name), getattr(old, name)
         if isinstance(b, np.ndarray):
@@ -487,6 +489,29 @@ def test_compiled_measurement_equals_the_numpy_reference_property(seed, n, horiz
     want, want_rate = _reference_measure(core, cat, init_end, start_day, month_ends)
     assert np.array_equal(got, want)
     assert rate == want_rate or (np.isnan(rate) and np.isnan(want_rate))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_orders_in_any_row_order_measure_as_the_reference(seed) -> None:
+    """Orders not written license by license (rows shuffled) take the general path, same counts."""
+    import dataclasses
+
+    from subs_model import whatif_measure as WM
+
+    core, cat, init_end, start_day, month_ends = _small_run(seed, 300, 24, {"grace_days": 20})
+    perm = np.random.default_rng(seed).permutation(len(core.o_lic))
+    new_row = np.empty_like(perm)
+    new_row[perm] = np.arange(len(perm))
+    up = core.o_upgrade_of[perm]
+    shuffled = dataclasses.replace(core, o_lic=core.o_lic[perm], o_sku=core.o_sku[perm], o_times=core.o_times[perm],
+                                   o_upgrade_of=np.where(up >= 0, new_row[np.maximum(up, 0)], -1),
+                                   o_accepted=core.o_accepted[perm])
+    _, seq = WM._prepare_core(shuffled, init_end)
+    assert np.array_equal(seq, np.arange(core.n_licenses))  # licenses keep their numbers
+    got, rate = WM._measure(shuffled, cat, init_end, start_day, month_ends)
+    want, want_rate = _reference_measure(shuffled, cat, init_end, start_day, month_ends)
+    assert np.array_equal(got, want) and rate == want_rate
+    assert np.array_equal(got, WM._measure(core, cat, init_end, start_day, month_ends)[0])
 
 
 def test_month_table_answers_what_searchsorted_answers() -> None:
@@ -511,3 +536,17 @@ def test_tasks_on_a_process_pool_share_the_cpus_out() -> None:
     with ProcessPoolExecutor(1) as ex:
         assert _task_threads(ex) == cpus()
     assert _task_threads(ThreadPoolExecutor(2)) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 3_000), spread=st.sampled_from([1, 5, 400, 10**9]))
+def test_tally_counts_each_distinct_payment(seed, n, spread) -> None:
+    """The distinct payments of a run and their counts are np.unique's (the table grows past 256)."""
+    from subs_model import _whatif_kernel as W
+
+    rng = np.random.default_rng(seed)
+    A, D, RS = (rng.integers(0, spread, n) for _ in range(3))
+    ua, ud, ur, count = W._tally(A, D, RS, n)
+    got = sorted(zip(ua.tolist(), ud.tolist(), ur.tolist(), count.tolist()))
+    keys, want = np.unique(np.c_[A, D, RS].reshape(n, 3), axis=0, return_counts=True)
+    assert got == [(*k, c) for k, c in zip(keys.tolist(), want.tolist())]
