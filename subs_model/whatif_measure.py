@@ -2,9 +2,9 @@
 
 A run continues the real customer base (each license's coverage end, edition, history)
 with :func:`subs_model.simulate.simulate_core`, replays the simulated orders with the
-compiled rules engine, and counts per month: bookings, recognised revenue, active
-licenses (also per edition), continuations by outcome, upgrades and lapses
-(:class:`Metric`). :func:`deferred_release` adds what the revenue deferred on ``as_of``
+compiled rules engine, and counts per month in the compiled passes of
+:mod:`subs_model._whatif_kernel`: bookings, recognised revenue, active licenses (also per
+edition), continuations by outcome, upgrades and lapses (:class:`Metric`). :func:`deferred_release` adds what the revenue deferred on ``as_of``
 recognises in each month (the same in every run).
 """
 
@@ -88,7 +88,8 @@ def _prepare_core(core: SimCore, init_end: np.ndarray) -> tuple[Prepared, np.nda
 def _prepare_by_number(core: SimCore, init_end: np.ndarray) -> Prepared:
     """:func:`_prepare_core` for orders in any row order: licenses keep their numbers."""
     (o_perm, o_rank, o_ptr, n_sku, n_day, n_target, act_perm, act_ptr, act_num, act_iss, act_day,
-     iss_num, iss_ptr, iss_day) = W.prepare_orders(core.o_lic, core.o_sku, core.o_times, core.o_upgrade_of, core.n_licenses)
+     iss_num, iss_ptr, iss_day) = W.prepare_orders(core.o_lic, core.o_sku, core.o_times, core.o_upgrade_of,
+                                                   core.n_licenses)
     n_init = len(init_end)
     legacy = np.arange(n_init, dtype=np.int64)
     return Prepared(
@@ -114,10 +115,10 @@ def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, 
     r = scan_prepared(p, knobs, int(month_ends[-1]))
     table = W.month_table(month_ends) if table is None else table
     n_ed = len(EDITIONS)
-    carrier = np.full(len(core.o_sku), -1, np.int64)  # per order row: the accepted activation its payment is spread over
+    carrier = np.full(len(core.o_sku), -1, np.int64)  # per order row: the activation its payment is spread over
     active, cont, lapsed, renewed, ends, ups = W.measure_periods(
-        init_end, seq, core.edition, n_ed, p.act_ptr, p.act_num, p.act_day, r["reason"], r["pstart"], r["pend"], p.o_perm,
-        core.o_sku, knobs["from_day"], knobs["grace"], start_day, month_ends, table, carrier)
+        init_end, seq, core.edition, n_ed, p.act_ptr, p.act_num, p.act_day, r["reason"], r["pstart"], r["pend"],
+        p.o_perm, core.o_sku, knobs["from_day"], knobs["grace"], start_day, month_ends, table, carrier)
     book, rec = W.measure_money(core.o_lic, core.o_sku, core.o_times, core.o_upgrade_of, core.edition, n_ed,
                                 cat.price_table(), knobs["from_day"], start_day, month_ends, table, carrier, ups,
                                 r["pstart"], r["pend"], p.act_day)
@@ -148,8 +149,9 @@ def run_task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndar
     out = []
     with limited(payload.get("threads")):  # 1 in a pool that fills the CPUs: no threads inside (workers.py)
         for r in payload["runs"]:
-            core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng([payload["seed"], r]),
-                                 progress=False, initial=init, propensity=payload.get("propensity"))
+            core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]),
+                                 np.random.default_rng([payload["seed"], r]), progress=False, initial=init,
+                                 propensity=payload.get("propensity"))
             metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends, table)
             out.append((payload["key"], r, metrics, rate))
     return out
