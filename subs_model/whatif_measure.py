@@ -4,8 +4,9 @@ A run continues the real customer base (each license's coverage end, edition, hi
 with :func:`subs_model.simulate.simulate_core`, replays the simulated orders with the
 compiled rules engine, and counts per month in the compiled passes of
 :mod:`subs_model._whatif_kernel`: bookings, recognised revenue, active licenses (also per
-edition), continuations by outcome, upgrades and lapses (:class:`Metric`). :func:`deferred_release` adds what the revenue deferred on ``as_of``
-recognises in each month (the same in every run).
+edition), continuations by outcome, upgrades and lapses (:class:`Metric`).
+:func:`deferred_release` adds what the revenue deferred on ``as_of`` recognises in each
+month (the same in every run).
 """
 
 from __future__ import annotations
