@@ -12,7 +12,9 @@ A ledger is simulated once (about 100 k licenses covered on ``as_of``), calibrat
 3. the peer: the same two break-evens read off the fan's own five-point grid by linear
    interpolation (no extra runs) — what one would do without the root search.
 
-Each figure is printed as soon as it is measured.
+Each figure is printed as soon as it is measured, with the CPU time the two worker processes
+spent on it (read from ``/proc``; less sensitive than wall time to other programs sharing the
+machine) and the load average.
 
     python benchmarks/bench_whatif.py [--runs 100] [--licenses 100000]
 
@@ -26,6 +28,8 @@ import subs_model
 subs_model.tune_process()  # a benchmark owns its process: tuned before numpy and Arrow load
 
 import argparse
+import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -42,6 +46,23 @@ def _ledger(n: int) -> sm.Ledger:
     """A simulated ledger with about ``n`` licenses covered on AS_OF."""
     beh = sm.Behaviour(arrivals_per_month=n / 60, legacy_licenses=int(n * 0.45), arrivals_growth=0.004)
     return sm.simulate(beh, sm.Catalog.default(), start="2021-01-01", end=AS_OF, seed=3)
+
+
+def _workers_cpu() -> float:
+    """CPU seconds (user + system) the live child processes have used so far; nan off Linux."""
+    try:
+        ticks = 0
+        for child in multiprocessing.active_children():
+            with open(f"/proc/{child.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -64,17 +85,18 @@ def main() -> None:
           f"calibration + base + deferred balance {t_start:.1f} s, outside the timings)", flush=True)
     with ProcessPoolExecutor(max_workers=2) as ex:
         run_scenarios(led, scenarios[:1], AS_OF, horizon_months=1, runs=2, executor=ex, behaviour=st.behaviour)  # warm workers
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), _workers_cpu()
         res = run_scenarios(led, scenarios, AS_OF, horizon_months=36, runs=args.runs, executor=ex, start=st, elasticities=GRID)
-        t_fan = time.perf_counter() - t
+        t_fan, cpu_fan = time.perf_counter() - t, _workers_cpu() - cpu
         simulated = sum(args.runs * (len(GRID) if "prices" in sc.catalog else 1) for sc in scenarios)
         print(f"what-if: {len(scenarios)} scenarios × {len(GRID)} elasticities × {args.runs} runs × 36 months: {t_fan:6.1f} s "
-              f"with 2 workers ({simulated:,} runs simulated, {t_fan / simulated * 1000:.0f} ms a run; target ≤ 60 s)", flush=True)
-        t = time.perf_counter()
+              f"with 2 workers ({simulated:,} runs simulated, {t_fan / simulated * 1000:.0f} ms a run; target ≤ 60 s); "
+              f"workers' CPU {cpu_fan:.1f} s ({cpu_fan / simulated * 1000:.0f} ms a run); {_load()}", flush=True)
+        t, cpu = time.perf_counter(), _workers_cpu()
         be = sm.break_even(led, [scenarios[0], *priced], AS_OF, runs=args.be_runs, executor=ex, start=st)
-        t_be = time.perf_counter() - t
+        t_be, cpu_be = time.perf_counter() - t, _workers_cpu() - cpu
     print(f"break-even of {len(priced)} price scenarios ({args.be_runs} runs a step, "
-          f"{int(be['evaluations'].sum())} steps): {t_be:6.1f} s (target ≤ 30 s)")
+          f"{int(be['evaluations'].sum())} steps): {t_be:6.1f} s (target ≤ 30 s); workers' CPU {cpu_be:.1f} s; {_load()}")
     by_e = res.by_elasticity
     for row in be.itertuples():
         d = by_e[by_e["scenario"] == row.scenario].sort_values("elasticity")

@@ -44,7 +44,7 @@ from .replay import replay
 from .scenario import CATALOG_KNOBS, Scenario, ScenarioError, load_scenarios
 from .vocab import EDITIONS, REN, Edition, Source
 from .whatif_measure import BY_EDITION, METRICS, MONEY, STOCKS, Metric, run_task, deferred_release
-from .workers import workers
+from .workers import threads_per_process, workers
 
 __all__ = ["BY_EDITION", "CATALOG_KNOBS", "METRICS", "MONEY", "STOCKS", "Metric", "Scenario", "ScenarioError", "Start",
            "WhatIf", "at_elasticity", "deferred_release", "depends_on_elasticity", "elasticity_grid", "load_scenarios", "prepare_start",
@@ -479,15 +479,28 @@ def _payloads(scenarios: Sequence[Scenario], st: Start, runs: int, seed: int, gr
 
 
 def _run_payloads(payloads: list[dict[str, Any]], executor: Executor | None) -> list[Any]:
-    """Every task's result, on ``executor`` or on local processes started (and stopped) here."""
+    """Every task's result, on ``executor`` or on local processes started (and stopped) here.
+    Tasks on local processes use :func:`~subs_model.workers.threads_per_process` threads each
+    (1 when the processes fill the CPUs, as by default)."""
     own = executor is None
     ex = executor or ProcessPoolExecutor(max_workers=workers())
+    threads = _task_threads(ex)
+    payloads = [dict(pl, threads=threads) for pl in payloads]
     try:
         batches = list(ex.map(run_task, payloads) if own else [f.result() for f in [ex.submit(run_task, pl) for pl in payloads]])
         return [r for b in batches for r in b]
     finally:
         if own:
             ex.shutdown()
+
+
+def _task_threads(executor: Executor) -> int | None:
+    """Threads a task may use on ``executor``'s worker processes: the CPUs shared among them
+    (a process pool's size is its ``_max_workers``; ``concurrent.futures`` has no public name
+    for it); None (the worker's own setting) for other executors, whose processes this
+    machine cannot see (a dask cluster) or that run tasks in this process (threads)."""
+    size = getattr(executor, "_max_workers", None) if isinstance(executor, ProcessPoolExecutor) else None
+    return threads_per_process(size) if isinstance(size, int) else None
 
 
 def _collect(results: list[Any], scenarios: Sequence[Scenario], runs: int, horizon_months: int,

@@ -2,10 +2,11 @@
 
 A run continues the real customer base (each license's coverage end, edition, history)
 with :func:`subs_model.simulate.simulate_core`, replays the simulated orders with the
-compiled rules engine, and counts per month: bookings, recognised revenue, active
-licenses (also per edition), continuations by outcome, upgrades and lapses
-(:class:`Metric`). :func:`deferred_release` adds what the revenue deferred on ``as_of``
-recognises in each month (the same in every run).
+compiled rules engine, and counts per month in the compiled passes of
+:mod:`subs_model._whatif_kernel`: bookings, recognised revenue, active licenses (also per
+edition), continuations by outcome, upgrades and lapses (:class:`Metric`).
+:func:`deferred_release` adds what the revenue deferred on ``as_of`` recognises in each
+month (the same in every run).
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import _join as J
-from . import _kernel as K
+from . import _whatif_kernel as W
 from .behaviour import Behaviour
 from .catalog import Catalog
-from .days import NO_DAY, NO_TIME, NS_PER_DAY, days32
+from .days import NO_DAY
 from .ledger import Ledger
 from .metrics import recognise_spread
-from .prepared import Prepared, issues_before, order_events, target_numbers
+from .prepared import Prepared
 from .replay import replay, scan_prepared
 from .simulate import SimCore, simulate_core
-from .vocab import ACCEPTED, EDITIONS, REN, SUB, UPG, Coded, categories, numbered
+from .vocab import EDITIONS, UPG, Coded, categories, numbered
+from .workers import limited
 
 __all__ = ["BY_EDITION", "METRICS", "MONEY", "STOCKS", "Metric", "deferred_release"]
 
@@ -53,164 +54,108 @@ MONEY = (Metric.BOOKINGS.value, Metric.RECOGNISED.value, Metric.BOOKINGS_FULL.va
 BY_EDITION = {Metric.BOOKINGS: (Metric.BOOKINGS_FULL, Metric.BOOKINGS_BASIC), Metric.ACTIVE: (Metric.ACTIVE_FULL, Metric.ACTIVE_BASIC)}
 #: Metrics that are a stock on a day (licenses active at a month end), not a flow over the month.
 STOCKS = (Metric.ACTIVE, Metric.ACTIVE_FULL, Metric.ACTIVE_BASIC)
-#: A subscription activated up to this many days after the window closed counts as a continuation.
-CONTINUATION_DAYS = 365
 
 
 # -- one run: simulate, replay on integer arrays, measure ---------------------------------------------------
-def _prepare_core(core: SimCore, init_end: np.ndarray) -> Prepared:
-    """Engine input from simulator arrays (no strings): every order's code is its own index."""
-    n_lic = core.n_licenses
-    t = core.o_times
-    issue_ns = t[:, 4]
-    issued = issue_ns != NO_TIME
-    act = t[:, 5] != NO_TIME
-    act_rows = np.flatnonzero(act)
-    act_ts = t[act_rows, 5]  # local wall-clock ns: only their order within a license matters here
-    iss_ts = np.where(issued, issue_ns, NO_TIME)
-    act_perm, act_ptr = order_events(core.o_lic[act_rows], act_ts, n_lic, None)
-    act = act_rows[act_perm]
-    iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
-    o_perm, o_rank, o_ptr, n_ts = J.license_order(core.o_lic, iss_ts, n_lic)
-    n_sku, n_day = core.o_sku[o_perm], iss_day[o_perm]
-    n_day32 = days32(n_day)
-    iss_num, iss_ptr, iss_ts_p, iss_day_p = J.issue_events(o_ptr, n_sku, n_ts, n_day32)
+def _prepare_core(core: SimCore, init_end: np.ndarray) -> tuple[Prepared, np.ndarray]:
+    """Engine input from simulator arrays (no strings): every order's code is its own index, and
+    the base's licenses ``0 … len(init_end) - 1`` each have their current period as a legacy
+    one. Also which simulated license each license number of the replay is.
+
+    The simulator writes each license's orders together: then the licenses are numbered in
+    the order of their rows and an order's number is its row (:func:`_whatif_kernel.prepare_grouped`,
+    nothing moves); otherwise by license number (:func:`_whatif_kernel.prepare_orders`). The
+    metrics add up over licenses, so both give the same run. ``o_invoice_day`` is not built
+    (the scan does not read it)."""
+    seq, o_ptr = W.license_blocks(core.o_lic, core.n_licenses)
+    if len(seq) != core.n_licenses or not len(seq):
+        return _prepare_by_number(core, init_end), np.arange(core.n_licenses, dtype=np.int64)
+    o_lic, n_day, n_target, act_perm, act_ptr, act_num, act_iss, act_day, iss_num, iss_ptr, iss_day = W.prepare_grouped(
+        core.o_sku, core.o_times, core.o_upgrade_of, o_ptr)
+    has_init = seq < len(init_end)
+    leg_lic = np.flatnonzero(has_init)
+    leg_row = seq[leg_lic]
+    numbers = np.arange(len(o_lic), dtype=np.int32)
+    return Prepared(
+        license_ids=None, license_dtype=None, license_edition=core.edition[seq], o_lic=o_lic, o_sku=core.o_sku,
+        o_target=core.o_upgrade_of, o_invoice_day=None, o_perm=numbers, o_rank=numbers, o_ptr=o_ptr, n_sku=core.o_sku,
+        n_issue_day=n_day, n_target=n_target, n_oid=None, act_num=act_num, act_iss=act_iss, act_day=act_day,
+        act_static=np.zeros(len(act_num), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
+        iss_num=iss_num, iss_day=iss_day, iss_ptr=iss_ptr, leg_lic=leg_lic, leg_start=init_end[leg_row] - 365,
+        leg_end=init_end[leg_row], leg_perm=leg_row.astype(np.int32), leg_ptr=np.r_[0, np.cumsum(has_init)],
+        last_event_day=0,
+    ), seq
+
+
+def _prepare_by_number(core: SimCore, init_end: np.ndarray) -> Prepared:
+    """:func:`_prepare_core` for orders in any row order: licenses keep their numbers."""
+    (o_perm, o_rank, o_ptr, n_sku, n_day, n_target, act_perm, act_ptr, act_num, act_iss, act_day,
+     iss_num, iss_ptr, iss_day) = W.prepare_orders(core.o_lic, core.o_sku, core.o_times, core.o_upgrade_of,
+                                                   core.n_licenses)
     n_init = len(init_end)
-    leg_lic = np.arange(n_init, dtype=np.int64)
-    leg_perm, leg_ptr = order_events(leg_lic, init_end, n_lic, None)
+    legacy = np.arange(n_init, dtype=np.int64)
     return Prepared(
         license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
-        o_target=core.o_upgrade_of,
-        o_invoice_day=np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, NO_DAY),
-        o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku, n_issue_day=n_day32,
-        n_target=target_numbers(o_rank, core.o_upgrade_of), n_oid=None,
-        act_num=o_rank[act], act_iss=issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
-        act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
-        iss_num=iss_num, iss_day=iss_day_p, iss_ptr=iss_ptr,
-        leg_lic=leg_lic[leg_perm], leg_start=(init_end - 365)[leg_perm], leg_end=init_end[leg_perm], leg_perm=leg_perm,
-        leg_ptr=leg_ptr, last_event_day=0,
+        o_target=core.o_upgrade_of, o_invoice_day=None,
+        o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku, n_issue_day=n_day, n_target=n_target, n_oid=None,
+        act_num=act_num, act_iss=act_iss, act_day=act_day, act_static=np.zeros(len(act_num), np.int64), act_code=None,
+        act_perm=act_perm, act_ptr=act_ptr, iss_num=iss_num, iss_day=iss_day, iss_ptr=iss_ptr,
+        leg_lic=legacy, leg_start=init_end - 365, leg_end=init_end, leg_perm=legacy.astype(np.int32),
+        leg_ptr=np.minimum(np.arange(core.n_licenses + 1, dtype=np.int64), n_init), last_event_day=0,
     )
 
 
-def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, month_ends: np.ndarray) -> tuple[np.ndarray, float]:
+def _measure(core: SimCore, cat: Catalog, init_end: np.ndarray, start_day: int, month_ends: np.ndarray,
+             table: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Monthly metrics of one simulated run, replayed by the engine (array [metric, month]), and
-    the first-year renewal rate of that same replay."""
-    p = _prepare_core(core, init_end)
+    the first-year renewal rate of that same replay (share of the coverage ends in the first
+    year followed by coverage within 365 days). ``table``: :func:`_whatif_kernel.month_table`
+    of ``month_ends`` (made here if not given)."""
+    p, seq = _prepare_core(core, init_end)
     knobs = dict(cat.knob_arrays())
     knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])  # the initial periods are real subscriptions
-    end_day = int(month_ends[-1])
-    r = scan_prepared(p, knobs, end_day)
-    n_m = len(month_ends)
-    out = np.zeros((len(METRICS), n_m), np.int64)
-    t = core.o_times
-    paid_day = np.where(t[:, 2] != NO_TIME, t[:, 2] // NS_PER_DAY, NO_DAY)
-    prices = cat.price_table()
-    inv_day = np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, start_day)
-    amount = prices[cat.version_index(inv_day), core.edition[core.o_lic], core.o_sku]
-    paid = (paid_day >= start_day) & (paid_day <= end_day)
-    pm = np.searchsorted(month_ends, paid_day[paid])
-    out[Metric.BOOKINGS.code] = np.bincount(pm, weights=amount[paid], minlength=n_m)[:n_m].astype(np.int64)
-    ed_paid = core.edition[core.o_lic[paid]]
-    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.BOOKINGS], strict=True):
-        m = ed_paid == ed.code
-        out[metric.code] = np.bincount(pm[m], weights=amount[paid][m], minlength=n_m)[:n_m].astype(np.int64)
-    # Accepted activations: the periods they added, in replay order (license, time).
-    acc = np.flatnonzero(r["reason"] == ACCEPTED)
-    orders = p.o_perm[p.act_num[acc]]
-    lic = core.o_lic[orders]
-    pstart, pend, aday = r["pstart"][acc].astype(np.int64), r["pend"][acc].astype(np.int64), p.act_day[acc]
-    # Recognised revenue of payments made in the horizon, over the periods their activation added.
-    carrier = np.full(len(core.o_sku), -1, np.int64)
-    carrier[orders] = np.arange(len(acc))
-    up = orders[core.o_sku[orders] == UPG]
-    tgt = core.o_upgrade_of[up]
-    ok = (tgt >= 0) & (carrier[tgt] < 0)
-    carrier[tgt[ok]] = carrier[up[ok]]
-    pay = np.flatnonzero(paid & (carrier >= 0))
-    ci = carrier[pay]
-    D = pend[ci] - pstart[ci]
-    rs = np.where(D > 0, pstart[ci], aday[ci])
-    last = np.where(D > 0, rs + D - 1, rs)
-    keep = rs <= end_day
-    ms = np.searchsorted(month_ends, np.maximum(rs[keep], start_day))
-    me = np.searchsorted(month_ends, np.minimum(last[keep], end_day))
-    rec = recognise_spread(amount[pay][keep], D[keep], rs[keep], np.zeros(int(keep.sum()), np.int64), ms, me, month_ends, 1)
-    out[Metric.RECOGNISED.code] = rec[:, 0]
-    # Active licenses on each month end: initial periods plus accepted ones.
-    s_all = np.r_[init_end - 365, pstart]
-    e_all = np.r_[init_end, pend]
-    # A license's periods never overlap, so covered licenses = periods started - periods ended
-    # by each month end: a period covers month end m from the first m with end_day >= start
-    # to the last with end_day < end (counted per edition, summed; no sort of the periods).
-    ed_all = core.edition[np.r_[np.arange(len(init_end)), lic]]
+    r = scan_prepared(p, knobs, int(month_ends[-1]))
+    table = W.month_table(month_ends) if table is None else table
     n_ed = len(EDITIONS)
-    first_m = np.searchsorted(month_ends, s_all) * n_ed + ed_all
-    stop_m = np.searchsorted(month_ends, e_all) * n_ed + ed_all
-    size = (n_m + 1) * n_ed
-    by_ed = np.cumsum((np.bincount(first_m, minlength=size) - np.bincount(stop_m, minlength=size)).reshape(n_m + 1, n_ed), axis=0)[:n_m]
-    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.ACTIVE], strict=True):
-        out[metric.code] = by_ed[:, ed.code]
-    out[Metric.ACTIVE.code] = by_ed.sum(axis=1)
-    # Continuations by outcome, by activation month: against the license's previous end.
-    prev_end = np.full(len(acc), NO_DAY, np.int64)
-    order = np.argsort(lic, kind="stable")  # replay order is (license, time): a stable sort by license keeps time order
-    l_s, e_s = lic[order], pend[order]
-    prev = np.full(len(order), NO_DAY, np.int64)
-    same = np.zeros(len(l_s), bool)  # np.r_[False, …] would have one row too many without activations
-    same[1:] = l_s[1:] == l_s[:-1]
-    prev[same] = e_s[np.flatnonzero(same) - 1]
-    init_for = np.full(core.n_licenses, NO_DAY, np.int64)
-    init_for[: len(init_end)] = init_end
-    first = ~same
-    prev[first] = init_for[l_s[first]]
-    prev_end[order] = prev
-    has_prev = prev_end != NO_DAY
-    sku = core.o_sku[orders]
-    am = np.searchsorted(month_ends, aday)
-    in_h = (aday >= start_day) & (aday <= end_day) & has_prev
-    closing = K.closing_days(np.where(has_prev, prev_end, 0), knobs["from_day"], knobs["grace"])
-    early = aday < prev_end
-    for metric, mask in (
-        (Metric.EARLY_RENEWAL, in_h & (sku == REN) & early),
-        (Metric.GRACE_RENEWAL, in_h & (sku == REN) & ~early),
-        (Metric.SUBSCRIPTION_CONTINUATION, in_h & (sku == SUB) & (aday < closing + CONTINUATION_DAYS)),
-        (Metric.UPGRADE, in_h & (sku == UPG)),
-    ):
-        out[metric.code] = np.bincount(am[mask], minlength=n_m)[:n_m]
-    # Lapses: coverage ends in the month with no later period by the end of the horizon.
-    last_end = np.full(core.n_licenses, NO_DAY, np.int64)
-    np.maximum.at(last_end, np.r_[np.arange(len(init_end)), lic], e_all)
-    lapsed = (last_end >= start_day) & (last_end <= end_day)
-    out[Metric.LAPSED.code] = np.bincount(np.searchsorted(month_ends, last_end[lapsed]), minlength=n_m)[:n_m]
-    return out, _renewal_rate(np.r_[np.arange(len(init_end)), lic], s_all, e_all, start_day)
-
-
-def _renewal_rate(lic: np.ndarray, s: np.ndarray, e: np.ndarray, start_day: int) -> float:
-    """Share of coverage ends in the first year that are followed by coverage within 365 days."""
-    order = np.argsort(lic, kind="stable")  # within a license, periods come in start order (they tile, R13)
-    lic, s, e = lic[order], s[order], e[order]
-    nxt_same = np.zeros(len(lic), bool)
-    nxt_same[:-1] = lic[1:] == lic[:-1]
-    nxt_s = np.r_[s[1:], NO_DAY][: len(s)]
-    ends = (e >= start_day) & (e < start_day + 365)
-    renewed = nxt_same & (nxt_s - e <= 365)
-    return float(renewed[ends].mean()) if ends.any() else float("nan")
+    carrier = np.full(len(core.o_sku), -1, np.int64)  # per order row: the activation its payment is spread over
+    active, cont, lapsed, renewed, ends, ups = W.measure_periods(
+        init_end, seq, core.edition, n_ed, p.act_ptr, p.act_num, p.act_day, r["reason"], r["pstart"], r["pend"],
+        p.o_perm, core.o_sku, knobs["from_day"], knobs["grace"], start_day, month_ends, table, carrier)
+    book, rec = W.measure_money(core.o_lic, core.o_sku, core.o_times, core.o_upgrade_of, core.edition, n_ed,
+                                cat.price_table(), knobs["from_day"], start_day, month_ends, table, carrier, ups,
+                                r["pstart"], r["pend"], p.act_day)
+    out = np.zeros((len(METRICS), len(month_ends)), np.int64)
+    out[Metric.BOOKINGS.code] = book.sum(axis=0)
+    out[Metric.RECOGNISED.code] = rec
+    out[Metric.ACTIVE.code] = active.sum(axis=1)
+    for k, ed in enumerate(EDITIONS):
+        out[BY_EDITION[Metric.BOOKINGS][k].code] = book[ed.code]
+        out[BY_EDITION[Metric.ACTIVE][k].code] = active[:, ed.code]
+    for row, metric in ((W.EARLY, Metric.EARLY_RENEWAL), (W.GRACE, Metric.GRACE_RENEWAL),
+                        (W.SUBSCRIPTION, Metric.SUBSCRIPTION_CONTINUATION), (W.UPGRADE, Metric.UPGRADE)):
+        out[metric.code] = cont[row]
+    out[Metric.LAPSED.code] = lapsed
+    return out, (renewed / ends if ends else float("nan"))
 
 
 def run_task(payload: dict) -> list[tuple[tuple[str, float | None], int, np.ndarray, float]]:
     """A batch of runs of one scenario at one elasticity (module-level so any executor can ship it):
-    per run its key, number, monthly metrics and renewal rate."""
+    per run its key, number, monthly metrics and renewal rate. ``payload["threads"]`` (optional)
+    caps the threads the runs use (:func:`subs_model.workers.limited`)."""
     beh, cat = payload["behaviour"], payload["catalog"]
     beh = beh if isinstance(beh, Behaviour) else Behaviour.from_dict(beh)
     cat = cat if isinstance(cat, Catalog) else Catalog.from_dict(cat)
     init = payload["initial"]
     start_day, month_ends = payload["start_day"], np.asarray(payload["month_ends"])
+    table = W.month_table(month_ends)
     out = []
-    for r in payload["runs"]:
-        core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]), np.random.default_rng([payload["seed"], r]),
-                             progress=False, initial=init, propensity=payload.get("propensity"))
-        metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends)
-        out.append((payload["key"], r, metrics, rate))
+    with limited(payload.get("threads")):  # 1 in a pool that fills the CPUs: no threads inside (workers.py)
+        for r in payload["runs"]:
+            core = simulate_core(beh, cat, int(start_day), int(month_ends[-1]),
+                                 np.random.default_rng([payload["seed"], r]), progress=False, initial=init,
+                                 propensity=payload.get("propensity"))
+            metrics, rate = _measure(core, cat, np.asarray(init[0]), int(start_day), month_ends, table)
+            out.append((payload["key"], r, metrics, rate))
     return out
 
 

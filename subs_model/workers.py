@@ -7,6 +7,11 @@ How many threads (or, for the what-if, processes) they use is one setting:
 ``SUBS_MODEL_WORKERS`` environment variable; :func:`set_workers` changes it. Results never
 depend on it.
 
+Work that already runs side by side in worker processes (the what-if's tasks) should not
+also start threads in each process: :func:`threads_per_process` is the rule (the CPUs
+divided among the processes, at least 1) and :func:`limited` applies it to one thread's
+work without touching the process-wide setting.
+
 The replay keeps its threads between replays (starting them for every replay costs more
 than some replays take): :func:`pool` is that one pool, and :func:`shutdown` stops its
 threads (the next replay starts them again).
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["MAX_DEFAULT_WORKERS", "pool", "run", "set_workers", "shutdown", "submit", "workers"]
+__all__ = ["MAX_DEFAULT_WORKERS", "cpus", "limited", "pool", "run", "set_workers", "shutdown", "submit",
+           "threads_per_process", "workers"]
 
 #: The default never exceeds this many workers, however many CPUs there are.
 MAX_DEFAULT_WORKERS = 8
@@ -35,6 +42,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _lock = threading.Lock()
 _inside = threading.local()
+_cap = threading.local()  # this thread's limit from limited(), if any
 
 
 def _default() -> int:
@@ -45,8 +53,12 @@ def _default() -> int:
         except ValueError:
             msg = f"SUBS_MODEL_WORKERS={env!r} is not a whole number ≥ 1; set it to e.g. 2, or unset it"
             raise ValueError(msg) from None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+    return max(1, min(cpus(), MAX_DEFAULT_WORKERS))
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _checked(n: Any, *, where: str) -> int:
@@ -57,8 +69,42 @@ def _checked(n: Any, *, where: str) -> int:
 
 
 def workers() -> int:
-    """How many threads (what-if: processes) the package uses side by side."""
-    return _setting if _setting is not None else _default()
+    """How many threads (what-if: processes) the package uses side by side (in this thread:
+    at most its :func:`limited` cap)."""
+    n = _setting if _setting is not None else _default()
+    cap = getattr(_cap, "n", None)
+    return n if cap is None else min(n, cap)
+
+
+def threads_per_process(processes: int) -> int:
+    """Threads each of ``processes`` processes working side by side may use without
+    oversubscribing this machine: its CPUs shared out, at least 1 (2 processes on 2 CPUs: 1).
+
+    >>> threads_per_process(10_000)
+    1
+    """
+    return max(1, cpus() // max(int(processes), 1))
+
+
+@contextmanager
+def limited(n: int | None) -> Iterator[None]:
+    """Within the block, :func:`workers` in this thread is at most ``n`` (None: no limit); the
+    process-wide setting and other threads are untouched. A task running in a worker process
+    of a pool that already fills the CPUs runs with ``limited(1)``: its simulation and replay
+    then start no threads.
+
+    >>> with limited(1):
+    ...     workers()
+    1
+    """
+    if n is not None:
+        _checked(n, where="limited")
+    before = getattr(_cap, "n", None)
+    _cap.n = before if n is None else n if before is None else min(before, n)
+    try:
+        yield
+    finally:
+        _cap.n = before
 
 
 def set_workers(n: int | None) -> None:

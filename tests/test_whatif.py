@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import subs_model as sm
 from subs_model import rules
@@ -300,3 +302,251 @@ def test_the_what_if_starts_each_license_from_its_own_history() -> None:
     assert start.propensity is not None and len(start.propensity) == len(start.initial[0])
     assert any("own history" in n for n in start.notes)
     assert prepare_start(led, "2026-10-31", 12, catalog=cat, tenure=False).propensity is None
+
+
+# -- the compiled measurement against the plain-numpy one it replaced ---------------------------------------
+# The numpy version of a run's measurement as it was before the compiled passes
+# (subs_model/_whatif_kernel.py): every month found by np.searchsorted, every step a pass of
+# numpy over the accepted activations in replay order. Kept here, not in the product, as the
+# reference the compiled passes must match to the integer (and the renewal rate to the bit).
+def _reference_prepare(core, init_end):
+    from subs_model import _join as J
+    from subs_model.days import NO_DAY, NO_TIME, NS_PER_DAY, days32
+    from subs_model.prepared import Prepared, issues_before, order_events, target_numbers
+
+    n_lic = core.n_licenses
+    t = core.o_times
+    issue_ns = t[:, 4]
+    issued = issue_ns != NO_TIME
+    act_rows = np.flatnonzero(t[:, 5] != NO_TIME)
+    act_perm, act_ptr = order_events(core.o_lic[act_rows], t[act_rows, 5], n_lic, None)
+    act = act_rows[act_perm]
+    iss_day = np.where(issued, issue_ns // NS_PER_DAY, NO_DAY)
+    o_perm, o_rank, o_ptr, n_ts = J.license_order(core.o_lic, np.where(issued, issue_ns, NO_TIME), n_lic)
+    n_sku, n_day32 = core.o_sku[o_perm], days32(iss_day[o_perm])
+    iss_num, iss_ptr, iss_ts_p, iss_day_p = J.issue_events(o_ptr, n_sku, n_ts, n_day32)
+    leg_lic = np.arange(len(init_end), dtype=np.int64)
+    leg_perm, leg_ptr = order_events(leg_lic, init_end, n_lic, None)
+    return Prepared(
+        license_ids=None, license_dtype=None, license_edition=core.edition, o_lic=core.o_lic, o_sku=core.o_sku,
+        o_target=core.o_upgrade_of, o_invoice_day=None, o_perm=o_perm, o_rank=o_rank, o_ptr=o_ptr, n_sku=n_sku,
+        n_issue_day=n_day32, n_target=target_numbers(o_rank, core.o_upgrade_of), n_oid=None,
+        act_num=o_rank[act], act_iss=issues_before(act_ptr, t[act, 5], iss_ptr, iss_ts_p), act_day=t[act, 5] // NS_PER_DAY,
+        act_static=np.zeros(len(act), np.int64), act_code=None, act_perm=act_perm, act_ptr=act_ptr,
+        iss_num=iss_num, iss_day=iss_day_p, iss_ptr=iss_ptr, leg_lic=leg_lic[leg_perm], leg_start=(init_end - 365)[leg_perm],
+        leg_end=init_end[leg_perm], leg_perm=leg_perm, leg_ptr=leg_ptr, last_event_day=0,
+    )
+
+
+def _reference_measure(core, cat, init_end, start_day, month_ends):  # noqa: PLR0915 - the old code, kept whole
+    from subs_model import _kernel as K
+    from subs_model.days import NO_DAY, NO_TIME, NS_PER_DAY
+    from subs_model.metrics import recognise_spread
+    from subs_model.replay import scan_prepared
+    from subs_model.vocab import ACCEPTED, EDITIONS, REN, SUB, UPG
+    from subs_model.whatif_measure import BY_EDITION, METRICS, Metric
+
+    p = _reference_prepare(core, init_end)
+    knobs = dict(cat.knob_arrays())
+    knobs["legacy_prior"] = np.ones_like(knobs["legacy_prior"])
+    end_day = int(month_ends[-1])
+    r = scan_prepared(p, knobs, end_day)
+    n_m = len(month_ends)
+    out = np.zeros((len(METRICS), n_m), np.int64)
+    t = core.o_times
+    paid_day = np.where(t[:, 2] != NO_TIME, t[:, 2] // NS_PER_DAY, NO_DAY)
+    inv_day = np.where(t[:, 1] != NO_TIME, t[:, 1] // NS_PER_DAY, start_day)
+    amount = cat.price_table()[cat.version_index(inv_day), core.edition[core.o_lic], core.o_sku]
+    paid = (paid_day >= start_day) & (paid_day <= end_day)
+    pm = np.searchsorted(month_ends, paid_day[paid])
+    out[Metric.BOOKINGS.code] = np.bincount(pm, weights=amount[paid], minlength=n_m)[:n_m].astype(np.int64)
+    ed_paid = core.edition[core.o_lic[paid]]
+    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.BOOKINGS], strict=True):
+        m = ed_paid == ed.code
+        out[metric.code] = np.bincount(pm[m], weights=amount[paid][m], minlength=n_m)[:n_m].astype(np.int64)
+    acc = np.flatnonzero(r["reason"] == ACCEPTED)
+    orders = p.o_perm[p.act_num[acc]]
+    lic = core.o_lic[orders]
+    pstart, pend, aday = r["pstart"][acc].astype(np.int64), r["pend"][acc].astype(np.int64), p.act_day[acc]
+    carrier = np.full(len(core.o_sku), -1, np.int64)
+    carrier[orders] = np.arange(len(acc))
+    up = orders[core.o_sku[orders] == UPG]
+    tgt = core.o_upgrade_of[up]
+    ok = (tgt >= 0) & (carrier[tgt] < 0)
+    carrier[tgt[ok]] = carrier[up[ok]]
+    pay = np.flatnonzero(paid & (carrier >= 0))
+    ci = carrier[pay]
+    D = pend[ci] - pstart[ci]
+    rs = np.where(D > 0, pstart[ci], aday[ci])
+    last = np.where(D > 0, rs + D - 1, rs)
+    keep = rs <= end_day
+    ms = np.searchsorted(month_ends, np.maximum(rs[keep], start_day))
+    me = np.searchsorted(month_ends, np.minimum(last[keep], end_day))
+    rec = recognise_spread(amount[pay][keep], D[keep], rs[keep], np.zeros(int(keep.sum()), np.int64), ms, me, month_ends, 1)
+    out[Metric.RECOGNISED.code] = rec[:, 0]
+    s_all, e_all = np.r_[init_end - 365, pstart], np.r_[init_end, pend]
+    ed_all = core.edition[np.r_[np.arange(len(init_end)), lic]]
+    n_ed = len(EDITIONS)
+    first_m = np.searchsorted(month_ends, s_all) * n_ed + ed_all
+    stop_m = np.searchsorted(month_ends, e_all) * n_ed + ed_all
+    size = (n_m + 1) * n_ed
+    by_ed = np.cumsum((np.bincount(first_m, minlength=size) - np.bincount(stop_m, minlength=size)).reshape(n_m + 1, n_ed), axis=0)[:n_m]
+    for ed, metric in zip(EDITIONS, BY_EDITION[Metric.ACTIVE], strict=True):
+        out[metric.code] = by_ed[:, ed.code]
+    out[Metric.ACTIVE.code] = by_ed.sum(axis=1)
+    prev_end = np.full(len(acc), NO_DAY, np.int64)
+    order = np.argsort(lic, kind="stable")
+    l_s, e_s = lic[order], pend[order]
+    prev = np.full(len(order), NO_DAY, np.int64)
+    same = np.zeros(len(l_s), bool)
+    same[1:] = l_s[1:] == l_s[:-1]
+    prev[same] = e_s[np.flatnonzero(same) - 1]
+    init_for = np.full(core.n_licenses, NO_DAY, np.int64)
+    init_for[: len(init_end)] = init_end
+    prev[~same] = init_for[l_s[~same]]
+    prev_end[order] = prev
+    has_prev = prev_end != NO_DAY
+    sku = core.o_sku[orders]
+    am = np.searchsorted(month_ends, aday)
+    in_h = (aday >= start_day) & (aday <= end_day) & has_prev
+    closing = K.closing_days(np.where(has_prev, prev_end, 0), knobs["from_day"], knobs["grace"])
+    early = aday < prev_end
+    for metric, mask in (
+        (Metric.EARLY_RENEWAL, in_h & (sku == REN) & early),
+        (Metric.GRACE_RENEWAL, in_h & (sku == REN) & ~early),
+        (Metric.SUBSCRIPTION_CONTINUATION, in_h & (sku == SUB) & (aday < closing + 365)),
+        (Metric.UPGRADE, in_h & (sku == UPG)),
+    ):
+        out[metric.code] = np.bincount(am[mask], minlength=n_m)[:n_m]
+    last_end = np.full(core.n_licenses, NO_DAY, np.int64)
+    np.maximum.at(last_end, np.r_[np.arange(len(init_end)), lic], e_all)
+    lapsed = (last_end >= start_day) & (last_end <= end_day)
+    out[Metric.LAPSED.code] = np.bincount(np.searchsorted(month_ends, last_end[lapsed]), minlength=n_m)[:n_m]
+    all_lic = np.r_[np.arange(len(init_end)), lic]
+    order = np.argsort(all_lic, kind="stable")
+    all_lic, s, e = all_lic[order], s_all[order], e_all[order]
+    nxt_same = np.zeros(len(all_lic), bool)
+    nxt_same[:-1] = all_lic[1:] == all_lic[:-1]
+    nxt_s = np.r_[s[1:], NO_DAY][: len(s)]
+    ends = (e >= start_day) & (e < start_day + 365)
+    renewed = nxt_same & (nxt_s - e <= 365)
+    return out, (float(renewed[ends].mean()) if ends.any() else float("nan"))
+
+
+def _small_run(seed: int, n: int, horizon: int, catalog_knobs: dict, arrivals: float = 15.0):
+    """A small simulated base continued ``horizon`` months under a scenario's catalog."""
+    from subs_model.simulate import simulate_core
+    from subs_model.whatif import _months
+
+    as_of_day = as_day(AS_OF)
+    start_day, _, month_ends = _months(as_of_day, horizon)
+    cat = Scenario("s", catalog=catalog_knobs).catalog_for(sm.Catalog.default(), pd.Timestamp(start_day, unit="D"))
+    rng = np.random.default_rng(seed)
+    init = (as_of_day + rng.integers(-14, 366, n), rng.integers(0, 2, n), rng.random(n) < 0.9)
+    beh = sm.Behaviour(arrivals_per_month=arrivals, p_forget=0.2, p_late_renewal=0.5)
+    core = simulate_core(beh, cat, start_day, int(month_ends[-1]), np.random.default_rng([seed, 1]), progress=False,
+                         initial=init)
+    return core, cat, init[0], start_day, month_ends
+
+
+SHIPPED_CATALOGS = [sc.catalog for sc in load_scenarios(ROOT / "data/scenarios.yaml")]
+
+
+@pytest.mark.parametrize("knobs", SHIPPED_CATALOGS, ids=[sc.name for sc in load_scenarios(ROOT / "data/scenarios.yaml")])
+@pytest.mark.parametrize(("seed", "horizon"), [(1, 36), (2, 13), (3, 1)])
+def test_compiled_measurement_equals_the_numpy_reference(knobs, seed, horizon) -> None:
+    """Every [metric, month] count and the renewal rate of a run are those of the numpy version,
+    and the engine input is the same array for array."""
+    from subs_model import whatif_measure as WM
+
+    core, cat, init_end, start_day, month_ends = _small_run(seed, 400, horizon, knobs)
+    got, rate = WM._measure(core, cat, init_end, start_day, month_ends)
+    want, want_rate = _reference_measure(core, cat, init_end, start_day, month_ends)
+    assert np.array_equal(got, want)
+    assert rate == want_rate or (np.isnan(rate) and np.isnan(want_rate))
+    assert got[[WM.Metric.BOOKINGS.code, WM.Metric.ACTIVE.code, WM.Metric.EARLY_RENEWAL.code]].sum(axis=1).min() > 0
+    _, seq = WM._prepare_core(core, init_end)
+    assert sorted(seq) == list(range(core.n_licenses))  # the simulator's orders come license by license
+    new, old = WM._prepare_by_number(core, init_end), _reference_prepare(core, init_end)
+    for name in old.__slots__:
+        a, b = getattr(new, name), getattr(old, name)
+        if isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        else:
+            assert a == b or (a is None and b is None), name
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 60), horizon=st.integers(1, 40), grace=st.integers(0, 60),
+       basis=st.sampled_from(["from_activation", "from_expiry", None]), arrivals=st.sampled_from([0.0, 3.0]))
+def test_compiled_measurement_equals_the_numpy_reference_property(seed, n, horizon, grace, basis, arrivals) -> None:
+    """On tiny bases (none at all included), any horizon, window and renewal basis."""
+    from subs_model import whatif_measure as WM
+
+    knobs = {"grace_days": grace} | ({"renewal_basis": basis} if basis else {})
+    core, cat, init_end, start_day, month_ends = _small_run(seed, n, horizon, knobs, arrivals)
+    got, rate = WM._measure(core, cat, init_end, start_day, month_ends)
+    want, want_rate = _reference_measure(core, cat, init_end, start_day, month_ends)
+    assert np.array_equal(got, want)
+    assert rate == want_rate or (np.isnan(rate) and np.isnan(want_rate))
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_orders_in_any_row_order_measure_as_the_reference(seed) -> None:
+    """Orders not written license by license (rows shuffled) take the general path, same counts."""
+    import dataclasses
+
+    from subs_model import whatif_measure as WM
+
+    core, cat, init_end, start_day, month_ends = _small_run(seed, 300, 24, {"grace_days": 20})
+    perm = np.random.default_rng(seed).permutation(len(core.o_lic))
+    new_row = np.empty_like(perm)
+    new_row[perm] = np.arange(len(perm))
+    up = core.o_upgrade_of[perm]
+    shuffled = dataclasses.replace(core, o_lic=core.o_lic[perm], o_sku=core.o_sku[perm], o_times=core.o_times[perm],
+                                   o_upgrade_of=np.where(up >= 0, new_row[np.maximum(up, 0)], -1),
+                                   o_accepted=core.o_accepted[perm])
+    _, seq = WM._prepare_core(shuffled, init_end)
+    assert np.array_equal(seq, np.arange(core.n_licenses))  # licenses keep their numbers
+    got, rate = WM._measure(shuffled, cat, init_end, start_day, month_ends)
+    want, want_rate = _reference_measure(shuffled, cat, init_end, start_day, month_ends)
+    assert np.array_equal(got, want) and rate == want_rate
+    assert np.array_equal(got, WM._measure(core, cat, init_end, start_day, month_ends)[0])
+
+
+def test_month_table_answers_what_searchsorted_answers() -> None:
+    from subs_model import _whatif_kernel as W
+    from subs_model.whatif import _months
+
+    for horizon in (1, 2, 36):
+        _, _, month_ends = _months(as_day(AS_OF), horizon)
+        table = W.month_table(month_ends)
+        days = np.arange(month_ends[0] - 400, month_ends[-1] + 400)
+        got = [W.month_of.py_func(int(d), int(month_ends[0]), table, len(month_ends)) for d in days]
+        assert np.array_equal(got, np.searchsorted(month_ends, days))
+
+
+def test_tasks_on_a_process_pool_share_the_cpus_out() -> None:
+    """Tasks on local processes that fill the CPUs run single-threaded; other executors keep their setting."""
+    from subs_model.whatif import _task_threads
+    from subs_model.workers import cpus
+
+    with ProcessPoolExecutor(cpus()) as ex:
+        assert _task_threads(ex) == 1
+    with ProcessPoolExecutor(1) as ex:
+        assert _task_threads(ex) == cpus()
+    assert _task_threads(ThreadPoolExecutor(2)) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(0, 3_000), spread=st.sampled_from([1, 5, 400, 10**9]))
+def test_tally_counts_each_distinct_payment(seed, n, spread) -> None:
+    """The distinct payments of a run and their counts are np.unique's (the table grows past 256)."""
+    from subs_model import _whatif_kernel as W
+
+    rng = np.random.default_rng(seed)
+    A, D, RS = (rng.integers(0, spread, n) for _ in range(3))
+    ua, ud, ur, count = W._tally(A, D, RS, n)
+    got = sorted(zip(ua.tolist(), ud.tolist(), ur.tolist(), count.tolist()))
+    keys, want = np.unique(np.c_[A, D, RS].reshape(n, 3), axis=0, return_counts=True)
+    assert got == [(*k, c) for k, c in zip(keys.tolist(), want.tolist())]
