@@ -241,6 +241,10 @@ def _fit_grouped(entry: np.ndarray, last: np.ndarray, churned: np.ndarray, w: np
         msg = (f"fit_sbg: the fit did not converge (alpha={a:.4g}, beta={b:.4g}); the data show no heterogeneity "
                "a Beta mixture can describe — use a pooled rate")
         raise RetentionError(msg)
+    if leak and min(x[0], x[1]) <= _BOUNDS[0][0] + 1e-6:
+        msg = (f"fit_sbg: the fit with a leak degenerates (alpha={a:.3g}, beta={b:.3g}: customers who always leave and "
+               "customers who leave only by the leak), which is no Beta mixture; use the fit without a leak")
+        raise RetentionError(msg)
     nat = np.r_[a, b, x[2:]]
     cov = _hessian_cov(lambda v: _neg_loglik(np.r_[np.log(v[:2]), v[2:]], *args), nat) if counts else None
     se = np.sqrt(np.diag(cov)) if cov is not None else np.full(len(nat), np.nan)
