@@ -241,12 +241,12 @@ def _fit_grouped(entry: np.ndarray, last: np.ndarray, churned: np.ndarray, w: np
         msg = (f"fit_sbg: the fit did not converge (alpha={a:.4g}, beta={b:.4g}); the data show no heterogeneity "
                "a Beta mixture can describe — use a pooled rate")
         raise RetentionError(msg)
-    if leak and min(x[0], x[1]) <= _BOUNDS[0][0] + 1e-6:
-        msg = (f"fit_sbg: the fit with a leak degenerates (alpha={a:.3g}, beta={b:.3g}: customers who always leave and "
-               "customers who leave only by the leak), which is no Beta mixture; use the fit without a leak")
-        raise RetentionError(msg)
     nat = np.r_[a, b, x[2:]]
     cov = _hessian_cov(lambda v: _neg_loglik(np.r_[np.log(v[:2]), v[2:]], *args), nat) if counts else None
+    if leak and (min(x[0], x[1]) < _BOUNDS[0][0] + 1 or cov is None):
+        msg = (f"fit_sbg: the fit with a leak degenerates (alpha={a:.3g}, beta={b:.3g}: customers alike, or who always "
+               "leave, beside the leak; no covariance), which is no Beta mixture; use the fit without a leak")
+        raise RetentionError(msg)
     se = np.sqrt(np.diag(cov)) if cov is not None else np.full(len(nat), np.nan)
     return SBGFit(alpha=a, beta=b, alpha_se=float(se[0]), beta_se=float(se[1]), n=float(w.sum()), loglik=-float(_neg_loglik(x, *args)),
                   cov=None if cov is None else tuple(tuple(float(v) for v in row) for row in cov),

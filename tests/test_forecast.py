@@ -25,13 +25,6 @@ def sample() -> sm.Ledger:
     return sm.read_ledger(ROOT / "data/sample")
 
 
-@pytest.fixture(scope="module")
-def hetero_ledger() -> sm.Ledger:
-    """Heterogeneous customers (Beta propensities), steady arrivals, simulated to 2028 so 24 months follow 2026-10-31."""
-    beh = sm.Behaviour(arrivals_growth=0.0, seasonality=(1.0,) * 12, continue_concentration=HETERO)
-    return sm.simulate(beh, CAT, start="2021-01-01", end="2028-12-31", seed=7)
-
-
 # -- behaviour -------------------------------------------------------------------------------------
 def test_heterogeneity_round_trips_through_yaml_and_old_files_still_load(tmp_path) -> None:
     """continue_concentration survives to_yaml/from_yaml; a file without it loads homogeneous."""
@@ -185,10 +178,15 @@ def test_bad_forecast_arguments_are_one_line_errors(sample, kwargs, message) -> 
     assert str(err.value).startswith(message)
 
 
-def test_heterogeneous_base_forecast_holds_within_3_percent_for_24_months(hetero_ledger) -> None:
+@pytest.mark.parametrize(("seed", "concentration"), [(7, HETERO), (9, {"full": 1.0, "basic": 1.0})])
+def test_heterogeneous_base_forecast_holds_within_3_percent_for_24_months(seed, concentration) -> None:
     """The goal: on heterogeneous customers, active licenses within 3 % of the truth every month for 24 months,
-    the 90 % band covering it in >= 75 % of months; the pooled baseline misses by more at the end."""
-    bt = backtest(hetero_ledger, CAT, ["2026-10-31"], months=24, as_of="2028-10-31", runs=100)
+    the 90 % band covering it in >= 75 % of months; the pooled baseline misses by more at the end. Seed 9 (very
+    different customers) is the ledger the pure sBG covered in 63 % of months (its retention of long-standing
+    customers too high): the leak model's share of the runs fixes that."""
+    beh = sm.Behaviour(arrivals_growth=0.0, seasonality=(1.0,) * 12, continue_concentration=concentration)
+    led = sm.simulate(beh, CAT, start="2021-01-01", end="2028-12-31", seed=seed)
+    bt = backtest(led, CAT, ["2026-10-31"], months=24, as_of="2028-10-31", runs=100)
     t = bt.table[bt.table["metric"] == "active"]
     sbg, pooled = t[t["model"] == "sbg"], t[t["model"] == "pooled"]
     assert len(sbg) == 24
@@ -340,3 +338,24 @@ def test_simulator_takes_each_initial_license_propensity() -> None:
     st = observe(sm.read_ledger(ROOT / "data/sample"), CAT, pd.Timestamp(AS_OF).value // 86_400_000_000_000, "none")
     q = st.continue_mean()
     assert q.shape == st.E.shape == st.license_ids.shape and np.all((q > 0) & (q < 1))
+
+
+def test_each_license_continues_under_both_structures_weighted_by_the_evidence() -> None:
+    """The state keeps the pure sBG and the sBG with a leak per edition with the leak model's Akaike weight;
+    each license's chance to continue is the weighted mean of the two posteriors; the table shows both."""
+    from subs_model.forecast_state import observe
+    from subs_model.retention import posterior_continue
+    from subs_model.vocab import Edition
+
+    beh = sm.Behaviour(arrivals_growth=0.0, seasonality=(1.0,) * 12, continue_concentration={"full": 1.0, "basic": 1.0})
+    led = sm.simulate(beh, CAT, start="2021-01-01", end="2026-10-31", seed=9)
+    st = observe(led, CAT, pd.Timestamp(AS_OF).value // 86_400_000_000_000, "none")
+    full = Edition.FULL.code
+    f, g, w = st.fits[full], st.leaky[full], st.leak_weight[full]
+    assert g is not None and g.leak_fitted and 0 < g.leak < 0.5 and 0.27 <= w < 1
+    m = st.edition == full
+    pure = posterior_continue(f.alpha, f.beta, 0.0, st.n_cont[m], st.n_churn[m])
+    leaky = posterior_continue(g.alpha, g.beta, g.leak, st.n_cont[m], st.n_churn[m])
+    assert np.allclose(st.continue_mean()[m], (1 - w) * pure + w * leaky)
+    table = st.retention_table().set_index("edition")
+    assert table.loc["full", "leak"] == pytest.approx(g.leak) and table.loc["full", "leak_weight"] == pytest.approx(w)
