@@ -6,7 +6,10 @@ to that day: nothing later is seen) and follows it month by month, ``runs`` time
 1. **Who continues.** Each license's chance of leaving at a term end, ``theta``, is drawn
    from its posterior under the shifted-beta-geometric model fitted to the ledger per
    edition (:mod:`subs_model.retention`): ``Beta(alpha + churns, beta + continuations)``
-   — a license that renewed five times is, on the evidence, a loyal one. ``model="pooled"``
+   — a license that renewed five times is, on the evidence, a loyal one. Each run takes
+   either the pure sBG or the sBG with a leak (everyone may also leave with chance ``c``,
+   so retention flattens at ``1 - c`` instead of rising to 1), the latter with its Akaike
+   weight, and one draw of that model's estimate: the bands carry both doubts. ``model="pooled"``
    gives every license of an edition the pooled continuation rate instead (the homogeneous
    baseline a forecast should beat).
 2. **When and how.** A continuation's day relative to the term end, its outcome (early or
@@ -110,7 +113,8 @@ class Forecast:
     def description(self) -> str:
         """What was forecast, from which state, with which model and arrivals."""
         day = self.as_of.date().isoformat()
-        model = ("each license from its own history (sBG posterior by edition)" if self.model == "sbg"
+        model = ("each license from its own history (sBG posterior by edition; runs take the sBG with a leak "
+                 "by its Akaike weight, see .retention)" if self.model == "sbg"
                  else "one pooled continuation rate per edition (homogeneous)")
         lines = [
             (f"forecast from {day}: {len(self.months)} months, {self.runs.shape[0]} runs; "
