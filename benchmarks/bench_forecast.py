@@ -105,8 +105,9 @@ def main() -> None:
         t0 = time.perf_counter()
         fit = fit_sbg_licenses(lt["entry"], lt["last"], lt["churned"], leak=leak)
         t_fit = time.perf_counter() - t0
-        print(f"sBG fit{' with a leak' if leak else ''} on {len(lt):,} licenses: {t_fit:.3f} s (alpha {fit.alpha:.3f} ± "
-              f"{fit.alpha_se:.3f}, beta {fit.beta:.3f} ± {fit.beta_se:.3f}, leak {fit.leak:.4f} ± {fit.leak_se:.4f})")
+        name = "sBG fit with a leak" if leak else "sBG fit"
+        print(f"{name} on {len(lt):,} licenses: {t_fit:.3f} s (alpha {fit.alpha:.3f} ± {fit.alpha_se:.3f}, "
+              f"beta {fit.beta:.3f} ± {fit.beta_se:.3f}, leak {fit.leak:.4f} ± {fit.leak_se:.4f})")
     k = min(args.loop_licenses, n)
     t_loop = _loop(st, cat, grid, args.loop_runs, k, 0)
     scaled = t_loop * (n / k) * (args.runs / args.loop_runs)

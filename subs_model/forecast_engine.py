@@ -223,7 +223,8 @@ def _rounds(params: tuple[np.ndarray, ...], ents: _Entities, st: State, grid: _G
     n_m = len(grid.months)
     a, b, keep, use, pooled = params
     _walk(np.int64(rng.integers(0, 2**62)), st.E, st.edition, st.n_churn.astype(np.int64), st.n_cont.astype(np.float64),
-          st.as_of_day, a, b, keep, use, pooled, ents.run, ents.edition, ents.E, ents.pa, ents.pb, ents.keep, ents.x, ptr,
+          st.as_of_day, a, b, keep, use, pooled, ents.run, ents.edition, ents.E, ents.pa, ents.pb, ents.keep, ents.x,
+          ptr,
           np.ascontiguousarray(hist[:, 0]), hist, _OUTCOME_METRIC, _OUTCOME_SKU,
           _OUTCOME_UPG, acc.prices.astype(np.float64), acc.cat.knob_arrays()["from_day"].astype(np.int64),
           grid.first, grid.last, reach, grid.month_of, acc.counts.reshape(acc.n_r, N_MET, n_m),

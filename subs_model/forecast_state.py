@@ -79,7 +79,8 @@ class State:
                 q[m] = posterior_continue(f.alpha, f.beta, 0.0, self.n_cont[m], self.n_churn[m])
                 g, w = self.leaky.get(e), self.leak_weight.get(e, 0.0)
                 if g is not None and w > 0:
-                    q[m] = (1 - w) * q[m] + w * posterior_continue(g.alpha, g.beta, g.leak, self.n_cont[m], self.n_churn[m])
+                    leaky = posterior_continue(g.alpha, g.beta, g.leak, self.n_cont[m], self.n_churn[m])
+                    q[m] = (1 - w) * q[m] + w * leaky
         return q
 
     def _leak_columns(self, e: int) -> dict[str, float]:
@@ -123,14 +124,16 @@ def observe(ledger: Ledger, cat: Catalog, as_of_day: int | None, arrivals: Any) 
     ends = _Ends.of(out)
     lt = license_lifetimes(out, entry_tenure(rep), as_of=rep.as_of, churn_horizon_days=CHURN_HORIZON)
     fits, leaky = fit_editions(lt, notes), fit_editions(lt, notes, leak=True)
-    weights = {e: leak_weight(f, leaky[e]) if f is not None and leaky.get(e) is not None else 0.0 for e, f in fits.items()}
+    weights = {e: leak_weight(f, leaky[e]) if f is not None and leaky.get(e) is not None else 0.0
+               for e, f in fits.items()}
     pooled, decided = _pooled(ends, day)
     history = _histories(ends, day, notes)
     base = _base(ends, rep, cat, day)
     rate, rule, share, n_arr = _arrivals(rep, day, arrivals)
     if rate == 0 and arrivals == "trailing":
         notes.append(f"no new license in the 12 months to {pd.Timestamp(day, unit='D').date()}: no arrivals are forecast")
-    return State(as_of_day=day, **base, fits=fits, leaky=leaky, leak_weight=weights, pooled=pooled, decided=decided, history=history,
+    return State(as_of_day=day, **base, fits=fits, leaky=leaky, leak_weight=weights,
+                 pooled=pooled, decided=decided, history=history,
                  arrivals=rate, arrivals_rule=rule, arrivals_n=n_arr, arrival_share=share, notes=notes)
 
 

@@ -41,8 +41,8 @@ import numpy as np
 
 from .errors import SubsModelError
 
-__all__ = ["RetentionError", "SBGFit", "churn_weights", "fit_sbg", "fit_sbg_licenses", "fit_sbg_shifts", "leak_weight", "license_lifetimes",
-           "loglik_terms", "posterior_continue", "ShiftFit"]
+__all__ = ["RetentionError", "SBGFit", "ShiftFit", "churn_weights", "fit_sbg", "fit_sbg_licenses", "fit_sbg_shifts",
+           "leak_weight", "license_lifetimes", "loglik_terms", "posterior_continue"]
 
 
 class RetentionError(SubsModelError, ValueError):
@@ -254,7 +254,8 @@ def _fit_grouped(entry: np.ndarray, last: np.ndarray, churned: np.ndarray, w: np
                "leave, beside the leak; no covariance), which is no Beta mixture; use the fit without a leak")
         raise RetentionError(msg)
     se = np.sqrt(np.diag(cov)) if cov is not None else np.full(len(nat), np.nan)
-    return SBGFit(alpha=a, beta=b, alpha_se=float(se[0]), beta_se=float(se[1]), n=float(w.sum()), loglik=-float(_neg_loglik(x, *args)),
+    return SBGFit(alpha=a, beta=b, alpha_se=float(se[0]), beta_se=float(se[1]), n=float(w.sum()),
+                  loglik=-float(_neg_loglik(x, *args)),
                   cov=None if cov is None else tuple(tuple(float(v) for v in row) for row in cov),
                   leak=float(x[2]) if leak else 0.0, leak_se=float(se[2]) if leak else float("nan"),
                   leak_fitted=leak)
@@ -530,7 +531,8 @@ def fit_sbg_shifts(entry: Any, last: Any, churned: Any, group: Any, X: Any, weig
     Xa = np.asarray(X, dtype=float).reshape(len(e), -1)
     w = np.ones(len(e)) if weights is None else np.asarray(weights, dtype=float)
     if not (len(e) == len(la) == len(c) == len(g) == len(w)) or len(e) == 0 or g.min() < 0:
-        msg = "fit_sbg_shifts: entry, last, churned, group and X need one row per license (group >= 0), and some licenses"
+        msg = ("fit_sbg_shifts: entry, last, churned, group and X need one row per license (group >= 0), "
+               "and some licenses")
         raise RetentionError(msg)
     key = np.column_stack([e, la, c, g, Xa])
     uniq, inv = np.unique(key, axis=0, return_inverse=True)
