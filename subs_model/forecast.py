@@ -257,15 +257,20 @@ def _table(arr: np.ndarray, grid: _Grid) -> pd.DataFrame:
 
 def retention_curves(fc: Forecast, tenures: int = 10) -> pd.DataFrame:
     """Renewal rate at term ends ``1 … tenures`` per edition: the fitted sBG curve (``r(t)``,
-    rising with tenure) and the pooled rate (flat), as ``edition, tenure, model, retention``."""
+    rising with tenure; where the edition also has a fit with a leak, the two curves averaged with
+    the leak model's Akaike weight, as the runs use them) and the pooled rate (flat), as
+    ``edition, tenure, model, retention``."""
     from .retention import SBGFit
 
     rows = []
     t = np.arange(1, tenures + 1)
     for r in fc.retention.itertuples(index=False):
         if np.isfinite(r.alpha):
-            rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "sbg",
-                                      "retention": SBGFit(r.alpha, r.beta).retention(t)}))
+            curve = SBGFit(r.alpha, r.beta).retention(t)
+            w = getattr(r, "leak_weight", np.nan)
+            if np.isfinite(w) and w > 0:
+                curve = (1 - w) * curve + w * SBGFit(r.leak_alpha, r.leak_beta, leak=r.leak).retention(t)
+            rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "sbg", "retention": curve}))
         rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "pooled",
                                   "retention": float(r.pooled_continuation)}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["edition", "tenure", "model", "retention"])
