@@ -33,9 +33,10 @@ _UPG = int(UPG)
 
 
 def run_blocks(st: State, cat: Catalog, grid: _Grid, runs: int, seed: int, model: str) -> np.ndarray:
-    """``[run, metric, month]`` (money in kopecks): blocks of :data:`BLOCK_RUNS` runs, each with its
-    own generator ``default_rng([seed, first run of the block])`` — so the result does not depend
-    on how many threads (:func:`subs_model.workers`) run the blocks side by side."""
+    """``[run, metric, month]`` (money in kopecks): every run's model and parameters drawn first (one
+    generator, ``default_rng([seed, runs, 2**40])``), then blocks of :data:`BLOCK_RUNS` runs, each
+    with its own generator ``default_rng([seed, first run of the block])`` — so the result does not
+    depend on how many threads (:func:`subs_model.workers`) run the blocks side by side."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .workers import workers
