@@ -34,7 +34,8 @@ _LAZY: dict[str, str] = {
     "decisions_needed": "breakeven",
     "ElasticityEstimate": "elasticity",
     "estimate_elasticity": "elasticity",
-    "calibrate_retention": "calibrate",
+    "calibrate_retention": "retention_fit",
+    "calibrate_shifts": "retention_fit",
     "Backtest": "backtest",
     "backtest": "backtest",
     "Forecast": "forecast",
@@ -132,7 +133,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .calibrate import calibrate
     from .elasticity import ElasticityEstimate, estimate_elasticity
     from .backtest import Backtest, backtest
-    from .calibrate import calibrate, calibrate_retention
+    from .retention_fit import calibrate_retention, calibrate_shifts
     from .forecast import Forecast, ForecastError, forecast
     from .retention import RetentionError, SBGFit, fit_sbg, fit_sbg_licenses
     from .catalog import Catalog, CatalogVersion, Edition, RenewalBasis, Sku, SubscriptionBasis

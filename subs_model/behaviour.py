@@ -56,6 +56,8 @@ TIMING_OFFSET_MAX = 3_650  # an order day at most this many days before or after
 LEAD_HOURS_MAX = 8_760.0  # a stage's median lead time: at most a year
 SIGMA_MAX = 5.0
 REFERENCE_PRICE_MAX = 100_000_000.0
+SHIFT_MAX = 10.0  # log-odds: beyond ±10 a shifted mean is 0 or 1 to four decimals
+COHORT_YEARS = (2000, 2100)
 CONCENTRATION_MAX = 1_000_000.0  # beyond it customers are alike to many decimals: leave the edition out instead
 
 
@@ -178,6 +180,13 @@ class Behaviour:
         keeps it — the shifted-beta-geometric model, churn ``theta ~ Beta(alpha = k (1 - p),
         beta = k p)``. Small ``k``: very different customers (retention rises with tenure);
         large ``k``: alike. An edition not named (the default: none) is homogeneous.
+    continue_shift : mapping, optional
+        Covariates the data has, shifting a license's mean propensity on the log-odds
+        scale: ``legacy`` (licenses carried over from the old rules) and ``cohort``
+        (year of arrival -> shift), e.g. ``{legacy: 0.5, cohort: {2023: -0.3}}``. A license
+        with shift ``s`` has mean ``expit(logit(p_continue) + s)`` (and, with a
+        concentration, ``Beta(k m, k (1 - m))`` around it). Empty (the default): no shift,
+        so ``p_continue`` is every license's mean and old files simulate as before.
     timing : mapping edition -> (min_offset, weights)
         Day-level distribution of the day the customer orders, relative to the end
         (negative = before the end). In YAML: ``bins: [[first, last, weight], ...]`` or
@@ -233,6 +242,7 @@ class Behaviour:
     legacy_end_spread_days: int = 365
     p_continue: Mapping[str, float] = field(default_factory=lambda: {"full": 0.8, "basic": 0.72})
     continue_concentration: Mapping[str, float] = field(default_factory=dict)
+    continue_shift: Mapping[str, Any] = field(default_factory=dict)
     timing: Mapping[str, tuple[int, tuple[float, ...]]] = field(default_factory=dict)
     p_subscription_instead: float = 0.06
     p_late_renewal: float = 0.45
@@ -304,6 +314,7 @@ class Behaviour:
                 msg = f"{where}.timing.{ed}: weights must be >= 0 with a positive sum"
                 raise BehaviourError(msg)
         _check_concentration(self.continue_concentration, self.p_continue, where)
+        _check_shift(self.continue_shift, where)
         for st in STAGES:
             lt = self.lead_times.get(st)
             if not isinstance(lt, LeadTime):
@@ -334,6 +345,19 @@ class Behaviour:
             return None
         p = float(self.p_continue[edition])
         return float(k) * (1 - p), float(k) * p
+
+    def shift_of(self, legacy: np.ndarray, cohort_year: np.ndarray) -> np.ndarray:
+        """Each license's log-odds shift of its mean propensity (0 where none applies).
+
+        >>> Behaviour(continue_shift={"legacy": 0.5, "cohort": {2023: -0.3}}).shift_of(
+        ...     np.array([True, False, False]), np.array([2020, 2023, 2024])).tolist()
+        [0.5, -0.3, 0.0]
+        """
+        out = np.zeros(len(legacy))
+        out[np.asarray(legacy, dtype=bool)] += float(self.continue_shift.get("legacy", 0.0))
+        for year, v in self.continue_shift.get("cohort", {}).items():
+            out[np.asarray(cohort_year) == int(year)] += float(v)
+        return out
 
     def timing_pmf(self, edition: str) -> np.ndarray:
         """Normalised day-level distribution of the order day relative to the end."""
@@ -408,6 +432,8 @@ class Behaviour:
             raw_k = kw["continue_concentration"] or {}
             kw["continue_concentration"] = dict(_mapping(raw_k, where=f"{where}.continue_concentration", keys=EDITIONS,
                                                          example="{full: 2.5, basic: 2.0}"))
+        if "continue_shift" in kw:
+            kw["continue_shift"] = _shift_from(kw["continue_shift"] or {}, f"{where}.continue_shift")
         for key, keys, example in (("p_continue", EDITIONS, "{full: 0.8, basic: 0.72}"),
                                    ("reference_prices", ("renewal", "upgrade"), "{renewal: 3200, upgrade: 800}")):
             if key in kw:
@@ -431,6 +457,7 @@ class Behaviour:
         out["seasonality"] = [float(x) for x in self.seasonality]
         out["p_continue"] = {k: float(v) for k, v in self.p_continue.items()}
         out["continue_concentration"] = {k: float(v) for k, v in self.continue_concentration.items()}
+        out["continue_shift"] = _shift_from(self.continue_shift, "continue_shift")
         out["reference_prices"] = {k: float(v) for k, v in self.reference_prices.items()}
         out["lead_times"] = {k: asdict(v) for k, v in self.lead_times.items()}
         out["elasticity_range"] = [float(x) for x in self.elasticity_range]
@@ -473,6 +500,31 @@ def _check_range(rng: Any, elasticity: float, *, where: str) -> None:
         msg = (f"{where}.elasticity_range: {list(rng)} does not hold the central elasticity {elasticity:g}; "
                f"widen the range or move the elasticity inside it")
         raise BehaviourError(msg)
+
+
+def _shift_from(raw: Any, at: str) -> dict[str, Any]:
+    """``continue_shift`` as plain ``{legacy: float, cohort: {year: float}}`` (only the keys given)."""
+    raw = _mapping(raw, where=at, keys=("legacy", "cohort"), example="{legacy: 0.5, cohort: {2023: -0.3}}")
+    out: dict[str, Any] = {}
+    if "legacy" in raw:
+        out["legacy"] = _number(raw["legacy"], where=f"{at}.legacy", lo=-SHIFT_MAX, hi=SHIFT_MAX)
+    if "cohort" in raw:
+        cohort = raw["cohort"]
+        if not isinstance(cohort, Mapping):
+            msg = (f"{at}.cohort: {cohort!r} is not a mapping; write it as {{2023: -0.3, 2024: 0.1}} "
+                   "(year: log-odds shift)")
+            raise BehaviourError(msg)
+        out["cohort"] = {}
+        for year, v in cohort.items():
+            y = _number(int(year) if isinstance(year, str) and year.isdigit() else year,
+                        where=f"{at}.cohort (year {year!r})", lo=COHORT_YEARS[0], hi=COHORT_YEARS[1], whole=True)
+            out["cohort"][y] = _number(v, where=f"{at}.cohort.{y}", lo=-SHIFT_MAX, hi=SHIFT_MAX)
+    return out
+
+
+def _check_shift(shift: Any, where: str) -> None:
+    """``continue_shift``: legacy and cohort-year log-odds shifts within ±SHIFT_MAX."""
+    _shift_from(shift, f"{where}.continue_shift")
 
 
 def _check_concentration(conc: Any, p_continue: Mapping[str, Any], where: str) -> None:

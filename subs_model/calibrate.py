@@ -38,7 +38,7 @@ from .prepared import first_activations
 from .replay import replay
 from .vocab import EDITIONS, REN, STAGES, SUB, UPG, CodeStatus, Edition, Stage
 
-__all__ = ["calibrate", "calibrate_retention"]
+__all__ = ["calibrate"]
 
 NS_HOUR = 3_600 * 10**9
 STAGE_COLS = ("requested_at", "invoiced_at", "paid_at", "ticket_at", "code_issued_at")
@@ -428,53 +428,11 @@ def _lead_times(obs: _Orders, prior: Behaviour) -> dict[str, LeadTime]:
     return lead
 
 
-def calibrate_retention(ledger: Ledger | Any, catalog: Catalog | None = None, as_of: Any = None) -> pd.DataFrame:
-    """Fit the sBG model (Beta mixing of the churn chance) per edition from the replay's term ends.
-
-    Maximum likelihood with right censoring (a term end younger than the churn horizon,
-    365 days, counts as not yet decided whatever it shows) and left truncation (a legacy
-    license enters at the tenure its legacy period implies). Returns one row per edition:
-    ``edition, alpha, alpha_se, beta, beta_se, licenses, new_license_continuation,
-    concentration`` (standard errors from the inverse Hessian; NaN where no fit was possible).
-
-    ``ledger`` may also be a :class:`~subs_model.replay.Replay` (then ``catalog`` and
-    ``as_of`` are its own).
-
-    Examples
-    --------
-    >>> import subs_model as sm
-    >>> led = sm.simulate(sm.Behaviour(arrivals_per_month=60, legacy_licenses=50,
-    ...                                continue_concentration={"full": 3.0, "basic": 3.0}),
-    ...                   sm.Catalog.default(), start="2021-01-01", end="2025-12-31", seed=2)
-    >>> fits = sm.calibrate_retention(led, sm.Catalog.default())
-    >>> sorted(fits["edition"])
-    ['basic', 'full']
-    """
-    from .forecast_state import CHURN_HORIZON, entry_tenure, fit_retention
-    from .metrics import expiry_outcomes
-
-    rep = ledger if hasattr(ledger, "periods") else replay(ledger, catalog or Catalog.default(), as_of)
-    out = expiry_outcomes(rep, rep.as_of, CHURN_HORIZON)
-    notes: list[str] = []
-    fits = fit_retention(out, entry_tenure(rep), rep.as_of, notes)
-    rows = []
-    for ed in Edition:
-        f = fits.get(ed.code)
-        nan = float("nan")
-        rows.append({
-            "edition": ed.value,
-            "alpha": f.alpha if f else nan, "alpha_se": f.alpha_se if f else nan,
-            "beta": f.beta if f else nan, "beta_se": f.beta_se if f else nan,
-            "licenses": f.n if f else 0.0,
-            "new_license_continuation": f.mean_continue if f else nan,
-            "concentration": f.alpha + f.beta if f else nan,
-        })
-    return pd.DataFrame(rows)
-
-
 def _heterogeneity(rep: Any, ends: _TermEnds, obs: _Orders, p_pooled: dict[str, float],
                    prior: Behaviour) -> dict[str, Any]:
     """``continue_concentration`` and the matching ``p_continue`` from the sBG fit per edition."""
+    from .retention_fit import calibrate_retention
+
     fits = calibrate_retention(rep).set_index("edition")
     ed_end = obs.edition[ends.per_lic]
     p_continue = dict(p_pooled)

@@ -6,7 +6,10 @@ to that day: nothing later is seen) and follows it month by month, ``runs`` time
 1. **Who continues.** Each license's chance of leaving at a term end, ``theta``, is drawn
    from its posterior under the shifted-beta-geometric model fitted to the ledger per
    edition (:mod:`subs_model.retention`): ``Beta(alpha + churns, beta + continuations)``
-   — a license that renewed five times is, on the evidence, a loyal one. ``model="pooled"``
+   — a license that renewed five times is, on the evidence, a loyal one. Each run takes
+   either the pure sBG or the sBG with a leak (everyone may also leave with chance ``c``,
+   so retention flattens at ``1 - c`` instead of rising to 1), the latter with its Akaike
+   weight, and one draw of that model's estimate: the bands carry both doubts. ``model="pooled"``
    gives every license of an edition the pooled continuation rate instead (the homogeneous
    baseline a forecast should beat).
 2. **When and how.** A continuation's day relative to the term end, its outcome (early or
@@ -110,7 +113,8 @@ class Forecast:
     def description(self) -> str:
         """What was forecast, from which state, with which model and arrivals."""
         day = self.as_of.date().isoformat()
-        model = ("each license from its own history (sBG posterior by edition)" if self.model == "sbg"
+        model = ("each license from its own history (sBG posterior by edition; runs take the sBG with a leak "
+                 "by its Akaike weight, see .retention)" if self.model == "sbg"
                  else "one pooled continuation rate per edition (homogeneous)")
         lines = [
             (f"forecast from {day}: {len(self.months)} months, {self.runs.shape[0]} runs; "
@@ -253,15 +257,20 @@ def _table(arr: np.ndarray, grid: _Grid) -> pd.DataFrame:
 
 def retention_curves(fc: Forecast, tenures: int = 10) -> pd.DataFrame:
     """Renewal rate at term ends ``1 … tenures`` per edition: the fitted sBG curve (``r(t)``,
-    rising with tenure) and the pooled rate (flat), as ``edition, tenure, model, retention``."""
+    rising with tenure; where the edition also has a fit with a leak, the two curves averaged with
+    the leak model's Akaike weight, as the runs use them) and the pooled rate (flat), as
+    ``edition, tenure, model, retention``."""
     from .retention import SBGFit
 
     rows = []
     t = np.arange(1, tenures + 1)
     for r in fc.retention.itertuples(index=False):
         if np.isfinite(r.alpha):
-            rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "sbg",
-                                      "retention": SBGFit(r.alpha, r.beta).retention(t)}))
+            curve = SBGFit(r.alpha, r.beta).retention(t)
+            w = getattr(r, "leak_weight", np.nan)
+            if np.isfinite(w) and w > 0:
+                curve = (1 - w) * curve + w * SBGFit(r.leak_alpha, r.leak_beta, leak=r.leak).retention(t)
+            rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "sbg", "retention": curve}))
         rows.append(pd.DataFrame({"edition": r.edition, "tenure": t, "model": "pooled",
                                   "retention": float(r.pooled_continuation)}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["edition", "tenure", "model", "retention"])

@@ -13,6 +13,7 @@ takes about three rounds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +33,10 @@ _UPG = int(UPG)
 
 
 def run_blocks(st: State, cat: Catalog, grid: _Grid, runs: int, seed: int, model: str) -> np.ndarray:
-    """``[run, metric, month]`` (money in kopecks): blocks of :data:`BLOCK_RUNS` runs, each with its
-    own generator ``default_rng([seed, first run of the block])`` — so the result does not depend
-    on how many threads (:func:`subs_model.workers`) run the blocks side by side."""
+    """``[run, metric, month]`` (money in kopecks): every run's model and parameters drawn first (one
+    generator, ``default_rng([seed, runs, 2**40])``), then blocks of :data:`BLOCK_RUNS` runs, each
+    with its own generator ``default_rng([seed, first run of the block])`` — so the result does not
+    depend on how many threads (:func:`subs_model.workers`) run the blocks side by side."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .workers import workers
@@ -47,11 +49,14 @@ def run_blocks(st: State, cat: Catalog, grid: _Grid, runs: int, seed: int, model
                             st.rec_end, st.rec_rate * (st.rec_end - np.maximum(st.rec_start, grid.first)))
     base = static.result()[0]
 
+    every = _run_params(st, model, runs, np.random.default_rng([seed, runs, 1 << 40]))
+
     def block(b0: int) -> None:
         n_r = min(BLOCK_RUNS, runs - b0)
         rng = np.random.default_rng([seed, b0])
         acc = _Acc(n_r, grid, cat)
-        params, new = _entities(st, grid, n_r, rng, model, acc)
+        params = tuple(p[b0 : b0 + n_r] if p.ndim == 2 else p for p in every)
+        new = _arrivals(st, grid, n_r, rng, params, acc)
         _rounds(params, new, st, grid, acc, rng)
         out[b0 : b0 + n_r] = acc.result() + base
 
@@ -128,50 +133,45 @@ class _Entities:
     E: np.ndarray
     pa: np.ndarray
     pb: np.ndarray
+    keep: np.ndarray  #: the chance to stay whatever theta (1 − leak)
     x: np.ndarray
 
 
-def _run_params(st: State, model: str, n_r: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per run and edition code: alpha, beta (drawn from the fit's asymptotic normal, so the
-    bands carry the estimate's uncertainty), whether the sBG model is used, and the pooled
-    rate (drawn from its Beta posterior given the decided term ends)."""
+def _run_params(st: State, model: str, n_r: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Per run and edition code: alpha, beta, the chance to stay whatever theta (``1 - leak``),
+    whether the sBG model is used, and the pooled rate. Under the sBG model each run takes its
+    edition's sBG with a leak (with the Akaike weight of that model, :func:`leak_weight`) or the
+    pure sBG, and one draw of that estimate (:meth:`SBGFit.draws`), so the bands carry the
+    uncertainty of the model's structure and of its estimate; the pooled rate is drawn from its
+    Beta posterior given the decided term ends."""
     n_ed = len(Edition)
-    a, b = np.ones((n_r, n_ed)), np.ones((n_r, n_ed))
+    a, b, keep = np.ones((n_r, n_ed)), np.ones((n_r, n_ed)), np.ones((n_r, n_ed))
     use = np.zeros(n_ed, bool)
     for e in range(n_ed):
-        f = st.fits.get(e)
+        f, g = st.fits.get(e), st.leaky.get(e)
         if model == "sbg" and f is not None:
             use[e] = True
-            if f.cov is not None:
-                draw = rng.multivariate_normal([f.alpha, f.beta], np.asarray(f.cov), size=n_r)
-                a[:, e], b[:, e] = np.maximum(draw[:, 0], 0.05 * f.alpha), np.maximum(draw[:, 1], 0.05 * f.beta)
-            else:
-                a[:, e], b[:, e] = f.alpha, f.beta
+            d = f.draws(n_r, rng)
+            if g is not None:
+                d = np.where((rng.random(n_r) < st.leak_weight.get(e, 0.0))[:, None], g.draws(n_r, rng), d)
+            a[:, e], b[:, e], keep[:, e] = d[:, 0], d[:, 1], 1.0 - d[:, 2]
     n_dec = st.decided.astype(float)
     k = st.pooled * n_dec
     pooled = np.where(n_dec > 0, rng.beta(k + 1, n_dec - k + 1, size=(n_r, n_ed)), st.pooled)
-    return a, b, use, pooled
+    return a, b, keep, use, pooled
 
 
-def _posterior(params: tuple[np.ndarray, ...], run: np.ndarray, ed: np.ndarray, n_churn: np.ndarray,
-               n_cont: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each entity's Beta posterior of its chance to continue, as (churns, continuations) pseudo-counts:
-    ``(alpha + churns, beta + continuations)`` under the sBG model; the pooled rate ``p`` of its
-    edition as a point mass (``(1 − p) K, p K`` with ``K`` so large that nothing is learnt)."""
-    a, b, use, pooled = params
+def _posterior(params: tuple[np.ndarray, ...], run: np.ndarray, ed: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A new license's prior of its chance to continue, as (churns, continuations) pseudo-counts and
+    the chance to stay whatever theta: ``(alpha, beta, 1 - leak)`` under the sBG model; the pooled
+    rate ``p`` of its edition as a point mass (``(1 − p) K, p K, 1`` with ``K`` so large that nothing
+    is learnt)."""
+    a, b, keep, use, pooled = params
     big = 1e12
     m = use[ed]
-    pa = np.where(m, a[run, ed] + n_churn, (1.0 - pooled[run, ed]) * big)
-    pb = np.where(m, b[run, ed] + n_cont, pooled[run, ed] * big)
-    return pa, pb
-
-
-def _entities(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, model: str,
-              acc: _Acc) -> tuple[tuple[np.ndarray, ...], _Entities]:
-    """The run parameters (the base's entities are made inside the walk from them: one per run
-    and license) and each run's arrivals, whose first subscription is booked and covered here."""
-    params = _run_params(st, model, n_r, rng)
-    return params, _arrivals(st, grid, n_r, rng, params, acc)
+    pa = np.where(m, a[run, ed], (1.0 - pooled[run, ed]) * big)
+    pb = np.where(m, b[run, ed], pooled[run, ed] * big)
+    return pa, pb, np.where(m, keep[run, ed], 1.0)
 
 
 def _arrivals(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, params: tuple[np.ndarray, ...],
@@ -193,9 +193,8 @@ def _arrivals(st: State, grid: _Grid, n_r: int, rng: np.random.Generator, params
     acc.count(run, FMetric.NEW_LICENSES.code, day)
     acc.count(run, FMetric.BOOKINGS_RUB.code, day, price)
     acc.coverage(run, day, E, price / np.maximum(E - day, 1))
-    zeros = np.zeros(len(day), np.int64)
-    pa, pb = _posterior(params, run, ed, zeros, zeros)
-    return _Entities(run=run, edition=ed, E=E, pa=pa, pb=pb, x=np.full(len(day), _NO_X))
+    pa, pb, keep = _posterior(params, run, ed)
+    return _Entities(run=run, edition=ed, E=E, pa=pa, pb=pb, keep=keep, x=np.full(len(day), _NO_X))
 
 
 def _arrival_rates(st: State, n_r: int, rng: np.random.Generator) -> np.ndarray:
@@ -223,9 +222,10 @@ def _rounds(params: tuple[np.ndarray, ...], ents: _Entities, st: State, grid: _G
     hist = np.ascontiguousarray(np.stack([joined("off"), joined("gap"), joined("length"), joined("outcome")], axis=1))
 
     n_m = len(grid.months)
-    a, b, use, pooled = params
-    _walk(np.int64(rng.integers(0, 2**62)), st.E, st.edition, st.n_churn.astype(np.float64), st.n_cont.astype(np.float64),
-          st.as_of_day, a, b, use, pooled, ents.run, ents.edition, ents.E, ents.pa, ents.pb, ents.x, ptr,
+    a, b, keep, use, pooled = params
+    _walk(np.int64(rng.integers(0, 2**62)), st.E, st.edition, st.n_churn.astype(np.int64), st.n_cont.astype(np.float64),
+          st.as_of_day, a, b, keep, use, pooled, ents.run, ents.edition, ents.E, ents.pa, ents.pb, ents.keep, ents.x,
+          ptr,
           np.ascontiguousarray(hist[:, 0]), hist, _OUTCOME_METRIC, _OUTCOME_SKU,
           _OUTCOME_UPG, acc.prices.astype(np.float64), acc.cat.knob_arrays()["from_day"].astype(np.int64),
           grid.first, grid.last, reach, grid.month_of, acc.counts.reshape(acc.n_r, N_MET, n_m),
@@ -233,33 +233,58 @@ def _rounds(params: tuple[np.ndarray, ...], ents: _Entities, st: State, grid: _G
 
 
 @nb.njit(cache=True, nogil=True)
-def _walk(seed, b_E, b_ed, b_churn, b_cont, as_of_day, A, B, use, pooled, run, ed, E, pa, pb, x, ptr, h_off, hist,
-          out_metric, out_sku, out_upg, prices, from_days, first, last, reach, month_of, counts, active,
+def _walk(seed, b_E, b_ed, b_churn, b_cont, as_of_day, A, B, K, use, pooled, run, ed, E, pa, pb, keep, x, ptr, h_off,
+          hist, out_metric, out_sku, out_upg, prices, from_days, first, last, reach, month_of, counts, active,
           rec):
-    """The base (every run × license, its posterior from the run's ``A``, ``B`` and its own churns
-    and continuations, or the run's ``pooled`` rate where ``use`` is off) and then the arrivals
-    (``run, ed, E, pa, pb, x``), each walked by :func:`_walk_one`."""
+    """The base (every run × license, its posterior from the run's ``A``, ``B``, ``K`` (1 − leak) and
+    its own churns and continuations, or the run's ``pooled`` rate where ``use`` is off) and then the
+    arrivals (``run, ed, E, pa, pb, keep, x``), each walked by :func:`_walk_one`."""
     np.random.seed(seed)
     big = 1e12  # a pooled rate: pseudo-counts so large that nothing is learnt
     for r in range(A.shape[0]):
         for i in range(b_E.shape[0]):
             e = b_ed[i]
             if use[e]:
-                ai, bi = A[r, e] + b_churn[i], B[r, e] + b_cont[i]
+                j = _theta_churns(b_churn[i], b_cont[i], A[r, e], B[r, e], 1.0 - K[r, e])
+                ai, bi, ki = A[r, e] + j, B[r, e] + b_cont[i], K[r, e]
             else:
-                ai, bi = (1.0 - pooled[r, e]) * big, pooled[r, e] * big
-            _walk_one(r, e, b_E[i], as_of_day - b_E[i], ai, bi, ptr, h_off, hist, out_metric, out_sku,
+                ai, bi, ki = (1.0 - pooled[r, e]) * big, pooled[r, e] * big, 1.0
+            _walk_one(r, e, b_E[i], as_of_day - b_E[i], ai, bi, ki, ptr, h_off, hist, out_metric, out_sku,
                       out_upg, prices, from_days, first, last, reach, month_of, counts, active, rec)
     for i in range(run.shape[0]):
-        _walk_one(run[i], ed[i], E[i], x[i], pa[i], pb[i], ptr, h_off, hist, out_metric, out_sku, out_upg,
+        _walk_one(run[i], ed[i], E[i], x[i], pa[i], pb[i], keep[i], ptr, h_off, hist, out_metric, out_sku, out_upg,
                   prices, from_days, first, last, reach, month_of, counts, active, rec)
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _walk_one(r, e, te, xi, ai, bi, ptr, h_off, hist, out_metric, out_sku, out_upg, prices, from_days,
+def _theta_churns(k, n, a, b, c):
+    """Of a license's ``k`` churns, how many its own ``theta`` caused (the rest: the leak ``c``), drawn
+    from the posterior weights of :func:`subs_model.retention.churn_weights`; ``k`` without a leak."""
+    if k == 0 or c <= 0.0:
+        return k
+    w = np.empty(k + 1)
+    top = -np.inf
+    for j in range(k + 1):
+        w[j] = (math.lgamma(k + 1.0) - math.lgamma(j + 1.0) - math.lgamma(k - j + 1.0) + (k - j) * math.log(c)
+                + j * math.log1p(-c) + math.lgamma(a + j) + math.lgamma(b + n) - math.lgamma(a + b + n + j))
+        top = max(top, w[j])
+    total = 0.0
+    for j in range(k + 1):
+        w[j] = math.exp(w[j] - top)
+        total += w[j]
+    u = np.random.random() * total
+    for j in range(k):
+        u -= w[j]
+        if u < 0.0:
+            return j
+    return k
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _walk_one(r, e, te, xi, ai, bi, ki, ptr, h_off, hist, out_metric, out_sku, out_upg, prices, from_days,
               first, last, reach, month_of, counts, active, rec):
     """Each entity, term end after term end: continue with ``q S / (1 − q + q S)`` (``q``: the
-    posterior mean chance to continue, ``b / (a + b)``, which learns from each continuation,
+    posterior mean chance to continue, ``k b / (a + b)`` with ``k`` = 1 − leak, which learns from each continuation,
     ``b += 1`` — the Beta–geometric predictive, so no churn chance needs drawing; ``S``: share of
     history's continuations later than the ``x`` days already passed), draw one of those
     continuations (offset, gap, period, outcome), book it and cover it; stop at a churn or
@@ -282,7 +307,7 @@ def _walk_one(r, e, te, xi, ai, bi, ptr, h_off, hist, out_metric, out_sku, out_u
                 hi = mid
         n_later = h1 - lo
         S = n_later / max(h1 - h0, 1)
-        qi = bi / (ai + bi)
+        qi = ki * bi / (ai + bi)
         p = qi * S / max(1.0 - qi + qi * S, 1e-300)
         if n_later == 0 or np.random.random() >= p:
             if inside:

@@ -18,7 +18,7 @@ import pandas as pd
 from .catalog import Catalog
 from .forecast import CONTINUED_OUTCOMES, MIN_HISTORY
 from .ledger import Ledger
-from .retention import RetentionError, SBGFit, fit_sbg_licenses, license_lifetimes
+from .retention import RetentionError, SBGFit, fit_sbg_licenses, leak_weight, license_lifetimes
 from .vocab import REN, SUB, Edition, Outcome, Source
 
 #: Days after a term end when its fate is decided (rules §6, ``churn_horizon_days``).
@@ -50,7 +50,9 @@ class State:
     rec_start: np.ndarray  #: periods running after as_of: start, end, kopecks recognised a day
     rec_end: np.ndarray
     rec_rate: np.ndarray
-    fits: dict[int, SBGFit | None]
+    fits: dict[int, SBGFit | None]  #: the pure sBG per edition code
+    leaky: dict[int, SBGFit | None]  #: the sBG with a leak per edition code
+    leak_weight: dict[int, float]  #: Akaike weight of the leak model (the runs that use it)
     pooled: np.ndarray  #: pooled continuation rate per edition code
     decided: np.ndarray  #: decided term ends per edition code
     history: dict[int, History]
@@ -64,18 +66,33 @@ class State:
     def continue_mean(self) -> np.ndarray:
         """Each base license's posterior mean chance to continue at its next term end:
         ``(beta + continuations) / (alpha + beta + continuations + churns)`` under its edition's
-        fit, the pooled rate where there is none. (For what-if runs on the simulator: divided
+        pure sBG, averaged with the same under the sBG with a leak (``1 - leak`` times a mixture
+        over how many churns ``theta`` caused) by the leak model's Akaike weight; the pooled rate
+        where there is no fit. (For what-if runs on the simulator: divided
         by ``p_continue`` this is the simulator's ``propensity``.)"""
+        from .retention import posterior_continue
+
         q = self.pooled[self.edition].astype(np.float64)
         for e, f in self.fits.items():
             m = self.edition == e
             if f is not None and m.any():
-                q[m] = (f.beta + self.n_cont[m]) / (f.alpha + f.beta + self.n_cont[m] + self.n_churn[m])
+                q[m] = posterior_continue(f.alpha, f.beta, 0.0, self.n_cont[m], self.n_churn[m])
+                g, w = self.leaky.get(e), self.leak_weight.get(e, 0.0)
+                if g is not None and w > 0:
+                    leaky = posterior_continue(g.alpha, g.beta, g.leak, self.n_cont[m], self.n_churn[m])
+                    q[m] = (1 - w) * q[m] + w * leaky
         return q
 
+    def _leak_columns(self, e: int) -> dict[str, float]:
+        g = self.leaky.get(e) if self.fits.get(e) is not None else None
+        return {"leak_alpha": g.alpha if g else np.nan, "leak_beta": g.beta if g else np.nan,
+                "leak": g.leak if g else np.nan, "leak_se": g.leak_se if g else np.nan,
+                "leak_weight": self.leak_weight.get(e, 0.0) if g else np.nan}
+
     def retention_table(self) -> pd.DataFrame:
-        """Per edition: the sBG fit (``alpha, beta, alpha_se, beta_se``, licenses), its mean
-        continuation for a new license, and the pooled rate over decided term ends."""
+        """Per edition: the sBG fit (``alpha, beta`` with standard errors, licenses), the fit with a
+        leak (``leak_alpha, leak_beta, leak, leak_se``) and its Akaike weight ``leak_weight``, the
+        mean continuation of a new license (pure sBG), and the pooled rate over decided term ends."""
         rows = []
         for ed in Edition:
             f = self.fits.get(ed.code)
@@ -83,6 +100,7 @@ class State:
                 "edition": ed.value,
                 "alpha": f.alpha if f else np.nan, "alpha_se": f.alpha_se if f else np.nan,
                 "beta": f.beta if f else np.nan, "beta_se": f.beta_se if f else np.nan,
+                **self._leak_columns(ed.code),
                 "licenses": f.n if f else 0.0,
                 "new_license_continuation": f.mean_continue if f else np.nan,
                 "pooled_continuation": self.pooled[ed.code], "decided_term_ends": int(self.decided[ed.code]),
@@ -104,14 +122,18 @@ def observe(ledger: Ledger, cat: Catalog, as_of_day: int | None, arrivals: Any) 
     out = expiry_outcomes(rep, rep.as_of, CHURN_HORIZON)
     notes: list[str] = []
     ends = _Ends.of(out)
-    fits = fit_retention(out, entry_tenure(rep), rep.as_of, notes)
+    lt = license_lifetimes(out, entry_tenure(rep), as_of=rep.as_of, churn_horizon_days=CHURN_HORIZON)
+    fits, leaky = fit_editions(lt, notes), fit_editions(lt, notes, leak=True)
+    weights = {e: leak_weight(f, leaky[e]) if f is not None and leaky.get(e) is not None else 0.0
+               for e, f in fits.items()}
     pooled, decided = _pooled(ends, day)
     history = _histories(ends, day, notes)
     base = _base(ends, rep, cat, day)
     rate, rule, share, n_arr = _arrivals(rep, day, arrivals)
     if rate == 0 and arrivals == "trailing":
         notes.append(f"no new license in the 12 months to {pd.Timestamp(day, unit='D').date()}: no arrivals are forecast")
-    return State(as_of_day=day, **base, fits=fits, pooled=pooled, decided=decided, history=history,
+    return State(as_of_day=day, **base, fits=fits, leaky=leaky, leak_weight=weights,
+                 pooled=pooled, decided=decided, history=history,
                  arrivals=rate, arrivals_rule=rule, arrivals_n=n_arr, arrival_share=share, notes=notes)
 
 
@@ -155,9 +177,15 @@ def entry_tenure(rep: Any) -> pd.Series:
     return tenure.groupby(level=0).max()
 
 
-def fit_retention(out: pd.DataFrame, entry: pd.Series, as_of: pd.Timestamp, notes: list[str]) -> dict[int, SBGFit | None]:
-    """The sBG model per edition, from each license's entry tenure, last decided tenure and fate."""
-    lt = license_lifetimes(out, entry, as_of=as_of, churn_horizon_days=CHURN_HORIZON)
+def fit_retention(out: pd.DataFrame, entry: pd.Series, as_of: pd.Timestamp, notes: list[str], *,
+                  leak: bool = False) -> dict[int, SBGFit | None]:
+    """The sBG model per edition (with a leak if ``leak``), from each license's entry tenure, last
+    decided tenure and fate."""
+    return fit_editions(license_lifetimes(out, entry, as_of=as_of, churn_horizon_days=CHURN_HORIZON), notes, leak=leak)
+
+
+def fit_editions(lt: pd.DataFrame, notes: list[str], *, leak: bool = False) -> dict[int, SBGFit | None]:
+    """:func:`fit_retention` from :func:`~subs_model.retention.license_lifetimes`."""
     fits: dict[int, SBGFit | None] = {}
     for ed in Edition:
         m = (lt["edition"] == ed.value).to_numpy()
@@ -165,9 +193,10 @@ def fit_retention(out: pd.DataFrame, entry: pd.Series, as_of: pd.Timestamp, note
         if not m.any():
             continue
         try:
-            fits[ed.code] = fit_sbg_licenses(lt["entry"][m], lt["last"][m], lt["churned"][m])
+            fits[ed.code] = fit_sbg_licenses(lt["entry"][m], lt["last"][m], lt["churned"][m], leak=leak)
         except RetentionError as exc:
-            notes.append(f"{ed.value}: no sBG fit ({exc}); its licenses continue at the pooled rate")
+            if not leak:
+                notes.append(f"{ed.value}: no sBG fit ({exc}); its licenses continue at the pooled rate")
     return fits
 
 

@@ -422,28 +422,50 @@ def _uniforms(key, rnd, n, col):
     return out
 
 
-def propensities(beh: Behaviour, edition: np.ndarray, key: np.uint64) -> np.ndarray:
+def propensities(beh: Behaviour, edition: np.ndarray, key: np.uint64, *, legacy: np.ndarray | None = None,
+                 arr_day: np.ndarray | None = None) -> np.ndarray:
     """Each license's propensity to continue, relative to its edition's mean ``p_continue``.
 
-    Where the behaviour has a ``continue_concentration`` for the edition, a license draws
-    ``q ~ Beta(k p, k (1 - p))`` once (inverse transform of its own counter-based uniform,
-    round :data:`PROPENSITY_ROUND`), and the kernel continues it with ``p_cont * q / p`` —
-    the price response of :func:`_tables` still applies. Elsewhere the factor is exactly 1,
-    so a behaviour without heterogeneity simulates exactly as before.
+    A license's mean is ``p_continue`` shifted on the log-odds scale by the behaviour's
+    ``continue_shift`` for its covariates (``legacy``: carried over from the old rules;
+    cohort: the year of ``arr_day``, its arrival; carried-over licenses have none). Where the
+    behaviour has a ``continue_concentration`` for the edition, a license draws
+    ``q ~ Beta(k m, k (1 - m))`` around its mean ``m`` once (inverse transform of its own
+    counter-based uniform, round :data:`PROPENSITY_ROUND`); elsewhere ``q = m``. The kernel
+    continues it with ``p_cont * q / p`` — the price response of :func:`_tables` still
+    applies. Without heterogeneity and shifts the factor is exactly 1, and without shifts the
+    draws are those of before, so such behaviours simulate exactly as they did.
     """
     prop = np.ones(len(edition), np.float64)
-    if not beh.continue_concentration:
+    if not beh.continue_concentration and not beh.continue_shift:
         return prop
-    from scipy.special import betaincinv
+    from scipy.special import betaincinv, expit, logit
 
-    u = _uniforms(key, PROPENSITY_ROUND, len(edition), 0)
+    shift = np.zeros(len(edition))
+    if beh.continue_shift:
+        years = (np.asarray(arr_day, np.int64).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+                 if arr_day is not None else np.zeros(len(edition), np.int64))
+        years = np.where(np.asarray(arr_day) >= 0, years, 0) if arr_day is not None else years
+        shift = beh.shift_of(np.zeros(len(edition), bool) if legacy is None else legacy, years)
+    u = _uniforms(key, PROPENSITY_ROUND, len(edition), 0) if beh.continue_concentration else None
     for e, ed in enumerate(EDITIONS):
-        ab = beh.churn_beta(ed)
         m = edition == e
-        if ab is None or not m.any():
+        if not m.any():
             continue
-        alpha, beta = ab  # churn ~ Beta(alpha, beta): continuation ~ Beta(beta, alpha)
-        prop[m] = betaincinv(beta, alpha, u[m]) / beh.p_continue[ed]
+        p = float(beh.p_continue[ed])
+        moved = m & (shift != 0)
+        mean = np.full(len(edition), p)
+        if moved.any():
+            mean[moved] = expit(logit(p) + shift[moved])
+        ab = beh.churn_beta(ed)
+        if ab is None:
+            prop[m] = mean[m] / p
+        elif not moved.any():
+            alpha, beta = ab  # churn ~ Beta(alpha, beta): continuation ~ Beta(beta, alpha)
+            prop[m] = betaincinv(beta, alpha, u[m]) / p
+        else:
+            k = float(beh.continue_concentration[ed])
+            prop[m] = betaincinv(k * mean[m], k * (1 - mean[m]), u[m]) / p
     return prop
 
 
@@ -509,7 +531,7 @@ def simulate_core(
     lics = _licenses(behaviour, start, end, start_day, end_day, initial, arrivals_rng, legacy_rng)
     tab = _tables(behaviour, catalog)
     key = np.uint64(rounds_rng.integers(0, 2**63))
-    prop = propensities(behaviour, lics.edition, key)
+    prop = propensities(behaviour, lics.edition, key, legacy=lics.is_legacy, arr_day=lics.arr_day)
     if propensity is not None:
         given = np.asarray(propensity, np.float64)
         if initial is None or given.shape != (len(initial[0]),) or not np.all(np.isfinite(given)) or np.any(given < 0):
