@@ -23,7 +23,7 @@ from . import metrics as M
 from . import notes as N
 from . import plots as P
 from .catalog import Catalog
-from .io import read_ledger
+from .report_cache import read_ledger  # the run's kept ledger in a report kernel, else io.read_ledger
 from .replay import Replay, replay
 from .money import rub, rub_table
 from .vocab import Edition, ForgottenFate, Outcome, categories

@@ -77,7 +77,7 @@ def pricing_decision_page(
     from .catalog import Catalog
     from .elasticity import estimate_elasticity
     from .insights import Page
-    from .io import read_ledger
+    from .report_cache import read_ledger
     from .replay import replay
     from .tornado import sensitivity
     from .whatif import depends_on_elasticity, load_scenarios, prepare_start, run_scenarios
@@ -145,7 +145,7 @@ def pricing_pages(
 
     from .catalog import Catalog
     from .insights import pricing_whatif_page
-    from .io import read_ledger
+    from .report_cache import read_ledger
     from .replay import replay
     from .whatif import prepare_start
     from .workers import workers
