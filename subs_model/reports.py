@@ -75,13 +75,21 @@ class RunResult:
     stderr: list[str] = field(default_factory=list)  # first lines of the stderr outputs left out of the report
 
 
-def _fingerprint(data: Any, notebook_dir: Path) -> str:
-    """Short content hash of the data folder (or file) a report read."""
+def _fingerprint(data: Any, notebook_dir: Path, seen: dict[tuple[str, str], str] | None = None) -> str:
+    """Short content hash of the data folder (or file) a report read; ``seen`` keeps the hashes of
+    one run by path and :func:`subs_model.report_cache.source_stamp` (files unchanged: not hashed again)."""
     if not data:
         return ""
     p = Path(data)
     if not p.is_absolute():
         p = (notebook_dir / p).resolve()
+    if seen is not None:
+        from .report_cache import source_stamp
+
+        key = (str(p), source_stamp(p))
+        if key not in seen:
+            seen[key] = _fingerprint(p, notebook_dir)
+        return seen[key]
     h = hashlib.sha256()
     files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p] if p.exists() else []
     for f in files:
@@ -432,6 +440,7 @@ def run_reports(
     clean_leftovers(out_dir, [p.stem for p in nb_dir.glob("*.ipynb")], keep, log=log)
     runs_path = out_dir / "runs.json"
     runs = json.loads(runs_path.read_text(encoding="utf-8")) if runs_path.exists() else {}
+    hashed: dict[tuple[str, str], str] = {}  # the data's content hash, once per run while its files are unchanged
     def record(i: int, st: _Step, res: RunResult) -> None:
         eff = st.effective
         base = st.path.parent.resolve()
@@ -439,7 +448,7 @@ def run_reports(
             "status": res.status, "seconds": res.seconds, "parameters": shown_params(st.given, st.declared, root, base),
             "title": notebook_title(st.path, str(eff.get("lang", "ru"))),
             "as_of": eff.get("as_of") or _last_day(ledgers, eff.get("data")),
-            "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
+            "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent, hashed),
             "version": __version__, "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
             "error": scrub(res.error, root, base),
             "html": bool(res.html) or bool(runs.get(st.name, {}).get("html")),
