@@ -1,6 +1,6 @@
 """Report suite speed: every report notebook on the sample and on a 100 k-license simulated ledger.
 
-    python benchmarks/bench_reports.py [--licenses 100000] [--skip-sample] [--jobs 2]
+    python benchmarks/bench_reports.py [--licenses 100000] [--skip-sample] [--jobs 2] [--ledger DIR] [--only NAME ...]
 
 For each ledger, prints each notebook's wall time (papermill run + HTML conversion + atomic
 publish), the runner's own work around them (parameter and domain checks, which read the
@@ -55,9 +55,9 @@ def simulated(tmp: Path, licenses: int) -> Path:
     return out
 
 
-def suite(label: str, data: Path, out: Path, bare: float, jobs: int) -> None:
+def suite(label: str, data: Path, out: Path, bare: float, jobs: int, only: tuple[str, ...] = ()) -> None:
     t = time.perf_counter()
-    results = run_reports(out=out, text_params={"data": str(data)}, log=lambda *a, **k: None, jobs=jobs)
+    results = run_reports(only, out=out, text_params={"data": str(data)}, log=lambda *a, **k: None, jobs=jobs)
     total = time.perf_counter() - t
     print(f"{label}:")
     for r in results:
@@ -73,15 +73,19 @@ def main() -> None:
     ap.add_argument("--licenses", type=int, default=100_000)
     ap.add_argument("--skip-sample", action="store_true")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks run side by side (run_reports(jobs=...))")
+    ap.add_argument("--ledger", type=Path, help="a ledger folder to use instead of simulating one (e.g. kept from a previous run)")
+    ap.add_argument("--only", nargs="*", default=(), help="run only these notebooks (names without .ipynb)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         bare = min(bare_kernel(tmp) for _ in range(3))
         print(f"bare kernel start (papermill, empty notebook): {bare:.2f} s")
         if not args.skip_sample:
-            suite(f"sample (10 190 licenses), jobs={args.jobs}", data_dir() / "sample", tmp / "reports-sample", bare, args.jobs)
-        data = simulated(tmp, args.licenses)
-        suite(f"simulated ({args.licenses:,} licenses), jobs={args.jobs}, target ≤ 60 s", data, tmp / "reports-big", bare, args.jobs)
+            suite(f"sample (10 190 licenses), jobs={args.jobs}", data_dir() / "sample", tmp / "reports-sample", bare, args.jobs,
+                  tuple(args.only))
+        data = args.ledger or simulated(tmp, args.licenses)
+        suite(f"{data.name if args.ledger else f'simulated ({args.licenses:,} licenses)'}, jobs={args.jobs}, target ≤ 60 s",
+              data, tmp / "reports-big", bare, args.jobs, tuple(args.only))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from . import metrics as M
 from . import notes as N
 from . import plots as P
 from .catalog import Catalog
-from .io import read_ledger
+from .report_cache import read_ledger  # the run's kept ledger in a report kernel, else io.read_ledger
 from .replay import Replay, replay
 from .money import rub, rub_table
 from .vocab import Edition, ForgottenFate, Outcome, categories
@@ -500,18 +500,28 @@ WHATIF_TEXT = {
 def pricing_whatif_page(
     data: str = "data/sample", catalog: str | None = None, as_of: str = "", scenarios: str = "data/scenarios.yaml",
     grace_days: int = 0, renewal_price: int = 0, upgrade_price: int = 0, horizon_months: int = 36, runs: int = 40,
-    sensitivity_runs: int = 20, seed: int = 1, lang: str = "ru",
+    sensitivity_runs: int = 20, seed: int = 1, lang: str = "ru", *, ledger: Any = None, start: Any = None,
+    executor: Any = None,
 ) -> Page:
-    """Scenarios from a file (and one inline scenario from the knobs, if set), bands, tornado, summary."""
-    from .whatif import Scenario, load_scenarios, run_scenarios, sensitivity
+    """Scenarios from a file (and one inline scenario from the knobs, if set), bands, tornado, summary.
+
+    The bands are at the central elasticity (the elasticity range is the decision part's,
+    :func:`subs_model.whatif_page.pricing_decision_page`). ``ledger`` (read from ``data``),
+    ``start`` (a :func:`subs_model.whatif.prepare_start` of it on ``as_of`` over ``horizon_months``)
+    and ``executor`` (a process pool) may be given to share them with the decision part:
+    :func:`subs_model.whatif_page.pricing_pages` does, the results are the same.
+    """
+    from dataclasses import replace
+
+    from .whatif import Scenario, load_scenarios, prepare_start, run_scenarios, sensitivity
 
     if lang not in WHATIF_TEXT:
         msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
         raise ValueError(msg)
     t = WHATIF_TEXT[lang]
     cat = Catalog.from_yaml(catalog) if catalog else Catalog.default()
-    led = read_ledger(data)
-    day = as_of or replay(led, cat).as_of.date().isoformat()
+    led = read_ledger(data) if ledger is None else ledger
+    day = as_of or (start.as_of if start is not None else replay(led, cat).as_of).date().isoformat()
     scs = load_scenarios(scenarios) if scenarios else [Scenario("baseline")]
     inline: dict[str, Any] = {}
     if grace_days:
@@ -521,9 +531,12 @@ def pricing_whatif_page(
         inline["prices"] = {ed: prices for ed in categories(Edition)}
     if inline:
         scs.append(Scenario("inline", catalog=inline, description="knobs of the parameters cell"))
-    res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat)
+    st = start if start is not None else prepare_start(led, day, horizon_months, catalog=cat)
+    # Only the central elasticity: the table, bands and notes of this part read nothing else.
+    res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat, executor=executor,
+                        start=replace(st, grid=(float(st.behaviour.elasticity),)))
     sens = sensitivity(led, day, runs=sensitivity_runs, horizon_months=horizon_months, seed=seed, catalog=cat,
-                       behaviour=res.behaviour)
+                       executor=executor, start=st)
     s = res.summary
     b = s.iloc[0]
     lines = [t["summary"].format(months=horizon_months, start=(res.as_of + pd.Timedelta(days=1)).date(), runs=runs,

@@ -42,6 +42,7 @@ from . import __version__
 from .errors import SubsModelError, read_yaml
 from .report_files import (atomic_write, clean_leftovers, publish_files, scrub, shown_params, failed_dir,
                            work_root)
+from .report_cache import LEDGER_CACHE_ENV
 from .report_params import (NotebookParameter, ParameterError, check_domains, check_parameters, declared_parameters,
                             resolve_paths, suite_parameters)
 from .resources import data_dir, notebooks_dir
@@ -74,13 +75,21 @@ class RunResult:
     stderr: list[str] = field(default_factory=list)  # first lines of the stderr outputs left out of the report
 
 
-def _fingerprint(data: Any, notebook_dir: Path) -> str:
-    """Short content hash of the data folder (or file) a report read."""
+def _fingerprint(data: Any, notebook_dir: Path, seen: dict[tuple[str, str], str] | None = None) -> str:
+    """Short content hash of the data folder (or file) a report read; ``seen`` keeps the hashes of
+    one run by path and :func:`subs_model.report_cache.source_stamp` (files unchanged: not hashed again)."""
     if not data:
         return ""
     p = Path(data)
     if not p.is_absolute():
         p = (notebook_dir / p).resolve()
+    if seen is not None:
+        from .report_cache import source_stamp
+
+        key = (str(p), source_stamp(p))
+        if key not in seen:
+            seen[key] = _fingerprint(p, notebook_dir)
+        return seen[key]
     h = hashlib.sha256()
     files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p] if p.exists() else []
     for f in files:
@@ -185,8 +194,11 @@ def _kernel_manager_class(work: Path, env: Mapping[str, str]) -> type:
 
 def run_one(
     notebook: Path, out_dir: Path, params: dict[str, Any], *, cell_timeout: int = 600, failed: Path | None = None, log=print,
+    env: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Run one notebook and publish its HTML (and its tables' downloads) atomically; never raises for a notebook failure."""
+    """Run one notebook and publish its HTML (and its tables' downloads) atomically; never raises for a notebook failure.
+
+    ``env`` is added to the kernel's environment (the run's kept ledgers, :mod:`subs_model.report_cache`)."""
     import papermill as pm
 
     name = notebook.stem
@@ -201,7 +213,7 @@ def run_one(
         pm.execute_notebook(
             str(notebook), str(executed), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
             execution_timeout=cell_timeout, progress_bar=False, log_output=False, report_mode=False,
-            kernel_manager_class=_kernel_manager_class(work, _kernel_env(name, files)),
+            kernel_manager_class=_kernel_manager_class(work, {**_kernel_env(name, files), **(env or {})}),
         )
         target = out_dir / f"{name}.html"
         page, dropped = _to_html(executed)
@@ -254,17 +266,36 @@ class _Step:
 
 
 class _Ledgers:
-    """Ledgers read once per run (domain checks and the headline KPIs share them)."""
+    """Ledgers read once per run (domain checks, the notebooks and the headline KPIs share them)."""
 
     def __init__(self) -> None:
         self._led: dict[str, Any] = {}
+        self.stamps: dict[str, str] = {}  # each ledger's source files as they were before it was read
 
     def get(self, data: str) -> Any:
         if data not in self._led:
             from .io import read_ledger
+            from .report_cache import source_stamp
 
+            self.stamps[data] = source_stamp(data)
             self._led[data] = read_ledger(data)
         return self._led[data]
+
+    def keep(self, steps: Sequence[_Step], root: Path) -> Path | None:
+        """Read the ledger of every step (once each) and keep them for the notebooks in a new
+        work folder under ``root`` (:mod:`subs_model.report_cache`); None if none could be read."""
+        from .report_cache import store
+
+        read = {}
+        for data in dict.fromkeys(str(st.effective["data"]) for st in steps if st.effective.get("data")):
+            with contextlib.suppress(Exception):  # a bad ledger: its notebook reads the files and reports it
+                read[data] = self.get(data)
+        if not read:
+            return None
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"ledgers-{os.getpid()}-", dir=root))  # removed with dead runs' work folders
+        store(read, folder, self.stamps)
+        return folder
 
     def span(self, data: str) -> tuple[dt.date, dt.date] | None:
         from .report_summary import ledger_span
@@ -409,6 +440,7 @@ def run_reports(
     clean_leftovers(out_dir, [p.stem for p in nb_dir.glob("*.ipynb")], keep, log=log)
     runs_path = out_dir / "runs.json"
     runs = json.loads(runs_path.read_text(encoding="utf-8")) if runs_path.exists() else {}
+    hashed: dict[tuple[str, str], str] = {}  # the data's content hash, once per run while its files are unchanged
     def record(i: int, st: _Step, res: RunResult) -> None:
         eff = st.effective
         base = st.path.parent.resolve()
@@ -416,7 +448,7 @@ def run_reports(
             "status": res.status, "seconds": res.seconds, "parameters": shown_params(st.given, st.declared, root, base),
             "title": notebook_title(st.path, str(eff.get("lang", "ru"))),
             "as_of": eff.get("as_of") or _last_day(ledgers, eff.get("data")),
-            "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent),
+            "data_fingerprint": _fingerprint(eff.get("data"), st.path.parent, hashed),
             "version": __version__, "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
             "error": scrub(res.error, root, base),
             "html": bool(res.html) or bool(runs.get(st.name, {}).get("html")),
@@ -427,9 +459,15 @@ def run_reports(
     def run(i: int, st: _Step) -> RunResult:
         if jobs == 1:
             log(f"[{i}/{len(steps)}] {st.name} …", flush=True) if log is print else log(f"[{i}/{len(steps)}] {st.name} …")
-        return run_one(st.path, out_dir, st.injected, cell_timeout=cell_timeout, failed=keep, log=log)
+        return run_one(st.path, out_dir, st.injected, cell_timeout=cell_timeout, failed=keep, log=log, env=kernel_env)
 
-    results = _execute(steps, run, record, jobs, runs)
+    kept = ledgers.keep(steps, work_root())
+    kernel_env = {LEDGER_CACHE_ENV: str(kept)} if kept else {}
+    try:
+        results = _execute(steps, run, record, jobs, runs)
+    finally:
+        if kept:
+            shutil.rmtree(kept, ignore_errors=True)
     kpis, kpi_error, page_lang = _summary(steps, results, ledgers)
     if kpi_error:
         log(words["kpis"].format(e=kpi_error))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["pricing_decision_page"]
+__all__ = ["pricing_decision_page", "pricing_pages"]
 
 TEXT = {
     "ru": {
@@ -53,13 +53,16 @@ def _num(x: float, lang: str, digits: int = 2) -> str:
 def pricing_decision_page(
     data: str = "data/sample", catalog: str | None = None, as_of: str = "", scenarios: str = "data/scenarios.yaml",
     horizon_months: int = 36, runs: int = 20, break_even_runs: int = 10, objective: str = "bookings", seed: int = 1,
-    lang: str = "ru", executor: Any = None,
+    lang: str = "ru", executor: Any = None, *, ledger: Any = None, start: Any = None, replayed: Any = None,
 ) -> Any:
     """Fan over the elasticity range, break-even per price scenario, tornado at its prices, test size.
 
     Figures ``fan``, ``tornado``; tables ``break_even``, ``by_elasticity``, ``test_design``;
     notes ``elasticity``, ``break_even``, ``test_design`` (Markdown, in ``lang``). All runs go
-    to ``executor`` (default: one pool of local processes for the whole page).
+    to ``executor`` (default: one pool of local processes for the whole page). ``ledger`` (read
+    from ``data``), ``replayed`` (its replay to ``as_of``) and ``start`` (its
+    :func:`subs_model.whatif.prepare_start` on that day over ``horizon_months``) may be given
+    to share them with the scenario part (:func:`pricing_pages`); the results are the same.
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -68,13 +71,13 @@ def pricing_decision_page(
     if executor is None:
         with ProcessPoolExecutor(max_workers=workers()) as pool:
             return pricing_decision_page(data, catalog, as_of, scenarios, horizon_months, runs, break_even_runs, objective,
-                                         seed, lang, pool)
+                                         seed, lang, pool, ledger=ledger, start=start, replayed=replayed)
     from . import plots
     from .breakeven import break_even, decisions_needed
     from .catalog import Catalog
     from .elasticity import estimate_elasticity
     from .insights import Page
-    from .io import read_ledger
+    from .report_cache import read_ledger
     from .replay import replay
     from .tornado import sensitivity
     from .whatif import depends_on_elasticity, load_scenarios, prepare_start, run_scenarios
@@ -85,11 +88,11 @@ def pricing_decision_page(
         raise ValueError(msg)
     t = TEXT[lang]
     cat = Catalog.from_yaml(catalog) if catalog else Catalog.default()
-    led = read_ledger(data)
-    rep = replay(led, cat, as_of=as_of or None)
+    led = read_ledger(data) if ledger is None else ledger
+    rep = replay(led, cat, as_of=as_of or None) if replayed is None else replayed
     day = as_of or rep.as_of.date().isoformat()
     scs = load_scenarios(scenarios)
-    st = prepare_start(led, day, horizon_months, catalog=cat)
+    st = prepare_start(led, day, horizon_months, catalog=cat) if start is None else start
     res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat, executor=executor, start=st)
     beh = res.behaviour
     start = pd.Timestamp(day) + pd.Timedelta(days=1)
@@ -119,6 +122,48 @@ def pricing_decision_page(
         notes=notes,
         summary=notes["elasticity"],
     )
+
+
+def pricing_pages(
+    data: str = "data/sample", catalog: str | None = None, as_of: str = "", scenarios: str = "data/scenarios.yaml",
+    grace_days: int = 0, renewal_price: int = 0, upgrade_price: int = 0, horizon_months: int = 36, runs: int = 40,
+    elasticity_runs: int = 10, break_even_runs: int = 6, objective: str = "bookings", seed: int = 1, lang: str = "ru",
+) -> tuple[Any, Any]:
+    """Both parts of report 05 — the scenarios (:func:`subs_model.insights.pricing_whatif_page`,
+    ``runs`` per scenario at the central elasticity) and the decision (:func:`pricing_decision_page`,
+    ``elasticity_runs`` per scenario and elasticity, ``break_even_runs`` per break-even step) —
+    from one read of the ledger, one replay, one calibrated start and one pool of processes.
+
+    The same figures, tables and notes as the two functions called one after the other.
+
+    Examples
+    --------
+    >>> page, decision = pricing_pages("data/sample", "data/catalog.yaml", runs=40)  # doctest: +SKIP
+    >>> decision.note("break_even")  # doctest: +SKIP
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .catalog import Catalog
+    from .insights import pricing_whatif_page
+    from .report_cache import read_ledger
+    from .replay import replay
+    from .whatif import prepare_start
+    from .workers import workers
+
+    if lang not in TEXT:
+        msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
+        raise ValueError(msg)
+    cat = Catalog.from_yaml(catalog) if catalog else Catalog.default()
+    led = read_ledger(data)
+    rep = replay(led, cat, as_of=as_of or None)
+    day = as_of or rep.as_of.date().isoformat()
+    st = prepare_start(led, day, horizon_months, catalog=cat)
+    with ProcessPoolExecutor(max_workers=workers()) as pool:
+        page = pricing_whatif_page(data, catalog, day, scenarios, grace_days, renewal_price, upgrade_price, horizon_months,
+                                   runs, seed=seed, lang=lang, ledger=led, start=st, executor=pool)
+        decision = pricing_decision_page(data, catalog, as_of, scenarios, horizon_months, elasticity_runs, break_even_runs,
+                                         objective, seed, lang, pool, ledger=led, start=st, replayed=rep)
+    return page, decision
 
 
 def _test_design(rep: Any, beh: Any, cat: Any, day: str, priced: list[Any], be: pd.DataFrame, lang: str,

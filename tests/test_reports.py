@@ -376,3 +376,18 @@ def test_papermill_reads_every_declared_parameter() -> None:
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         names = {p.name for p in PythonTranslator.inspect(cell)}
         assert names == set(declared_parameters(path)), path.name
+
+
+def test_the_data_fingerprint_is_hashed_once_per_run_while_the_files_are_unchanged(tmp_path: Path) -> None:
+    from subs_model.reports import _fingerprint
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "licenses.csv").write_text("license_id\nL1\n", encoding="utf-8")
+    seen: dict = {}
+    first = _fingerprint(str(tmp_path / "d"), tmp_path, seen)
+    assert first == _fingerprint(str(tmp_path / "d"), tmp_path) and len(seen) == 1
+    assert _fingerprint(str(tmp_path / "d"), tmp_path, seen) == first and len(seen) == 1  # not hashed again
+    (tmp_path / "d" / "licenses.csv").write_text("license_id\nL2\n", encoding="utf-8")  # same size, new content
+    os.utime(tmp_path / "d" / "licenses.csv", ns=(0, 10**18))
+    second = _fingerprint(str(tmp_path / "d"), tmp_path, seen)
+    assert second != first and second == _fingerprint(str(tmp_path / "d"), tmp_path) and len(seen) == 2
