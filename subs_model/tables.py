@@ -83,11 +83,9 @@ def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
     if kind == "days":
         return notes.number(value, lang, 0 if digits is None else digits)
     if kind == "date":
-        ts = pd.Timestamp(value)
-        return ts.strftime("%d.%m.%Y") if lang == "ru" else ts.strftime("%Y-%m-%d")
+        return notes.date(value, lang)
     if kind == "month":
-        ts = pd.Timestamp(value)
-        return ts.strftime("%m.%Y") if lang == "ru" else ts.strftime("%Y-%m")
+        return notes.month(value, lang)
     return str(value)
 
 
