@@ -72,3 +72,11 @@ def test_unknown_column_or_kind_refused() -> None:
         people_table(_frame(), [Col("nope", "Нет", "No")], export=False)
     with pytest.raises(ValueError, match="kind 'money'"):
         Col("amount", "Сумма", "Amount", "money")
+
+
+def test_dates_and_months_per_language() -> None:
+    """Date and month columns in the language's one style (subs_model.notes.date/month), never ISO."""
+    df = pd.DataFrame({"d": pd.to_datetime(["2026-10-31", "2026-03-05"]), "m": pd.to_datetime(["2026-10-01", "2026-03-01"])})
+    cols = [Col("d", "День", "Day", "date"), Col("m", "Месяц", "Month", "month")]
+    assert people_table(df, cols, "ru", export=False).frame.values.tolist() == [["31.10.2026", "10.2026"], ["05.03.2026", "03.2026"]]
+    assert people_table(df, cols, "en", export=False).frame.values.tolist() == [["31 Oct 2026", "Oct 2026"], ["5 Mar 2026", "Mar 2026"]]
