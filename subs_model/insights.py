@@ -59,6 +59,7 @@ class Page:
         from .tables import auto_cols, people_table
 
         df = self.tables[name]
+        df = df.drop(columns=[c for c in df.columns if str(c).startswith("note_")])  # the notes are shown as text
         return people_table(df, auto_cols(df), self.lang, name=name.replace("_", "-"), max_rows=max_rows)
 
     def headline(self) -> Any:

@@ -37,8 +37,8 @@ __all__ = ["COLUMNS", "EXPORT_DIR_ENV", "EXPORT_LINK_ENV", "KINDS", "Col", "Peop
 EXPORT_DIR_ENV = "SUBS_MODEL_EXPORT_DIR"
 #: How the published report links to that folder (a relative URL prefix, e.g. ``01-cohort-overview_files/``).
 EXPORT_LINK_ENV = "SUBS_MODEL_EXPORT_LINK"
-KINDS = ("text", "int", "rub", "pct", "float", "days", "date", "month")
-_NUMERIC = {"int", "rub", "pct", "float", "days"}
+KINDS = ("text", "int", "rub", "pct", "pp", "float", "days", "date", "month")
+_NUMERIC = {"int", "rub", "pct", "pp", "float", "days"}
 _SLUG = re.compile(r"[^\w-]+")
 
 
@@ -78,6 +78,8 @@ def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
         return notes.rub(value, lang, digits or 0)
     if kind == "pct":
         return notes.pct(value, lang, 1 if digits is None else digits)
+    if kind == "pp":
+        return notes.pp(value, lang, 1 if digits is None else digits)
     if kind == "float":
         return notes.number(value, lang, 2 if digits is None else digits)
     if kind == "days":
@@ -93,7 +95,7 @@ def _named(df: pd.DataFrame, cols: Sequence[Col], lang: str) -> pd.DataFrame:
     """Text columns with the project's vocabulary (editions, SKUs, outcomes…) in ``lang`` (:func:`subs_model.labels`)."""
     from .labels import labels
 
-    names = dict(labels(lang))
+    names = {**labels(lang), **VALUES[lang]}
     text = [c.key for c in cols if c.kind == "text" and df[c.key].astype(str).isin(names).any()]
     if not text:
         return df
@@ -251,10 +253,10 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "continued": ("Продолжены", "Continued", "int"), "continued_rate": ("Доля продолживших", "Continued rate", "pct"),
     "horizon_known_to": ("Известно по (горизонт)", "Horizon known to", "date"),
     "known_on": ("Известно на", "Known on", "text"), "from": ("С", "From", "date"), "to": ("По", "To", "date"),
-    "count": ("Всего", "Count", "int"), "known": ("Решённых", "Decided", "int"), "prior_from": ("Год назад с", "Year before from", "date"),
-    "prior_to": ("Год назад по", "Year before to", "date"), "prior_count": ("Год назад всего", "Year before count", "int"),
+    "count": ("Число", "Count", "int"), "known": ("Решённых", "Decided", "int"), "prior_from": ("Год назад с", "Year before from", "date"),
+    "prior_to": ("Год назад по", "Year before to", "date"), "prior_count": ("Год назад число", "Year before count", "int"),
     "prior_known": ("Год назад решённых", "Year before decided", "int"), "prior_value": ("Год назад", "Year before", "pct"),
-    "change": ("Изменение, п. п.", "Change, pp", "float"),
+    "change": ("Изменение", "Change", "pp"),
     "uncovered_days": ("Дней без подписки", "Uncovered days", "int"),
     "uncovered_per_renewal": ("Дней без подписки на продление", "Uncovered days per renewal", "float"),
     "feature_id": ("Функция", "Feature", "text"), "name": ("Название", "Name", "text"),
@@ -278,6 +280,30 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "renewal_rate_mean": ("Доля продлений", "Renewal rate", "pct"),
     "grace_renewal_mean": ("Продлений в льготный период", "Grace renewals", "float"),
     "upgrade_mean": ("Апгрейдов", "Upgrades", "float"), "lapsed_mean": ("Сгоревших кодов продления", "Lapsed renewal codes", "float"),
+    # the what-if's break-even and price-test tables
+    "pays_off_if": ("Окупается, если эластичность", "Pays off if the elasticity is", "text"),
+    "break_even": ("Эластичность безубыточности", "Break-even elasticity", "float"),
+    "low": ("90 %: от", "90%: from", "float"), "high": ("90 %: до", "90%: to", "float"),
+    "elasticity": ("Эластичность", "Elasticity", "float"),
+    "renewal_price_rub": ("Цена продления, ₽", "Renewal price, ₽", "int"),
+    "central_elasticity": ("Центральная эластичность", "Central elasticity", "float"),
+    "decisions_ab": ("Решений для A/B-теста", "Decisions for an A/B test", "int"),
+    "per_group": ("В каждой группе", "Per group", "int"),
+    "months_at_observed_rate": ("Месяцев при текущем потоке", "Months at the observed rate", "float"),
+    "decisions_all_customers": ("Решений, если менять цену всем", "Decisions, all customers", "int"),
+    "term_ends_per_month": ("Окончаний в месяц", "Term ends a month", "float"),
+}
+
+#: Values of the metrics' ``rate`` and ``known_on`` columns as people read them.
+VALUES: dict[str, dict[str, str]] = {
+    "ru": {"on_time_rate": "Продлили к дедлайну", "on_time_continuation_rate": "Продолжили к дедлайну (любым способом)",
+           "grace_share": "Продлили в льготный период", "continued_rate": "Продолжили за год (любым способом)",
+           "renewal_rate": "Продлили (всего)", "deadline": "на дедлайн", "horizon": "через год",
+           "above": "выше порога", "below": "ниже порога"},
+    "en": {"on_time_rate": "Renewed by the deadline", "on_time_continuation_rate": "Continued by the deadline (any way)",
+           "grace_share": "Renewed in grace", "continued_rate": "Continued within a year (any way)",
+           "renewal_rate": "Renewed (any way)", "deadline": "at the deadline", "horizon": "after a year",
+           "above": "above the threshold", "below": "below the threshold"},
 }
 
 
@@ -293,6 +319,8 @@ def auto_cols(df: pd.DataFrame) -> list[Col]:
         key = str(name)
         if key in COLUMNS:
             ru, en, kind = COLUMNS[key]
+            if kind == "text" and pd.api.types.is_float_dtype(df[name].dtype):  # "value": a rate, not a preformatted text
+                kind = "pct" if key == "value" else "float"
         else:
             base = key.removesuffix("_kop")
             ru = en = base.replace("_", " ").capitalize()
