@@ -87,11 +87,22 @@ def _month_label(m: pd.Timestamp, lang: str, case: str = "prep") -> str:
     return f"{_RU_MONTHS[case][m.month - 1]} {m.year}" if lang == "ru" else m.strftime("%B %Y")
 
 
+def _day(value: Any, lang: str) -> str:
+    """A run's as_of as people read it (:func:`subs_model.notes.date`); a value that is not a day as it is."""
+    try:
+        return notes.date(value or None, lang)
+    except ValueError:
+        return str(value)
+
+
 def _finished(when: Any, lang: str) -> str:
     """When a run finished, as people read it: the day (:func:`subs_model.notes.date`) and the time to the minute."""
     if not when:
         return "—"
-    ts = pd.Timestamp(str(when))
+    try:
+        ts = pd.Timestamp(str(when))
+    except ValueError:
+        return str(when)
     return f"{notes.date(ts, lang)} {ts:%H:%M}"
 
 
@@ -289,7 +300,7 @@ def index_html(runs: Mapping[str, Mapping[str, Any]], kpis: list[Kpi] | None, la
         params = "<br>".join(f"{html.escape(str(k))} = {html.escape(repr(v))}" for k, v in r.get("parameters", {}).items())
         rows.append(
             f'<tr class="{"ok" if ok else "failed"}"><td>{link}<div class="meta"><code>{html.escape(name)}</code></div></td>'
-            f"<td>{status}</td><td>{html.escape(notes.date(r.get('as_of') or None, lang))}</td>"
+            f"<td>{status}</td><td>{html.escape(_day(r.get('as_of'), lang))}</td>"
             f"<td><code>{html.escape(str(r.get('data_fingerprint', '')))}</code></td><td>{params or w['defaults']}</td>"
             f'<td class="meta">{html.escape(_finished(r.get("finished"), lang))} · '
             f'{notes.number(float(r.get("seconds", 0)), lang, 1)}{notes.NBSP}{"с" if lang == "ru" else "s"} · '

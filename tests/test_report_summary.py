@@ -99,3 +99,10 @@ def test_index_dates_and_numbers_per_language(rep, lang) -> None:
     else:
         assert "31 Oct 2026" in text and "3 Dec 2026 13:11" in text and f"56.8{NBSP}s" in text
         assert not re.search(r"\d,\d{1,2}(?!\d)", text)  # no decimal comma in English
+
+
+def test_index_keeps_an_as_of_that_is_not_a_day(rep) -> None:
+    """A run's as_of or finish time that is not a day (a note, a placeholder) is shown as it is, escaped."""
+    runs = {"toy": {"status": "ok", "html": True, "title": "t", "as_of": "last <event> day", "finished": "soon"}}
+    page = index_html(runs, None, "ru")
+    assert "last &lt;event&gt; day" in page and "soon" in page
