@@ -86,7 +86,7 @@ def _localise_dates(fig: Any, lang: str) -> None:
     axes = _date_axes(fig)
     if not axes:
         return
-    stops = [{"dtickrange": [None, "M1"], "value": fmt["day"]}, {"dtickrange": ["M1", "M12"], "value": fmt["month"]},
+    stops = [{"dtickrange": [None, 27 * 86_400_000], "value": fmt["day"]}, {"dtickrange": ["M1", "M11"], "value": fmt["month"]},
              {"dtickrange": ["M12", None], "value": fmt["year"]}]
     for name, unit in axes.items():
         # an explicit tick format on a date axis is replaced: one style per language

@@ -60,6 +60,10 @@ class Page:
 
         df = self.tables[name]
         df = df.drop(columns=[c for c in df.columns if str(c).startswith("note_")])  # the notes are shown as text
+        for when in ("month", "week"):  # a time series: the latest first, so the rows shown are the recent ones
+            if when in df.columns:
+                df = df.sort_values(when, ascending=False, kind="stable")
+                break
         return people_table(df, auto_cols(df), self.lang, name=name.replace("_", "-"), max_rows=max_rows)
 
     def headline(self) -> Any:

@@ -74,8 +74,8 @@ def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
         return "—"
     if kind == "int":
         return notes.integer(value, lang)
-    if kind == "rub":
-        return notes.rub(value, lang, digits or 0)
+    if kind == "rub":  # kopecks; a text is money already formatted (a page's rub_table)
+        return value if isinstance(value, str) else notes.rub(value, lang, digits or 0)
     if kind == "pct":
         return notes.pct(value, lang, 1 if digits is None else digits)
     if kind == "pp":
@@ -137,8 +137,9 @@ class PeopleTable:
         ]
         for j, kind in enumerate(self.kinds):
             if kind in _NUMERIC or kind in ("date", "month"):
-                styles.append({"selector": f"td.col{j}, th.col_heading.col{j}",
-                               "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
+                # numbers never wrap; their headers do (a long header must not widen the table past the page)
+                styles.append({"selector": f"td.col{j}", "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
+                styles.append({"selector": f"th.col_heading.col{j}", "props": "text-align:right;min-width:4.5em"})
         sty = sty.set_table_styles(styles)
         if self.has_total:
             last = len(shown) - 1
@@ -209,7 +210,7 @@ def people_table(
     shown = pd.DataFrame({lab: [_fmt(c.kind, v, lang, c.digits) for v in df[c.key].tolist()] for lab, c in zip(labels, cols, strict=True)})
     raw = pd.DataFrame({lab: df[c.key].to_numpy() for lab, c in zip(labels, cols, strict=True)})
     for lab, c in zip(labels, cols, strict=True):
-        if c.kind == "rub":
+        if c.kind == "rub" and pd.api.types.is_numeric_dtype(df[c.key].dtype):
             raw[lab] = df[c.key].to_numpy() / 100  # rubles in the spreadsheet, as numbers
     if with_total:
         word = "Итого" if lang == "ru" else "Total"
@@ -299,11 +300,11 @@ VALUES: dict[str, dict[str, str]] = {
     "ru": {"on_time_rate": "Продлили к дедлайну", "on_time_continuation_rate": "Продолжили к дедлайну (любым способом)",
            "grace_share": "Продлили в льготный период", "continued_rate": "Продолжили за год (любым способом)",
            "renewal_rate": "Продлили (всего)", "deadline": "на дедлайн", "horizon": "через год",
-           "above": "выше порога", "below": "ниже порога"},
+           "above": "выше порога", "below": "ниже порога", "all": "Все"},
     "en": {"on_time_rate": "Renewed by the deadline", "on_time_continuation_rate": "Continued by the deadline (any way)",
            "grace_share": "Renewed in grace", "continued_rate": "Continued within a year (any way)",
            "renewal_rate": "Renewed (any way)", "deadline": "at the deadline", "horizon": "after a year",
-           "above": "above the threshold", "below": "below the threshold"},
+           "above": "above the threshold", "below": "below the threshold", "all": "All"},
 }
 
 
@@ -321,6 +322,8 @@ def auto_cols(df: pd.DataFrame) -> list[Col]:
             ru, en, kind = COLUMNS[key]
             if kind == "text" and pd.api.types.is_float_dtype(df[name].dtype):  # "value": a rate, not a preformatted text
                 kind = "pct" if key == "value" else "float"
+            elif kind == "text" and key.endswith("_rub"):  # money formatted by the page: right-aligned, no total
+                kind = "rub"
         else:
             base = key.removesuffix("_kop")
             ru = en = base.replace("_", " ").capitalize()
@@ -329,6 +332,6 @@ def auto_cols(df: pd.DataFrame) -> list[Col]:
                     else "date" if pd.api.types.is_datetime64_any_dtype(dtype)
                     else "int" if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
                     else "float" if pd.api.types.is_float_dtype(dtype) else "text")
-        total = "sum" if kind == "rub" else None
+        total = "sum" if kind == "rub" and pd.api.types.is_numeric_dtype(df[name].dtype) else None
         cols.append(Col(key, ru, en, kind, total))
     return cols
