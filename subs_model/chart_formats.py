@@ -4,7 +4,7 @@ The figure builders draw; :func:`localise` then makes everything a person reads 
 follow the report language, with the same styles as the notes and tables
 (:data:`subs_model.notes.DATE_FORMATS`, :func:`subs_model.notes.pct`):
 
-- separators: ru «1 234,5», en "1,234.5" (plotly ``layout.separators``);
+- separators: ru «1 234,5», en "1,234.5" (plotly ``layout.separators``; thousands grouped from four digits on);
 - dates on axes and in hovers: ru «31.10.2026» / «10.2026» / «2026», en "31 Oct 2026" / "Oct 2026" / "2026"
   (``tickformatstops`` by tick spacing, ``hoverformat``, and ``%{x|…}`` in hover templates);
 - percentages in Russian: «50 %» with a narrow no-break space — plotly's ``%`` format cannot
@@ -126,7 +126,7 @@ def _pct_ticks(fig: Any, name: str) -> None:
     if not hi > lo:
         return
     step = _nice_step(hi - lo, ax.dtick)
-    digits = max(0, -math.floor(math.log10(step * 100) + 1e-9)) if step < 0.01 else 0
+    digits = next(d for d in range(4) if abs(round(step * 100, d) - step * 100) < 1e-9 or d == 3)  # 2.5 % steps: «7,5 %»
     first = math.ceil(lo / step - 1e-9)
     ticks = [round(k * step, 10) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
     ax.update(tickmode="array", tickvals=ticks, ticktext=[notes.pct(v, "ru", digits).replace(notes.NBSP, NNBSP) for v in ticks],
@@ -166,6 +166,10 @@ def localise(fig: Any, lang: str = "ru") -> Any:
         raise ValueError(msg)
     fig.layout.separators = ", " if lang == "ru" else ".,"
     _localise_dates(fig, lang)
+    dates = _date_axes(fig)
+    for name in _axis_names(fig):
+        if name not in dates:  # «8 500», "8,500": plotly groups thousands only from five digits unless told
+            fig.layout[name].separatethousands = True
     if lang == "ru":
         for name in _axis_names(fig):
             fmt = fig.layout[name].tickformat

@@ -177,6 +177,7 @@ def test_page_figures_format_numbers_and_dates_per_language(page_figures) -> Non
                 assert all(t.endswith(f"{NNBSP}%") and "." not in t for t in ax.ticktext), (title, ax.ticktext)
             if lang == "ru":
                 assert not str(ax.tickformat or "").endswith("%"), (title, name)
+            assert ax.tickformatstops or ax.separatethousands, (title, name)  # «8 500», never «8500»
         for tr in fig.data:
             hover = tr.hovertemplate or ""
             assert not re.search(r"\|%Y-%m", hover), (title, hover)  # ISO dates in a hover
@@ -201,3 +202,11 @@ def test_russian_percent_ticks_cover_the_range() -> None:
     assert en.layout.yaxis.tickformat == ".0%" and en.layout.yaxis.tickvals is None and en.data[0].hovertemplate == "%{y:.1%}"
     small = localise(go.Figure(go.Bar(x=["a", "b"], y=[-0.012, 0.031])).update_yaxes(tickformat=".1%"), "ru")
     assert small.layout.yaxis.ticktext[0] == f"−1{NNBSP}%" and small.layout.yaxis.ticktext[-1] == f"3{NNBSP}%"
+
+
+def test_russian_percent_ticks_at_a_fractional_step_keep_their_decimals() -> None:
+    """A 2.5 % step reads «−7,5 %», never a rounded «−8 %» beside «−5 %»."""
+    from subs_model.chart_formats import NNBSP, localise
+
+    fig = localise(go.Figure(go.Bar(x=[-0.12, 0.05], y=["a", "b"], orientation="h")).update_xaxes(tickformat=".0%"), "ru")
+    assert list(fig.layout.xaxis.ticktext) == [f"{t}{NNBSP}%" for t in ("−10,0", "−7,5", "−5,0", "−2,5", "0,0", "2,5", "5,0")]
