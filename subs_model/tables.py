@@ -140,6 +140,9 @@ class PeopleTable:
                 # numbers never wrap; their headers do (a long header must not widen the table past the page)
                 styles.append({"selector": f"td.col{j}", "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
                 styles.append({"selector": f"th.col_heading.col{j}", "props": "text-align:right;min-width:4.5em"})
+        for j, kind in enumerate(self.kinds):  # long texts (descriptions) get room instead of a word per line
+            if kind == "text" and shown.iloc[:, j].astype(str).str.len().max() > 30:
+                styles.append({"selector": f"td.col{j}", "props": "min-width:14em"})
         sty = sty.set_table_styles(styles)
         if self.has_total:
             last = len(shown) - 1
@@ -274,13 +277,16 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     # the what-if's scenario table (means and 5–95 % bands over the Monte Carlo runs, over the horizon)
     "scenario": ("Сценарий", "Scenario", "text"), "description": ("Что меняется", "What changes", "text"),
     "bookings_mean": ("Поступления, среднее", "Bookings, mean", "text"),
-    "bookings_p05": ("Поступления, 5 %", "Bookings, 5%", "text"), "bookings_p95": ("Поступления, 95 %", "Bookings, 95%", "text"),
+    "bookings_p05": ("Поступления 5–95 %: от", "Bookings 5–95%: from", "text"),
+    "bookings_p95": ("Поступления 5–95 %: до", "Bookings 5–95%: to", "text"),
     "bookings_diff_mean": ("Разница с базой", "Difference to baseline", "text"),
-    "bookings_diff_p05": ("Разница, 5 %", "Difference, 5%", "text"), "bookings_diff_p95": ("Разница, 95 %", "Difference, 95%", "text"),
-    "active_mean": ("Активных в конце", "Active at the end", "float"),
+    "bookings_diff_p05": ("Разница 5–95 %: от", "Difference 5–95%: from", "text"),
+    "bookings_diff_p95": ("Разница 5–95 %: до", "Difference 5–95%: to", "text"),
+    "active_mean": ("Активных в конце, среднее", "Active at the end, mean", "int"),
     "renewal_rate_mean": ("Доля продлений", "Renewal rate", "pct"),
-    "grace_renewal_mean": ("Продлений в льготный период", "Grace renewals", "float"),
-    "upgrade_mean": ("Апгрейдов", "Upgrades", "float"), "lapsed_mean": ("Сгоревших кодов продления", "Lapsed renewal codes", "float"),
+    "grace_renewal_mean": ("Продлений в льготный период, среднее", "Grace renewals, mean", "int"),
+    "upgrade_mean": ("Апгрейдов, среднее", "Upgrades, mean", "int"),
+    "lapsed_mean": ("Сгоревших кодов продления, среднее", "Lapsed renewal codes, mean", "int"),
     # the what-if's break-even and price-test tables
     "pays_off_if": ("Окупается, если эластичность", "Pays off if the elasticity is", "text"),
     "break_even": ("Эластичность безубыточности", "Break-even elasticity", "float"),
