@@ -40,7 +40,10 @@ _DATE_HOVER = re.compile(r"%\{(x|y)\|([^}]*)\}")
 
 
 def _axis_names(fig: Any) -> list[str]:
-    return [k for k in fig.layout.to_plotly_json() if re.fullmatch(r"[xy]axis\d*", k)]
+    """The axes set in the layout, the default pair, and those the traces refer to (a template-only axis is not in the layout)."""
+    names = {k for k in fig.layout.to_plotly_json() if re.fullmatch(r"[xy]axis\d*", k)} | {"xaxis", "yaxis"}
+    names |= {_trace_axis(tr, letter) for tr in fig.data for letter in ("x", "y") if hasattr(tr, f"{letter}axis")}
+    return sorted(names)
 
 
 def _trace_axis(trace: Any, letter: str) -> str:

@@ -239,7 +239,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "metric": ("Показатель", "Metric", "text"), "value": ("Значение", "Value", "text"),
     "month": ("Месяц", "Month", "month"), "week": ("Неделя", "Week", "date"), "edition": ("Редакция", "Edition", "text"),
     "sku": ("Товар", "Product", "text"), "group": ("Группа", "Group", "text"), "rate": ("Показатель", "Rate", "text"),
-    "months": ("Месяцев с начала", "Months since start", "int"), "licenses": ("Лицензий", "Licenses", "int"),
+    "months": ("Месяцев", "Months", "int"), "licenses": ("Лицензий", "Licenses", "int"),
     "followed": ("Под наблюдением", "Followed", "int"), "churned": ("Ушли", "Churned", "int"),
     "retention": ("Удержание", "Retention", "pct"),
     "bookings_rub": ("Поступления", "Bookings", "text"), "recognised_rub": ("Признано", "Recognised", "text"),
@@ -299,6 +299,14 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "months_at_observed_rate": ("Месяцев при текущем потоке", "Months at the observed rate", "float"),
     "decisions_all_customers": ("Решений, если менять цену всем", "Decisions, all customers", "int"),
     "term_ends_per_month": ("Окончаний в месяц", "Term ends a month", "float"),
+    # the forecast's backtest summary and retention fits
+    "model": ("Модель", "Model", "text"), "mape": ("Средняя ошибка (MAPE)", "Mean error (MAPE)", "pct"),
+    "coverage": ("Доля месяцев в полосе 5–95 %", "Share of months inside the 5–95% band", "pct"),
+    "alpha": ("α (sBG)", "α (sBG)", "float"), "alpha_se": ("α: станд. ошибка", "α: std. error", "float"),
+    "beta": ("β (sBG)", "β (sBG)", "float"), "beta_se": ("β: станд. ошибка", "β: std. error", "float"),
+    "new_license_continuation": ("Продление новой лицензии", "New license renews", "pct"),
+    "pooled_continuation": ("Продление, одна ставка", "Renews, one rate", "pct"),
+    "decided_term_ends": ("Решённых окончаний", "Decided term ends", "int"),
 }
 
 #: Values of the metrics' ``rate`` and ``known_on`` columns as people read them.
@@ -306,11 +314,17 @@ VALUES: dict[str, dict[str, str]] = {
     "ru": {"on_time_rate": "Продлили к дедлайну", "on_time_continuation_rate": "Продолжили к дедлайну (любым способом)",
            "grace_share": "Продлили в льготный период", "continued_rate": "Продолжили за год (любым способом)",
            "renewal_rate": "Продлили (всего)", "deadline": "на дедлайн", "horizon": "через год",
-           "above": "выше порога", "below": "ниже порога", "all": "Все"},
+           "above": "выше порога", "below": "ниже порога", "all": "Все",
+           "active": "Активные лицензии", "term_ends": "Окончания сроков", "continued": "Продолжения",
+           "new_licenses": "Новые лицензии", "bookings_rub": "Поступления", "recognised_rub": "Признанная выручка",
+           "sbg": "модель (история каждой лицензии)", "pooled": "базовая (одна ставка)"},
     "en": {"on_time_rate": "Renewed by the deadline", "on_time_continuation_rate": "Continued by the deadline (any way)",
            "grace_share": "Renewed in grace", "continued_rate": "Continued within a year (any way)",
            "renewal_rate": "Renewed (any way)", "deadline": "at the deadline", "horizon": "after a year",
-           "above": "above the threshold", "below": "below the threshold", "all": "All"},
+           "above": "above the threshold", "below": "below the threshold", "all": "All",
+           "active": "Active licenses", "term_ends": "Term ends", "continued": "Continuations",
+           "new_licenses": "New licenses", "bookings_rub": "Bookings", "recognised_rub": "Recognised revenue",
+           "sbg": "model (each license's history)", "pooled": "baseline (one rate)"},
 }
 
 
