@@ -141,8 +141,9 @@ class PeopleTable:
                 styles.append({"selector": f"td.col{j}", "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
                 styles.append({"selector": f"th.col_heading.col{j}", "props": "text-align:right;min-width:4.5em"})
         for j, kind in enumerate(self.kinds):  # long texts (descriptions) get room instead of a word per line
-            if kind == "text" and shown.iloc[:, j].astype(str).str.len().max() > 30:
-                styles.append({"selector": f"td.col{j}", "props": "min-width:14em"})
+            longest = shown.iloc[:, j].astype(str).str.len().max() if kind == "text" and len(shown) else 0
+            if longest > 12:
+                styles.append({"selector": f"td.col{j}", "props": f"min-width:{14 if longest > 30 else 9}em"})
         sty = sty.set_table_styles(styles)
         if self.has_total:
             last = len(shown) - 1
