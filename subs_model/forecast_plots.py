@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from . import notes
 from .plots import PALETTE, safe_text
 
 __all__ = ["fig_backtest", "fig_outlook", "fig_retention_by_tenure"]
@@ -97,7 +98,7 @@ def fig_backtest(table: pd.DataFrame, metric: str = "active", lang: str = "ru") 
     actual = d.drop_duplicates("month").sort_values("month")
     for i, (cutoff, g) in enumerate(d[d["model"] == "sbg"].groupby("cutoff", sort=True)):
         color = PALETTE[(i + 1) % len(PALETTE)]
-        label = f"{t['cutoff']} {pd.Timestamp(cutoff).date().isoformat()}"
+        label = f"{t['cutoff']} {notes.date(cutoff, lang)}"
         _band(fig, g["month"], g["p05"], g["p95"], color, f"{label}: {t['band']}", label)
         fig.add_scatter(x=g["month"], y=g["forecast"], mode="lines", name=f"{label}: {t['sbg']}", line_color=color,
                         legendgroup=label)

@@ -30,12 +30,17 @@ class ForecastPage:
     lang: str
 
     def figure(self, name: str) -> Any:
-        """``"active"``, ``"bookings_rub"``, ``"recognised_rub"`` (outlook), ``"backtest"`` or ``"retention"``."""
+        """``"active"``, ``"bookings_rub"``, ``"recognised_rub"`` (outlook), ``"backtest"`` or ``"retention"``;
+        numbers and dates in the page's language (:func:`subs_model.chart_formats.localise`)."""
+        from .chart_formats import localise
+
         if name == "backtest":
-            return fig_backtest(self.backtest.table if self.backtest else pd.DataFrame(columns=["metric"]), "active", self.lang)
-        if name == "retention":
-            return fig_retention_by_tenure(retention_curves(self.forecast), self.lang)
-        return fig_outlook(self.forecast.table, name, self.lang)
+            fig = fig_backtest(self.backtest.table if self.backtest else pd.DataFrame(columns=["metric"]), "active", self.lang)
+        elif name == "retention":
+            fig = fig_retention_by_tenure(retention_curves(self.forecast), self.lang)
+        else:
+            fig = fig_outlook(self.forecast.table, name, self.lang)
+        return localise(fig, self.lang)
 
     @property
     def summary(self) -> str:

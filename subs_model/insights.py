@@ -43,8 +43,11 @@ class Page:
     lang: str = "ru"
 
     def figure(self, name: str) -> go.Figure:
-        """The figure ``name`` (displayed when it is a cell's last expression)."""
-        return self.figures[name]
+        """The figure ``name`` (displayed when it is a cell's last expression), with the page language's
+        number and date formats (:func:`subs_model.chart_formats.localise`)."""
+        from .chart_formats import localise
+
+        return localise(self.figures[name], self.lang)
 
     def table(self, name: str) -> pd.DataFrame:
         """The table ``name``."""
@@ -56,6 +59,11 @@ class Page:
         from .tables import auto_cols, people_table
 
         df = self.tables[name]
+        df = df.drop(columns=[c for c in df.columns if str(c).startswith("note_")])  # the notes are shown as text
+        for when in ("month", "week"):  # a time series: the latest first, so the rows shown are the recent ones
+            if when in df.columns:
+                df = df.sort_values(when, ascending=False, kind="stable")
+                break
         return people_table(df, auto_cols(df), self.lang, name=name.replace("_", "-"), max_rows=max_rows)
 
     def headline(self) -> Any:
@@ -109,6 +117,11 @@ def _n(x: Any, lang: str) -> str:
     return N.integer(int(x), lang)
 
 
+def _signed(text: str) -> str:
+    """A formatted change with its sign: «+3 200 ₽», «−12»; zero and "—" as they are."""
+    return text if text.startswith(("−", "—", "0")) else f"+{text}"
+
+
 def _amount(x: float, noun: str, lang: str, digits: int = 1) -> str:
     """A fractional amount and its noun: «3,2 дня», "3.2 days"."""
     return f"{N.number(x, lang, digits)}{N.NBSP}{N.plural(round(x, digits), noun, lang)}"
@@ -119,8 +132,9 @@ def _horizon(days: int, lang: str) -> dict[str, str]:
     return {"horizon": N.count(days, "day", lang), "horizon_g": N.count(days, "day", lang, genitive=True)}
 
 
-def _day(x: Any) -> str:
-    return pd.Timestamp(x).date().isoformat() if pd.notna(x) else "—"
+def _day(x: Any, lang: str) -> str:
+    """A day as people read it in ``lang`` (:func:`subs_model.notes.date`)."""
+    return N.date(x, lang)
 
 
 TEXT = {
@@ -252,9 +266,9 @@ def headline_rates(rep: Replay, outcomes: pd.DataFrame, edition: str, horizon: i
 def _rate_fields(h: dict[str, pd.Series], lang: str) -> dict[str, Any]:
     r, m = h["recent"], h["mature"]
     return {"on_time": _pc(r["on_time_rate"], lang), "on_n": _n(r["renewed_by_deadline"], lang), "on_d": _n(r["known_at_deadline"], lang),
-            "on_from": _day(r["ends_from"]), "on_to": _day(r["deadline_known_to"]), "grace": _pc(r["grace_share"], lang),
+            "on_from": _day(r["ends_from"], lang), "on_to": _day(r["deadline_known_to"], lang), "grace": _pc(r["grace_share"], lang),
             "cont": _pc(m["continued_rate"], lang), "c_n": _n(m["continued"], lang), "c_d": _n(m["known_at_horizon"], lang),
-            "c_from": _day(m["ends_from"]), "c_to": _day(m["horizon_known_to"]),
+            "c_from": _day(m["ends_from"], lang), "c_to": _day(m["horizon_known_to"], lang),
             "churn": _pc(1 - m["continued_rate"], lang)}
 
 
@@ -286,9 +300,9 @@ def _kpis(t: dict[str, str], day: pd.Timestamp, licenses: int, active: int, rate
     """The overview's headline numbers as a table for people: each metric named with its window in the page's
     language, each value already formatted (counts, shares with their counts, rubles) since the column mixes kinds."""
     of = t["of"]
-    metric = [t["kpi_licenses"], t["kpi_active"].format(as_of=day.date()),
+    metric = [t["kpi_licenses"], t["kpi_active"].format(as_of=N.date(day, lang)),
               t["kpi_on_time"].format(**rates), t["kpi_continued"].format(**rates, **_horizon(horizon, lang)),
-              t["kpi_bookings"].format(as_of=day.date())]
+              t["kpi_bookings"].format(as_of=N.date(day, lang))]
     value = [_n(licenses, lang), _n(active, lang), f"{rates['on_time']} ({rates['on_n']} {of} {rates['on_d']})",
              f"{rates['cont']} ({rates['c_n']} {of} {rates['c_d']})", bookings]
     return pd.DataFrame({"metric": metric, "value": value})
@@ -321,14 +335,14 @@ def cohort_overview(
     kpis = _kpis(t, day, len(now), int(now.sum()), rates, money["bookings"], h, lang)
     basic_now = int(now[eds.reindex(now.index).eq("basic").to_numpy()].sum())
     notes = {
-        "active": t["active_note"].format(as_of=day.date(), active=_n(now.sum(), lang), basic=_n(basic_now, lang)),
+        "active": t["active_note"].format(as_of=N.date(day, lang), active=_n(now.sum(), lang), basic=_n(basic_now, lang)),
         "outcomes": t["outcomes_note"].format(**rates, **_horizon(h, lang)),
         "retention": t["retention_note"].format(licenses=_n(pooled["licenses"].iloc[0] if len(pooled) else 0, lang),
                                                 r12=at[12][0], n12=at[12][1], r24=at[24][0], n24=at[24][1],
                                                 react=_n(ret.drop_duplicates("cohort")["reactivations"].sum() if len(ret) else 0, lang)),
-        "revenue": t["revenue_note"].format(as_of=day.date(), **money),
+        "revenue": t["revenue_note"].format(as_of=N.date(day, lang), **money),
     }
-    summary = t["kpi"].format(as_of=day.date(), active=_n(now.sum(), lang), licenses=_n(len(now), lang), **_horizon(h, lang),
+    summary = t["kpi"].format(as_of=N.date(day, lang), active=_n(now.sum(), lang), licenses=_n(len(now), lang), **_horizon(h, lang),
                               bookings=money["bookings"], **rates)
     return Page(
         lang=lang,
@@ -348,7 +362,7 @@ def cohort_overview(
 def _pop_text(rep: Replay, outcomes: pd.DataFrame, edition: str, horizon: int, t: dict[str, str], lang: str) -> tuple[str, pd.DataFrame]:
     pop = M.period_over_period(rep, churn_horizon_days=horizon, edition=edition, outcomes=outcomes)
     r = pop.set_index("rate").loc["on_time_rate"]
-    text = t["pop"].format(to=_day(r["to"]), value=_pc(r["value"], lang), count=_n(r["count"], lang), known=_n(r["known"], lang),
+    text = t["pop"].format(to=_day(r["to"], lang), value=_pc(r["value"], lang), count=_n(r["count"], lang), known=_n(r["known"], lang),
                            prior=_pc(r["prior_value"], lang), p_count=_n(r["prior_count"], lang), p_known=_n(r["prior_known"], lang))
     return text, pop
 
@@ -376,7 +390,7 @@ def renewal_timing_page(
     rates = _rate_fields(headline_rates(rep, out_all, edition, h), lang)
     notes = {
         "timing": t["timing_note"].format(
-            frm=_day(known["end"].min()) if len(known) else "—", to=_day(known["end"].max()) if len(known) else "—", n=_n(len(cont), lang),
+            frm=_day(known["end"].min(), lang) if len(known) else "—", to=_day(known["end"].max(), lang) if len(known) else "—", n=_n(len(cont), lang),
             median=N.count(int(off.median()), "day", lang) if len(off) else "—", early=_pc((off < 0).mean(), lang) if len(off) else "—",
             grace=_pc(cont["outcome"].isin(M.IN_GRACE).mean(), lang) if len(off) else "—",
             late=_pc(cont["outcome"].eq(Outcome.LATE_SUBSCRIPTION).mean(), lang) if len(off) else "—"),
@@ -419,8 +433,8 @@ def grace_usage_page(
                                             mean=_amount(total / n, "day", lang) if n else "—", total=_n(total, lang)),
         "features": t["features_note"].format(features=feats),
         "forgotten": t["forgotten_note"].format(
-            n=_n(len(fr), lang), decided=_n(len(decided), lang), horizon=N.count(h, "day", lang), frm=_day(decided["lapsed_on"].min()) if len(decided) else "—",
-            to=_day(decided["lapsed_on"].max()) if len(decided) else "—", up=share[ForgottenFate.UPGRADED],
+            n=_n(len(fr), lang), decided=_n(len(decided), lang), horizon=N.count(h, "day", lang), frm=_day(decided["lapsed_on"].min(), lang) if len(decided) else "—",
+            to=_day(decided["lapsed_on"].max(), lang) if len(decided) else "—", up=share[ForgottenFate.UPGRADED],
             sub=share[ForgottenFate.REPLACED_BY_SUBSCRIPTION], churn=share[ForgottenFate.CHURNED]),
         "lead": t["lead_note"].format(slow=_n((misses["request_in_window"] & misses["code_after_deadline"]).sum(), lang)),
     }
@@ -456,8 +470,8 @@ def upgrade_revenue_page(
     c = conv.iloc[0] if len(conv) else pd.Series({"known": 0, "converted": 0, "conversion_rate": np.nan})
     cal = _edition(M.expiry_calendar(rep, churn_horizon_days=h), edition)
     notes = {
-        "upgrade": t["upgrade_note"].format(as_of=day.date(), n=N.count(int(last["upgrades"].sum()), "upgrade", lang), rev=N.rub(last["upgrade_payments_kop"].sum(), lang),
-                                            frm=_day(frm), to=_day(known_to), window=N.count(w, "day", lang),
+        "upgrade": t["upgrade_note"].format(as_of=N.date(day, lang), n=N.count(int(last["upgrades"].sum()), "upgrade", lang), rev=N.rub(last["upgrade_payments_kop"].sum(), lang),
+                                            frm=_day(frm, lang), to=_day(known_to, lang), window=N.count(w, "day", lang),
                                             window_g=N.count(w, "day", lang, genitive=True), known=_n(c["known"], lang),
                                             conv=_pc(c["conversion_rate"], lang), converted=_n(c["converted"], lang)),
     }
@@ -481,8 +495,8 @@ WHATIF_TEXT = {
         "summary": "Горизонт {months} мес. с {start}, {runs} прогонов на сценарий. Базовый сценарий: поступления {base} "
                    "(5–95 %: {lo} … {hi}), активных лицензий в конце {active}. Доля продлений в базовом сценарии {rate} "
                    "против наблюдаемой {observed}.",
-        "line": "«{name}»: поступления {diff} к базовому ({dlo} … {dhi}), активных лицензий в конце {adiff:+.0f}, "
-                "продлений в льготный период {grace:+.0f}, апгрейдов {up:+.0f}.",
+        "line": "«{name}»: поступления {diff} к базовому ({dlo} … {dhi}), активных лицензий в конце {adiff}, "
+                "продлений в льготный период {grace}, апгрейдов {up}.",
         "tornado": "Сильнее всего на поступления за горизонт влияет **{knob}**: от {low} до {high} к базовому.",
     },
     "en": {
@@ -490,8 +504,8 @@ WHATIF_TEXT = {
         "summary": "Horizon {months} months from {start}, {runs} runs per scenario. Baseline: bookings {base} "
                    "(5–95 %: {lo} … {hi}), {active} active licenses at the end. Baseline renewal rate {rate} vs "
                    "{observed} observed.",
-        "line": "“{name}”: bookings {diff} vs baseline ({dlo} … {dhi}), active licenses at the end {adiff:+.0f}, "
-                "grace renewals {grace:+.0f}, upgrades {up:+.0f}.",
+        "line": "“{name}”: bookings {diff} vs baseline ({dlo} … {dhi}), active licenses at the end {adiff}, "
+                "grace renewals {grace}, upgrades {up}.",
         "tornado": "The knob that moves bookings most is **{knob}**: from {low} to {high} vs baseline.",
     },
 }
@@ -539,23 +553,25 @@ def pricing_whatif_page(
                        executor=executor, start=st)
     s = res.summary
     b = s.iloc[0]
-    lines = [t["summary"].format(months=horizon_months, start=(res.as_of + pd.Timedelta(days=1)).date(), runs=runs,
-                                 base=rub(b["bookings_mean"]), lo=rub(b["bookings_p05"]), hi=rub(b["bookings_p95"]),
-                                 active=f"{b['active_mean']:.0f}", rate=_pct(b["renewal_rate_mean"], lang),
-                                 observed=_pct(res.observed_renewal_rate, lang))]
+    lines = [t["summary"].format(months=horizon_months, start=N.date(res.as_of + pd.Timedelta(days=1), lang), runs=_n(runs, lang),
+                                 base=N.rub(b["bookings_mean"], lang), lo=N.rub(b["bookings_p05"], lang),
+                                 hi=N.rub(b["bookings_p95"], lang), active=N.integer(round(b["active_mean"]), lang),
+                                 rate=_pc(b["renewal_rate_mean"], lang), observed=_pc(res.observed_renewal_rate, lang))]
     for _, r in s.iloc[1:].iterrows():
-        lines.append(t["line"].format(name=P.safe_text(r["scenario"], markdown=True), diff=rub(r["bookings_diff_mean"]), dlo=rub(r["bookings_diff_p05"]),
-                                      dhi=rub(r["bookings_diff_p95"]), adiff=r["active_diff_mean"],
-                                      grace=r["grace_renewal_diff_mean"], up=r["upgrade_diff_mean"]))
+        lines.append(t["line"].format(name=P.safe_text(r["scenario"], markdown=True), diff=_signed(N.rub(r["bookings_diff_mean"], lang)),
+                                      dlo=_signed(N.rub(r["bookings_diff_p05"], lang)), dhi=_signed(N.rub(r["bookings_diff_p95"], lang)),
+                                      adiff=_signed(N.number(r["active_diff_mean"], lang)),
+                                      grace=_signed(N.number(r["grace_renewal_diff_mean"], lang)),
+                                      up=_signed(N.number(r["upgrade_diff_mean"], lang))))
     top = sens.assign(a=sens["bookings_diff_pct"].abs()).sort_values("a").iloc[-1]["knob"] if len(sens) else None
     if top is not None:
         ks = sens[sens["knob"] == top]
-        lines.append(t["tornado"].format(knob=P.safe_text(top, markdown=True), low=_pct(ks["bookings_diff_pct"].min(), lang), high=_pct(ks["bookings_diff_pct"].max(), lang)))
+        lines.append(t["tornado"].format(knob=P.safe_text(top, markdown=True), low=N.signed_pct(ks["bookings_diff_pct"].min(), lang), high=N.signed_pct(ks["bookings_diff_pct"].max(), lang)))
     table = s[["scenario", "description", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean",
                "bookings_diff_p05", "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean",
                "upgrade_mean", "lapsed_mean"]].copy()
     for c in ("bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean", "bookings_diff_p05", "bookings_diff_p95"):
-        table[c] = table[c].map(P.rub)
+        table[c] = [N.rub(v, lang) for v in table[c]]
     return Page(
         lang=lang,
         title=t["title"],

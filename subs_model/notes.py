@@ -9,6 +9,8 @@ given in kopecks and shown in rubles.
 ('21 лицензия', '1 day', '2 days')
 >>> [s.replace(NBSP, " ") for s in (rub(320000, "ru"), rub(320000, "en"), pct(0.5833, "ru"), pct(0.5833, "en"))]
 ['3 200 ₽', '3,200 ₽', '58,3 %', '58.3%']
+>>> date("2026-10-31", "ru"), date("2026-10-31", "en"), month("2026-10-01", "ru"), month("2026-10-01", "en")
+('31.10.2026', '31 Oct 2026', '10.2026', 'Oct 2026')
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["NOUNS", "Note", "count", "escape", "integer", "number", "pct", "plural", "pp", "rub", "signed_pct"]
+__all__ = ["DATE_FORMATS", "NOUNS", "Note", "count", "date", "escape", "integer", "month", "number", "pct", "plural", "pp",
+           "rub", "signed_pct"]
 
 NBSP = "\u00a0"  # between a number and its unit, and as the Russian thousands separator: no wrap inside a number
 THIN = "\u202f"
@@ -131,6 +134,54 @@ def pp(change: float, lang: str = "ru", digits: int = 1) -> str:
     text = number(change * 100, lang, digits)
     sign = "" if text.startswith("−") else "+"
     return f"{sign}{text}{NBSP}{'п.п.' if lang == 'ru' else 'pp'}"
+
+
+#: One style per language for days and months people read (strftime / plotly's d3 time format):
+#: ru «31.10.2026», «10.2026»; en "31 Oct 2026", "Oct 2026". Charts use the same (:mod:`subs_model.chart_formats`).
+DATE_FORMATS: dict[str, dict[str, str]] = {
+    "ru": {"day": "%d.%m.%Y", "month": "%m.%Y", "year": "%Y"},
+    "en": {"day": "%d %b %Y", "month": "%b %Y", "year": "%Y"},
+}
+_EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _when(x: Any, lang: str, unit: str) -> str:
+    if x is None or (not isinstance(x, str) and _isna(x)) or x == "":
+        return "—"
+    import pandas as pd
+
+    ts = pd.Timestamp(x)
+    if lang == "ru":
+        return ts.strftime(DATE_FORMATS["ru"][unit])
+    # month names spelled here, not by the C locale of the host
+    return f"{ts.day} {_EN_MONTHS[ts.month - 1]} {ts.year}" if unit == "day" else f"{_EN_MONTHS[ts.month - 1]} {ts.year}"
+
+
+def _isna(x: Any) -> bool:
+    try:
+        return bool(x != x)  # NaN, NaT
+    except (TypeError, ValueError):
+        return False
+
+
+def date(x: Any, lang: str = "ru") -> str:
+    """A calendar day as people read it: ru «31.10.2026», en "31 Oct 2026"; "—" when missing.
+
+    Takes anything :class:`pandas.Timestamp` reads (``"2026-10-31"``, a ``date``, a timestamp).
+
+    >>> date("2026-03-05", "ru"), date("2026-03-05", "en"), date(None)
+    ('05.03.2026', '5 Mar 2026', '—')
+    """
+    return _when(x, lang, "day")
+
+
+def month(x: Any, lang: str = "ru") -> str:
+    """A calendar month: ru «10.2026», en "Oct 2026"; "—" when missing.
+
+    >>> month("2026-10-17", "ru"), month("2026-10-17", "en")
+    ('10.2026', 'Oct 2026')
+    """
+    return _when(x, lang, "month")
 
 
 # ASCII punctuation that Markdown (and MathJax's `$`) may read as syntax; `&`, `<`, `>` become entities instead.

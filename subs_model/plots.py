@@ -169,6 +169,13 @@ def safe_text(value: Any, *, markdown: bool = False) -> str:
     return html.escape(text, quote=False)
 
 
+def _rub(kopecks: Any, lang: str) -> str:
+    """Kopecks as rubles in ``lang`` for a hover: «3 200 ₽», "3,200.50 ₽" (kopecks shown when there are any)."""
+    from .notes import rub as rub_lang
+
+    return rub_lang(kopecks, lang, 2 if int(round(kopecks)) % 100 else 0)
+
+
 def _fig(title: str, lang: str) -> go.Figure:
     fig = go.Figure()
     # number formats per language: ru «1 234,5», en "1,234.5" (the template's default is Russian)
@@ -275,7 +282,7 @@ def fig_forgotten_renewals(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure
     fig = _panels(t["forgotten_title"], lang, (0.5, 0.5))
     for fate, g in monthly.groupby("fate", observed=True, sort=False):
         name, color = t[str(fate)], _FATE_COLORS.get(str(fate))
-        money = [rub(v) for v in g["at_stake_kop"]]
+        money = [_rub(v, lang) for v in g["at_stake_kop"]]
         fig.add_bar(x=g["month"], y=g["count"], name=name, marker_color=color, legendgroup=str(fate),
                     customdata=money, hovertemplate="%{x|%Y-%m}: %{y} (%{customdata})<extra>" + name + "</extra>",
                     row=1, col=1)
@@ -298,7 +305,7 @@ def fig_upgrade_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
         return _empty(_fig(t["upgrade_title"], lang), lang)
     fig = _panels(t["upgrade_title"], lang, (0.55, 0.45))
     fig.add_bar(x=monthly["month"], y=rubles(monthly["upgrade_payments_kop"]), name=t["upgrade_payments"],
-                marker_color=PALETTE[3], customdata=[rub(v) for v in monthly["upgrade_payments_kop"]],
+                marker_color=PALETTE[3], customdata=[_rub(v, lang) for v in monthly["upgrade_payments_kop"]],
                 hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>", row=1, col=1)
     known = monthly[monthly["known"] > 0]
     fig.add_scatter(x=known["month"], y=known["conversion_rate"], name=t["conversion_rate"],
@@ -324,10 +331,10 @@ def fig_revenue(monthly: pd.DataFrame, lang: str = "ru") -> go.Figure:
     fig = _panels(t["revenue_title"], lang, (0.6, 0.4))
     for col, color in (("bookings_kop", PALETTE[0]), ("recognised_kop", PALETTE[2]), ("breakage_kop", PALETTE[5])):
         fig.add_bar(x=m["month"], y=rubles(m[col]), name=t[col.removesuffix("_kop")], marker_color=color,
-                    customdata=[rub(v) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
+                    customdata=[_rub(v, lang) for v in m[col]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
                     row=1, col=1)
     fig.add_scatter(x=m["month"], y=rubles(m["deferred_kop"]), name=t["deferred"], mode="lines", line_color=PALETTE[4],
-                    customdata=[rub(v) for v in m["deferred_kop"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
+                    customdata=[_rub(v, lang) for v in m["deferred_kop"]], hovertemplate="%{x|%Y-%m}: %{customdata}<extra></extra>",
                     row=2, col=1)
     fig.update_layout(barmode="group")
     _money_axis(fig, "yaxis", t["per_month_rub"])
@@ -419,7 +426,7 @@ def fig_expiry_calendar(calendar: pd.DataFrame, lang: str = "ru") -> go.Figure:
     fig.add_bar(x=w["week"], y=w["expiries"], name=t["expiries"], marker_color=PALETTE[1],
                 hovertemplate="%{x|%Y-%m-%d}: %{y}<extra></extra>", row=1, col=1)
     fig.add_bar(x=w["week"], y=rubles(w["expected_cash_kop"]), name=t["expected_cash"], marker_color=PALETTE[0],
-                customdata=[rub(v) for v in w["expected_cash_kop"]], hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>",
+                customdata=[_rub(v, lang) for v in w["expected_cash_kop"]], hovertemplate="%{x|%Y-%m-%d}: %{customdata}<extra></extra>",
                 row=2, col=1)
     fig.update_yaxes(title_text=t["expiries"], row=1, col=1)
     _money_axis(fig, "yaxis2", t["expected_rub"])

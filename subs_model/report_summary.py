@@ -87,6 +87,25 @@ def _month_label(m: pd.Timestamp, lang: str, case: str = "prep") -> str:
     return f"{_RU_MONTHS[case][m.month - 1]} {m.year}" if lang == "ru" else m.strftime("%B %Y")
 
 
+def _day(value: Any, lang: str) -> str:
+    """A run's as_of as people read it (:func:`subs_model.notes.date`); a value that is not a day as it is."""
+    try:
+        return notes.date(value or None, lang)
+    except ValueError:
+        return str(value)
+
+
+def _finished(when: Any, lang: str) -> str:
+    """When a run finished, as people read it: the day (:func:`subs_model.notes.date`) and the time to the minute."""
+    if not when:
+        return "—"
+    try:
+        ts = pd.Timestamp(str(when))
+    except ValueError:
+        return str(when)
+    return f"{notes.date(ts, lang)} {ts:%H:%M}"
+
+
 def _rel(cur: float, prev: float, lang: str) -> tuple[str, int]:
     if not prev:
         return "—", 0
@@ -139,9 +158,10 @@ def headline_kpis(rep: Any, lang: str = "ru", churn_horizon_days: int = 365) -> 
     n_lic = len(rep.active_on(ends_cur.isoformat()))
     ch, dirn = _rel(a_cur, a_prev, lang)
     out.append(Kpi("active", "Активные лицензии" if ru else "Active licenses", notes.integer(a_cur, lang), ch,
-                   (f"на {ends_cur:%d.%m.%Y} из {notes.count(n_lic, 'license', lang, genitive=True)} в данных; "
-                    f"по сравнению с {ends_prev:%d.%m.%Y}" if ru else
-                    f"on {ends_cur} of {notes.count(n_lic, 'license', lang)} in the data; vs {ends_prev}"), "01", dirn))
+                   (f"на {notes.date(ends_cur, lang)} из {notes.count(n_lic, 'license', lang, genitive=True)} в данных; "
+                    f"по сравнению с {notes.date(ends_prev, lang)}" if ru else
+                    f"on {notes.date(ends_cur, lang)} of {notes.count(n_lic, 'license', lang)} in the data; "
+                    f"vs {notes.date(ends_prev, lang)}"), "01", dirn))
 
     outcomes = metrics.expiry_outcomes(rep, as_of, churn_horizon_days)
     wc, wp = on_time_window(outcomes, cur, as_of), on_time_window(outcomes, prev, as_of)
@@ -183,7 +203,7 @@ def _upgrade_kpis(rep: Any, as_of: pd.Timestamp, up: pd.DataFrame, cur: pd.Times
             for a, b in ((from_c, to_c), (from_p, to_p))]
     rate = [float(c["conversion_rate"]) if int(c["known"]) else float("nan") for c in conv]
     ch, dirn = _pp(rate[0], rate[1], lang)
-    span = f"{from_c:%d.%m.%Y}–{to_c:%d.%m.%Y}"
+    span = f"{notes.date(from_c, lang)}–{notes.date(to_c, lang)}"
     out = [Kpi("conversion", "Конверсия в апгрейд" if ru else "Upgrade conversion", notes.pct(rate[0], lang), ch,
                (f"{notes.integer(int(conv[0]['converted']), lang)} из {notes.integer(int(conv[0]['known']), lang)} кодов продления, "
                 f"сгоревших {span}, получили апгрейд в течение {notes.count(window, 'day', lang, genitive=True)}; "
@@ -280,9 +300,10 @@ def index_html(runs: Mapping[str, Mapping[str, Any]], kpis: list[Kpi] | None, la
         params = "<br>".join(f"{html.escape(str(k))} = {html.escape(repr(v))}" for k, v in r.get("parameters", {}).items())
         rows.append(
             f'<tr class="{"ok" if ok else "failed"}"><td>{link}<div class="meta"><code>{html.escape(name)}</code></div></td>'
-            f"<td>{status}</td><td>{html.escape(str(r.get('as_of', '')))}</td>"
+            f"<td>{status}</td><td>{html.escape(_day(r.get('as_of'), lang))}</td>"
             f"<td><code>{html.escape(str(r.get('data_fingerprint', '')))}</code></td><td>{params or w['defaults']}</td>"
-            f'<td class="meta">{html.escape(str(r.get("finished", "")))} · {float(r.get("seconds", 0)):.1f} s · '
+            f'<td class="meta">{html.escape(_finished(r.get("finished"), lang))} · '
+            f'{notes.number(float(r.get("seconds", 0)), lang, 1)}{notes.NBSP}{"с" if lang == "ru" else "s"} · '
             f"{html.escape(str(r.get('version', '')))}</td></tr>"
         )
     if kpis:

@@ -37,8 +37,8 @@ __all__ = ["COLUMNS", "EXPORT_DIR_ENV", "EXPORT_LINK_ENV", "KINDS", "Col", "Peop
 EXPORT_DIR_ENV = "SUBS_MODEL_EXPORT_DIR"
 #: How the published report links to that folder (a relative URL prefix, e.g. ``01-cohort-overview_files/``).
 EXPORT_LINK_ENV = "SUBS_MODEL_EXPORT_LINK"
-KINDS = ("text", "int", "rub", "pct", "float", "days", "date", "month")
-_NUMERIC = {"int", "rub", "pct", "float", "days"}
+KINDS = ("text", "int", "rub", "pct", "pp", "float", "days", "date", "month")
+_NUMERIC = {"int", "rub", "pct", "pp", "float", "days"}
 _SLUG = re.compile(r"[^\w-]+")
 
 
@@ -74,20 +74,20 @@ def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
         return "—"
     if kind == "int":
         return notes.integer(value, lang)
-    if kind == "rub":
-        return notes.rub(value, lang, digits or 0)
+    if kind == "rub":  # kopecks; a text is money already formatted (a page's rub_table)
+        return value if isinstance(value, str) else notes.rub(value, lang, digits or 0)
     if kind == "pct":
         return notes.pct(value, lang, 1 if digits is None else digits)
+    if kind == "pp":
+        return notes.pp(value, lang, 1 if digits is None else digits)
     if kind == "float":
         return notes.number(value, lang, 2 if digits is None else digits)
     if kind == "days":
         return notes.number(value, lang, 0 if digits is None else digits)
     if kind == "date":
-        ts = pd.Timestamp(value)
-        return ts.strftime("%d.%m.%Y") if lang == "ru" else ts.strftime("%Y-%m-%d")
+        return notes.date(value, lang)
     if kind == "month":
-        ts = pd.Timestamp(value)
-        return ts.strftime("%m.%Y") if lang == "ru" else ts.strftime("%Y-%m")
+        return notes.month(value, lang)
     return str(value)
 
 
@@ -95,7 +95,7 @@ def _named(df: pd.DataFrame, cols: Sequence[Col], lang: str) -> pd.DataFrame:
     """Text columns with the project's vocabulary (editions, SKUs, outcomes…) in ``lang`` (:func:`subs_model.labels`)."""
     from .labels import labels
 
-    names = dict(labels(lang))
+    names = {**labels(lang), **VALUES[lang]}
     text = [c.key for c in cols if c.kind == "text" and df[c.key].astype(str).isin(names).any()]
     if not text:
         return df
@@ -137,8 +137,13 @@ class PeopleTable:
         ]
         for j, kind in enumerate(self.kinds):
             if kind in _NUMERIC or kind in ("date", "month"):
-                styles.append({"selector": f"td.col{j}, th.col_heading.col{j}",
-                               "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
+                # numbers never wrap; their headers do (a long header must not widen the table past the page)
+                styles.append({"selector": f"td.col{j}", "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"})
+                styles.append({"selector": f"th.col_heading.col{j}", "props": "text-align:right;min-width:4.5em"})
+        for j, kind in enumerate(self.kinds):  # long texts (descriptions) get room instead of a word per line
+            longest = shown.iloc[:, j].astype(str).str.len().max() if kind == "text" and len(shown) else 0
+            if longest > 12:
+                styles.append({"selector": f"td.col{j}", "props": f"min-width:{14 if longest > 30 else 9}em"})
         sty = sty.set_table_styles(styles)
         if self.has_total:
             last = len(shown) - 1
@@ -209,7 +214,7 @@ def people_table(
     shown = pd.DataFrame({lab: [_fmt(c.kind, v, lang, c.digits) for v in df[c.key].tolist()] for lab, c in zip(labels, cols, strict=True)})
     raw = pd.DataFrame({lab: df[c.key].to_numpy() for lab, c in zip(labels, cols, strict=True)})
     for lab, c in zip(labels, cols, strict=True):
-        if c.kind == "rub":
+        if c.kind == "rub" and pd.api.types.is_numeric_dtype(df[c.key].dtype):
             raw[lab] = df[c.key].to_numpy() / 100  # rubles in the spreadsheet, as numbers
     if with_total:
         word = "Итого" if lang == "ru" else "Total"
@@ -235,7 +240,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "metric": ("Показатель", "Metric", "text"), "value": ("Значение", "Value", "text"),
     "month": ("Месяц", "Month", "month"), "week": ("Неделя", "Week", "date"), "edition": ("Редакция", "Edition", "text"),
     "sku": ("Товар", "Product", "text"), "group": ("Группа", "Group", "text"), "rate": ("Показатель", "Rate", "text"),
-    "months": ("Месяцев с начала", "Months since start", "int"), "licenses": ("Лицензий", "Licenses", "int"),
+    "months": ("Месяцев", "Months", "int"), "licenses": ("Лицензий", "Licenses", "int"),
     "followed": ("Под наблюдением", "Followed", "int"), "churned": ("Ушли", "Churned", "int"),
     "retention": ("Удержание", "Retention", "pct"),
     "bookings_rub": ("Поступления", "Bookings", "text"), "recognised_rub": ("Признано", "Recognised", "text"),
@@ -253,10 +258,10 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "continued": ("Продолжены", "Continued", "int"), "continued_rate": ("Доля продолживших", "Continued rate", "pct"),
     "horizon_known_to": ("Известно по (горизонт)", "Horizon known to", "date"),
     "known_on": ("Известно на", "Known on", "text"), "from": ("С", "From", "date"), "to": ("По", "To", "date"),
-    "count": ("Всего", "Count", "int"), "known": ("Решённых", "Decided", "int"), "prior_from": ("Год назад с", "Year before from", "date"),
-    "prior_to": ("Год назад по", "Year before to", "date"), "prior_count": ("Год назад всего", "Year before count", "int"),
+    "count": ("Число", "Count", "int"), "known": ("Решённых", "Decided", "int"), "prior_from": ("Год назад с", "Year before from", "date"),
+    "prior_to": ("Год назад по", "Year before to", "date"), "prior_count": ("Год назад число", "Year before count", "int"),
     "prior_known": ("Год назад решённых", "Year before decided", "int"), "prior_value": ("Год назад", "Year before", "pct"),
-    "change": ("Изменение, п. п.", "Change, pp", "float"),
+    "change": ("Изменение", "Change", "pp"),
     "uncovered_days": ("Дней без подписки", "Uncovered days", "int"),
     "uncovered_per_renewal": ("Дней без подписки на продление", "Uncovered days per renewal", "float"),
     "feature_id": ("Функция", "Feature", "text"), "name": ("Название", "Name", "text"),
@@ -273,13 +278,54 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     # the what-if's scenario table (means and 5–95 % bands over the Monte Carlo runs, over the horizon)
     "scenario": ("Сценарий", "Scenario", "text"), "description": ("Что меняется", "What changes", "text"),
     "bookings_mean": ("Поступления, среднее", "Bookings, mean", "text"),
-    "bookings_p05": ("Поступления, 5 %", "Bookings, 5%", "text"), "bookings_p95": ("Поступления, 95 %", "Bookings, 95%", "text"),
+    "bookings_p05": ("Поступления 5–95 %: от", "Bookings 5–95%: from", "text"),
+    "bookings_p95": ("Поступления 5–95 %: до", "Bookings 5–95%: to", "text"),
     "bookings_diff_mean": ("Разница с базой", "Difference to baseline", "text"),
-    "bookings_diff_p05": ("Разница, 5 %", "Difference, 5%", "text"), "bookings_diff_p95": ("Разница, 95 %", "Difference, 95%", "text"),
-    "active_mean": ("Активных в конце", "Active at the end", "float"),
+    "bookings_diff_p05": ("Разница 5–95 %: от", "Difference 5–95%: from", "text"),
+    "bookings_diff_p95": ("Разница 5–95 %: до", "Difference 5–95%: to", "text"),
+    "active_mean": ("Активных в конце, среднее", "Active at the end, mean", "int"),
     "renewal_rate_mean": ("Доля продлений", "Renewal rate", "pct"),
-    "grace_renewal_mean": ("Продлений в льготный период", "Grace renewals", "float"),
-    "upgrade_mean": ("Апгрейдов", "Upgrades", "float"), "lapsed_mean": ("Сгоревших кодов продления", "Lapsed renewal codes", "float"),
+    "grace_renewal_mean": ("Продлений в льготный период, среднее", "Grace renewals, mean", "int"),
+    "upgrade_mean": ("Апгрейдов, среднее", "Upgrades, mean", "int"),
+    "lapsed_mean": ("Сгоревших кодов продления, среднее", "Lapsed renewal codes, mean", "int"),
+    # the what-if's break-even and price-test tables
+    "pays_off_if": ("Окупается, если эластичность", "Pays off if the elasticity is", "text"),
+    "break_even": ("Эластичность безубыточности", "Break-even elasticity", "float"),
+    "low": ("90 %: от", "90%: from", "float"), "high": ("90 %: до", "90%: to", "float"),
+    "elasticity": ("Эластичность", "Elasticity", "float"),
+    "renewal_price_rub": ("Цена продления, ₽", "Renewal price, ₽", "int"),
+    "central_elasticity": ("Центральная эластичность", "Central elasticity", "float"),
+    "decisions_ab": ("Решений для A/B-теста", "Decisions for an A/B test", "int"),
+    "per_group": ("В каждой группе", "Per group", "int"),
+    "months_at_observed_rate": ("Месяцев при текущем потоке", "Months at the observed rate", "float"),
+    "decisions_all_customers": ("Решений, если менять цену всем", "Decisions, all customers", "int"),
+    "term_ends_per_month": ("Окончаний в месяц", "Term ends a month", "float"),
+    # the forecast's backtest summary and retention fits
+    "model": ("Модель", "Model", "text"), "mape": ("Средняя ошибка (MAPE)", "Mean error (MAPE)", "pct"),
+    "coverage": ("Доля месяцев в полосе 5–95 %", "Share of months inside the 5–95% band", "pct"),
+    "alpha": ("α (sBG)", "α (sBG)", "float"), "alpha_se": ("α: станд. ошибка", "α: std. error", "float"),
+    "beta": ("β (sBG)", "β (sBG)", "float"), "beta_se": ("β: станд. ошибка", "β: std. error", "float"),
+    "new_license_continuation": ("Продление новой лицензии", "New license renews", "pct"),
+    "pooled_continuation": ("Продление, одна ставка", "Renews, one rate", "pct"),
+    "decided_term_ends": ("Решённых окончаний", "Decided term ends", "int"),
+}
+
+#: Values of the metrics' ``rate`` and ``known_on`` columns as people read them.
+VALUES: dict[str, dict[str, str]] = {
+    "ru": {"on_time_rate": "Продлили к дедлайну", "on_time_continuation_rate": "Продолжили к дедлайну (любым способом)",
+           "grace_share": "Продлили в льготный период", "continued_rate": "Продолжили за год (любым способом)",
+           "renewal_rate": "Продлили (всего)", "deadline": "на дедлайн", "horizon": "через год",
+           "above": "выше порога", "below": "ниже порога", "all": "Все",
+           "active": "Активные лицензии", "term_ends": "Окончания сроков", "continued": "Продолжения",
+           "new_licenses": "Новые лицензии", "bookings_rub": "Поступления", "recognised_rub": "Признанная выручка",
+           "sbg": "модель (история каждой лицензии)", "pooled": "базовая (одна ставка)"},
+    "en": {"on_time_rate": "Renewed by the deadline", "on_time_continuation_rate": "Continued by the deadline (any way)",
+           "grace_share": "Renewed in grace", "continued_rate": "Continued within a year (any way)",
+           "renewal_rate": "Renewed (any way)", "deadline": "at the deadline", "horizon": "after a year",
+           "above": "above the threshold", "below": "below the threshold", "all": "All",
+           "active": "Active licenses", "term_ends": "Term ends", "continued": "Continuations",
+           "new_licenses": "New licenses", "bookings_rub": "Bookings", "recognised_rub": "Recognised revenue",
+           "sbg": "model (each license's history)", "pooled": "baseline (one rate)"},
 }
 
 
@@ -295,6 +341,10 @@ def auto_cols(df: pd.DataFrame) -> list[Col]:
         key = str(name)
         if key in COLUMNS:
             ru, en, kind = COLUMNS[key]
+            if kind == "text" and pd.api.types.is_float_dtype(df[name].dtype):  # "value": a rate, not a preformatted text
+                kind = "pct" if key == "value" else "float"
+            elif kind == "text" and key.endswith("_rub"):  # money formatted by the page: right-aligned, no total
+                kind = "rub"
         else:
             base = key.removesuffix("_kop")
             ru = en = base.replace("_", " ").capitalize()
@@ -303,6 +353,6 @@ def auto_cols(df: pd.DataFrame) -> list[Col]:
                     else "date" if pd.api.types.is_datetime64_any_dtype(dtype)
                     else "int" if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
                     else "float" if pd.api.types.is_float_dtype(dtype) else "text")
-        total = "sum" if kind == "rub" else None
+        total = "sum" if kind == "rub" and pd.api.types.is_numeric_dtype(df[name].dtype) else None
         cols.append(Col(key, ru, en, kind, total))
     return cols

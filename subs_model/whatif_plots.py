@@ -62,7 +62,9 @@ def fig_elasticity_fan(by_elasticity: pd.DataFrame, objective: str = "bookings",
     scale = 100.0 if money else 1.0
     fig = go.Figure()
     fig.update_layout(template="subs_model", title={"text": t["title"].format(objective=t["objectives"][objective]), "x": 0.01},
-                      xaxis={"title": t["x"]}, yaxis={"title": t["y"] if money else t["y_active"]},
+                      xaxis={"title": t["x"]}, yaxis={"title": t["y"] if money else t["y_active"], "tickformat": ",.0f",
+                                                      "ticksuffix": " ₽" if money else ""},
+                      separators=", " if lang == "ru" else ".,",
                       legend={"orientation": "h", "y": -0.25}, margin={"b": 110})
     names = list(dict.fromkeys(by_elasticity["scenario"]))[1:]  # the first is the baseline: zero everywhere
     if not names:
@@ -82,7 +84,7 @@ def fig_elasticity_fan(by_elasticity: pd.DataFrame, objective: str = "bookings",
     fig.add_hline(y=0, line={"color": "#888", "width": 1})
     if central is not None:
         fig.add_vline(x=central, line={"color": "#888", "dash": "dot"},
-                      annotation_text=t["central"].format(e=f"{central:g}"), annotation_position="top left")
+                      annotation_text=t["central"].format(e=f"{central:g}".replace(".", "," if lang == "ru" else ".")), annotation_position="top left")
     if break_even is not None:
         for k, row in enumerate(break_even.itertuples()):
             if isinstance(row.break_even, float) and not math.isnan(row.break_even):

@@ -54,7 +54,7 @@ class WorklistPage:
     @property
     def summary(self) -> str:
         w, lang, c = self.lists, self.lang, self.lists.counts()
-        day = f"{w.as_of:%d.%m.%Y}" if lang == "ru" else f"{w.as_of:%Y-%m-%d}"
+        day = notes.date(w.as_of, lang)
         if lang == "ru":
             return (f"На {day}: в льготном периоде {notes.count(c['in_grace'], 'license', lang)}; "
                     f"{notes.count(c['paid_not_activated'], 'renewal', lang)} оплачено и не активировано "

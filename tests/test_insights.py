@@ -47,7 +47,7 @@ def test_overview_quotes_the_api(rep, edition) -> None:
                              end=mature_end).iloc[0]
     s = page.summary
     assert f"{_pct(recent['on_time_rate'])} of expiries ({_n(recent['renewed_by_deadline'])} of {_n(recent['known_at_deadline'])}" in s
-    assert f"to {recent['deadline_known_to'].date()}" in s
+    assert f"to {N.date(recent['deadline_known_to'], 'en')}" in s
     assert f"{_pct(mature['continued_rate'])} ({_n(mature['continued'])} of {_n(mature['known_at_horizon'])}" in s
     pooled = M.pooled_retention(rep, edition=edition).set_index("months")
     note = page.notes["retention"]
@@ -93,7 +93,8 @@ def test_tables_for_people_show_rubles(rep) -> None:
     assert monthly["upgrade_payments_rub"].str.endswith("₽").all()
 
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"\d{2}\.\d{2}\.\d{4}|\d{1,2} [A-Z][a-z]{2} \d{4}")  # the notes' dates, ru and en (notes.date)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
@@ -104,6 +105,7 @@ def test_notes_of_pages_01_to_04_are_grammatical(lang) -> None:
                                                I.upgrade_revenue_page)]
     for page in pages:
         for text in [page.summary, *page.notes.values()]:
+            assert not _ISO.search(text), text  # dates as people read them in the language, never ISO
             bare = _DATE.sub("", text)
             assert not re.search(r"\d{4,}", bare), text  # 4103 → «4 103» / "4,103"
             assert "дн." not in text and "лицензие" not in text and "license-days" not in text, text

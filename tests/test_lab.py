@@ -27,8 +27,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB_VENV = Path(os.environ.get("SUBS_MODEL_LAB_VENV", ROOT / ".venv-lab"))
-#: Notebooks opened in the lab (fast ones with the most charts); the what-if is checked by the HTML tests.
-LAB_NOTEBOOKS = ("01-cohort-overview", "02-renewal-timing", "03-grace-usage", "04-upgrade-revenue")
+#: Every report notebook is opened in the lab.
+LAB_NOTEBOOKS = ("01-cohort-overview", "02-renewal-timing", "03-grace-usage", "04-upgrade-revenue",
+                 "05-pricing-whatif", "06-forecast", "07-worklists")
+#: Small run counts written into the parameters cell of the lab's copy (the Monte Carlo pages; CI time).
+LAB_PARAMS: dict[str, dict[str, int]] = {
+    "05-pricing-whatif": {"horizon_months": 12, "runs": 4, "elasticity_runs": 2, "break_even_runs": 2},
+    "06-forecast": {"months": 12, "runs": 10, "backtest_months": 6},
+}
+#: Where the kernel writes the tables' downloads, relative to the notebooks (as the report runner does).
+LAB_FILES = "lab_files"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -55,6 +63,23 @@ def _lab_python() -> Path:
     return py
 
 
+def _set_parameters(path: Path, values: dict[str, int]) -> None:
+    """Rewrite ``name = value`` lines of the notebook's ``parameters`` cell (comments kept); every name must be there."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    lines = "".join(cell["source"]).splitlines(keepends=True)
+    seen = set()
+    for i, line in enumerate(lines):
+        name = line.split("=", 1)[0].strip()
+        if name in values:
+            comment = line[line.index("#"):] if "#" in line else "\n"
+            lines[i] = f"{name} = {values[name]!r}  {comment}"
+            seen.add(name)
+    assert seen == set(values), f"{path.name}: no parameter(s) {set(values) - seen}"
+    cell["source"] = lines
+    path.write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,12 +100,15 @@ def lab(tmp_path_factory):
     work = base / "work"
     shutil.copytree(ROOT / "notebooks", work / "notebooks")
     shutil.copytree(ROOT / "data", work / "data")
+    for name, values in LAB_PARAMS.items():
+        _set_parameters(work / "notebooks" / f"{name}.ipynb", values)
     # The kernel is this environment's python (the package under test), not the lab venv's.
     spec = base / "jupyter_path" / "kernels" / "python3"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "Python 3 (subs_model)",
-        "language": "python", "env": {"PYTHONPATH": str(ROOT)},
+        "language": "python", "env": {"PYTHONPATH": str(ROOT), "SUBS_MODEL_EXPORT_DIR": str(work / "notebooks" / LAB_FILES),
+                                      "SUBS_MODEL_EXPORT_LINK": f"{LAB_FILES}/"},
     }))
     settings = base / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
@@ -137,6 +165,14 @@ _BOXES = """() => [...document.querySelectorAll('.js-plotly-plot')].map((plot, i
           legend: legend && drawn(legend) ? box(legend) : null, titles};
 })"""
 
+# The people tables (subs_model.tables.people_table) on the page: caption, headers, body rows, download links.
+_TABLES = """() => [...document.querySelectorAll('.jp-OutputArea-output .sm-table')].map(t => ({
+  caption: (t.querySelector('caption') || {}).textContent || '',
+  headers: [...t.querySelectorAll('thead th')].map(th => th.textContent.trim()).filter(Boolean),
+  rows: t.querySelectorAll('tbody tr').length,
+  links: [...t.querySelectorAll('.sm-table-foot a')].map(a => ({text: a.textContent, href: a.href})),
+}))"""
+
 
 def _overlap(a, b, slack: float = 1.0) -> float:
     w = min(a[2], b[2]) - max(a[0], b[0]) - slack
@@ -147,7 +183,8 @@ def _overlap(a, b, slack: float = 1.0) -> float:
 def _run_all(page, lab, name: str) -> dict:
     """Open ``name`` in the lab, Run All, wait for the kernel to finish; what the page shows."""
     nb = json.loads((lab["work"] / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
-    n_figures = sum(".figure(" in "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    n_figures, n_tables = sum(".figure(" in c for c in code), sum(".show(" in c for c in code)
     page.goto(f"{lab['url']}/lab/tree/notebooks/{name}.ipynb?token={lab['token']}")
     page.wait_for_function(
         "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
@@ -162,11 +199,15 @@ def _run_all(page, lab, name: str) -> dict:
     page.wait_for_timeout(1500)  # plotly draws after the output arrives
     seconds = time.perf_counter() - t
     out = {
-        "n_figures": n_figures, "seconds": seconds,
+        "n_figures": n_figures, "n_tables": n_tables, "seconds": seconds,
         "errors": page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").all_inner_texts(),
         "stderr": page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts(),
         "charts": page.evaluate(_BOXES),
+        "tables": page.evaluate(_TABLES),
     }
+    # each download link answers with the file (XLSX is a zip, CSV text), through the lab's file server
+    out["downloads"] = {link["href"]: (resp.status, resp.body()[:2]) for t in out["tables"] for link in t["links"]
+                        for resp in [page.request.get(link["href"])]}
     page.evaluate("window.jupyterapp.commands.execute('kernelmenu:shutdown')")
     page.evaluate("window.jupyterapp.commands.execute('application:close-all')")
     return out
@@ -201,8 +242,9 @@ def test_run_all_in_jupyterlab_without_errors(lab_runs, name) -> None:
     r = lab_runs[name]
     assert r["errors"] == [], f"{name}: error output: {r['errors'][0][:500] if r['errors'] else ''}"
     assert r["stderr"] == [], f"{name}: stderr output: {r['stderr'][0][:300] if r['stderr'] else ''}"
-    assert len(r["charts"]) == r["n_figures"] > 0, f"{name}: {len(r['charts'])} charts for {r['n_figures']} figure cells"
+    assert len(r["charts"]) == r["n_figures"], f"{name}: {len(r['charts'])} charts for {r['n_figures']} figure cells"
     assert all(c["svg"] for c in r["charts"]), name
+    assert r["n_figures"] + r["n_tables"] > 0, f"{name} shows neither a chart nor a table"
     assert r["outside"] == [], f"requests outside the lab: {r['outside'][:3]}"
 
 
@@ -213,3 +255,30 @@ def test_no_legend_overlaps_a_title_in_jupyterlab(lab_runs, name) -> None:
     clashes = [f"chart {c['i'] + 1} ({c['title'][:40]!r}): legend over {t['name']!r}"
                for c in charts if c["legend"] for t in c["titles"] if _overlap(c["legend"], t["box"]) > 0]
     assert clashes == [], f"{name} at {charts[0]['width']:.0f} px: " + "; ".join(clashes)
+
+
+@pytest.mark.parametrize("name", LAB_NOTEBOOKS)
+def test_tables_and_downloads_in_jupyterlab(lab_runs, name) -> None:
+    """Every ``.show`` cell drew a people table with headers and rows, and its XLSX/CSV links download the file."""
+    r = lab_runs[name]
+    tables = r["tables"]
+    assert len(tables) == r["n_tables"], f"{name}: {len(tables)} tables for {r['n_tables']} show cells"
+    for t in tables:
+        assert t["headers"] and t["rows"] > 0, f"{name}: empty table {t['caption'] or t['headers']}"
+        assert not any("_" in h for h in t["headers"]), f"{name}: snake_case header in {t['headers']}"
+        assert [link["text"] for link in t["links"]] == ["XLSX", "CSV"], f"{name}: links {t['links']}"
+    for href, (status, head) in r["downloads"].items():
+        assert status == 200, f"{name}: {href} answered {status}"
+        assert head == b"PK" if ".xlsx" in href else head, f"{name}: {href} is not the file"
+
+
+def test_worklists_in_jupyterlab_show_the_four_lists(lab_runs) -> None:
+    """07: the four lists with their titles and headers in the report language, no chart, each downloadable."""
+    from subs_model.worklists import LABELS
+
+    r = lab_runs["07-worklists"]
+    assert r["charts"] == []
+    want = [LABELS["ru"][k] for k in ("in_grace", "paid_not_activated", "lapsed_not_upgraded", "stuck_orders")]
+    assert [t["caption"] for t in r["tables"]] == want
+    assert all(LABELS["ru"]["license_id"] in t["headers"] or LABELS["ru"]["order_id"] in t["headers"] for t in r["tables"])
+    assert len(r["downloads"]) == 8

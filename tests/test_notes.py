@@ -69,3 +69,29 @@ def test_note_is_markdown_with_escaped_data() -> None:
     md = n._repr_markdown_()
     assert "<img" not in md and "&lt;img" in md and r"\*x\*" in md
     assert md.endswith("\n\n- a\n- b") and "3 licenses" in md
+
+
+@pytest.mark.parametrize(("value", "ru", "en"), [
+    ("2026-10-31", "31.10.2026", "31 Oct 2026"), ("2026-03-05", "05.03.2026", "5 Mar 2026"),
+    (__import__("datetime").date(2024, 2, 29), "29.02.2024", "29 Feb 2024"), (None, "—", "—"), (float("nan"), "—", "—"),
+])
+def test_dates_per_language(value, ru, en) -> None:
+    """One style per language for a day: ru «31.10.2026», en "31 Oct 2026"; missing → "—"."""
+    assert notes.date(value, "ru") == ru and notes.date(value, "en") == en
+
+
+@given(st.dates(min_value=__import__("datetime").date(1990, 1, 1), max_value=__import__("datetime").date(2100, 12, 31)))
+def test_dates_round_trip_and_are_never_iso(day) -> None:
+    """Both styles read back to the same day; neither is ISO (YYYY-MM-DD); months agree with days."""
+    import datetime as dt
+
+    ru, en = notes.date(day, "ru"), notes.date(day, "en")
+    assert dt.datetime.strptime(ru, "%d.%m.%Y").date() == day and dt.datetime.strptime(en, "%d %b %Y").date() == day
+    assert day.isoformat() not in ru + en
+    assert notes.month(day, "ru") == ru[3:] and notes.month(day, "en") == en.split(" ", 1)[1]
+
+
+def test_percent_and_separators_per_language() -> None:
+    """Russian: «50 %» with a no-break space and a decimal comma; English: "50%" and a decimal point."""
+    assert pct(0.5, "ru", 0) == f"50{NBSP}%" and pct(0.5, "en", 0) == "50%"
+    assert notes.number(1234567.5, "ru", 1) == f"1{NBSP}234{NBSP}567,5" and notes.number(1234567.5, "en", 1) == "1,234,567.5"

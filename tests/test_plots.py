@@ -138,3 +138,75 @@ def test_panel_charts_say_no_data_when_empty() -> None:
     empty = pd.DataFrame(columns=["month", "fate", "count", "at_stake_kop"])
     for fig in (P.fig_forgotten_renewals(empty, "en"), P.fig_revenue(_revenue_frame().iloc[:0], "en")):
         assert [a.text for a in fig.layout.annotations] == ["No data"]
+
+
+@pytest.fixture(scope="module", params=["ru", "en"])
+def page_figures(request) -> tuple[str, list[go.Figure]]:
+    """Every figure of pages 01–04 as the notebooks show it (``Page.figure``), in one language."""
+    lang = request.param
+    data, cat = ROOT / "data/sample", ROOT / "data/catalog.yaml"
+    pages = [f(data, cat, lang=lang) for f in (I.cohort_overview, I.renewal_timing_page, I.grace_usage_page, I.upgrade_revenue_page)]
+    return lang, [p.figure(name) for p in pages for name in p.figures]
+
+
+def _axes(fig: go.Figure) -> dict[str, object]:
+    return {k: fig.layout[k] for k in fig.layout.to_plotly_json() if k[1:5] == "axis"}
+
+
+def test_page_figures_format_numbers_and_dates_per_language(page_figures) -> None:
+    """Separators per language; date axes tick and hover in the language's style (never ISO); Russian percent
+    ticks and hovers «50 %» (narrow no-break space), English "50%"."""
+    import re
+
+    from subs_model.chart_formats import NNBSP
+    from subs_model.notes import DATE_FORMATS
+
+    lang, figs = page_figures
+    fmt = DATE_FORMATS[lang]
+    n_pct = n_dates = 0
+    for fig in figs:
+        title = fig.layout.title.text
+        assert fig.layout.separators == (", " if lang == "ru" else ".,"), title
+        for name, ax in _axes(fig).items():
+            if ax.tickformatstops:
+                n_dates += 1
+                assert [s.value for s in ax.tickformatstops] == [fmt["day"], fmt["month"], fmt["year"]], (title, name)
+                assert ax.hoverformat in (fmt["day"], fmt["month"]) and ax.tickformat is None, (title, name)
+            if ax.ticktext and str(ax.ticktext[0]).endswith("%"):
+                n_pct += 1
+                assert all(t.endswith(f"{NNBSP}%") and "." not in t for t in ax.ticktext), (title, ax.ticktext)
+            if lang == "ru":
+                assert not str(ax.tickformat or "").endswith("%"), (title, name)
+            assert ax.tickformatstops or ax.separatethousands, (title, name)  # «8 500», never «8500»
+        for tr in fig.data:
+            hover = tr.hovertemplate or ""
+            assert not re.search(r"\|%Y-%m", hover), (title, hover)  # ISO dates in a hover
+            for m in re.finditer(r"%\{[xy]\|([^}]*)\}", hover):
+                assert m.group(1) in fmt.values(), (title, hover)
+            if lang == "ru":
+                assert not re.search(r":[+,]?\.\d+%\}", hover), (title, hover)  # plotly's «58,3%» without the space
+                assert all(f"{NNBSP}%" in t or t == "—" for t in (tr.hovertext or [] if "%{hovertext}" in hover else [])), title
+    assert n_dates >= 8 and (n_pct >= 4 if lang == "ru" else n_pct == 0)
+
+
+def test_russian_percent_ticks_cover_the_range() -> None:
+    """Explicit Russian ticks span the axis range at a round step; English keeps plotly's format."""
+    from subs_model.chart_formats import NNBSP, localise
+
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[0.1, 0.9], hovertemplate="%{y:.1%}")).update_yaxes(tickformat=".0%", range=[0, 1])
+    ru = localise(go.Figure(fig), "ru")
+    assert list(ru.layout.yaxis.tickvals) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert list(ru.layout.yaxis.ticktext) == [f"{v}{NNBSP}%" for v in (0, 20, 40, 60, 80, 100)]
+    assert list(ru.data[0].hovertext) == [f"10,0{NNBSP}%", f"90,0{NNBSP}%"] and ru.data[0].hovertemplate == "%{hovertext}"
+    en = localise(go.Figure(fig), "en")
+    assert en.layout.yaxis.tickformat == ".0%" and en.layout.yaxis.tickvals is None and en.data[0].hovertemplate == "%{y:.1%}"
+    small = localise(go.Figure(go.Bar(x=["a", "b"], y=[-0.012, 0.031])).update_yaxes(tickformat=".1%"), "ru")
+    assert small.layout.yaxis.ticktext[0] == f"−1{NNBSP}%" and small.layout.yaxis.ticktext[-1] == f"3{NNBSP}%"
+
+
+def test_russian_percent_ticks_at_a_fractional_step_keep_their_decimals() -> None:
+    """A 2.5 % step reads «−7,5 %», never a rounded «−8 %» beside «−5 %»."""
+    from subs_model.chart_formats import NNBSP, localise
+
+    fig = localise(go.Figure(go.Bar(x=[-0.12, 0.05], y=["a", "b"], orientation="h")).update_xaxes(tickformat=".0%"), "ru")
+    assert list(fig.layout.xaxis.ticktext) == [f"{t}{NNBSP}%" for t in ("−10,0", "−7,5", "−5,0", "−2,5", "0,0", "2,5", "5,0")]

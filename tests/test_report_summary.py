@@ -81,3 +81,28 @@ def test_index_page_links_kpis_and_escapes_errors(rep) -> None:
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; Traceback more" in page
     assert "Cohort &lt;overview&gt;" in page and "&#x27;&lt;x&gt;&#x27;" in page
     assert index_html(runs, None, "ru", kpi_error="boom <b>").count("&lt;b&gt;") == 1
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_index_dates_and_numbers_per_language(rep, lang) -> None:
+    """The index in ru and en: no ISO date anywhere a person reads (KPI windows, as_of, finish time), and the
+    language's decimal mark in the run time («56,8 с» / "56.8 s")."""
+    import re
+
+    runs = {"01-cohort-overview": {"status": "ok", "html": True, "title": "t", "as_of": "2026-10-31", "data_fingerprint": "abc",
+                                   "finished": "2026-12-03 13:11:21", "seconds": 56.8, "version": "0.1.0"}}
+    page = index_html(runs, headline_kpis(rep, lang), lang)
+    text = re.sub(r"<[^>]+>", " ", page.split("<body>", 1)[1])
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text), re.search(r".{40}\d{4}-\d{2}-\d{2}.{20}", text)
+    if lang == "ru":
+        assert "31.10.2026" in text and "03.12.2026 13:11" in text and f"56,8{NBSP}с" in text
+    else:
+        assert "31 Oct 2026" in text and "3 Dec 2026 13:11" in text and f"56.8{NBSP}s" in text
+        assert not re.search(r"\d,\d{1,2}(?!\d)", text)  # no decimal comma in English
+
+
+def test_index_keeps_an_as_of_that_is_not_a_day(rep) -> None:
+    """A run's as_of or finish time that is not a day (a note, a placeholder) is shown as it is, escaped."""
+    runs = {"toy": {"status": "ok", "html": True, "title": "t", "as_of": "last <event> day", "finished": "soon"}}
+    page = index_html(runs, None, "ru")
+    assert "last &lt;event&gt; day" in page and "soon" in page

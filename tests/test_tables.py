@@ -72,3 +72,35 @@ def test_unknown_column_or_kind_refused() -> None:
         people_table(_frame(), [Col("nope", "Нет", "No")], export=False)
     with pytest.raises(ValueError, match="kind 'money'"):
         Col("amount", "Сумма", "Amount", "money")
+
+
+def test_dates_and_months_per_language() -> None:
+    """Date and month columns in the language's one style (subs_model.notes.date/month), never ISO."""
+    df = pd.DataFrame({"d": pd.to_datetime(["2026-10-31", "2026-03-05"]), "m": pd.to_datetime(["2026-10-01", "2026-03-01"])})
+    cols = [Col("d", "День", "Day", "date"), Col("m", "Месяц", "Month", "month")]
+    assert people_table(df, cols, "ru", export=False).frame.values.tolist() == [["31.10.2026", "10.2026"], ["05.03.2026", "03.2026"]]
+    assert people_table(df, cols, "en", export=False).frame.values.tolist() == [["31 Oct 2026", "Oct 2026"], ["5 Mar 2026", "Mar 2026"]]
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_report_tables_read_without_snake_case(lang) -> None:
+    """The forecast's backtest and retention tables and the period-over-period table through auto_cols: every
+    header and every name cell is words in the language (no snake_case), errors and rates in %, changes in п.п./pp."""
+    import re
+
+    from subs_model.tables import auto_cols
+
+    frames = [
+        pd.DataFrame({"metric": ["active", "bookings_rub"], "model": ["sbg", "pooled"], "mape": [0.019, 0.087],
+                      "coverage": [0.62, 0.42], "months": [24, 24]}),
+        pd.DataFrame({"edition": ["full"], "alpha": [9.4], "alpha_se": [8.2], "beta": [32.9], "beta_se": [29.3], "licenses": [7147],
+                      "new_license_continuation": [0.777], "pooled_continuation": [0.782], "decided_term_ends": [9237]}),
+        pd.DataFrame({"rate": ["on_time_rate", "continued_rate"], "known_on": ["deadline", "horizon"], "value": [0.558, 0.745],
+                      "change": [0.063, -0.029]}),
+    ]
+    for df in frames:
+        f = people_table(df, auto_cols(df), lang, export=False).frame
+        cells = [*f.columns, *f.to_numpy().ravel().tolist()]
+        assert not [c for c in cells if re.search(r"[a-z]_[a-z]", str(c))], cells
+    assert f.iloc[0].tolist()[-1].replace(NBSP, " ") == ("+6,3 п.п." if lang == "ru" else "+6.3 pp")
+    assert f.iloc[0].tolist()[2].replace(NBSP, " ") == ("55,8 %" if lang == "ru" else "55.8%")
