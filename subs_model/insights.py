@@ -25,7 +25,7 @@ from . import plots as P
 from .catalog import Catalog
 from .report_cache import read_ledger  # the run's kept ledger in a report kernel, else io.read_ledger
 from .replay import Replay, replay
-from .money import rub, rub_table
+from .money import rub_table
 from .vocab import Edition, ForgottenFate, Outcome, categories
 
 __all__ = ["Page", "cohort_overview", "forgotten_by_month", "grace_usage_page", "load", "pricing_whatif_page", "renewal_timing_page", "upgrade_revenue_page"]
