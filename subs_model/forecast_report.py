@@ -75,7 +75,7 @@ def forecast_page(*, data: str, catalog: str = "", as_of: str = "", months: int 
     empty: 12 and 24 months before ``as_of``, month ends)."""
     from pathlib import Path
 
-    from .io import read_ledger
+    from .report_cache import read_ledger  # the run's kept ledger in a report kernel, else io.read_ledger
     from .replay import replay
 
     led = read_ledger(data)

@@ -497,7 +497,8 @@ WHATIF_TEXT = {
                    "против наблюдаемой {observed}.",
         "line": "«{name}»: поступления {diff} к базовому ({dlo} … {dhi}), активных лицензий в конце {adiff}, "
                 "продлений в льготный период {grace}, апгрейдов {up}.",
-        "tornado": "Сильнее всего на поступления за горизонт влияет **{knob}**: от {low} до {high} к базовому.",
+        "tornado": "При ценах сценария «{at}» сильнее всего на поступления за горизонт влияет **{knob}**: "
+                   "от {low} до {high} к этому сценарию.",
     },
     "en": {
         "title": "Pricing what-if",
@@ -506,7 +507,8 @@ WHATIF_TEXT = {
                    "{observed} observed.",
         "line": "“{name}”: bookings {diff} vs baseline ({dlo} … {dhi}), active licenses at the end {adiff}, "
                 "grace renewals {grace}, upgrades {up}.",
-        "tornado": "The knob that moves bookings most is **{knob}**: from {low} to {high} vs baseline.",
+        "tornado": "At the prices of “{at}”, the knob that moves bookings most is **{knob}**: from {low} to {high} "
+                   "vs that scenario.",
     },
 }
 
@@ -515,7 +517,7 @@ def pricing_whatif_page(
     data: str = "data/sample", catalog: str | None = None, as_of: str = "", scenarios: str = "data/scenarios.yaml",
     grace_days: int = 0, renewal_price: int = 0, upgrade_price: int = 0, horizon_months: int = 36, runs: int = 40,
     sensitivity_runs: int = 20, seed: int = 1, lang: str = "ru", *, ledger: Any = None, start: Any = None,
-    executor: Any = None,
+    executor: Any = None, tornado: pd.DataFrame | None = None,
 ) -> Page:
     """Scenarios from a file (and one inline scenario from the knobs, if set), bands, tornado, summary.
 
@@ -523,7 +525,9 @@ def pricing_whatif_page(
     :func:`subs_model.whatif_page.pricing_decision_page`). ``ledger`` (read from ``data``),
     ``start`` (a :func:`subs_model.whatif.prepare_start` of it on ``as_of`` over ``horizon_months``)
     and ``executor`` (a process pool) may be given to share them with the decision part:
-    :func:`subs_model.whatif_page.pricing_pages` does, the results are the same.
+    :func:`subs_model.whatif_page.pricing_pages` does, the results are the same. ``tornado`` (a
+    :func:`subs_model.tornado.sensitivity` table, e.g. the decision part's at a price scenario's
+    prices) is described instead of one computed here at today's prices with ``sensitivity_runs``.
     """
     from dataclasses import replace
 
@@ -549,8 +553,8 @@ def pricing_whatif_page(
     # Only the central elasticity: the table, bands and notes of this part read nothing else.
     res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat, executor=executor,
                         start=replace(st, grid=(float(st.behaviour.elasticity),)))
-    sens = sensitivity(led, day, runs=sensitivity_runs, horizon_months=horizon_months, seed=seed, catalog=cat,
-                       executor=executor, start=st)
+    sens = tornado if tornado is not None else sensitivity(led, day, runs=sensitivity_runs, horizon_months=horizon_months,
+                                                           seed=seed, catalog=cat, executor=executor, start=st, lang=lang)
     s = res.summary
     b = s.iloc[0]
     lines = [t["summary"].format(months=horizon_months, start=N.date(res.as_of + pd.Timedelta(days=1), lang), runs=_n(runs, lang),
@@ -566,7 +570,8 @@ def pricing_whatif_page(
     top = sens.assign(a=sens["bookings_diff_pct"].abs()).sort_values("a").iloc[-1]["knob"] if len(sens) else None
     if top is not None:
         ks = sens[sens["knob"] == top]
-        lines.append(t["tornado"].format(knob=P.safe_text(top, markdown=True), low=N.signed_pct(ks["bookings_diff_pct"].min(), lang), high=N.signed_pct(ks["bookings_diff_pct"].max(), lang)))
+        lines.append(t["tornado"].format(at=P.safe_text(str(ks["scenario"].iloc[0]), markdown=True),
+                                         knob=P.safe_text(top, markdown=True), low=N.signed_pct(ks["bookings_diff_pct"].min(), lang), high=N.signed_pct(ks["bookings_diff_pct"].max(), lang)))
     table = s[["scenario", "description", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean",
                "bookings_diff_p05", "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean",
                "upgrade_mean", "lapsed_mean"]].copy()

@@ -211,7 +211,11 @@ def run_one(
     files = work / "files"
     try:
         pm.execute_notebook(
-            str(notebook), str(executed), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
+            # The kernel starts in the notebook's folder (nbclient's resources path). Not papermill's
+            # ``cwd``: it changes the whole host process's working directory, which races when
+            # notebooks run side by side (nteract/papermill#473) and is not ours to change.
+            str(notebook), str(executed), parameters=params, kernel_name="python3",
+            resources={"metadata": {"path": str(notebook.parent)}},
             execution_timeout=cell_timeout, progress_bar=False, log_output=False, report_mode=False,
             kernel_manager_class=_kernel_manager_class(work, {**_kernel_env(name, files), **(env or {})}),
         )

@@ -118,7 +118,7 @@ def pricing_decision_page(
         tables={"break_even": be[["scenario", "pays_off_if", "break_even", "low", "high", f"note_{lang}"]] if len(be) else be,
                 "by_elasticity": res.by_elasticity[["scenario", "elasticity", f"{objective}_diff_mean", f"{objective}_diff_p05",
                                                     f"{objective}_diff_p95"]],
-                "test_design": design},
+                "test_design": design, "tornado": tornado},
         notes=notes,
         summary=notes["elasticity"],
     )
@@ -159,10 +159,13 @@ def pricing_pages(
     day = as_of or rep.as_of.date().isoformat()
     st = prepare_start(led, day, horizon_months, catalog=cat)
     with ProcessPoolExecutor(max_workers=workers()) as pool:
-        page = pricing_whatif_page(data, catalog, day, scenarios, grace_days, renewal_price, upgrade_price, horizon_months,
-                                   runs, seed=seed, lang=lang, ledger=led, start=st, executor=pool)
         decision = pricing_decision_page(data, catalog, as_of, scenarios, horizon_months, elasticity_runs, break_even_runs,
                                          objective, seed, lang, pool, ledger=led, start=st, replayed=rep)
+        # The scenario part describes the decision part's tornado (at the price scenario's prices),
+        # not one of its own at today's prices, where the elasticity has no effect.
+        page = pricing_whatif_page(data, catalog, day, scenarios, grace_days, renewal_price, upgrade_price, horizon_months,
+                                   runs, seed=seed, lang=lang, ledger=led, start=st, executor=pool,
+                                   tornado=decision.tables["tornado"])
     return page, decision
 
 

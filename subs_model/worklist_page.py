@@ -88,7 +88,7 @@ def worklists_page(data: str, catalog: str | None = None, as_of: str = "", near_
     if lang not in LABELS:
         msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
         raise ValueError(msg)
-    from .io import read_ledger
+    from .report_cache import read_ledger  # the run's kept ledger in a report kernel, else io.read_ledger
 
     rep = load(data, catalog, as_of or None)
     return WorklistPage(worklists(rep, read_ledger(data), near_days=near_days, upgrade_window_days=upgrade_window_days),

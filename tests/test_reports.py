@@ -25,6 +25,30 @@ from subs_model.reports import (ParameterError, scrub, check_parameters, declare
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+def test_kernel_starts_in_the_notebook_folder_and_the_host_keeps_its_own(tmp_path, monkeypatch) -> None:
+    """A notebook runs in its own folder (relative paths in it resolve there), and running it
+    never changes the host process's working directory (notebooks may run side by side)."""
+    import os
+
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _nb(d / "where.ipynb", "import os\nprint('cwd', os.getcwd())")
+    here = os.getcwd()
+
+    chdir = os.chdir
+
+    def only_here(path: object) -> None:  # papermill's file handler re-enters the current folder; nothing else may
+        if os.path.realpath(str(path)) != os.path.realpath(here):
+            raise AssertionError(f"the host process's working directory was changed to {path}")
+        chdir(path)
+
+    monkeypatch.setattr(os, "chdir", only_here)
+    res = run_reports(notebooks=d, out=tmp_path / "reports", log=lambda *a, **k: None)
+    assert [r.status for r in res] == ["ok"], res[0].error
+    assert f"cwd {d.resolve()}" in (tmp_path / "reports" / "where.html").read_text(encoding="utf-8")
+    assert os.getcwd() == here
+
+
 # A data folder name is a text field that reaches the index, so it carries a payload too.
 DATA_DIR_NAME = "ledger <img src=x onerror=alert(5)>"
 

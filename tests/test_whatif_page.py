@@ -24,8 +24,9 @@ def test_pricing_pages_equal_the_two_parts_computed_apart() -> None:
     data, cat, scs = str(data_dir() / "sample"), str(data_dir() / "catalog.yaml"), str(data_dir() / "scenarios.yaml")
     page, decision = pricing_pages(data, cat, "", scs, renewal_price=3300, runs=6, elasticity_runs=3, break_even_runs=2,
                                    **SMALL)
-    alone = insights.pricing_whatif_page(data, cat, "", scs, renewal_price=3300, runs=6, **SMALL)
     decided = pricing_decision_page(data, cat, "", scs, runs=3, break_even_runs=2, **SMALL)
+    alone = insights.pricing_whatif_page(data, cat, "", scs, renewal_price=3300, runs=6, tornado=decided.tables["tornado"],
+                                         **SMALL)
     _same(page, alone)
     _same(decision, decided)
     # The scenario part's table is at the central elasticity, even for the inline price scenario.
@@ -36,3 +37,17 @@ def test_pricing_pages_equal_the_two_parts_computed_apart() -> None:
 def test_pricing_pages_refuses_an_unknown_language() -> None:
     with pytest.raises(ValueError, match="lang 'de'"):
         pricing_pages(str(data_dir() / "sample"), lang="de")
+
+
+def test_scenario_part_describes_the_tornado_at_a_price_scenarios_prices() -> None:
+    """The summary's tornado sentence is the shown tornado's (at the first price scenario's prices, where
+    the elasticity has an effect), in the report's language, and names the scenario it rests on."""
+    data, cat, scs = str(data_dir() / "sample"), str(data_dir() / "catalog.yaml"), str(data_dir() / "scenarios.yaml")
+    page, decision = pricing_pages(data, cat, "", scs, runs=4, elasticity_runs=2, break_even_runs=2, **SMALL)
+    tornado = decision.tables["tornado"]
+    at = str(tornado["scenario"].iloc[0])
+    assert at != "baseline"
+    assert f"At the prices of “{at}”" in page.notes["summary"]
+    knobs = set(tornado["knob"])
+    assert "renewal-price elasticity" in knobs  # labels in the page's language (en here)
+    assert tornado.loc[tornado["knob_id"] == "elasticity", "bookings_diff"].abs().max() > 0
