@@ -285,6 +285,7 @@ def published(tmp_path_factory) -> Path:
     spec = yaml.safe_load((ROOT / "data/scenarios.yaml").read_text(encoding="utf-8"))
     for i, sc in enumerate(spec["scenarios"]):
         sc["name"] = f"{PAYLOADS[i % len(PAYLOADS)]} {i}"
+        sc["title"] = {"ru": sc["name"], "en": sc["name"]}  # what the reports show: the title of their language
         sc["description"] = PAYLOADS[(i + 1) % len(PAYLOADS)]
     (base / "scenarios.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     out = tmp_path_factory.mktemp("reports")
