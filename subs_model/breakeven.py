@@ -214,7 +214,7 @@ def _independent(st: Any, sc: Any) -> bool:
 
 
 OBJECTIVE_WORDS = {
-    "ru": {"bookings": "выручке (bookings)", "recognised": "признанной выручке", "active": "числу активных лицензий"},
+    "ru": {"bookings": "поступлениям", "recognised": "признанной выручке", "active": "числу активных лицензий"},
     "en": {"bookings": "bookings", "recognised": "recognised revenue", "active": "active licenses"},
 }
 

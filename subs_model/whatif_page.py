@@ -118,6 +118,7 @@ def pricing_decision_page(
     shown_be = be.assign(scenario=be["scenario"].map(names)) if len(be) else be
     by_e = res.by_elasticity.assign(scenario=res.by_elasticity["scenario"].map(names))
     return Page(
+        lang=lang,
         title=t["title"],
         figures={"fan": fig_elasticity_fan(by_e, objective, lang, break_even=shown_be if len(be) else None,
                                            central=beh.elasticity),

@@ -75,6 +75,10 @@ def test_scenarios_read_by_their_title_in_the_report_language(both_parts) -> Non
         assert other not in text, other
     for key in KEYS if lang == "ru" else KEYS[1:]:  # "baseline" is also an English word
         assert not re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", text, re.IGNORECASE), key
+    assert page.lang == decision.lang == lang  # both parts label their tables in the report's language
+    shown_tables = "".join(part.show(name).to_html() for part, name in ((page, "scenarios"), (decision, "break_even"),
+                                                                        (decision, "test_design")))
+    assert bool(re.search(r"[А-Яа-яЁё]", shown_tables)) == (lang == "ru")
     inline = "Параметры блокнота: льготный период 20 дней" if lang == "ru" else "Notebook parameters: 20-day grace window"
     assert inline in page.tables["scenarios"]["scenario"].tolist()
     descriptions = page.tables["scenarios"]["description"].tolist()
