@@ -560,6 +560,10 @@ def pricing_whatif_page(
                                       adiff=_signed(N.number(r["active_diff_mean"], lang)),
                                       grace=_signed(N.number(r["grace_renewal_diff_mean"], lang)),
                                       up=_signed(N.number(r["upgrade_diff_mean"], lang))))
+    from .tornado import KNOB_LABELS
+
+    if len(sens):  # the knobs by their names in the report's language
+        sens = sens.assign(knob=sens["knob_id"].map(KNOB_LABELS[lang]).fillna(sens["knob"]))
     top = sens.assign(a=sens["bookings_diff_pct"].abs()).sort_values("a").iloc[-1]["knob"] if len(sens) else None
     if top is not None:
         ks = sens[sens["knob"] == top]

@@ -83,6 +83,7 @@ def test_scenarios_read_by_their_title_in_the_report_language(both_parts) -> Non
     assert inline in page.tables["scenarios"]["scenario"].tolist()
     descriptions = page.tables["scenarios"]["description"].tolist()
     assert ("30 дней на активацию продления вместо 15" if lang == "ru" else "a 30-day window to activate a renewal") in descriptions
+    assert bool(re.search(r"[А-Яа-яЁё]", page.notes["summary"])) == (lang == "ru")  # the knob named in the tornado line too
     if lang == "ru":
         assert not re.search(r"[a-z]{3,} [a-z]{3,}", "\n".join(page.notes.values()) + "\n".join(decision.notes.values())
                              .replace("as_of", ""))
