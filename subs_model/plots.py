@@ -510,10 +510,12 @@ def fig_scenario_diff(table: pd.DataFrame, metric: str, lang: str = "ru", names:
         fig.add_annotation(text=w["only_baseline"], showarrow=False, font={"size": 16, "color": "#888"},
                            xref="paper", yref="paper", x=0.5, y=0.5)
         return fig
+    from .whatif_plots import _COLORS  # each scenario in the colour the elasticity fan of the same report gives it
+
     scale = rubles if money else np.asarray
-    for i, key in enumerate(keys[1:], start=1):  # the baseline is the zero line
+    for i, key in enumerate(keys[1:]):  # the baseline is the zero line
         g = d[d["scenario"] == key]
-        name, color = safe_text((names or {}).get(key, key)), PALETTE[i % len(PALETTE)]
+        name, color = safe_text((names or {}).get(key, key)), _COLORS[i % len(_COLORS)]
         fig.add_scatter(x=g["month"], y=scale(g["diff_p95"]), mode="lines", line={"width": 0}, showlegend=False,
                         hoverinfo="skip", legendgroup=name)
         fig.add_scatter(x=g["month"], y=scale(g["diff_p05"]), mode="lines", line={"width": 0}, fill="tonexty",

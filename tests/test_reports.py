@@ -316,6 +316,19 @@ def test_payloads_in_data_and_scenario_names_are_text_in_every_report(published)
     assert not [name for name, text in pages.items() if "NBVAL" in text]  # test markers never reach readers
 
 
+
+def test_english_reports_read_english(published) -> None:
+    """The suite run with lang=en: no Russian heading, intro, note, label or scenario title; only the product's name «Кассир 5»."""
+    from bs4 import BeautifulSoup
+
+    for page in sorted(published.glob("*.html")):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        for tag in soup(["script", "style"]):
+            tag.decompose()
+        words = set(re.findall(r"\w*[А-Яа-яЁё]\w*", soup.get_text(" ")))
+        assert words <= {"Кассир"}, (page.name, sorted(words)[:10])
+
+
 def test_reports_render_offline_in_a_real_browser(published) -> None:
     """Headless Chromium, network blocked: every report renders its charts with no request and no console error."""
     exe = _chromium()
