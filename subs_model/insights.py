@@ -528,6 +528,7 @@ def pricing_whatif_page(
     from dataclasses import replace
 
     from .scenario import inline_scenario, titles
+    from .whatif_plots import fig_scenario_diff
     from .whatif import Scenario, load_scenarios, prepare_start, run_scenarios, sensitivity
 
     if lang not in WHATIF_TEXT:
@@ -579,8 +580,8 @@ def pricing_whatif_page(
     return Page(
         lang=lang,
         title=t["title"],
-        figures={"bookings": P.fig_scenario_diff(res.table, "bookings", lang, names),
-                 "active": P.fig_scenario_diff(res.table, "active", lang, names),
+        figures={"bookings": fig_scenario_diff(res.table, "bookings", lang, names),
+                 "active": fig_scenario_diff(res.table, "active", lang, names),
                  "tornado": P.fig_tornado(sens, lang)},
         tables={"scenarios": table, "sensitivity": sens},
         notes={"summary": "\n\n".join(lines)},

@@ -34,7 +34,6 @@ __all__ = [
     "fig_renewal_timing",
     "fig_retention",
     "fig_revenue",
-    "fig_scenario_diff",
     "fig_scenario_fan",
     "fig_tornado",
     "fig_upgrade_revenue",
@@ -440,18 +439,10 @@ def fig_expiry_calendar(calendar: pd.DataFrame, lang: str = "ru") -> go.Figure:
 WHATIF_LABELS = {
     "ru": {"fan_bookings": "Поступления по сценариям (среднее и 5–95 %)", "fan_active": "Активные лицензии по сценариям",
            "tornado": "Чувствительность: эффект на поступления за горизонт", "effect": "Изменение поступлений к базовому",
-           "low": "меньше", "high": "больше",
-           "diff_bookings": "Поступления: разница с базовым сценарием (среднее и 5–95 % парной разницы)",
-           "diff_active": "Активные лицензии: разница с базовым сценарием (среднее и 5–95 % парной разницы)",
-           "diff_axis_bookings": "Разница с базовым, ₽ в месяц", "diff_axis_active": "Разница с базовым, лицензий",
-           "only_baseline": "Только базовый сценарий: сравнивать не с чем"},
+           "low": "меньше", "high": "больше"},
     "en": {"fan_bookings": "Bookings by scenario (mean and 5–95 %)", "fan_active": "Active licenses by scenario",
            "tornado": "Sensitivity: effect on bookings over the horizon", "effect": "Change in bookings vs baseline",
-           "low": "lower", "high": "higher",
-           "diff_bookings": "Bookings: difference to the baseline (mean and 5–95 % of the paired difference)",
-           "diff_active": "Active licenses: difference to the baseline (mean and 5–95 % of the paired difference)",
-           "diff_axis_bookings": "Difference to baseline, ₽ a month", "diff_axis_active": "Difference to baseline, licenses",
-           "only_baseline": "Only the baseline: nothing to compare"},
+           "low": "lower", "high": "higher"},
 }
 
 
@@ -479,55 +470,6 @@ def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru", names: 
     fig.update_layout(xaxis_title=t["month"])
     if money:
         _money_axis(fig)
-    return fig
-
-
-def fig_scenario_diff(table: pd.DataFrame, metric: str, lang: str = "ru", names: Mapping[str, str] | None = None) -> go.Figure:
-    """Each scenario's difference to the baseline by month: the mean line and the 5–95 % band of
-    the paired difference over runs (common random numbers), with a zero line for the baseline.
-
-    Overlapping absolute fans hide differences of a few percent; the paired difference shows
-    them, and whether its band excludes zero. ``table`` is :attr:`subs_model.whatif.WhatIf.table`
-    (``scenario, metric, month, diff_mean, diff_p05, diff_p95``; the first scenario is the
-    baseline, money in kopecks, drawn in rubles); ``names`` maps a scenario's key to the legend
-    text (:func:`subs_model.scenario.titles`). The y axis is titled in ₽ or licenses.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"scenario": ["b", "b", "s", "s"], "metric": "active", "month": ["2027-01", "2027-02"] * 2,
-    ...                   "diff_mean": [0, 0, 3.0, 5.0], "diff_p05": [0, 0, 1.0, 2.0], "diff_p95": [0, 0, 5.0, 8.0]})
-    >>> [tr.name for tr in fig_scenario_diff(t, "active", "en", {"s": "Shown"}).data if tr.showlegend]
-    ['Shown']
-    """
-    w = WHATIF_LABELS[lang]
-    money = metric in ("bookings", "recognised")  # kopecks: drawn in rubles
-    fig = _fig(w["diff_bookings" if money else "diff_active"], lang)
-    d = table[table["metric"] == metric]
-    if d.empty:
-        return _empty(fig, lang)
-    keys = list(dict.fromkeys(d["scenario"]))
-    if len(keys) < 2:
-        fig.add_annotation(text=w["only_baseline"], showarrow=False, font={"size": 16, "color": "#888"},
-                           xref="paper", yref="paper", x=0.5, y=0.5)
-        return fig
-    from .whatif_plots import _COLORS  # each scenario in the colour the elasticity fan of the same report gives it
-
-    scale = rubles if money else np.asarray
-    for i, key in enumerate(keys[1:]):  # the baseline is the zero line
-        g = d[d["scenario"] == key]
-        name, color = safe_text((names or {}).get(key, key)), _COLORS[i % len(_COLORS)]
-        fig.add_scatter(x=g["month"], y=scale(g["diff_p95"]), mode="lines", line={"width": 0}, showlegend=False,
-                        hoverinfo="skip", legendgroup=name)
-        fig.add_scatter(x=g["month"], y=scale(g["diff_p05"]), mode="lines", line={"width": 0}, fill="tonexty",
-                        fillcolor=_rgba(color, 0.15), showlegend=False, hoverinfo="skip", legendgroup=name)
-        fig.add_scatter(x=g["month"], y=scale(g["diff_mean"]), mode="lines", name=name, line_color=color, legendgroup=name,
-                        showlegend=True)
-    fig.add_hline(y=0, line={"color": "#444", "width": 1, "dash": "dot"})
-    fig.update_layout(xaxis_title=_t(lang)["month"])
-    if money:
-        _money_axis(fig, title=w["diff_axis_bookings"])
-    else:
-        fig.update_layout(yaxis={"title": {"text": w["diff_axis_active"]}, "tickformat": ",.0f"})
     return fig
 
 
