@@ -140,6 +140,7 @@ def _to_html(nb_path: Path, lang: str = "ru") -> tuple[str, list[str]]:
 
     nb = keep_language(nbformat.read(nb_path, as_version=4), lang)
     dropped = _stderr_lines(nb)
+    nb.metadata["title"] = notebook_title(nb_path, lang)  # the page's <title>: the report's heading, not "Notebook"
     for cell in nb.cells:
         if cell.cell_type == "code":
             # Warnings and progress bars are for the console (the runner logs them), not the reader.

@@ -452,7 +452,9 @@ def test_a_report_shows_the_markdown_of_its_language_only(tmp_path) -> None:
     shown = {}
     for lang, given in (("ru", {}), ("en", {"lang": "en"})):  # ru from the declared default
         assert [r.status for r in run_reports(out=tmp_path / lang, text_params=given, **quiet)] == ["ok"]
-        shown[lang] = BeautifulSoup((tmp_path / lang / "two.html").read_text(encoding="utf-8"), "html.parser").get_text()
+        soup = BeautifulSoup((tmp_path / lang / "two.html").read_text(encoding="utf-8"), "html.parser")
+        assert soup.title.string == ("Заголовок отчёта" if lang == "ru" else "Report heading")  # the browser tab too
+        shown[lang] = soup.get_text()
         assert json.loads((tmp_path / lang / "runs.json").read_text())["two"]["title"] == (
             "Заголовок отчёта" if lang == "ru" else "Report heading")
     assert "Заголовок отчёта" in shown["ru"] and "Report heading" not in shown["ru"] and "lang ru" in shown["ru"]
