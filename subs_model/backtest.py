@@ -39,15 +39,25 @@ class Backtest:
     ``actual``, ``error`` (forecast − actual), ``ape`` (|error| / actual, NaN where the actual
     is 0) and ``covered`` (the 90 % band held the actual). ``summary``: per model and metric —
     ``mape`` (mean of ``ape``), ``coverage`` (share of months covered), ``months`` compared.
+    ``description``: the result in English words (the API's); :meth:`description_in` says it
+    in a report's language. ``cutoffs``, ``months``: what was asked.
     """
 
     table: pd.DataFrame
     summary: pd.DataFrame
     as_of: pd.Timestamp
     description: str
+    cutoffs: tuple[Any, ...] = ()
+    months: int = 0
 
     def __str__(self) -> str:
         return self.description
+
+    def description_in(self, lang: str = "en") -> str:
+        """:attr:`description` in ``lang`` (ru or en): days as people read them, Russian plural forms."""
+        from .forecast_text import backtest_lines
+
+        return "\n".join(backtest_lines(self.summary, self.as_of, self.cutoffs, self.months, lang))
 
 
 def actuals(rep: Any, first_day: int, months: int) -> pd.DataFrame:
@@ -133,8 +143,10 @@ def backtest(ledger: Ledger, catalog: Catalog | None = None, cutoffs: Sequence[A
             rows.append(_compare(f.table, act, c_day, end_day, model))
     table = pd.concat(rows, ignore_index=True)
     summary = _summary(table)
-    desc = _describe(summary, rep.as_of, cutoffs, months)
-    return Backtest(table=table, summary=summary, as_of=rep.as_of, description=desc)
+    from .forecast_text import backtest_lines
+
+    desc = "\n".join(backtest_lines(summary, rep.as_of, cutoffs, months, "en"))
+    return Backtest(table=table, summary=summary, as_of=rep.as_of, description=desc, cutoffs=tuple(cutoffs), months=months)
 
 
 def _compare(fc: pd.DataFrame, act: pd.DataFrame, c_day: int, end_day: int, model: str) -> pd.DataFrame:
@@ -156,17 +168,3 @@ def _summary(table: pd.DataFrame) -> pd.DataFrame:
     g = table.groupby(["metric", "model"], sort=False)
     out = g.agg(mape=("ape", "mean"), coverage=("covered", "mean"), months=("ape", "size")).reset_index()
     return out
-
-
-def _describe(summary: pd.DataFrame, as_of: pd.Timestamp, cutoffs: Sequence[Any], months: int) -> str:
-    """One line per metric: the model's MAPE and coverage beside the pooled baseline's."""
-    lines = [(f"backtest: {len(cutoffs)} cutoff(s), up to {months} months each, actuals to {as_of.date()}; "
-              "MAPE = mean |forecast − actual| / actual over the months compared; coverage = share of months "
-              "inside the 5–95 % band")]
-    s = summary.set_index(["metric", "model"])
-    for metric in summary["metric"].unique():
-        m, b = s.loc[(metric, "sbg")], s.loc[(metric, "pooled")]
-        better = "better" if m["mape"] < b["mape"] else "not better"
-        lines.append(f"{metric}: MAPE {m['mape']:.1%} (pooled baseline {b['mape']:.1%}: {better}), "
-                     f"coverage {m['coverage']:.0%} (baseline {b['coverage']:.0%}), {int(m['months'])} months")
-    return "\n".join(lines)

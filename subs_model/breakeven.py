@@ -214,7 +214,7 @@ def _independent(st: Any, sc: Any) -> bool:
 
 
 OBJECTIVE_WORDS = {
-    "ru": {"bookings": "выручке (bookings)", "recognised": "признанной выручке", "active": "числу активных лицензий"},
+    "ru": {"bookings": "поступлениям", "recognised": "признанной выручке", "active": "числу активных лицензий"},
     "en": {"bookings": "bookings", "recognised": "recognised revenue", "active": "active licenses"},
 }
 
@@ -234,7 +234,7 @@ def _change(sc: Any, st: Any, lang: str) -> str:
     new = cat.version_at(pd.Timestamp(st.start_day + 1, unit="D").date()).price("renewal", "full")
     old = st.catalog.version_at(st.as_of.date()).price("renewal", "full")
     if new == old:
-        return f"«{sc.name}»" if lang == "ru" else f"“{sc.name}”"
+        return f"«{sc.title_in(lang)}»" if lang == "ru" else f"“{sc.title_in(lang)}”"
     if lang == "ru":
         return ("снижение" if new < old else "повышение") + f" цены продления до {_rub(new, lang)}"
     return ("a renewal price cut" if new < old else "a renewal price rise") + f" to {_rub(new, lang)}"
@@ -257,7 +257,7 @@ def _row(sc: Any, be: BreakEven, objective: str, months: int, st: Any, central: 
             continue
         lo_s, hi_s = _num(be.bracket[0], lang), _num(be.bracket[1], lang)
         if lang == "ru":
-            head = f"«{sc.name}»: {what}" if not what.startswith("«") else what
+            head = f"«{sc.title_in(lang)}»: {what}" if not what.startswith("«") else what
             notes[lang] = {
                 "always": f"{head} окупается по {obj} при любой эластичности от {lo_s} до {hi_s}",
                 "never": f"{head} не окупается по {obj} ни при какой эластичности от {lo_s} до {hi_s}",
@@ -265,7 +265,7 @@ def _row(sc: Any, be: BreakEven, objective: str, months: int, st: Any, central: 
                                f"{'выше' if verdict == 'above' else 'ниже'} {_num(be.elasticity, lang, 2)} "
                                f"(90 %: {_num(be.low, lang, 2)}–{_num(be.high, lang, 2)})")
         else:
-            head = f"“{sc.name}”: {what}" if not what.startswith("“") else what
+            head = f"“{sc.title_in(lang)}”: {what}" if not what.startswith("“") else what
             notes[lang] = {
                 "always": f"{head} pays off in {obj} at every elasticity from {lo_s} to {hi_s}",
                 "never": f"{head} does not pay off in {obj} at any elasticity from {lo_s} to {hi_s}",

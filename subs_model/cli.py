@@ -271,7 +271,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     out = Path(args.out)
     with _writing("the scenario tables", out):
-        files = export_whatif(res, out, break_even=be)
+        files = export_whatif(res, out, break_even=be, lang=getattr(args, "lang", "en"))
     print(f"\nWritten: {', '.join(str(f) for f in files)}")
     return 0
 

@@ -51,7 +51,9 @@ class ElasticityEstimate:
     drop enough inside the searched range); ``decisions``: decided term ends used;
     ``changes``: the days the renewal price changed; ``prices``: the table of cells
     (edition, renewal price in rubles, decisions, continued, share); ``statement``: the
-    result in words.
+    result in words (English, for the API; :meth:`statement_in` says it in a report's
+    language); ``seen``: the price changes found, measurable or not; ``window_days``: the
+    days on each side of a change whose term ends were used.
     """
 
     estimate: float | None
@@ -61,10 +63,45 @@ class ElasticityEstimate:
     changes: tuple[str, ...]
     prices: pd.DataFrame
     statement: str
+    seen: tuple[str, ...] = ()
+    window_days: int = WINDOW_DAYS
 
     @property
     def measured(self) -> bool:
         return self.estimate is not None
+
+    def statement_in(self, lang: str = "en") -> str:
+        """:attr:`statement` in ``lang`` (ru or en), days and plurals as people read them (:mod:`subs_model.notes`).
+
+        Examples
+        --------
+        >>> est = ElasticityEstimate(None, math.nan, math.nan, 0, (), pd.DataFrame(), "…")
+        >>> est.statement_in("ru")
+        'в данных нет изменения цены продления: в каталоге одна цена продления за всё время'
+        """
+        from . import notes as N
+
+        if lang not in ("ru", "en"):
+            msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
+            raise ValueError(msg)
+        ru = lang == "ru"
+        window = N.count(self.window_days, "day", lang, genitive=True)
+        if not self.seen and not self.measured:
+            return ("в данных нет изменения цены продления: в каталоге одна цена продления за всё время" if ru else
+                    "the ledger holds no renewal price change: the catalog has one renewal price throughout")
+        if not self.measured:
+            days = ", ".join(N.date(d, lang) for d in self.seen)
+            return (f"в данных нет измеримого изменения цены продления: у изменений цены ({days}) меньше "
+                    f"{N.count(MIN_PER_SIDE, 'term_end', lang, genitive=True)} с решённым исходом по одну из сторон в пределах {window}"
+                    if ru else
+                    f"the ledger holds no measurable renewal price change: the change(s) of {days} have fewer than "
+                    f"{MIN_PER_SIDE} decided term ends on one side within {window}")
+        days = ", ".join(N.date(d, lang) for d in self.changes)
+        e, lo, hi = (N.number(x, lang, 2) for x in (self.estimate, self.low, self.high))
+        return (f"эластичность по цене продления {e} (90 %: {lo}–{hi}); использовано {N.count(self.decisions, 'term_end', lang)} "
+                f"с решённым исходом в пределах {window} от изменения цены ({days})" if ru else
+                f"renewal-price elasticity {e} (90 %: {lo}–{hi}) from {N.count(self.decisions, 'term_end', lang)} decided within "
+                f"{window} of the price change(s) of {days}")
 
     def source(self) -> str:
         """How a :class:`Behaviour` names where its elasticity comes from."""
@@ -109,7 +146,8 @@ def estimate_from_ends(E: np.ndarray, edition: np.ndarray, cont: np.ndarray, dec
     empty = pd.DataFrame(columns=["edition", "renewal_price_rub", "decisions", "continued", "share"])
     if not change_at:
         return ElasticityEstimate(None, math.nan, math.nan, 0, (), empty,
-                                  "the ledger holds no renewal price change: the catalog has one renewal price throughout")
+                                  "the ledger holds no renewal price change: the catalog has one renewal price throughout",
+                                  window_days=window_days)
     ok = decided & (edition >= 0)
     used = np.zeros(len(E), bool)
     days = []
@@ -122,7 +160,8 @@ def estimate_from_ends(E: np.ndarray, edition: np.ndarray, cont: np.ndarray, dec
         seen = ", ".join(pd.Timestamp(c, unit="D").date().isoformat() for c in change_at)
         return ElasticityEstimate(None, math.nan, math.nan, int(ok.sum()), (), empty,
                                   f"the ledger holds no measurable renewal price change: the change(s) of {seen} have fewer "
-                                  f"than {MIN_PER_SIDE} decided term ends on one side within {window_days} days")
+                                  f"than {MIN_PER_SIDE} decided term ends on one side within {window_days} days",
+                                  tuple(pd.Timestamp(c, unit="D").date().isoformat() for c in change_at), window_days)
     price = prices[catalog.version_index(E[used]), edition[used]].astype(float)
     cells = pd.DataFrame({"edition": edition[used], "price": price, "cont": cont[used].astype(int)}) \
         .groupby(["edition", "price"], as_index=False).agg(decisions=("cont", "size"), continued=("cont", "sum"))
@@ -134,7 +173,7 @@ def estimate_from_ends(E: np.ndarray, edition: np.ndarray, cont: np.ndarray, dec
     n = int(used.sum())
     statement = (f"renewal-price elasticity {est:.2f} (90 %: {low:.2f}–{high:.2f}) from {n} decided term ends within "
                  f"{window_days} days of the price change(s) of {', '.join(days)}")
-    return ElasticityEstimate(float(est), float(low), float(high), n, tuple(days), table, statement)
+    return ElasticityEstimate(float(est), float(low), float(high), n, tuple(days), table, statement, tuple(days), window_days)
 
 
 def _loglik(e: float, a: np.ndarray, x: np.ndarray, k: np.ndarray, n: np.ndarray, g: np.ndarray, q: float) -> float:

@@ -111,21 +111,22 @@ class Forecast:
 
     @property
     def description(self) -> str:
-        """What was forecast, from which state, with which model and arrivals."""
-        day = self.as_of.date().isoformat()
-        model = ("each license from its own history (sBG posterior by edition; runs take the sBG with a leak "
-                 "by its Akaike weight, see .retention)" if self.model == "sbg"
-                 else "one pooled continuation rate per edition (homogeneous)")
-        lines = [
-            (f"forecast from {day}: {len(self.months)} months, {self.runs.shape[0]} runs; "
-             f"{self.base_licenses:,} licenses covered or not yet decided on {day}"),
-            f"model: {model}",
-            f"arrivals: {self.arrivals_per_month:.1f} new licenses a month ({self.arrivals_rule})",
-            ("money: rubles (bookings at catalog prices on the activation day; recognised revenue starts from the "
-             f"unearned part of the periods running on {day}; breakage not forecast); bands: 5–95 % of runs"),
-            *(f"note: {n}" for n in self.notes),
-        ]
-        return "\n".join(lines)
+        """What was forecast, from which state, with which model and arrivals (English; :meth:`description_in` for a report)."""
+        return self.description_in("en")
+
+    def description_in(self, lang: str = "en") -> str:
+        """:attr:`description` in ``lang`` (ru or en), one line per choice: days as people read them,
+        numbers with the language's separators and Russian plural forms (:mod:`subs_model.notes`).
+
+        Examples
+        --------
+        >>> f = sm.forecast(led, months=6, runs=20)  # doctest: +SKIP
+        >>> print(f.description_in("ru").splitlines()[0])  # doctest: +SKIP
+        прогноз с 31.10.2026: 6 месяцев, 20 прогонов; 6 310 лицензий покрыты или ещё не решены на 31.10.2026
+        """
+        from .forecast_text import forecast_lines
+
+        return "\n".join(forecast_lines(self, lang))
 
     def __str__(self) -> str:
         return self.description

@@ -44,16 +44,16 @@ class ForecastPage:
 
     @property
     def summary(self) -> str:
-        """The forecast's choices, one Markdown bullet each."""
-        return "\n".join(f"- {safe_text(line, markdown=True)}" for line in self.forecast.description.splitlines())
+        """The forecast's choices in the page's language, one Markdown bullet each."""
+        return "\n".join(f"- {safe_text(line, markdown=True)}" for line in self.forecast.description_in(self.lang).splitlines())
 
     @property
     def backtest_summary(self) -> str:
-        """The backtest's MAPE and coverage beside the pooled baseline, as Markdown bullets."""
+        """The backtest's MAPE and coverage beside the pooled baseline in the page's language, as Markdown bullets."""
         if self.backtest is None:
             none = "нет прошлых дат для проверки" if self.lang == "ru" else "no past cutoff to check against"
             return f"- {none}"
-        return "\n".join(f"- {safe_text(line, markdown=True)}" for line in self.backtest.description.splitlines())
+        return "\n".join(f"- {safe_text(line, markdown=True)}" for line in self.backtest.description_in(self.lang).splitlines())
 
     def show(self, name: str) -> Any:
         """:meth:`table` for people: labels in the page's language, formats, a download beside the report."""

@@ -531,6 +531,8 @@ def pricing_whatif_page(
     """
     from dataclasses import replace
 
+    from .scenario import inline_scenario, titles
+    from .whatif_plots import fig_scenario_diff
     from .whatif import Scenario, load_scenarios, prepare_start, run_scenarios, sensitivity
 
     if lang not in WHATIF_TEXT:
@@ -541,14 +543,9 @@ def pricing_whatif_page(
     led = read_ledger(data) if ledger is None else ledger
     day = as_of or (start.as_of if start is not None else replay(led, cat).as_of).date().isoformat()
     scs = load_scenarios(scenarios) if scenarios else [Scenario("baseline")]
-    inline: dict[str, Any] = {}
-    if grace_days:
-        inline["grace_days"] = grace_days
-    if renewal_price or upgrade_price:
-        prices = {k: v for k, v in (("renewal", renewal_price), ("upgrade", upgrade_price)) if v}
-        inline["prices"] = {ed: prices for ed in categories(Edition)}
-    if inline:
-        scs.append(Scenario("inline", catalog=inline, description="knobs of the parameters cell"))
+    inline = inline_scenario(grace_days, renewal_price, upgrade_price, categories(Edition))
+    if inline is not None:
+        scs.append(inline)
     st = start if start is not None else prepare_start(led, day, horizon_months, catalog=cat)
     # Only the central elasticity: the table, bands and notes of this part read nothing else.
     res = run_scenarios(led, scs, day, horizon_months=horizon_months, runs=runs, seed=seed, catalog=cat, executor=executor,
@@ -556,31 +553,40 @@ def pricing_whatif_page(
     sens = tornado if tornado is not None else sensitivity(led, day, runs=sensitivity_runs, horizon_months=horizon_months,
                                                            seed=seed, catalog=cat, executor=executor, start=st, lang=lang)
     s = res.summary
+    names = titles(res.scenarios, lang)  # what a person reads: the title in the report's language, never the key
     b = s.iloc[0]
     lines = [t["summary"].format(months=horizon_months, start=N.date(res.as_of + pd.Timedelta(days=1), lang), runs=_n(runs, lang),
                                  base=N.rub(b["bookings_mean"], lang), lo=N.rub(b["bookings_p05"], lang),
                                  hi=N.rub(b["bookings_p95"], lang), active=N.integer(round(b["active_mean"]), lang),
                                  rate=_pc(b["renewal_rate_mean"], lang), observed=_pc(res.observed_renewal_rate, lang))]
     for _, r in s.iloc[1:].iterrows():
-        lines.append(t["line"].format(name=P.safe_text(r["scenario"], markdown=True), diff=_signed(N.rub(r["bookings_diff_mean"], lang)),
+        lines.append(t["line"].format(name=P.safe_text(names[r["scenario"]], markdown=True), diff=_signed(N.rub(r["bookings_diff_mean"], lang)),
                                       dlo=_signed(N.rub(r["bookings_diff_p05"], lang)), dhi=_signed(N.rub(r["bookings_diff_p95"], lang)),
                                       adiff=_signed(N.number(r["active_diff_mean"], lang)),
                                       grace=_signed(N.number(r["grace_renewal_diff_mean"], lang)),
                                       up=_signed(N.number(r["upgrade_diff_mean"], lang))))
+    from .tornado import KNOB_LABELS
+
+    if len(sens):  # the knobs by their names in the report's language
+        sens = sens.assign(knob=sens["knob_id"].map(KNOB_LABELS[lang]).fillna(sens["knob"]))
     top = sens.assign(a=sens["bookings_diff_pct"].abs()).sort_values("a").iloc[-1]["knob"] if len(sens) else None
     if top is not None:
         ks = sens[sens["knob"] == top]
-        lines.append(t["tornado"].format(at=P.safe_text(str(ks["scenario"].iloc[0]), markdown=True),
+        lines.append(t["tornado"].format(at=P.safe_text(names.get(ks["scenario"].iloc[0], str(ks["scenario"].iloc[0])), markdown=True),
                                          knob=P.safe_text(top, markdown=True), low=N.signed_pct(ks["bookings_diff_pct"].min(), lang), high=N.signed_pct(ks["bookings_diff_pct"].max(), lang)))
     table = s[["scenario", "description", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean",
                "bookings_diff_p05", "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean",
                "upgrade_mean", "lapsed_mean"]].copy()
     for c in ("bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean", "bookings_diff_p05", "bookings_diff_p95"):
         table[c] = [N.rub(v, lang) for v in table[c]]
+    described = {sc.name: sc.description_in(lang) for sc in res.scenarios}
+    table["description"] = table["scenario"].map(described)
+    table["scenario"] = table["scenario"].map(names)
     return Page(
         lang=lang,
         title=t["title"],
-        figures={"bookings": P.fig_scenario_fan(res.table, "bookings", lang), "active": P.fig_scenario_fan(res.table, "active", lang),
+        figures={"bookings": fig_scenario_diff(res.table, "bookings", lang, names),
+                 "active": fig_scenario_diff(res.table, "active", lang, names),
                  "tornado": P.fig_tornado(sens, lang)},
         tables={"scenarios": table, "sensitivity": sens},
         notes={"summary": "\n\n".join(lines)},

@@ -446,8 +446,9 @@ WHATIF_LABELS = {
 }
 
 
-def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru") -> go.Figure:
-    """Mean line and 5–95 % band per scenario over the months of the horizon."""
+def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru", names: Mapping[str, str] | None = None) -> go.Figure:
+    """Mean line and 5–95 % band per scenario over the months of the horizon; ``names`` maps a
+    scenario's key to what the legend shows (:func:`subs_model.scenario.titles`)."""
     t = _t(lang)
     title = WHATIF_LABELS[lang]["fan_bookings" if metric in ("bookings", "recognised") else "fan_active"]
     fig = _fig(title, lang)
@@ -457,7 +458,8 @@ def fig_scenario_fan(table: pd.DataFrame, metric: str, lang: str = "ru") -> go.F
     money = metric in ("bookings", "recognised")  # kopecks: drawn in rubles
     scale = rubles if money else np.asarray
 
-    for i, (name, g) in enumerate(d.groupby("scenario", sort=False)):
+    for i, (key, g) in enumerate(d.groupby("scenario", sort=False)):
+        name = (names or {}).get(key, key)
         color = PALETTE[i % len(PALETTE)]
         fig.add_scatter(x=g["month"], y=scale(g["p95"]), mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip",
                         legendgroup=safe_text(name))

@@ -48,8 +48,8 @@ from .report_params import (NotebookParameter, ParameterError, check_domains, ch
 from .resources import data_dir, notebooks_dir
 from .tables import EXPORT_DIR_ENV, EXPORT_LINK_ENV
 
-__all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "check_parameters", "declared_parameters",
-           "run_reports"]
+__all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "cell_languages", "check_parameters",
+           "declared_parameters", "keep_language", "notebook_title", "run_reports"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 _NBVAL_MARK = re.compile(r"^\s*#\s*NBVAL_\w+\s*$\n?", re.MULTILINE)
@@ -108,12 +108,39 @@ def _stderr_lines(nb: Any) -> list[str]:
     return out
 
 
-def _to_html(nb_path: Path) -> tuple[str, list[str]]:
-    """The executed notebook as offline HTML without code, and the stderr lines left out of it."""
+LANG_TAG = "lang-"  # a cell tagged lang-ru / lang-en is shown only in the report of that language
+
+
+def cell_languages(cell: Any) -> set[str]:
+    """The languages a cell is tagged for (``lang-ru`` → ``{"ru"}``); empty: shown in every language.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_markdown_cell
+    >>> cell_languages(new_markdown_cell("## Выручка", metadata={"tags": ["lang-ru"]}))
+    {'ru'}
+    """
+    return {str(t)[len(LANG_TAG):] for t in cell.get("metadata", {}).get("tags", []) if str(t).startswith(LANG_TAG)}
+
+
+def keep_language(nb: Any, lang: str) -> Any:
+    """``nb`` without the cells tagged for another language than ``lang`` (in place; returned).
+
+    The committed notebooks carry each heading and intro twice, a ``lang-ru`` and a ``lang-en``
+    Markdown cell, so that JupyterLab shows both; a report shows the cells of its language only.
+    """
+    nb.cells = [c for c in nb.cells if not (langs := cell_languages(c)) or lang in langs]
+    return nb
+
+
+def _to_html(nb_path: Path, lang: str = "ru") -> tuple[str, list[str]]:
+    """The executed notebook as offline HTML without code and without the other language's cells,
+    and the stderr lines left out of it."""
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(nb_path, as_version=4)
+    nb = keep_language(nbformat.read(nb_path, as_version=4), lang)
     dropped = _stderr_lines(nb)
+    nb.metadata["title"] = notebook_title(nb_path, lang)  # the page's <title>: the report's heading, not "Notebook"
     for cell in nb.cells:
         if cell.cell_type == "code":
             # Warnings and progress bars are for the console (the runner logs them), not the reader.
@@ -132,12 +159,14 @@ def _to_html(nb_path: Path) -> tuple[str, list[str]]:
 
 
 def notebook_title(path: Path, lang: str = "ru") -> str:
-    """The notebook's title (its first Markdown heading) in ``lang``: «Обзор когорт · Cohort overview» → one side."""
+    """The notebook's title in ``lang``: its first Markdown heading in a cell of that language (or of
+    every language); an untagged «Обзор когорт · Cohort overview» gives the side of ``lang``."""
     import json as _json
 
     with contextlib.suppress(OSError, ValueError, KeyError):
         for cell in _json.loads(path.read_text(encoding="utf-8"))["cells"]:
-            if cell.get("cell_type") == "markdown":
+            langs = cell_languages(cell)
+            if cell.get("cell_type") == "markdown" and (not langs or lang in langs):
                 src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
                 first = src.strip().splitlines()[0] if src.strip() else ""
                 if first.startswith("#"):
@@ -145,6 +174,17 @@ def notebook_title(path: Path, lang: str = "ru") -> str:
                     ru, _, en = title.partition(" · ")
                     return (ru if lang == "ru" else en or ru).strip()
     return path.stem
+
+
+def _report_lang(notebook: Path, params: Mapping[str, Any]) -> str:
+    """The language a run of ``notebook`` with ``params`` reports in: the given ``lang``, else the declared default, else ru."""
+    if params.get("lang"):
+        return str(params["lang"])
+    with contextlib.suppress(Exception):  # a notebook without a readable parameters cell: Russian, like the notebooks
+        declared = declared_parameters(notebook)
+        if "lang" in declared:
+            return str(declared["lang"].default)
+    return "ru"
 
 
 def _failed_cell(nb_path: Path) -> str:
@@ -194,11 +234,13 @@ def _kernel_manager_class(work: Path, env: Mapping[str, str]) -> type:
 
 def run_one(
     notebook: Path, out_dir: Path, params: dict[str, Any], *, cell_timeout: int = 600, failed: Path | None = None, log=print,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None, lang: str | None = None,
 ) -> RunResult:
     """Run one notebook and publish its HTML (and its tables' downloads) atomically; never raises for a notebook failure.
 
-    ``env`` is added to the kernel's environment (the run's kept ledgers, :mod:`subs_model.report_cache`)."""
+    ``env`` is added to the kernel's environment (the run's kept ledgers, :mod:`subs_model.report_cache`).
+    ``lang`` is the report's language (default: the ``lang`` parameter given, else the notebook's
+    default, else ru): Markdown cells tagged for another language are left out of the HTML."""
     import papermill as pm
 
     name = notebook.stem
@@ -220,7 +262,7 @@ def run_one(
             kernel_manager_class=_kernel_manager_class(work, {**_kernel_env(name, files), **(env or {})}),
         )
         target = out_dir / f"{name}.html"
-        page, dropped = _to_html(executed)
+        page, dropped = _to_html(executed, lang or _report_lang(notebook, params))
         if files.is_dir() and any(files.iterdir()):
             publish_files(files, out_dir / f"{name}_files")
         atomic_write(target, page)  # staged beside the target: os.replace is atomic on one file system
@@ -463,7 +505,8 @@ def run_reports(
     def run(i: int, st: _Step) -> RunResult:
         if jobs == 1:
             log(f"[{i}/{len(steps)}] {st.name} …", flush=True) if log is print else log(f"[{i}/{len(steps)}] {st.name} …")
-        return run_one(st.path, out_dir, st.injected, cell_timeout=cell_timeout, failed=keep, log=log, env=kernel_env)
+        return run_one(st.path, out_dir, st.injected, cell_timeout=cell_timeout, failed=keep, log=log, env=kernel_env,
+                       lang=str(st.effective.get("lang") or "ru"))
 
     kept = ledgers.keep(steps, work_root())
     kernel_env = {LEDGER_CACHE_ENV: str(kept)} if kept else {}

@@ -19,9 +19,10 @@ from .behaviour import Behaviour, BehaviourError
 from .catalog import KNOBS, Catalog, CatalogError, CatalogVersion, Edition, Sku, parse_day, parse_enum, rub_to_kopecks
 from .errors import SubsModelError, read_yaml
 
-__all__ = ["CATALOG_KNOBS", "Scenario", "ScenarioError", "load_scenarios"]
+__all__ = ["CATALOG_KNOBS", "LANGUAGES", "Scenario", "ScenarioError", "inline_scenario", "load_scenarios", "titles"]
 
 CATALOG_KNOBS = KNOBS  # the catalog knobs a scenario may change
+LANGUAGES = ("ru", "en")  # the languages a scenario's title and description may be given in
 
 
 class ScenarioError(SubsModelError, ValueError):
@@ -44,12 +45,23 @@ class Scenario:
         ``{edition: {sku: rubles}}`` (editions not named keep their prices).
     behaviour : mapping
         Behaviour parameter changes (e.g. ``elasticity``, ``p_forget``).
+    description : str or mapping, optional
+        What the scenario is, as one text or per language (``{"ru": …, "en": …}``; then
+        :attr:`description` keeps the English one, or the first given, for the API).
+    title : mapping, optional
+        What a person reads instead of ``name`` in a report of each language, e.g.
+        ``{"ru": "Продление 3 000 ₽", "en": "Renewal at 3,000 ₽"}``. ``name`` stays the key of
+        every result table; a language without a title shows the name.
+    descriptions : mapping, optional
+        The description per language (filled from a mapping ``description``).
 
     Examples
     --------
-    >>> s = Scenario("grace 30", catalog={"grace_days": 30})
+    >>> s = Scenario("grace 30", catalog={"grace_days": 30}, title={"ru": "Льготный период 30 дней", "en": "30-day window"})
     >>> s.catalog_for(Catalog.default(), "2026-11-01").version_at("2026-12-01").grace_days
     30
+    >>> s.title_in("ru"), Scenario("grace 30").title_in("ru")
+    ('Льготный период 30 дней', 'grace 30')
     """
 
     name: str
@@ -57,12 +69,15 @@ class Scenario:
     catalog: Mapping[str, Any] = field(default_factory=dict)
     behaviour: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    title: Mapping[str, str] = field(default_factory=dict)
+    descriptions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         where = f"scenario {self.name!r}"
         if not isinstance(self.name, str) or not self.name.strip():
             msg = f"{where}: the name must be a non-empty text; give each scenario a name"
             raise ScenarioError(msg)
+        self._check_texts(where)
         for part in ("catalog", "behaviour"):
             if not isinstance(getattr(self, part), Mapping):
                 msg = f"{where}.{part}: {getattr(self, part)!r} is not a mapping of changes; write it as '{part}: {{name: value}}'"
@@ -85,6 +100,45 @@ class Scenario:
                 Behaviour.from_dict(self.behaviour, where=f"{where}.behaviour")
         except (CatalogError, BehaviourError) as exc:
             raise ScenarioError(str(exc)) from None
+
+    def _check_texts(self, where: str) -> None:
+        """Title and descriptions: mappings of a known language to a non-empty text; a mapping description moves to ``descriptions``."""
+        if isinstance(self.description, Mapping):
+            object.__setattr__(self, "descriptions", {**self.description, **dict(self.descriptions or {})})
+            object.__setattr__(self, "description", "")
+        elif self.description is None:
+            object.__setattr__(self, "description", "")
+        elif not isinstance(self.description, str):
+            msg = f"{where}.description: {self.description!r} is not a text; write it as text or as {{ru: …, en: …}}"
+            raise ScenarioError(msg)
+        for part in ("title", "descriptions"):
+            raw = getattr(self, part)
+            if raw is None:
+                raw = {}
+            if isinstance(raw, str):  # one title for every language
+                raw = dict.fromkeys(LANGUAGES, raw)
+            if not isinstance(raw, Mapping):
+                msg = f"{where}.{part}: {raw!r} is not a mapping language -> text; write it as {{ru: …, en: …}}"
+                raise ScenarioError(msg)
+            bad = sorted(map(str, set(raw) - set(LANGUAGES)))
+            if bad:
+                msg = f"{where}.{part}: unknown language(s) {bad}; use {list(LANGUAGES)}"
+                raise ScenarioError(msg)
+            for lang, text in raw.items():
+                if not isinstance(text, str) or not text.strip():
+                    msg = f"{where}.{part}.{lang}: {text!r} is not a non-empty text; write the {lang} text or leave the language out"
+                    raise ScenarioError(msg)
+            object.__setattr__(self, part, {k: raw[k].strip() for k in LANGUAGES if k in raw})
+        if not self.description and self.descriptions:
+            object.__setattr__(self, "description", self.descriptions.get("en") or next(iter(self.descriptions.values())))
+
+    def title_in(self, lang: str) -> str:
+        """What a person reads for this scenario in a report in ``lang``: its title there, else its name."""
+        return self.title.get(lang) or self.name
+
+    def description_in(self, lang: str) -> str:
+        """The description in ``lang``: its text there, else :attr:`description` (may be empty)."""
+        return self.descriptions.get(lang) or self.description
 
     @property
     def is_baseline(self) -> bool:
@@ -154,14 +208,16 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
         if not isinstance(item, dict) or "name" not in item:
             msg = f"{p}: scenarios[{i}] needs a 'name'"
             raise ScenarioError(msg)
-        extra = sorted(set(item) - {"name", "effective_from", "catalog", "behaviour", "description"})
+        extra = sorted(set(item) - {"name", "effective_from", "catalog", "behaviour", "description", "title"})
         if extra:
             msg = f"{p}: scenarios[{i}] ({item['name']}): unknown field(s) {extra}"
             raise ScenarioError(msg)
         eff = item.get("effective_from")
         try:
+            desc = item.get("description") or ""
             out.append(Scenario(str(item["name"]), eff if eff is None or isinstance(eff, dt.date) else str(eff),
-                                item.get("catalog") or {}, item.get("behaviour") or {}, str(item.get("description", "") or "")))
+                                item.get("catalog") or {}, item.get("behaviour") or {},
+                                desc if isinstance(desc, Mapping) else str(desc), title=item.get("title") or {}))
         except ScenarioError as exc:
             msg = f"{p}: scenarios[{i}]: {exc}"
             raise ScenarioError(msg) from None
@@ -170,3 +226,59 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
         msg = f"{p}: scenario names must be unique, got {names}"
         raise ScenarioError(msg)
     return out
+
+
+def titles(scenarios: Any, lang: str) -> dict[str, str]:
+    """Scenario name → what a person reads in ``lang`` (:meth:`Scenario.title_in`), in the scenarios' order.
+
+    Two scenarios whose titles coincide in ``lang`` keep their names in brackets, so that no two
+    rows or legend entries read the same.
+
+    Examples
+    --------
+    >>> titles([Scenario("baseline", title={"ru": "Сейчас"}), Scenario("grace 30")], "ru")
+    {'baseline': 'Сейчас', 'grace 30': 'grace 30'}
+    """
+    shown = {sc.name: sc.title_in(lang) for sc in scenarios}
+    seen: dict[str, int] = {}
+    for t in shown.values():
+        seen[t] = seen.get(t, 0) + 1
+    return {n: (f"{t} ({n})" if seen[t] > 1 and t != n else t) for n, t in shown.items()}
+
+
+_INLINE = {
+    "ru": {"head": "Параметры блокнота", "grace": "льготный период {days}", "renewal": "продление {price}",
+           "upgrade": "апгрейд {price}", "desc": "Сценарий из параметров блокнота (grace_days, renewal_price, upgrade_price)"},
+    "en": {"head": "Notebook parameters", "grace": "{days} grace window", "renewal": "renewal at {price}",
+           "upgrade": "upgrade at {price}", "desc": "The scenario of the notebook's parameters (grace_days, renewal_price, upgrade_price)"},
+}
+
+
+def inline_scenario(grace_days: int = 0, renewal_price: int = 0, upgrade_price: int = 0, editions: Any = ("full", "basic"),
+                    name: str = "inline") -> Scenario | None:
+    """The scenario of a notebook's knobs (0 means not used; prices in rubles) with titles in every language, or None.
+
+    Examples
+    --------
+    >>> sc = inline_scenario(grace_days=30, renewal_price=3000)
+    >>> [sc.title_in(lang).replace(chr(160), " ") for lang in ("ru", "en")]  # no-break spaces inside numbers
+    ['Параметры блокнота: льготный период 30 дней, продление 3 000 ₽', 'Notebook parameters: 30-day grace window, renewal at 3,000 ₽']
+    """
+    from . import notes as N
+
+    change: dict[str, Any] = {}
+    if grace_days:
+        change["grace_days"] = grace_days
+    prices = {k: v for k, v in (("renewal", renewal_price), ("upgrade", upgrade_price)) if v}
+    if prices:
+        change["prices"] = {str(ed): prices for ed in editions}
+    if not change:
+        return None
+    title, desc = {}, {}
+    for lang, t in _INLINE.items():
+        days = N.count(grace_days, "day", lang) if lang == "ru" else f"{grace_days}-day"
+        parts = [t["grace"].format(days=days)] if grace_days else []
+        parts += [t[k].format(price=N.rub(rub_to_kopecks(v, where=f"inline.{k}"), lang)) for k, v in prices.items()]
+        title[lang] = f"{t['head']}: {', '.join(parts)}"
+        desc[lang] = t["desc"]
+    return Scenario(name, catalog=change, description=desc, title=title)

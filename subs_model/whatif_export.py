@@ -75,8 +75,9 @@ SUFFIXES: dict[str, tuple[str, str]] = {
 }
 #: Columns that are not a metric: (unit, Russian, English).
 PLAIN: dict[str, tuple[str, str, str]] = {
-    "scenario": ("", "Сценарий (первый — базовый)", "Scenario (the first is the baseline)"),
-    "description": ("", "Описание сценария", "Scenario description"),
+    "scenario": ("", "Сценарий (первый — базовый): ключ из файла сценариев", "Scenario (the first is the baseline): its key in the scenarios file"),
+    "title": ("", "Название сценария на языке выгрузки", "Scenario title in the export's language"),
+    "description": ("", "Описание сценария на языке выгрузки", "Scenario description in the export's language"),
     "elasticity": ("", "Эластичность намерения продлить по цене продления, на которой основана строка",
                    "Renewal-price elasticity of the intent to continue that the row rests on"),
     "elasticity_low": ("", "Наименьшая эластичность, при которой посчитан сценарий (нижний край диапазона)",
@@ -116,24 +117,46 @@ def _money_frame(df: pd.DataFrame, money: tuple[str, ...]) -> tuple[pd.DataFrame
     return out, names
 
 
-def whatif_tables(res: Any, break_even: pd.DataFrame | None = None) -> dict[str, Sheet]:
-    """The what-if as sheets for people (see the module): name -> :class:`~subs_model.export.Sheet`."""
+def _titled(df: pd.DataFrame, res: Any, lang: str) -> pd.DataFrame:
+    """``df`` with the scenario's title (and description, if it has that column) in ``lang`` beside its key."""
+    from .scenario import titles
+
+    if "scenario" not in df.columns or not len(df):
+        return df
+    out = df.copy()
+    if "title" not in out.columns:
+        out.insert(int(out.columns.get_loc("scenario")) + 1, "title", out["scenario"].map(titles(res.scenarios, lang)))
+    if "description" in out.columns:
+        out["description"] = out["scenario"].map({sc.name: sc.description_in(lang) for sc in res.scenarios})
+    return out
+
+
+def whatif_tables(res: Any, break_even: pd.DataFrame | None = None, lang: str = "ru") -> dict[str, Sheet]:
+    """The what-if as sheets for people (see the module): name -> :class:`~subs_model.export.Sheet`.
+
+    Each scenario is shown by its title and description in ``lang`` (:meth:`subs_model.scenario.Scenario.title_in`)
+    beside its key (``scenario``); the wide monthly sheets are headed by the titles."""
+    from .scenario import titles
     from .whatif import METRICS, MONEY, STOCKS
 
-    summary, money = _money_frame(res.summary, MONEY)
-    by_e, money_e = _money_frame(res.by_elasticity, MONEY)
+    if lang not in ("ru", "en"):
+        msg = f"lang {lang!r} is not supported; use 'ru' or 'en'"
+        raise ValueError(msg)
+    names = titles(res.scenarios, lang)
+    summary, money = _money_frame(_titled(res.summary, res, lang), MONEY)
+    by_e, money_e = _money_frame(_titled(res.by_elasticity, res, lang), MONEY)
     fmt = lambda cols, kind: {c: kind for c in cols}  # noqa: E731
-    counts = [c for c in summary.columns if c not in money and c not in ("scenario", "description")
+    counts = [c for c in summary.columns if c not in money and c not in ("scenario", "title", "description")
               and not c.startswith(("elasticity", "renewal_rate"))]
     sheets = {
         "metadata": Sheet(metadata(res), freeze=False),
         "summary": Sheet(summary, {**fmt(money, "rub"), **fmt(counts, "float"), **fmt([c for c in summary if c.startswith("renewal_rate")], "pct")}),
         "by elasticity": Sheet(by_e, {**fmt(money_e, "rub"), **fmt([c for c in by_e if c not in money_e and c not in (
-            "scenario", "description", "elasticity") and not c.startswith("renewal_rate")], "float"),
+            "scenario", "title", "description", "elasticity") and not c.startswith("renewal_rate")], "float"),
             **fmt([c for c in by_e if c.startswith("renewal_rate")], "pct")}),
     }
     if break_even is not None and len(break_even):
-        be = break_even.copy()
+        be = _titled(break_even, res, lang)
         be["diff_at_central"] = np.where(be["objective"] == "active", be["diff_at_central"], _rub(be["diff_at_central"]))
         be = be.rename(columns={"diff_at_central": "diff_at_central_rub_or_licenses"})
         sheets["break-even"] = Sheet(be, {"break_even": "float", "low": "float", "high": "float", "bracket_low": "float",
@@ -143,7 +166,7 @@ def whatif_tables(res: Any, break_even: pd.DataFrame | None = None) -> dict[str,
     for metric in METRICS:
         w = t[t["metric"] == metric].pivot(index="month", columns="scenario", values="mean")[[s.name for s in res.scenarios]]
         d = t[t["metric"] == metric].pivot(index="month", columns="scenario", values="diff_mean")[[s.name for s in res.scenarios[1:]]]
-        wide = pd.concat([w, d.add_suffix(" − baseline")], axis=1)
+        wide = pd.concat([w.rename(columns=names), d.rename(columns=names).add_suffix(" − baseline")], axis=1)
         if metric in MONEY:
             wide = wide.map(lambda x: round(x / 100, 2))
         wide = wide.reset_index()
@@ -151,10 +174,10 @@ def whatif_tables(res: Any, break_even: pd.DataFrame | None = None) -> dict[str,
         kind = "rub" if metric in MONEY else "float"
         unit = "₽" if metric in MONEY else "шт"
         sheets[f"month {metric} {unit}"] = Sheet(wide, {"month": "date", **fmt([c for c in wide if c not in ("month", "elasticity")], kind)})
-    money_y, counts_y = _yearly(res, METRICS, MONEY, STOCKS)
+    money_y, counts_y = (_titled(df, res, lang) for df in _yearly(res, METRICS, MONEY, STOCKS))
     sheets["yearly ₽"] = Sheet(money_y, fmt([c for c in money_y if c.isdigit()], "rub"))
     sheets["yearly counts"] = Sheet(counts_y, fmt([c for c in counts_y if c.isdigit()], "float"))
-    eds = _editions(res)
+    eds = _titled(_editions(res), res, lang)
     sheets["editions"] = Sheet(eds, {"bookings_rub_mean": "rub", "bookings_rub_diff_mean": "rub", "active_mean": "float",
                                      "active_diff_mean": "float"})
     sheets["glossary"] = Sheet(glossary([sh.df for sh in sheets.values()]), freeze=False)
@@ -232,7 +255,8 @@ def metadata(res: Any) -> pd.DataFrame:
         items.append((f"behaviour {k}", json.dumps(raw[k], ensure_ascii=False) if isinstance(raw[k], dict) else f"{raw[k]:g}"))
     for sc in res.scenarios:
         changes = json.dumps({"catalog": dict(sc.catalog), "behaviour": dict(sc.behaviour)}, ensure_ascii=False, default=str)
-        items.append((f"scenario {sc.name}", f"{sc.description} {changes}".strip()))
+        shown = "; ".join(f"{lang}: {sc.title_in(lang)}" for lang in ("ru", "en"))
+        items.append((f"scenario {sc.name}", f"{shown}; {sc.description} {changes}".strip()))
     items += [(f"note {i + 1}", n) for i, n in enumerate(res.notes)]
     items += [("generated_by", f"subs_model {__version__}"),
               ("generated_at_utc", dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat())]
@@ -276,14 +300,16 @@ def glossary(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def export_whatif(res: Any, out: str | Path, *, break_even: pd.DataFrame | None = None, name: str = "scenarios") -> list[Path]:
+def export_whatif(res: Any, out: str | Path, *, break_even: pd.DataFrame | None = None, name: str = "scenarios",
+                  lang: str = "ru") -> list[Path]:
     """Write the what-if to folder ``out``: ``<name>.csv`` (summary, rubles), ``<name>_by_elasticity.csv``,
     ``<name>_by_month.csv`` (every elasticity, months as dates, rubles), ``break_even.csv``
-    (when given), ``metadata.csv`` and the workbook ``<name>.xlsx`` (see the module). Returns the files."""
+    (when given), ``metadata.csv`` and the workbook ``<name>.xlsx`` (see the module), scenarios
+    titled in ``lang``. Returns the files."""
     from .whatif import MONEY
 
     folder = Path(out)
-    sheets = whatif_tables(res, break_even)
+    sheets = whatif_tables(res, break_even, lang)
     files = write_table(sheets["summary"].df, folder / name, xlsx=False)
     files += write_table(sheets["by elasticity"].df, folder / f"{name}_by_elasticity", xlsx=False)
     monthly = res.table_by_elasticity.copy()

@@ -21,13 +21,14 @@ TEXT = {
     "ru": {
         "title": "Ценовое решение",
         "measured": "Эластичность по цене продления **{e}** измерена по данным: {statement}. Диапазон {lo}–{hi}.",
-        "prior": "Эластичность по цене продления **{e}** — предположение (prior), не измерение: {statement}. "
+        "prior": "Эластичность по цене продления **{e}** — априорное предположение, не измерение: {statement}. "
                  "Поэтому каждый ценовой сценарий показан во всём диапазоне {lo}–{hi}.",
         "test": "Чтобы отличить эластичность безубыточности {be} от центральной {e} для «{name}» (цена продления {price}) "
                 "с мощностью 80 %, нужно **{n}** решений о продлении в A/B- или региональном тесте (по {per_arm} в группе), "
                 "то есть около **{months}** мес. при наблюдаемых {rate} окончаниях подписки в месяц; если новая цена "
                 "вводится для всех, а контролем служит история — {n1} решений.",
         "no_test": "Для «{name}» тест не нужен: безубыточность вне диапазона эластичности ({verdict}).",
+        "always": "окупается при любой эластичности диапазона", "never": "не окупается ни при какой эластичности диапазона",
         "no_price": "Ни один сценарий не меняет цену продления: эластичность решения не меняет.",
     },
     "en": {
@@ -40,6 +41,7 @@ TEXT = {
                 "months at the observed {rate} term ends a month; with the new price for everyone and history as the "
                 "control, {n1} decisions.",
         "no_test": "“{name}” needs no test: its break-even lies outside the elasticity range ({verdict}).",
+        "always": "it pays off at every elasticity of the range", "never": "it pays off at no elasticity of the range",
         "no_price": "No scenario changes the renewal price: the elasticity does not change the decision.",
     },
 }
@@ -80,6 +82,7 @@ def pricing_decision_page(
     from .report_cache import read_ledger
     from .replay import replay
     from .tornado import sensitivity
+    from .scenario import titles
     from .whatif import depends_on_elasticity, load_scenarios, prepare_start, run_scenarios
     from .whatif_plots import fig_elasticity_fan
 
@@ -102,7 +105,7 @@ def pricing_decision_page(
     est = estimate_elasticity(led, cat, day)
     lo, hi = beh.elasticity_range
     kind = "measured" if beh.elasticity_source != "prior" else "prior"
-    notes = {"elasticity": t[kind].format(e=_num(beh.elasticity, lang), statement=plots.safe_text(est.statement, markdown=True),
+    notes = {"elasticity": t[kind].format(e=_num(beh.elasticity, lang), statement=plots.safe_text(est.statement_in(lang), markdown=True),
                                           lo=_num(lo, lang), hi=_num(hi, lang))}
     notes["break_even"] = "\n\n".join(plots.safe_text(n, markdown=True) for n in be[f"note_{lang}"]) if len(be) else t["no_price"]
     tornado = sensitivity(led, day, runs=break_even_runs, horizon_months=horizon_months, seed=seed, catalog=cat,
@@ -110,14 +113,19 @@ def pricing_decision_page(
                           start=replace(st, grid=(0.5, st.behaviour.elasticity, 2.0)))
     design, lines = _test_design(rep, beh, cat, day, priced, be, lang, decisions_needed)
     notes["test_design"] = "\n\n".join(lines) if lines else t["no_price"]
+    # What a person reads: each scenario's title in the report's language (the name stays the key of the results).
+    names = titles(res.scenarios, lang)
+    shown_be = be.assign(scenario=be["scenario"].map(names)) if len(be) else be
+    by_e = res.by_elasticity.assign(scenario=res.by_elasticity["scenario"].map(names))
     return Page(
+        lang=lang,
         title=t["title"],
-        figures={"fan": fig_elasticity_fan(res.by_elasticity, objective, lang, break_even=be if len(be) else None,
+        figures={"fan": fig_elasticity_fan(by_e, objective, lang, break_even=shown_be if len(be) else None,
                                            central=beh.elasticity),
                  "tornado": plots.fig_tornado(tornado, lang)},
-        tables={"break_even": be[["scenario", "pays_off_if", "break_even", "low", "high", f"note_{lang}"]] if len(be) else be,
-                "by_elasticity": res.by_elasticity[["scenario", "elasticity", f"{objective}_diff_mean", f"{objective}_diff_p05",
-                                                    f"{objective}_diff_p95"]],
+        tables={"break_even": shown_be[["scenario", "pays_off_if", "break_even", "low", "high", f"note_{lang}"]] if len(be) else be,
+                "by_elasticity": by_e[["scenario", "elasticity", f"{objective}_diff_mean", f"{objective}_diff_p05",
+                                       f"{objective}_diff_p95"]],
                 "test_design": design, "tornado": tornado},
         notes=notes,
         summary=notes["elasticity"],
@@ -185,16 +193,16 @@ def _test_design(rep: Any, beh: Any, cat: Any, day: str, priced: list[Any], be: 
     for sc, row in zip(priced, be.itertuples(), strict=False):
         new = sc.catalog_for(cat, as_of + pd.Timedelta(days=1)).version_at((as_of + pd.Timedelta(days=2)).date()).price("renewal", "full")
         if not isinstance(row.break_even, float) or math.isnan(row.break_even):
-            lines.append(t["no_test"].format(name=_safe(sc.name), verdict=row.pays_off_if))
+            lines.append(t["no_test"].format(name=_safe(sc.title_in(lang)), verdict=t.get(row.pays_off_if, row.pays_off_if)))
             continue
         ratio = new / today.price("renewal", "full")
         two = decisions_needed(min(p0, 0.999), row.break_even, beh.elasticity, ratio, decisions_per_month=rate or None)
         one = decisions_needed(min(p0, 0.999), row.break_even, beh.elasticity, ratio, arms=1)
-        rows.append({"scenario": sc.name, "renewal_price_rub": new / 100, "break_even": row.break_even,
+        rows.append({"scenario": sc.title_in(lang), "renewal_price_rub": new / 100, "break_even": row.break_even,
                      "central_elasticity": beh.elasticity, "decisions_ab": two["decisions"], "per_group": two["per_arm"],
                      "months_at_observed_rate": two["months"], "decisions_all_customers": one["decisions"],
                      "term_ends_per_month": rate})
-        lines.append(t["test"].format(be=_num(row.break_even, lang), e=_num(beh.elasticity, lang), name=_safe(sc.name),
+        lines.append(t["test"].format(be=_num(row.break_even, lang), e=_num(beh.elasticity, lang), name=_safe(sc.title_in(lang)),
                                       price=_rub(new), n=_num(two["decisions"], lang, 0), per_arm=_num(two["per_arm"], lang, 0),
                                       months=_num(two["months"], lang, 1) if rate else "—", rate=_num(rate, lang, 0),
                                       n1=_num(one["decisions"], lang, 0)))

@@ -1,4 +1,4 @@
-"""Figures of the pricing decision: the elasticity fan with the break-even points.
+"""Figures of the pricing what-if: the elasticity fan with the break-even points, each scenario's difference to the baseline.
 
 Builders take the tidy tables of :func:`subs_model.whatif.run_scenarios` and
 :func:`subs_model.break_even` and return a figure; no maths beyond unit conversion, no
@@ -8,11 +8,12 @@ display, no files.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["LABELS", "fig_elasticity_fan"]
+__all__ = ["DIFF_LABELS", "LABELS", "fig_elasticity_fan", "fig_scenario_diff"]
 
 LABELS = {
     "ru": {"title": "Разница с базовым сценарием по эластичности: {objective}", "x": "Эластичность по цене продления",
@@ -25,6 +26,16 @@ LABELS = {
            "central": "central {e}", "break_even": "break-even “{name}”: {e}", "no_data": "No price scenario",
            "objectives": {"bookings": "bookings over the horizon", "recognised": "recognised revenue over the horizon",
                           "active": "active licenses at the end of the horizon"}},
+}
+DIFF_LABELS = {
+    "ru": {"diff_bookings": "Поступления: разница с базовым сценарием (среднее и 5–95 % парной разницы)",
+           "diff_active": "Активные лицензии: разница с базовым сценарием (среднее и 5–95 % парной разницы)",
+           "diff_axis_bookings": "Разница с базовым, ₽ в месяц", "diff_axis_active": "Разница с базовым, лицензий",
+           "only_baseline": "Только базовый сценарий: сравнивать не с чем"},
+    "en": {"diff_bookings": "Bookings: difference to the baseline (mean and 5–95 % of the paired difference)",
+           "diff_active": "Active licenses: difference to the baseline (mean and 5–95 % of the paired difference)",
+           "diff_axis_bookings": "Difference to baseline, ₽ a month", "diff_axis_active": "Difference to baseline, licenses",
+           "only_baseline": "Only the baseline: nothing to compare"},
 }
 _COLORS = ["#2E5EAA", "#E76F51", "#7FC8A9", "#F4A259", "#BC4B51", "#5AA9E6", "#8D99AE", "#C9ADA7"]
 
@@ -94,4 +105,55 @@ def fig_elasticity_fan(by_elasticity: pd.DataFrame, objective: str = "bookings",
                                 marker={"size": [0, 12, 0], "symbol": "diamond", "color": color}, line={"color": color, "width": 4},
                                 name=t["break_even"].format(name=plots.safe_text(row.scenario), e=e),
                                 hovertemplate="%{x:.2f}<extra></extra>")
+    return fig
+
+
+def fig_scenario_diff(table: pd.DataFrame, metric: str, lang: str = "ru", names: Mapping[str, str] | None = None) -> Any:
+    """Each scenario's difference to the baseline by month: the mean line and the 5–95 % band of
+    the paired difference over runs (common random numbers), with a zero line for the baseline.
+
+    Overlapping absolute fans hide differences of a few percent; the paired difference shows
+    them, and whether its band excludes zero. ``table`` is :attr:`subs_model.whatif.WhatIf.table`
+    (``scenario, metric, month, diff_mean, diff_p05, diff_p95``; the first scenario is the
+    baseline, money in kopecks, drawn in rubles); ``names`` maps a scenario's key to the legend
+    text (:func:`subs_model.scenario.titles`). The y axis is titled in ₽ or licenses.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"scenario": ["b", "b", "s", "s"], "metric": "active", "month": ["2027-01", "2027-02"] * 2,
+    ...                   "diff_mean": [0, 0, 3.0, 5.0], "diff_p05": [0, 0, 1.0, 2.0], "diff_p95": [0, 0, 5.0, 8.0]})
+    >>> [tr.name for tr in fig_scenario_diff(t, "active", "en", {"s": "Shown"}).data if tr.showlegend]
+    ['Shown']
+    """
+    from .plots import LABELS as PLOT_LABELS
+    from .plots import _empty, _fig, _money_axis, _rgba, rubles, safe_text
+
+    w = DIFF_LABELS[lang]
+    money = metric in ("bookings", "recognised")  # kopecks: drawn in rubles
+    fig = _fig(w["diff_bookings" if money else "diff_active"], lang)
+    d = table[table["metric"] == metric]
+    if d.empty:
+        return _empty(fig, lang)
+    keys = list(dict.fromkeys(d["scenario"]))
+    if len(keys) < 2:
+        fig.add_annotation(text=w["only_baseline"], showarrow=False, font={"size": 16, "color": "#888"},
+                           xref="paper", yref="paper", x=0.5, y=0.5)
+        return fig
+    # each scenario in the colour the elasticity fan of the same report gives it (_COLORS, by its place after the baseline)
+    scale = rubles if money else (lambda v: pd.Series(v, dtype=float).to_numpy())
+    for i, key in enumerate(keys[1:]):  # the baseline is the zero line
+        g = d[d["scenario"] == key]
+        name, color = safe_text((names or {}).get(key, key)), _COLORS[i % len(_COLORS)]
+        fig.add_scatter(x=g["month"], y=scale(g["diff_p95"]), mode="lines", line={"width": 0}, showlegend=False,
+                        hoverinfo="skip", legendgroup=name)
+        fig.add_scatter(x=g["month"], y=scale(g["diff_p05"]), mode="lines", line={"width": 0}, fill="tonexty",
+                        fillcolor=_rgba(color, 0.15), showlegend=False, hoverinfo="skip", legendgroup=name)
+        fig.add_scatter(x=g["month"], y=scale(g["diff_mean"]), mode="lines", name=name, line_color=color, legendgroup=name,
+                        showlegend=True)
+    fig.add_hline(y=0, line={"color": "#444", "width": 1, "dash": "dot"})
+    fig.update_layout(xaxis_title=PLOT_LABELS[lang]["month"])
+    if money:
+        _money_axis(fig, title=w["diff_axis_bookings"])
+    else:
+        fig.update_layout(yaxis={"title": {"text": w["diff_axis_active"]}, "tickformat": ",.0f"})
     return fig

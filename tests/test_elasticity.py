@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import subs_model as sm
@@ -74,3 +76,25 @@ def test_behaviour_range_is_validated_and_old_files_still_load(tmp_path) -> None
                          ([2, 1], "0 <= low <= high"), ("x", "not a list")):
         with pytest.raises(BehaviourError, match=message):
             Behaviour.from_dict({"elasticity_range": bad})
+
+
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
+@pytest.mark.parametrize("case", ["none", "unmeasurable", "measured"])
+def test_statement_in_the_report_language(case) -> None:
+    """Each outcome said in Russian (no English words, days as 01.01.2024, plurals agree) and in English; the API's stays English."""
+    cat = sm.Catalog.default() if case == "none" else _rise_catalog()
+    est = sm.estimate_elasticity(_ledger(2, cat), cat, "2024-01-20" if case == "unmeasurable" else "2025-12-31")
+    assert est.measured == (case == "measured")
+    ru, en = est.statement_in("ru"), est.statement_in("en")
+    assert est.statement_in() == en and not _CYRILLIC.search(en) and not _CYRILLIC.search(est.statement)
+    assert _CYRILLIC.search(ru) and not re.search(r"[A-Za-z]{2,}", ru), ru
+    if case != "none":
+        assert "01.01.2024" in ru and "1 Jan 2024" in en and "2024-01-01" not in ru + en
+        assert "365 дней" in ru and "365 days" in en
+    if case == "measured":
+        n = sm.notes.count(est.decisions, "term_end", "ru")
+        assert f"использовано {n}" in ru and sm.notes.number(est.estimate, "ru", 2) in ru
+    with pytest.raises(ValueError, match="lang 'de'"):
+        est.statement_in("de")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -416,3 +417,59 @@ def test_each_license_continues_under_both_structures_weighted_by_the_evidence()
     assert np.allclose(st.continue_mean()[m], (1 - w) * pure + w * leaky)
     table = st.retention_table().set_index("edition")
     assert table.loc["full", "leak"] == pytest.approx(g.leak) and table.loc["full", "leak_weight"] == pytest.approx(w)
+
+
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
+@pytest.fixture(scope="module")
+def page_texts():
+    """Report 06's summary and backtest bullets in each language, on the sample (few runs)."""
+    from subs_model.forecast_report import forecast_page
+    from subs_model.resources import data_dir
+
+    pages = {lang: forecast_page(data=str(data_dir() / "sample"), months=6, runs=20, backtest_months=6, lang=lang)
+             for lang in ("ru", "en")}
+    return pages
+
+
+def test_forecast_page_texts_in_the_report_language(page_texts) -> None:
+    """ru: no English words (but the MAPE and sBG names), days as 31.10.2026, plurals agree; en: no Cyrillic, no ISO days."""
+    from subs_model import notes as N
+
+    ru, en = (page_texts[lang] for lang in ("ru", "en"))
+    ru_text, en_text = ru.summary + ru.backtest_summary, en.summary + en.backtest_summary
+    day = ru.forecast.as_of
+    assert N.date(day, "ru").replace(".", "\\.") in ru_text and N.date(day, "en") in en_text
+    assert day.date().isoformat() not in ru_text + en_text
+    words = re.sub(r"\b(MAPE|sBG)\b", "", ru_text.replace("\\", ""))
+    assert not re.search(r"[A-Za-z]{2,}", words), re.findall(r"[A-Za-z]{2,}\w*", words)[:5]
+    assert not _CYRILLIC.search(en_text)
+    assert N.count(len(ru.forecast.months), "month", "ru") in ru_text  # «6 месяцев»
+    assert N.count(int(ru.forecast.base_licenses), "license", "ru") in ru_text
+    # The API keeps English, and the page's English lines are those of the API.
+    assert en.forecast.description == en.forecast.description_in("en") and not _CYRILLIC.search(en.forecast.description)
+    assert en.backtest.description == en.backtest.description_in("en") and "pooled baseline" in en.backtest.description
+    assert ru.forecast.description == en.forecast.description  # the Forecast object does not depend on the page
+    with pytest.raises(ValueError, match="lang 'de'"):
+        ru.forecast.description_in("de")
+
+
+def test_russian_counts_agree_with_their_number() -> None:
+    """The Russian lines pick the plural form of each count: 1 прогон / 2 прогона / 5 прогонов, 1 дата / 2 даты."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from subs_model.forecast_text import backtest_lines, forecast_lines
+
+    for runs, word in ((1, "1 прогон"), (2, "2 прогона"), (5, "5 прогонов"), (21, "21 прогон")):
+        fc = SimpleNamespace(as_of=pd.Timestamp("2026-10-31"), months=range(3), runs=np.zeros((runs, 1, 3)), base_licenses=21,
+                             arrivals_per_month=2.5, arrivals_rule="none: the base only", model="pooled", notes=())
+        first = forecast_lines(fc, "ru")[0]
+        assert f"{word};" in first and "3 месяца" in first and "21 лицензия" in first and "31.10.2026" in first
+    summary = pd.DataFrame({"metric": ["active", "active"], "model": ["sbg", "pooled"], "mape": [0.1, 0.2],
+                            "coverage": [0.5, 0.5], "months": [1, 1]})
+    lines = backtest_lines(summary, pd.Timestamp("2026-10-31"), ["2025-10-31"], 12, "ru")
+    assert "1 дата в прошлом" in lines[0] and "до 12 месяцев" in lines[0]
+    assert lines[1].startswith("активные лицензии: MAPE 10,0") and "лучше" in lines[1] and lines[1].endswith("1 месяц")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -308,6 +309,7 @@ def published(tmp_path_factory) -> Path:
     spec = yaml.safe_load((ROOT / "data/scenarios.yaml").read_text(encoding="utf-8"))
     for i, sc in enumerate(spec["scenarios"]):
         sc["name"] = f"{PAYLOADS[i % len(PAYLOADS)]} {i}"
+        sc["title"] = {"ru": sc["name"], "en": sc["name"]}  # what the reports show: the title of their language
         sc["description"] = PAYLOADS[(i + 1) % len(PAYLOADS)]
     (base / "scenarios.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     out = tmp_path_factory.mktemp("reports")
@@ -336,6 +338,19 @@ def test_payloads_in_data_and_scenario_names_are_text_in_every_report(published)
         assert payload in shown["05-pricing-whatif.html"], payload  # the scenario table, the summary note
     assert "…/" + DATA_DIR_NAME in shown["index.html"] and str(published.parent) not in pages["index.html"]
     assert not [name for name, text in pages.items() if "NBVAL" in text]  # test markers never reach readers
+
+
+
+def test_english_reports_read_english(published) -> None:
+    """The suite run with lang=en: no Russian heading, intro, note, label or scenario title; only the product's name «Кассир 5»."""
+    from bs4 import BeautifulSoup
+
+    for page in sorted(published.glob("*.html")):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        for tag in soup(["script", "style"]):
+            tag.decompose()
+        words = set(re.findall(r"\w*[А-Яа-яЁё]\w*", soup.get_text(" ")))
+        assert words <= {"Кассир"}, (page.name, sorted(words)[:10])
 
 
 def test_reports_render_offline_in_a_real_browser(published) -> None:
@@ -415,3 +430,57 @@ def test_the_data_fingerprint_is_hashed_once_per_run_while_the_files_are_unchang
     os.utime(tmp_path / "d" / "licenses.csv", ns=(0, 10**18))
     second = _fingerprint(str(tmp_path / "d"), tmp_path, seen)
     assert second != first and second == _fingerprint(str(tmp_path / "d"), tmp_path) and len(seen) == 2
+
+
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
+def test_committed_notebooks_carry_each_heading_and_intro_once_per_language() -> None:
+    """Every Markdown cell is tagged lang-ru or lang-en; each language gets the same headings, in its own script."""
+    from subs_model.reports import cell_languages, keep_language, notebook_title
+
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        md = [c for c in nb.cells if c.cell_type == "markdown"]
+        assert md and all(len(cell_languages(c)) == 1 for c in md), path.name
+        heads = {}
+        for lang in ("ru", "en"):
+            kept = [c for c in keep_language(nbformat.read(path, as_version=4), lang).cells if c.cell_type == "markdown"]
+            heads[lang] = [ln.split(" ", 1)[0] for c in kept for ln in c.source.splitlines() if ln.startswith("#")]
+            text = "\n".join(c.source for c in kept)
+            if lang == "en":
+                assert not _CYRILLIC.search(text), (path.name, _CYRILLIC.search(text))
+            else:  # a Russian cell reads Russian: no English sentence (three or more lowercase English words in a row)
+                assert not re.search(r"\b[a-z]{2,} [a-z]{2,} [a-z]{2,} [a-z]{2,}\b", text.replace("`as_of`", "")), path.name
+                assert " · " not in text, path.name
+        assert heads["ru"] == heads["en"] and heads["ru"][0] == "#", path.name
+        assert _CYRILLIC.search(notebook_title(path, "ru")) and not _CYRILLIC.search(notebook_title(path, "en")), path.name
+
+
+def test_a_report_shows_the_markdown_of_its_language_only(tmp_path) -> None:
+    """The runner drops the other language's cells before export; untagged cells show in both."""
+    from bs4 import BeautifulSoup
+    from nbformat.v4 import new_markdown_cell
+
+    d = tmp_path / "nbs"
+    d.mkdir()
+    p = new_code_cell('lang = "ru"  # labels: ru or en')
+    p.metadata["tags"] = ["parameters"]
+    cells = [new_markdown_cell("# Заголовок отчёта", metadata={"tags": ["lang-ru"]}),
+             new_markdown_cell("# Report heading", metadata={"tags": ["lang-en"]}), p,
+             new_markdown_cell("Common ₽ line"), new_code_cell("print('lang', lang)")]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, d / "two.ipynb")
+    quiet = {"notebooks": d, "log": lambda *a, **k: None}
+    shown = {}
+    for lang, given in (("ru", {}), ("en", {"lang": "en"})):  # ru from the declared default
+        assert [r.status for r in run_reports(out=tmp_path / lang, text_params=given, **quiet)] == ["ok"]
+        soup = BeautifulSoup((tmp_path / lang / "two.html").read_text(encoding="utf-8"), "html.parser")
+        assert soup.title.string == ("Заголовок отчёта" if lang == "ru" else "Report heading")  # the browser tab too
+        shown[lang] = soup.get_text()
+        assert json.loads((tmp_path / lang / "runs.json").read_text())["two"]["title"] == (
+            "Заголовок отчёта" if lang == "ru" else "Report heading")
+    assert "Заголовок отчёта" in shown["ru"] and "Report heading" not in shown["ru"] and "lang ru" in shown["ru"]
+    assert "Report heading" in shown["en"] and "Заголовок" not in shown["en"] and "lang en" in shown["en"]
+    assert "Common ₽ line" in shown["ru"] and "Common ₽ line" in shown["en"]

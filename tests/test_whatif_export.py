@@ -127,3 +127,29 @@ def test_elasticity_fan_marks_the_break_even() -> None:
     fig = fig_elasticity_fan(df, lang="ru", break_even=be, central=1.2)
     assert len(fig.data) == 3 and "0,50" in fig.data[2].name
     assert list(fig.data[1].y) == [-1.0, 3.0]  # kopecks shown as rubles
+
+
+def test_sheets_show_each_scenario_by_its_title_in_the_language(exported) -> None:
+    """Beside its key, each scenario reads by its title (and description) in the export's language; wide sheets are headed by titles."""
+    from dataclasses import replace
+
+    from subs_model.whatif_export import whatif_tables
+
+    res, be, _, _ = exported
+    titled = replace(res, scenarios=(Scenario("baseline", title={"ru": "Сегодня", "en": "Today"},
+                                              description={"ru": "как есть", "en": "as is"}),
+                                     replace(CUT, title={"ru": "Продление 3 000 ₽", "en": "Renewal at 3,000 ₽"})))
+    for lang, base, cut, desc in (("ru", "Сегодня", "Продление 3 000 ₽", "как есть"), ("en", "Today", "Renewal at 3,000 ₽", "as is")):
+        sheets = whatif_tables(titled, be, lang)
+        summary = sheets["summary"].df
+        assert summary["scenario"].tolist() == ["baseline", "renewal 3000"]  # the key stays
+        assert summary["title"].tolist() == [base, cut] and summary["description"].iloc[0] == desc
+        assert list(summary.columns[:2]) == ["scenario", "title"]
+        for name in ("by elasticity", "yearly ₽", "yearly counts", "editions", "break-even"):
+            assert set(sheets[name].df["title"]) <= {base, cut} and cut in set(sheets[name].df["title"]), name
+        wide = sheets["month bookings ₽"].df
+        assert base in wide.columns and cut in wide.columns and f"{cut} − baseline" in wide.columns
+        assert "renewal 3000" not in wide.columns
+        assert "title" in set(sheets["glossary"].df["term"])
+    with pytest.raises(ValueError, match="lang 'de'"):
+        whatif_tables(titled, be, "de")
