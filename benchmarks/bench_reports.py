@@ -27,7 +27,7 @@ import papermill as pm
 from nbformat.v4 import new_code_cell, new_notebook
 
 import subs_model as sm
-from subs_model.reports import run_reports
+from subs_model.reports import default_jobs, run_reports
 from subs_model.resources import data_dir
 
 
@@ -55,7 +55,8 @@ def simulated(tmp: Path, licenses: int) -> Path:
     return out
 
 
-def suite(label: str, data: Path, out: Path, bare: float, jobs: int, only: tuple[str, ...] = ()) -> None:
+def suite(label: str, data: Path, out: Path, bare: float, jobs: int | None, only: tuple[str, ...] = ()) -> None:
+    jobs = default_jobs() if jobs is None else jobs
     t = time.perf_counter()
     results = run_reports(only, out=out, text_params={"data": str(data)}, log=lambda *a, **k: None, jobs=jobs)
     total = time.perf_counter() - t
@@ -72,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--licenses", type=int, default=100_000)
     ap.add_argument("--skip-sample", action="store_true")
-    ap.add_argument("--jobs", type=int, default=1, help="notebooks run side by side (run_reports(jobs=...))")
+    ap.add_argument("--jobs", type=int, default=None, help="notebooks run side by side (default: run_reports' default)")
     ap.add_argument("--ledger", type=Path, help="a ledger folder to use instead of simulating one (e.g. kept from a previous run)")
     ap.add_argument("--only", nargs="*", default=(), help="run only these notebooks (names without .ipynb)")
     args = ap.parse_args()

@@ -472,7 +472,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "notebooks": "folder of the report notebooks (default: the shipped ones, from any folder)",
         "timeout": "seconds a single cell may run (default 600)",
         "schedule": "run the jobs of a schedule file (see reports/schedule.yaml)",
-        "jobs": "notebooks run side by side, each in its own kernel (default 1)",
+        "jobs": "notebooks run side by side, each in its own kernel (default 2 with two CPUs or more, else 1)",
     },
     "ru": {
         "description": "Аналитика и цены подписок «Кассир 5».",
@@ -489,7 +489,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "notebooks": "папка блокнотов отчётов (по умолчанию — поставляемые с пакетом, из любой папки)",
         "timeout": "сколько секунд может выполняться одна ячейка (по умолчанию 600)",
         "schedule": "выполнить задания файла расписания (см. reports/schedule.yaml)",
-        "jobs": "сколько блокнотов выполнять одновременно, каждый в своём ядре (по умолчанию 1)",
+        "jobs": "сколько блокнотов выполнять одновременно, каждый в своём ядре (по умолчанию 2, если процессоров два и больше, иначе 1)",
     },
 }
 
@@ -536,7 +536,7 @@ def _report_parser(sub: argparse._SubParsersAction, lang: str) -> None:
     p.add_argument("--notebooks", default=None, help=_msg(lang, "notebooks"))
     p.add_argument("--cell-timeout", type=int, default=600, help=_msg(lang, "timeout"))
     p.add_argument("--schedule", default=None, help=_msg(lang, "schedule"))
-    p.add_argument("-j", "--jobs", type=int, default=1, help=_msg(lang, "jobs"))
+    p.add_argument("-j", "--jobs", type=int, default=None, help=_msg(lang, "jobs"))
     p.add_argument("--lang", choices=LANGS, default=lang, help=_msg(lang, "lang_help"))
     p.set_defaults(func=_cmd_report)
 

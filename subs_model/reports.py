@@ -48,7 +48,7 @@ from .report_params import (NotebookParameter, ParameterError, check_domains, ch
 from .resources import data_dir, notebooks_dir
 from .tables import EXPORT_DIR_ENV, EXPORT_LINK_ENV
 
-__all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "cell_languages", "check_parameters",
+__all__ = ["NotebookParameter", "ParameterError", "ReportError", "RunResult", "cell_languages", "check_parameters", "default_jobs",
            "declared_parameters", "keep_language", "notebook_title", "run_reports"]
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -438,6 +438,15 @@ def _execute(steps: list[_Step], run: Any, record: Any, jobs: int, previous: Map
     return [done[i] for i, _ in numbered]
 
 
+def default_jobs() -> int:
+    """Notebooks a report run executes side by side by default: 2 where two CPUs or more are
+    available to this process (:func:`subs_model.workers`), else 1. More would only queue for
+    the cores the what-if's and the replay's own workers use."""
+    from .workers import workers
+
+    return 2 if workers() >= 2 else 1
+
+
 def run_reports(
     names: Sequence[str] = (),
     *,
@@ -450,7 +459,7 @@ def run_reports(
     failed: str | Path | None = None,
     log=print,
     lang: str = "en",
-    jobs: int = 1,
+    jobs: int | None = None,
 ) -> list[RunResult]:
     """Run the named report notebooks (all in ``notebooks`` by default) and publish HTML to ``out``.
 
@@ -466,12 +475,14 @@ def run_reports(
     as ``…/<last name>``. Executed notebooks of failed runs are kept in ``failed`` (default
     ``<out>.failed/``). ``lang`` is the language of the progress lines given to ``log``.
     ``jobs`` notebooks run side by side (each its own kernel), the longest of the last run
-    first; 1 (the default) runs them one after another.
+    first; 1 runs them one after another; the default, :func:`default_jobs`, is 2 where two
+    CPUs or more are available (measured faster on 2 cores: docs/performance.md).
 
     Examples
     --------
     >>> run_reports(["02-renewal-timing"], text_params={"lang": "en"}, out="reports")  # doctest: +SKIP
     """
+    jobs = default_jobs() if jobs is None else jobs
     if jobs < 1:
         msg = f"jobs must be 1 or more, got {jobs}; give --jobs 1 to run the notebooks one after another"
         raise ParameterError(msg)

@@ -255,6 +255,20 @@ def test_report_from_another_folder_uses_the_shipped_notebooks(tmp_path, monkeyp
     assert "1 of 1 reports published" in capsys.readouterr().out
 
 
+def test_default_jobs_follow_the_cpus_available() -> None:
+    """Two notebooks side by side where two CPUs or more are available (faster on 2 cores, measured), else one."""
+    import subs_model as sm
+    from subs_model.reports import default_jobs
+
+    try:
+        sm.set_workers(1)
+        assert default_jobs() == 1
+        sm.set_workers(4)
+        assert default_jobs() == 2
+    finally:
+        sm.set_workers(None)
+
+
 def test_jobs_run_notebooks_side_by_side(tmp_path) -> None:
     """--jobs 2: two notebooks run at the same time, each with its own environment; results keep the given order."""
     d = tmp_path / "nbs"
