@@ -154,7 +154,7 @@ def break_even(
     >>> be = break_even(led, [Scenario("baseline"), Scenario("renewal 3000", catalog={"prices": {
     ...     "full": {"renewal": 3000}, "basic": {"renewal": 3000}}})], "2026-10-31")  # doctest: +SKIP
     >>> be.loc[0, "note_ru"]  # doctest: +SKIP
-    '«renewal 3000»: снижение до 3 000 ₽ окупается по выручке (bookings), если эластичность выше 0,6 (90 %: 0,5–0,7)'
+    '«renewal 3000»: снижение до 3 000 ₽ окупается по поступлениям за 36 мес., если эластичность выше 0,61 (90 %: 0,61–0,62)'
     """
     from .whatif import Scenario, prepare_start, simulate_grid
 

@@ -574,11 +574,12 @@ def pricing_whatif_page(
         ks = sens[sens["knob"] == top]
         lines.append(t["tornado"].format(at=P.safe_text(names.get(ks["scenario"].iloc[0], str(ks["scenario"].iloc[0])), markdown=True),
                                          knob=P.safe_text(top, markdown=True), low=N.signed_pct(ks["bookings_diff_pct"].min(), lang), high=N.signed_pct(ks["bookings_diff_pct"].max(), lang)))
-    table = s[["scenario", "description", "bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean",
-               "bookings_diff_p05", "bookings_diff_p95", "active_mean", "renewal_rate_mean", "grace_renewal_mean",
-               "upgrade_mean", "lapsed_mean"]].copy()
-    for c in ("bookings_mean", "bookings_p05", "bookings_p95", "bookings_diff_mean", "bookings_diff_p05", "bookings_diff_p95"):
-        table[c] = [N.rub(v, lang) for v in table[c]]
+    table = s[["scenario", "description", "bookings_mean", "bookings_diff_mean", "active_mean", "renewal_rate_mean",
+               "grace_renewal_mean", "upgrade_mean", "lapsed_mean"]].copy()
+    for c in ("bookings", "bookings_diff"):  # each band in one cell «from … to», so the table fits the page
+        table[f"{c}_mean"] = [N.rub(v, lang) for v in s[f"{c}_mean"]]
+        table.insert(table.columns.get_loc(f"{c}_mean") + 1, f"{c}_band",
+                     [f"{N.rub(lo, lang)} … {N.rub(hi, lang)}" for lo, hi in zip(s[f"{c}_p05"], s[f"{c}_p95"], strict=True)])
     described = {sc.name: sc.description_in(lang) for sc in res.scenarios}
     table["description"] = table["scenario"].map(described)
     table["scenario"] = table["scenario"].map(names)

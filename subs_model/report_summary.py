@@ -231,7 +231,7 @@ def _revenue_kpis(rev: pd.DataFrame, cur: pd.Timestamp, prev: pd.Timestamp, lang
     mc = _month_label(cur, lang)
     out = []
     for key, ru_l, en_l, ru_b, en_b in (
-        ("bookings", "Поступления (bookings)", "Bookings", "оплачено в {m} (по дате акта), все SKU и редакции",
+        ("bookings", "Поступления", "Bookings", "оплачено в {m} (по дате акта), все SKU и редакции",
          "paid in {m} (by act date), all SKUs and editions"),
         ("recognised", "Признанная выручка", "Recognised revenue", "признано в {m}; отложено на конец месяца: {d}",
          "recognised in {m}; deferred at the month end: {d}"),

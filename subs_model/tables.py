@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import notes
 
-__all__ = ["COLUMNS", "EXPORT_DIR_ENV", "EXPORT_LINK_ENV", "KINDS", "Col", "PeopleTable", "auto_cols", "people_table"]
+__all__ = ["COLUMNS", "EXPORT_DIR_ENV", "EXPORT_LINK_ENV", "KINDS", "Col", "PeopleTable", "auto_cols", "people_table", "unbroken"]
 
 #: Folder where tables are written for download (set by the report runner for each notebook).
 EXPORT_DIR_ENV = "SUBS_MODEL_EXPORT_DIR"
@@ -67,6 +67,19 @@ class Col:
     def label(self, lang: str) -> str:
         """The column label in ``lang``."""
         return self.ru if lang == "ru" else self.en
+
+
+def unbroken(value: Any) -> str:
+    """``value`` as text with the spaces inside a number (its digit groups) and before ``₽`` made
+    no-break, so a narrow table cell never breaks «3 000 ₽» apart (the downloads keep the text as it is).
+
+    >>> unbroken("Продление 3 000 ₽ за 30 дней")
+    'Продление 3\xa0000\xa0₽ за 30 дней'
+    """
+    return _NUMBER_SPACE.sub("\u00a0", str(value)).replace(" ₽", "\u00a0₽")
+
+
+_NUMBER_SPACE = re.compile(r"(?<=\d) (?=\d{3}(?!\d))")
 
 
 def _fmt(kind: str, value: Any, lang: str, digits: int | None) -> str:
@@ -130,6 +143,9 @@ class PeopleTable:
         if self.has_total and self.shown_rows < len(self.frame) - 1:
             shown = pd.concat([shown, self.frame.tail(1)])
         sty = shown.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
+        text_cols = [shown.columns[j] for j, kind in enumerate(self.kinds) if kind == "text"]
+        if text_cols:  # «3 000 ₽» in a name or a band never breaks apart in a narrow cell (escaped first)
+            sty = sty.format(unbroken, escape="html", subset=text_cols)
         styles = [
             {"selector": "", "props": "border-collapse:collapse;font-size:.92em;max-width:100%;table-layout:auto"},
             {"selector": "th", "props": "text-align:left;vertical-align:bottom;padding:.3em .6em;border-bottom:2px solid #888"},
@@ -278,11 +294,9 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     # the what-if's scenario table (means and 5–95 % bands over the Monte Carlo runs, over the horizon)
     "scenario": ("Сценарий", "Scenario", "text"), "description": ("Что меняется", "What changes", "text"),
     "bookings_mean": ("Поступления, среднее", "Bookings, mean", "text"),
-    "bookings_p05": ("Поступления 5–95 %: от", "Bookings 5–95%: from", "text"),
-    "bookings_p95": ("Поступления 5–95 %: до", "Bookings 5–95%: to", "text"),
+    "bookings_band": ("Поступления: 5–95 % прогонов", "Bookings: 5–95% of runs", "text"),
     "bookings_diff_mean": ("Разница с базой", "Difference to baseline", "text"),
-    "bookings_diff_p05": ("Разница 5–95 %: от", "Difference 5–95%: from", "text"),
-    "bookings_diff_p95": ("Разница 5–95 %: до", "Difference 5–95%: to", "text"),
+    "bookings_diff_band": ("Разница: 5–95 % прогонов", "Difference: 5–95% of runs", "text"),
     "active_mean": ("Активных в конце, среднее", "Active at the end, mean", "int"),
     "renewal_rate_mean": ("Доля продлений", "Renewal rate", "pct"),
     "grace_renewal_mean": ("Продлений в льготный период, среднее", "Grace renewals, mean", "int"),
@@ -305,6 +319,11 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "coverage": ("Доля месяцев в полосе 5–95 %", "Share of months inside the 5–95% band", "pct"),
     "alpha": ("α (sBG)", "α (sBG)", "float"), "alpha_se": ("α: станд. ошибка", "α: std. error", "float"),
     "beta": ("β (sBG)", "β (sBG)", "float"), "beta_se": ("β: станд. ошибка", "β: std. error", "float"),
+    "leak_alpha": ("α (sBG с утечкой)", "α (sBG with a leak)", "float"),
+    "leak_beta": ("β (sBG с утечкой)", "β (sBG with a leak)", "float"),
+    "leak": ("Утечка: уходят при любой склонности", "Leak: leave whatever their propensity", "pct"),
+    "leak_se": ("Утечка: станд. ошибка", "Leak: std. error", "pct"),
+    "leak_weight": ("Вес модели с утечкой (Акаике)", "Weight of the leak model (Akaike)", "pct"),
     "new_license_continuation": ("Продление новой лицензии", "New license renews", "pct"),
     "pooled_continuation": ("Продление, одна ставка", "Renews, one rate", "pct"),
     "decided_term_ends": ("Решённых окончаний", "Decided term ends", "int"),

@@ -44,6 +44,18 @@ def test_html_has_no_index_escapes_data_and_caps_rows() -> None:
     assert "Total" in page and "overflow-x:auto" in page
 
 
+def test_numbers_in_text_cells_never_break_apart_and_stay_escaped(tmp_path, monkeypatch) -> None:
+    """A text cell's «3 000 ₽» is held together by no-break spaces in the page (escaped first); the download keeps the text."""
+    monkeypatch.setenv(EXPORT_DIR_ENV, str(tmp_path))
+    df = pd.DataFrame({"scenario": ["Продление 3 000 ₽ <i>x</i>", "12 345 678"], "description": ["a 30 дней", "b"]})
+    cols = [Col("scenario", "Сценарий", "Scenario"), Col("description", "Что", "What")]
+    t = people_table(df, cols, "ru", name="titles")
+    page = t.to_html()
+    assert f"Продление 3{NBSP}000{NBSP}₽ &lt;i&gt;x&lt;/i&gt;" in page and f"12{NBSP}345{NBSP}678" in page
+    assert "a 30 дней" in page  # a lone number is not glued to the next word
+    assert pd.read_csv(tmp_path / "titles.csv", dtype=str)["Сценарий"][0] == "Продление 3 000 ₽ <i>x</i>"
+
+
 def test_downloads_written_formula_safe_with_a_link(tmp_path, monkeypatch) -> None:
     """With the runner's export folder set, CSV and XLSX are written (rubles as numbers, formulas neutralised) and linked."""
     monkeypatch.setenv(EXPORT_DIR_ENV, str(tmp_path))
