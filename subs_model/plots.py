@@ -479,6 +479,16 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _knob_value(v: Any, lang: str) -> str:
+    """A knob's value as the report's language writes it: «3 600», «0,5» (ru); "3,600", "0.5" (en)."""
+    from . import notes
+
+    x = float(v)
+    if x.is_integer():
+        return notes.number(x, lang, 0)
+    return notes.number(x, lang, 2).rstrip("0")
+
+
 def fig_tornado(sens: pd.DataFrame, lang: str = "ru") -> go.Figure:
     """Horizontal bars: each knob's low and high value and their effect on bookings (share of baseline)."""
     w = WHATIF_LABELS[lang]
@@ -490,7 +500,7 @@ def fig_tornado(sens: pd.DataFrame, lang: str = "ru") -> go.Figure:
         rows = sens.sort_values("value").groupby("knob").nth(0 if which == "low" else -1).set_index("knob").reindex(order)
         fig.add_bar(y=[safe_text(k) for k in order], x=rows["bookings_diff_pct"], orientation="h", name=w[which],
                     marker_color=PALETTE[4] if j == 0 else PALETTE[0],
-                    text=[f"{safe_text(k)} = {v:g}" for k, v in zip(order, rows["value"], strict=True)],
+                    text=[f"{safe_text(k)} = {_knob_value(v, lang)}" for k, v in zip(order, rows["value"], strict=True)],
                     hovertemplate="%{text}: %{x:.1%}<extra></extra>")
     fig.update_layout(barmode="overlay", xaxis={"tickformat": ".0%", "title": w["effect"]})
     return fig

@@ -210,3 +210,14 @@ def test_russian_percent_ticks_at_a_fractional_step_keep_their_decimals() -> Non
 
     fig = localise(go.Figure(go.Bar(x=[-0.12, 0.05], y=["a", "b"], orientation="h")).update_xaxes(tickformat=".0%"), "ru")
     assert list(fig.layout.xaxis.ticktext) == [f"{t}{NNBSP}%" for t in ("−10,0", "−7,5", "−5,0", "−2,5", "0,0", "2,5", "5,0")]
+
+
+@pytest.mark.parametrize(("lang", "price", "elasticity"), [("ru", "3\u00a0600", "0,5"), ("en", "3,600", "0.5")])
+def test_tornado_bar_labels_write_knob_values_in_the_report_language(lang, price, elasticity) -> None:
+    """«цена продления, ₽ = 3 600», "renewal-price elasticity = 0.5": thousands and decimals as the language writes them."""
+    from subs_model.plots import fig_tornado
+
+    sens = pd.DataFrame({"knob": ["price", "price", "elasticity", "elasticity"], "value": [2800, 3600, 0.5, 2.0],
+                         "bookings_diff_pct": [0.04, -0.1, -0.04, 0.05]})
+    texts = [s for tr in fig_tornado(sens, lang).data for s in tr.text]
+    assert f"price = {price}" in texts and f"elasticity = {elasticity}" in texts and "elasticity = 2" in texts
